@@ -1,0 +1,87 @@
+"""Atomic writes and checked reads of the files the workflow exchanges.
+
+Outputs are written to a temporary file beside the target and renamed into
+place, so an interrupted job never leaves a half-written file that looks
+complete. Reads turn a missing or corrupt file into a PipelineError naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import PipelineError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it to ``path`` on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_parquet(table: pd.DataFrame | pa.Table, path: str | os.PathLike) -> None:
+    """Write a DataFrame or Arrow table to Parquet atomically (no pandas index column)."""
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet table, naming the file if it is missing, truncated or lacks columns."""
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(f"{path}: file not found")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise PipelineError(f"{path}: not a readable Parquet file ({err}); delete it and rerun") from err
+    if columns is not None:
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise PipelineError(f"{path}: missing columns {missing}")
+        table = table.select(columns)
+    return table.to_pandas()
+
+
+def write_array(array: np.ndarray, path: str | os.PathLike) -> None:
+    """Save a numpy array as ``.npy`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+
+
+def read_array(path: str | os.PathLike, mmap: bool = False) -> np.ndarray:
+    """Load a ``.npy`` array, naming the file if it is missing or corrupt."""
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(f"{path}: file not found")
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise PipelineError(f"{path}: not a readable .npy array ({err}); delete it and rerun") from err
+
+
+def save_figure(figure, path: str | os.PathLike, **kwargs) -> None:
+    """Save a matplotlib figure atomically, keeping the target's format from its suffix."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        figure.savefig(tmp, format=target.suffix.lstrip(".") or "png", **kwargs)
