@@ -1,0 +1,133 @@
+"""The workflow end to end on a tiny config: outputs, logs, determinism, reruns and config errors."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, SNAKEMAKE, run_workflow
+
+pytestmark = pytest.mark.workflow
+
+TINY = {
+    "datasets": {
+        "ri": {"kind": "random_ink", "n_train": 20, "n_test": 5, "size": 8},
+        "mo": {"kind": "mondrian", "n_train": 30, "n_test": 6, "size": 8},
+        "mix": {"kind": "mixture", "parts": [{"dataset": "mo", "n_train": 10, "label": 0},
+                                             {"dataset": "ri", "n_train": 5, "label": 1}]},
+    },
+    "splits": {"datasets": ["mo"], "feldman": {"runs": 4}, "kfold": {"folds": 3, "repeats": 2}},
+    "neighbors": {"t": {"datasets": ["ri", "mo"], "k": 2}},
+}
+
+
+def scheduled_jobs(dry_run_output: str) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs, rule = set(), None
+    for line in dry_run_output.splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):", line.strip()):
+            rule = m.group(1)
+            if rule == "all":
+                jobs.add(("all", ""))
+        elif rule and (m := re.match(r"wildcards: (.*)", line.strip())):
+            jobs.add((rule, m.group(1)))
+    return jobs
+
+
+def test_tiny_run_outputs_logs_and_determinism(tmp_path):
+    first = tmp_path / "a"
+    run_workflow(first, TINY)
+    for path in ["results/data/mix/index.parquet", "results/splits/mo/seed0/kfold.parquet",
+                 "results/splits/mo/seed0/feldman_subsets.parquet", "results/neighbors/ri/t.parquet",
+                 "results/logs/data/mix.log", "results/logs/neighbors/mo/t.log",
+                 "results/benchmarks/data/mo.tsv"]:
+        assert (first / path).exists(), path
+    assert "wrote" in (first / "results/logs/neighbors/mo/t.log").read_text()
+    nn = pd.read_parquet(first / "results/neighbors/mo/t.parquet")
+    assert len(nn) == 6 * 2 and nn["query"].min() >= 30  # test queries against train references
+    assert (nn["ref_index"] < 30).all()
+    # same config, fresh folder: identical tables
+    second = tmp_path / "b"
+    run_workflow(second, TINY)
+    for table in ["data/mix/index.parquet", "splits/mo/seed0/kfold.parquet", "neighbors/mo/t.parquet"]:
+        pd.testing.assert_frame_equal(pd.read_parquet(first / "results" / table),
+                                      pd.read_parquet(second / "results" / table))
+    assert (first / "results/data/mix/images.npy").read_bytes() == (second / "results/data/mix/images.npy").read_bytes()
+    # nothing left to do
+    assert "Nothing to be done" in run_workflow(first, TINY, "-n").stdout
+
+
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (lambda c: c["datasets"]["mo"].update(n_train=31),
+         {("prepare_dataset", "dataset=mo"), ("prepare_dataset", "dataset=mix"),
+          ("kfold_assignment", "dataset=mo, seed=0"), ("feldman_subsets", "dataset=mo, seed=0"),
+          ("dataset_neighbors", "dataset=mo, job=t"), ("all", "")}),
+        (lambda c: c["splits"]["kfold"].update(folds=4),
+         {("kfold_assignment", "dataset=mo, seed=0"), ("all", "")}),
+        (lambda c: c["neighbors"]["t"].update(k=3),
+         {("dataset_neighbors", "dataset=mo, job=t"), ("dataset_neighbors", "dataset=ri, job=t"), ("all", "")}),
+        (lambda c: c["datasets"]["mix"]["parts"][1].update(n_train=4),
+         {("prepare_dataset", "dataset=mix"), ("all", "")}),
+    ],
+    ids=["dataset-size", "kfold-folds", "neighbors-k", "mixture-part"],
+)
+def test_changing_one_parameter_reruns_exactly_its_dependents(workflow_runner, change, expected):
+    import copy
+
+    workflow_runner(TINY)
+    changed = copy.deepcopy(TINY)
+    change(changed)
+    dry = workflow_runner(changed, "-n")
+    assert scheduled_jobs(dry.stdout) == expected
+
+
+@pytest.mark.parametrize(
+    "bad,key",
+    [
+        ({"datasets": {"a": {"kind": "mnist5k", "test_fraction": 1.5}}}, "datasets.a.test_fraction"),
+        ({"datasets": {"a": {"kind": "mondrian", "n_train": 5, "sise": 8}}}, "datasets.a.sise"),
+        ({"datasets": {"a": {"kind": "mondrian", "n_train": "many"}}}, "datasets.a.n_train"),
+        ({"splits": {"kfold": {"folds": 1}}}, "splits.kfold.folds"),
+        ({"neighbors": {"t": {"datasets": ["nope"]}}}, "neighbors.t.datasets"),
+        ({"datasetz": {}}, "datasetz"),
+    ],
+)
+def test_config_errors_are_one_line_naming_the_key(workflow_runner, bad, key):
+    result = workflow_runner(bad, "-n", check=False)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and key in lines[0] and lines[0].startswith("error: config key"), result.stderr
+    assert not (workflow_runner.workdir / "results").exists()
+
+
+def test_interrupted_run_leaves_no_partial_output_and_resumes(tmp_path):
+    """Kill snakemake while a job writes; nothing half-written survives; --rerun-incomplete finishes."""
+    config = {"datasets": {"big": {"kind": "gaussian_mixture", "n_train": 60000, "size": 16}},
+              "neighbors": {}}
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    import yaml
+
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(__import__("sys").executable), os.environ["PATH"]])}
+    proc = subprocess.Popen([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "1"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = workdir / "results/logs/data/big.log"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "building" in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    out = workdir / "results/data/big"
+    assert not (out / "images.npy").exists() or not (out / "index.parquet").exists()
+    run_workflow(workdir, config, "--unlock")  # a killed snakemake leaves its lock
+    result = run_workflow(workdir, config, "--rerun-incomplete")
+    assert result.returncode == 0
+    assert pd.read_parquet(out / "index.parquet").shape[0] == 60000
+    assert sorted(p.name for p in out.iterdir()) == ["images.npy", "index.parquet"]  # no stale temp files
