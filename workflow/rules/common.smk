@@ -6,9 +6,11 @@ import sys
 from pipeline.config import validate_config
 from pipeline.errors import PipelineError
 
-
 try:
-    validate_config(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+    validate_config(
+        config,
+        os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"),
+    )
 except PipelineError as err:
     sys.exit(f"error: {err}")
 
@@ -33,3 +35,55 @@ def dataset_files(name):
 def as_json(value):
     """Config values as a JSON argument; as a rule param it also makes a change rerun the rule."""
     return json.dumps(value, sort_keys=True)
+
+
+# --- data.smk helpers ---
+
+
+def dataset_spec(wildcards):
+    return as_json(config["datasets"][wildcards.dataset])
+
+
+def mixture_part_files(wildcards):
+    parts = config["datasets"][wildcards.dataset].get("parts", [])
+    return [path for part in parts for path in dataset_files(part["dataset"])]
+
+
+def mixture_part_args(wildcards):
+    parts = config["datasets"][wildcards.dataset].get("parts", [])
+    names = sorted({part["dataset"] for part in parts})
+    return " ".join(f"--part {name}={dataset_dir(name)}" for name in names)
+
+
+def data_targets():
+    targets = [path for name in config["datasets"] for path in dataset_files(name)]
+    for name in config["splits"]["datasets"]:
+        for seed in config["splits"]["seeds"]:
+            targets.append(
+                f"{RESULTS}/splits/{name}/seed{seed}/feldman_subsets.parquet"
+            )
+            targets.append(f"{RESULTS}/splits/{name}/seed{seed}/kfold.parquet")
+    return targets
+
+
+# --- neighbors.smk helpers ---
+
+
+def neighbors_spec(wildcards):
+    return config["neighbors"][wildcards.job]
+
+
+def neighbors_dataset_files(wildcards):
+    return dataset_files(wildcards.dataset)
+
+
+def neighbors_dataset_dir(wildcards):
+    return dataset_dir(wildcards.dataset)
+
+
+def neighbors_targets():
+    return [
+        f"{RESULTS}/neighbors/{name}/{job}.parquet"
+        for job, spec in config["neighbors"].items()
+        for name in spec["datasets"]
+    ]
