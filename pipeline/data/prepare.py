@@ -1,0 +1,49 @@
+"""Entry point of the ``prepare_dataset`` rule: build one data set into its cached form.
+
+    python -m pipeline.data.prepare --name NAME --spec JSON --data-root DIR --out DIR [--part NAME=DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import cli
+from pipeline.data import registry
+from pipeline.data.dataset import Dataset
+from pipeline.progress import get_logger
+
+log = get_logger("data.prepare")
+
+
+def prepare(name: str, spec: dict, data_root: Path, out: Path, parts: dict[str, Path]) -> Dataset:
+    log.info("building dataset %s (kind=%s)", name, spec["kind"])
+    if spec["kind"] == "mixture":
+        loaded = {part: Dataset.load(path) for part, path in parts.items()}
+        dataset = registry.build_mixture(name, spec, loaded)
+    else:
+        dataset = registry.build(name, spec, data_root)
+    counts = dataset.table.groupby("split").size().to_dict()
+    log.info("%s: images %s, split sizes %s, labels %s", name, dataset.images.shape, counts,
+             np.unique(dataset.table["label"]).tolist()[:20])
+    dataset.save(out)
+    log.info("wrote %s", out)
+    return dataset
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--spec", required=True, type=cli.json_arg)
+    parser.add_argument("--data-root", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--part", action="append", default=[], help="NAME=DIR of a prepared part (mixtures)")
+    args = parser.parse_args()
+    parts = dict(item.split("=", 1) for item in args.part)
+    prepare(args.name, args.spec, args.data_root, args.out, {k: Path(v) for k, v in parts.items()})
+
+
+if __name__ == "__main__":
+    cli.run(main)

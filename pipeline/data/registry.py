@@ -1,0 +1,120 @@
+"""The registry of data sets: a config entry's ``kind`` names a builder here.
+
+Every builder returns images as uint8 (n, H, W, C), integer labels and a split name per
+example; ``prepare`` turns that into the canonical cached form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pipeline.data import embedded, full, synthetic
+from pipeline.data.dataset import Dataset
+from pipeline.errors import PipelineError
+
+Built = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _with_test_split(images: np.ndarray, labels: np.ndarray, spec: dict) -> Built:
+    is_test = embedded.stratified_test_mask(labels, spec["test_fraction"], spec["seed"])
+    return images, labels, np.where(is_test, "test", "train")
+
+
+def _synthetic_split(n_train: int, n_test: int) -> np.ndarray:
+    return np.array(["train"] * n_train + ["test"] * n_test)
+
+
+def build_mnist5k(spec: dict, data_root: Path) -> Built:
+    return _with_test_split(*embedded.mnist5k(), spec)
+
+
+def build_digits(spec: dict, data_root: Path) -> Built:
+    return _with_test_split(*embedded.digits(), spec)
+
+
+def build_mondrian(spec: dict, data_root: Path) -> Built:
+    n = spec["n_train"] + spec["n_test"]
+    images = synthetic.to_uint8(synthetic.mondrian(n, spec["size"], spec["seed"]))
+    return images, np.zeros(n, dtype=np.int64), _synthetic_split(spec["n_train"], spec["n_test"])
+
+
+def build_gaussian_mixture(spec: dict, data_root: Path) -> Built:
+    n = spec["n_train"] + spec["n_test"]
+    images, component = synthetic.gaussian_mixture(
+        n, spec["size"], spec["seed"], spec["n_centers"], spec["sd"], spec["center_seed"]
+    )
+    return synthetic.to_uint8(images), component.astype(np.int64), _synthetic_split(spec["n_train"], spec["n_test"])
+
+
+def build_random_ink(spec: dict, data_root: Path) -> Built:
+    n = spec["n_train"] + spec["n_test"]
+    images = synthetic.to_uint8(synthetic.random_ink(n, spec["size"], spec["seed"]))
+    return images, np.zeros(n, dtype=np.int64), _synthetic_split(spec["n_train"], spec["n_test"])
+
+
+def build_mnist(spec: dict, data_root: Path) -> Built:
+    return full.mnist(data_root, spec["download"])
+
+
+def build_cifar10(spec: dict, data_root: Path) -> Built:
+    return full.cifar10(data_root, spec["download"])
+
+
+def build_cifar100(spec: dict, data_root: Path) -> Built:
+    return full.cifar100(data_root, spec["download"])
+
+
+def build_celeba(spec: dict, data_root: Path) -> Built:
+    return full.celeba(data_root, spec["download"], spec["size"], spec.get("attribute"))
+
+
+BUILDERS: dict[str, Callable[[dict, Path], Built]] = {
+    "mnist5k": build_mnist5k,
+    "digits": build_digits,
+    "mondrian": build_mondrian,
+    "gaussian_mixture": build_gaussian_mixture,
+    "random_ink": build_random_ink,
+    "mnist": build_mnist,
+    "cifar10": build_cifar10,
+    "cifar100": build_cifar100,
+    "celeba": build_celeba,
+}
+
+
+def build(name: str, spec: dict, data_root: Path) -> Dataset:
+    """Build the data set a config entry describes (not a mixture)."""
+    kind = spec["kind"]
+    if kind not in BUILDERS:
+        raise PipelineError(f"config key datasets.{name}.kind: unknown kind '{kind}'; known: {sorted(BUILDERS)}")
+    images, labels, split = BUILDERS[kind](spec, data_root)
+    return Dataset.from_arrays(images, labels, split, source=name)
+
+
+def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
+    """Concatenate seeded draws from prepared data sets, relabelled by part (the dummy-data experiments)."""
+    rng = np.random.default_rng(spec["seed"])
+    pieces = []
+    for i, part in enumerate(spec["parts"]):
+        source = parts[part["dataset"]]
+        label = part.get("label", i)
+        for split, count in (("train", part["n_train"]), ("test", part.get("n_test", 0))):
+            available = source.indices(split)
+            if count > len(available):
+                raise PipelineError(
+                    f"config key datasets.{name}.parts[{i}].n_{split}: asks for {count} examples, "
+                    f"'{part['dataset']}' has {len(available)} in split '{split}'"
+                )
+            chosen = np.sort(rng.permutation(available)[:count])
+            pieces.append((source.images[chosen], np.full(count, label), np.full(count, split), part["dataset"]))
+    shapes = {p[0].shape[1:] for p in pieces if len(p[0])}
+    if len(shapes) > 1:
+        raise PipelineError(f"config key datasets.{name}.parts: image shapes differ across parts: {sorted(shapes)}")
+    return Dataset.from_arrays(
+        np.concatenate([p[0] for p in pieces]),
+        np.concatenate([p[1] for p in pieces]).astype(np.int64),
+        np.concatenate([p[2] for p in pieces]),
+        source=np.concatenate([np.full(len(p[0]), p[3]) for p in pieces]),
+    )
