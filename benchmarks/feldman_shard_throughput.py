@@ -1,0 +1,83 @@
+"""Models trained per second: one vectorized shard of S subset classifiers against a plain loop
+training the same S models (same initial weights, subsets, batches and optimizer) one at a time.
+
+    python benchmarks/feldman_shard_throughput.py [--arch mlp|cnn] [--models 16] [--quick] [--device auto]
+
+Prints both rates and their ratio, and the max |logit difference| between the two (should be ~1e-6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from pipeline.data import embedded
+from pipeline.feldman import models
+from pipeline.feldman.train_shard import as_tensor, full_spec, pick_device, train_plain, train_stacked
+from pipeline.splits import subset_masks
+
+ARCHS = {"mlp": {"kind": "mlp", "hidden": [512, 256]}, "cnn": {"kind": "cnn", "channels": [16, 32]}}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=sorted(ARCHS), default="mlp")
+    parser.add_argument("--models", type=int, default=16, help="S, models per shard")
+    parser.add_argument("--n-train", type=int, default=2000, help="training examples (MNIST digits)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--quick", action="store_true", help="S=8 on 1000 examples")
+    a = parser.parse_args()
+    if a.quick:
+        a.models, a.n_train = 8, 1000
+    torch.set_num_threads(a.threads)
+    device = pick_device(a.device)
+    images, labels = embedded.mnist5k()
+    if a.n_train > len(images):
+        images = np.concatenate([images] * -(-a.n_train // len(images)))
+        labels = np.concatenate([labels] * -(-a.n_train // len(labels)))
+    x, y = as_tensor(images[: a.n_train], device), torch.from_numpy(labels[: a.n_train]).to(device)
+    spec = full_spec({**ARCHS[a.arch], "epochs": a.epochs})
+    runs = list(range(a.models))
+    members = subset_masks(a.n_train, a.models, 0.7, 0)
+    stacked = models.build(spec, runs, 0, images.shape[1:], 10).to(device)
+    plain = [models.plain_model(stacked, s).to(device) for s in runs]
+
+    # warm-up (kernels, allocator) on a copy so both timings start warm
+    warm = models.build(spec, runs[:2], 0, images.shape[1:], 10).to(device)
+    train_stacked(warm, x, y, members[:2], runs[:2], 0, {**spec, "epochs": 1})
+    train_plain(models.plain_model(warm, 0).to(device), x, y, members[0], 0, 0, {**spec, "epochs": 1})
+
+    sync(device)
+    start = time.perf_counter()
+    train_stacked(stacked, x, y, members, runs, 0, spec)
+    sync(device)
+    vectorized = time.perf_counter() - start
+    start = time.perf_counter()
+    for s in runs:
+        train_plain(plain[s], x, y, members[s], s, 0, spec)
+    sync(device)
+    loop = time.perf_counter() - start
+    with torch.no_grad():
+        probe = x[:256]
+        diff = max((stacked(probe)[s] - plain[s](probe)).abs().max().item() for s in runs)
+    m = int(members[0].sum())
+    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{a.threads} thread(s)'})"
+          f", arch {a.arch} {spec.get('hidden', spec.get('channels'))}, S={a.models}, {m} examples x {a.epochs} epoch(s)")
+    print(f"vectorized shard: {vectorized:.2f} s, {a.models / vectorized:.2f} models/s "
+          f"({a.models * a.epochs / vectorized:.2f} model-epochs/s)")
+    print(f"plain loop:       {loop:.2f} s, {a.models / loop:.2f} models/s")
+    print(f"speed-up vectorized / loop: {loop / vectorized:.2f}x   (max |logit difference| {diff:.1e})")
+
+
+if __name__ == "__main__":
+    main()

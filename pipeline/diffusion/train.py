@@ -1,0 +1,155 @@
+"""Train one DDPM on one training subset (one (experiment, size, width, seed) job).
+
+Adam on the simple epsilon loss with minibatches drawn with replacement from the subset (so
+a handful of images still fills a batch). The job checkpoints model, optimiser, RNG and log
+atomically every ``checkpoint_every`` steps and resumes from the checkpoint if killed;
+the final ``model.pt`` holds the UNet config, weights and the diffusion settings.
+
+train_log.parquet schema (one row per logged step):
+    step  int64    optimiser steps done
+    loss  float64  mean training loss over the steps since the previous row
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline import cli, io
+from pipeline.diffusion.schedule import Diffusion
+from pipeline.diffusion.unet import UNet, UNetConfig
+from pipeline.errors import PipelineError
+from pipeline.progress import Progress, get_logger
+
+log = get_logger("diffusion.train")
+
+TRAIN_DEFAULTS = {
+    "width": 16, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_resolutions": [4], "dropout": 0.0,
+    "heads": 1, "timesteps": 1000, "steps": 500, "batch_size": 32, "lr": 0.002, "conditional": False,
+    "checkpoint_every": 200, "log_every": 50,
+}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def to_model_space(images: np.ndarray) -> torch.Tensor:
+    """uint8 (n, H, W, C) -> float (n, C, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def build_model(spec: dict, images: np.ndarray, num_classes: int) -> UNet:
+    n, h, w, c = images.shape
+    if h != w:
+        raise PipelineError(f"images must be square, got {h}x{w}")
+    cfg = UNetConfig(image_size=h, channels=c, width=spec["width"], channel_mult=tuple(spec["channel_mult"]),
+                     num_res_blocks=spec["num_res_blocks"], attention_resolutions=tuple(spec["attention_resolutions"]),
+                     dropout=spec["dropout"], num_classes=num_classes if spec["conditional"] else 0,
+                     heads=spec["heads"])
+    return UNet(cfg)
+
+
+def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device: torch.device,
+          checkpoint: Path | None = None) -> tuple[UNet, pd.DataFrame]:
+    """Train to ``spec['steps']``, resuming from ``checkpoint`` if it exists; returns model and log."""
+    spec = {**TRAIN_DEFAULTS, **spec}
+    torch.manual_seed(seed)
+    num_classes = int(labels.max()) + 1 if len(labels) else 0
+    model = build_model(spec, images, num_classes).to(device)
+    diffusion = Diffusion(spec["timesteps"])
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    gen = torch.Generator(device=device).manual_seed(seed + 1)
+    x_all = to_model_space(images).to(device)
+    y_all = torch.as_tensor(labels, dtype=torch.long, device=device)
+    step, rows = 0, []
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"].cpu())
+        step, rows = state["step"], state["rows"]
+        log.info("resumed from %s at step %d", checkpoint, step)
+    autocast = device.type == "cuda"
+    progress = Progress(log, spec["steps"], "train steps")
+    progress.done = step
+    model.train()
+    running, count = 0.0, 0
+    while step < spec["steps"]:
+        idx = torch.randint(0, len(x_all), (spec["batch_size"],), device=device, generator=gen)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            loss = diffusion.loss(model, x_all[idx], y_all[idx] if spec["conditional"] else None, generator=gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        running += loss.item()
+        count += 1
+        progress.update()
+        if step % spec["log_every"] == 0 or step == spec["steps"]:
+            rows.append({"step": step, "loss": running / count})
+            running, count = 0.0, 0
+        if checkpoint is not None and (step % spec["checkpoint_every"] == 0) and step < spec["steps"]:
+            with io.atomic_path(checkpoint) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                            "generator": gen.get_state(), "rows": rows}, tmp)
+    table = pd.DataFrame(rows, columns=["step", "loss"]).astype({"step": "int64", "loss": "float64"})
+    return model, table
+
+
+def save_model(model: UNet, spec: dict, path: Path) -> None:
+    spec = {**TRAIN_DEFAULTS, **spec}
+    with io.atomic_path(path) as tmp:
+        torch.save({"unet": model.cfg.to_dict(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                    "timesteps": spec["timesteps"]}, tmp)
+
+
+def load_model(path: Path, device: torch.device) -> tuple[UNet, Diffusion]:
+    if not Path(path).exists():
+        raise PipelineError(f"{path}: model file not found")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = UNet(UNetConfig.from_dict(state["unet"]))
+    model.load_state_dict(state["state_dict"])
+    return model.to(device).eval(), Diffusion(state["timesteps"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Train a DDPM on a training subset.")
+    parser.add_argument("--subset", required=True, type=Path, help="subset.parquet")
+    parser.add_argument("--images", required=True, type=Path, help="train_images.npy")
+    parser.add_argument("--spec", required=True, type=cli.json_arg)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out-model", required=True, type=Path)
+    parser.add_argument("--out-log", required=True, type=Path)
+    a = parser.parse_args()
+    unknown = sorted(set(a.spec) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise PipelineError(f"--spec: unknown keys {unknown}")
+    images = io.read_array(a.images)
+    labels = io.read_parquet(a.subset, columns=["label"])["label"].to_numpy()
+    if len(images) != len(labels):
+        raise PipelineError(f"{a.images}: {len(images)} images but {a.subset} has {len(labels)} rows")
+    device = resolve_device(a.device)
+    torch.use_deterministic_algorithms(device.type == "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    start = time.monotonic()
+    log.info("training on %d images %s, spec %s, device %s", len(images), images.shape[1:], a.spec, device)
+    checkpoint = a.out_model.parent / f"{a.out_model.name}.checkpoint"
+    model, table = train(images, labels, a.spec, a.seed, device, checkpoint)
+    save_model(model, a.spec, a.out_model)
+    io.write_parquet(table, a.out_log)
+    checkpoint.unlink(missing_ok=True)
+    log.info("done in %.1fs, final loss %.4f", time.monotonic() - start, table["loss"].iloc[-1])
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,118 @@
+"""Figures of the Feldman estimates: mem histogram, most/least memorized images, high-influence pairs
+(each selected train image beside the test images it influences most) and consistency curves."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import cli, io, plotting
+from pipeline.data.dataset import Dataset
+
+
+def mem_histogram(mem: pd.DataFrame, threshold: float, title: str):
+    fig, axes = plotting.new_figure(1, 1, (5, 3.2))
+    ax = axes[0, 0]
+    values = mem["mem"].dropna().to_numpy()
+    ax.hist(values, bins=np.linspace(-0.2, 1.0, 49), color="tab:blue")
+    ax.axvline(threshold, color="tab:red", ls="--", label=f"mem >= {threshold:g}: {(values >= threshold).sum()}")
+    ax.set_yscale("log")
+    ax.set_xlabel("memorization estimate mem_i")
+    ax.set_ylabel("training examples")
+    ax.set_title(f"{title} ({len(values)} examples, {mem['mem'].isna().sum()} undefined)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def extremes_grid(mem: pd.DataFrame, images: np.ndarray, per_side: int = 16):
+    """Top rows: the most memorized training images; bottom rows: the least. Title: mem and label."""
+    ranked = mem.dropna(subset=["mem"]).sort_values("mem", ascending=False, kind="stable")
+    top, bottom = ranked.head(per_side), ranked.tail(per_side).iloc[::-1]
+    shown = pd.concat([top, bottom])
+    titles = [f"{'most' if k < len(top) else 'least'} {m:.2f}\ny={y}"
+              for k, (m, y) in enumerate(zip(shown["mem"], shown["label"]))]
+    return plotting.image_grid(images[shown["index"].to_numpy()], titles, cols=8, scale=1.3)
+
+
+def pick_train_examples(pairs: pd.DataFrame, n: int = 5) -> list[int]:
+    """The paper's unbiased pick (supplement D): evenly spaced in the order of max influence."""
+    best = pairs.groupby("train_index")["infl"].max().sort_values(ascending=False, kind="stable")
+    if len(best) <= n:
+        return best.index.tolist()
+    return best.index[np.linspace(0, len(best) - 1, n).astype(int)].tolist()
+
+
+def influence_grid(pairs: pd.DataFrame, images: np.ndarray, n_train: int = 5, n_test: int = 4):
+    """One row per picked training example: it (mem, label) then its most influenced test images."""
+    picked = pick_train_examples(pairs, n_train)
+    if not picked:
+        fig, axes = plotting.new_figure(1, 1, (5, 1.5))
+        axes[0, 0].axis("off")
+        axes[0, 0].text(0.5, 0.5, "no pair passes the mem and influence thresholds", ha="center", va="center")
+        return fig
+    fig, axes = plotting.new_figure(len(picked), n_test + 1, (1.4 * (n_test + 1), 1.5 * len(picked)))
+    for row, train_index in zip(axes, picked):
+        part = pairs[pairs["train_index"] == train_index].sort_values("infl", ascending=False).head(n_test)
+        plotting.show_image(row[0], images[train_index],
+                            f"train mem {part['mem'].iloc[0]:.2f}\ny={part['train_label'].iloc[0]}")
+        for ax in row[1:]:
+            ax.axis("off")
+        for ax, (_, pair) in zip(row[1:], part.iterrows()):
+            ax.axis("on")
+            plotting.show_image(ax, images[int(pair["test_index"])], f"test infl {pair['infl']:.2f}\ny={int(pair['test_label'])}")
+    fig.tight_layout()
+    return fig
+
+
+def consistency_curves(table: pd.DataFrame):
+    """Jaccard and mean |difference| against the threshold, for mem (left) and influence (right)."""
+    fig, axes = plotting.new_figure(2, 2, (8, 5.5))
+    for col, quantity in enumerate(["mem", "infl"]):
+        for (a, b), part in table[table["quantity"] == quantity].groupby(["arch_a", "arch_b"], sort=False):
+            label = f"{a} vs {b} (test acc {part['accuracy_a'].iloc[0]:.3f} / {part['accuracy_b'].iloc[0]:.3f})"
+            axes[0, col].plot(part["theta"], part["jaccard"], marker="o", ms=3, label=label)
+            axes[1, col].plot(part["theta"], part["mean_abs_diff"], marker="o", ms=3, label=label)
+        axes[0, col].set_ylabel(f"Jaccard J_{quantity}(theta)")
+        axes[1, col].set_ylabel(f"D_{quantity}(theta)")
+        axes[1, col].set_xlabel(f"threshold theta_{quantity}")
+        axes[0, col].set_ylim(0, 1.05)
+        axes[0, col].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Figures of the Feldman-Zhang estimates.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    arch = commands.add_parser("estimates")
+    arch.add_argument("--memorization", required=True, type=Path)
+    arch.add_argument("--pairs", required=True, type=Path)
+    arch.add_argument("--dataset-dir", required=True, type=Path)
+    arch.add_argument("--mem-threshold", type=float, default=0.25)
+    arch.add_argument("--title", default="")
+    arch.add_argument("--out-histogram", required=True, type=Path)
+    arch.add_argument("--out-extremes", required=True, type=Path)
+    arch.add_argument("--out-influence", required=True, type=Path)
+    cons = commands.add_parser("consistency")
+    cons.add_argument("--tables", required=True, nargs="+", type=Path)
+    cons.add_argument("--out", required=True, type=Path)
+    a = parser.parse_args()
+    if a.command == "estimates":
+        mem, pairs = io.read_parquet(a.memorization), io.read_parquet(a.pairs)
+        images = Dataset.load(a.dataset_dir, mmap=True).images
+        for fig, out in [(mem_histogram(mem, a.mem_threshold, a.title), a.out_histogram),
+                         (extremes_grid(mem, images), a.out_extremes), (influence_grid(pairs, images), a.out_influence)]:
+            io.save_figure(fig, out, dpi=110)
+            plotting.close(fig)
+    else:
+        fig = consistency_curves(pd.concat([io.read_parquet(p) for p in a.tables], ignore_index=True))
+        io.save_figure(fig, a.out, dpi=110)
+        plotting.close(fig)
+
+
+if __name__ == "__main__":
+    cli.run(main)

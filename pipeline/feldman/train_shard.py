@@ -1,0 +1,231 @@
+"""Train one shard of S subset classifiers at once and record their 0/1 correctness.
+
+Model r of the shard (run r of ``feldman_subsets.parquet``) is trained only on its subset J_r, with
+initial weights and batch order drawn from generators seeded by (seed, r): a run's result does not
+depend on the shard size. One optimizer step updates all S models; their losses are summed, so their
+gradients (and SGD momentum buffers) never mix. Progress is checkpointed atomically after every
+epoch to ``<out>.resume.pt`` and a killed job resumes from it.
+
+shard table (``shards/shard{k}.parquet``), one row per run:
+    run             int32       run index r (row r of feldman_subsets.parquet)
+    seed            int64       split seed (also seeds init and batch order with r)
+    arch            string      architecture name (key of feldman.architectures)
+    member          list<bool>  length n_train: is the p-th training example in J_r
+    train_correct   list<bool>  length n_train: argmax of model r == label on the p-th training example
+    test_correct    list<bool>  length n_test: the same on the p-th test example
+    train_accuracy  float64     mean of train_correct over members (fit of J_r)
+    test_accuracy   float64     mean of test_correct
+Position p is the p-th entry of ``Dataset.indices("train")`` (or "test"), as in the split tables.
+``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch.nn import functional as F
+
+from pipeline import cli, io
+from pipeline.data.dataset import Dataset
+from pipeline.errors import PipelineError
+from pipeline.feldman import models
+from pipeline.progress import Progress, get_logger
+from pipeline.splits import read_subset_masks
+
+log = get_logger("feldman.train_shard")
+
+DEFAULT_SPEC = {"epochs": 10, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "schedule": "constant",
+                "eval_batch_size": 1000}
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (n, H, W, C) -> float (n, C, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
+def batch_order(members: np.ndarray, seed: int, run: int, epoch: int) -> np.ndarray:
+    """Positions of J_r in the order run ``run`` visits them in ``epoch``."""
+    return np.random.default_rng([seed, run, 1, epoch]).permutation(np.flatnonzero(members))
+
+
+def lr_at(spec: dict, step: int, total: int) -> float:
+    """Constant, or 'warmup_decay': linear up over the first 15 % of steps, then linearly down to 0."""
+    if spec["schedule"] == "constant":
+        return spec["lr"]
+    warm = max(1, int(0.15 * total))
+    frac = step / warm if step < warm else (total - step) / max(1, total - warm)
+    return spec["lr"] * max(frac, 0.0)
+
+
+def steps_per_epoch(n_members: int, batch_size: int) -> int:
+    return -(-n_members // batch_size)
+
+
+def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, spec: dict,
+                  state: dict | None = None, on_epoch=None) -> None:
+    """Train the S stacked models, model s on ``members[s]``; resume from ``state`` if given."""
+    sizes = set(members.sum(axis=1).tolist())
+    if len(sizes) != 1:
+        raise PipelineError(f"subsets of one shard differ in size {sorted(sizes)}; redraw feldman_subsets")
+    m, bs = sizes.pop(), spec["batch_size"]
+    n_steps = steps_per_epoch(m, bs)
+    total = spec["epochs"] * n_steps
+    opt = torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=spec["momentum"])
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start = state["epoch"]
+    progress = Progress(log, total, f"{len(runs)} models, steps")
+    progress.update(start * n_steps)
+    for epoch in range(start, spec["epochs"]):
+        order = np.stack([batch_order(members[s], seed, run, epoch) for s, run in enumerate(runs)])
+        order = torch.from_numpy(order).to(x.device)
+        for k in range(n_steps):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(spec, epoch * n_steps + k, total)
+            idx = order[:, k * bs:(k + 1) * bs]  # (S, B)
+            logits = model(x[idx])  # (S, B, classes)
+            # per-model mean loss, summed over models: each model gets its own gradient
+            loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="sum") / idx.shape[1]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            progress.update()
+        if on_epoch is not None:
+            on_epoch(epoch + 1, model, opt)
+
+
+def train_plain(net, x, y, members: np.ndarray, run: int, seed: int, spec: dict) -> None:
+    """The same training for one ordinary model (the loop baseline): same batches, same optimizer."""
+    m, bs = int(members.sum()), spec["batch_size"]
+    n_steps = steps_per_epoch(m, bs)
+    total = spec["epochs"] * n_steps
+    opt = torch.optim.SGD(net.parameters(), lr=spec["lr"], momentum=spec["momentum"])
+    for epoch in range(spec["epochs"]):
+        order = torch.from_numpy(batch_order(members, seed, run, epoch)).to(x.device)
+        for k in range(n_steps):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(spec, epoch * n_steps + k, total)
+            idx = order[k * bs:(k + 1) * bs]
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+
+@torch.no_grad()
+def correctness(model, x, y, batch_size: int) -> np.ndarray:
+    """(S, n) bool: does each stacked model classify each example correctly."""
+    out = [(model(x[i:i + batch_size]).argmax(-1) == y[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return torch.cat(out, dim=1).cpu().numpy()
+
+
+def shard_runs(n_runs: int, shard: int, shard_size: int) -> list[int]:
+    runs = list(range(shard * shard_size, min((shard + 1) * shard_size, n_runs)))
+    if not runs:
+        raise PipelineError(f"shard {shard} of size {shard_size} is empty: only {n_runs} runs (splits.feldman.runs)")
+    return runs
+
+
+def shard_table(runs, seed, arch, members, train_ok, test_ok) -> pa.Table:
+    member_acc = (train_ok & members).sum(1) / members.sum(1)
+    return pa.table({
+        "run": pa.array(np.asarray(runs, dtype=np.int32)),
+        "seed": pa.array(np.full(len(runs), seed, dtype=np.int64)),
+        "arch": pa.array([arch] * len(runs), type=pa.string()),
+        "member": pa.array(list(members), type=pa.list_(pa.bool_())),
+        "train_correct": pa.array(list(train_ok), type=pa.list_(pa.bool_())),
+        "test_correct": pa.array(list(test_ok), type=pa.list_(pa.bool_())),
+        "train_accuracy": pa.array(member_acc.astype(np.float64)),
+        "test_accuracy": pa.array(test_ok.mean(1).astype(np.float64)),
+    })
+
+
+def full_spec(spec: dict) -> dict:
+    spec = {**DEFAULT_SPEC, **spec}
+    if spec.get("kind") not in ("mlp", "cnn"):
+        raise PipelineError(f"config key feldman.architectures.*.kind: expected mlp or cnn, got {spec.get('kind')!r}")
+    return spec
+
+
+def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int, arch: str, spec: dict,
+                seed: int, device: str, out: Path, save_checkpoint: bool = False) -> None:
+    torch.manual_seed(seed)
+    dev = pick_device(device)
+    spec = full_spec(spec)
+    data = Dataset.load(dataset_dir)
+    x_train, y_train, _ = data.split_arrays("train")
+    x_test, y_test, _ = data.split_arrays("test")
+    masks = read_subset_masks(subsets)
+    if masks.shape[1] != len(y_train):
+        raise PipelineError(f"{subsets}: masks cover {masks.shape[1]} examples, {dataset_dir} has {len(y_train)}")
+    runs = shard_runs(len(masks), shard, shard_size)
+    members = masks[runs]
+    n_classes = int(data.table["label"].max()) + 1
+    xt, yt = as_tensor(x_train, dev), torch.from_numpy(y_train).to(dev)
+    model = models.build(spec, runs, seed, x_train.shape[1:], n_classes).to(dev)
+    resume = Path(f"{out}.resume.pt")
+    key = {"runs": runs, "spec": spec, "seed": seed}
+    state = None
+    if resume.exists():
+        saved = torch.load(resume, map_location=dev, weights_only=False)
+        if saved.get("key") == key:
+            state = saved
+            log.info("resuming %s after epoch %d", out, saved["epoch"])
+
+    def checkpoint(epoch, model, opt):
+        with io.atomic_path(resume) as tmp:
+            torch.save({"key": key, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
+
+    log.info("%s/%s: shard %d = runs %d..%d on %s, %d/%d training examples each", dataset_dir, arch, shard,
+             runs[0], runs[-1], dev, members[0].sum(), len(y_train))
+    start = time.monotonic()
+    model.train()
+    train_stacked(model, xt, yt, members, runs, seed, spec, state=state, on_epoch=checkpoint)
+    model.eval()
+    train_ok = correctness(model, xt, yt, spec["eval_batch_size"])
+    test_ok = correctness(model, as_tensor(x_test, dev), torch.from_numpy(y_test).to(dev), spec["eval_batch_size"])
+    table = shard_table(runs, seed, arch, members, train_ok, test_ok)
+    log.info("trained %d models in %.1fs; mean test accuracy %.4f, fit of J_r %.4f", len(runs),
+             time.monotonic() - start, test_ok.mean(), table["train_accuracy"].to_numpy().mean())
+    if save_checkpoint:
+        with io.atomic_path(out.with_suffix(".pt")) as tmp:
+            torch.save({"key": key, "model": model.state_dict()}, tmp)
+    io.write_parquet(table, out)
+    resume.unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Train one shard of Feldman subset classifiers at once.")
+    parser.add_argument("--dataset-dir", required=True, type=Path)
+    parser.add_argument("--subsets", required=True, type=Path, help="feldman_subsets.parquet")
+    parser.add_argument("--shard", required=True, type=int)
+    parser.add_argument("--shard-size", required=True, type=int)
+    parser.add_argument("--arch", required=True, help="architecture name")
+    parser.add_argument("--spec", required=True, type=cli.json_arg, help="architecture spec as JSON")
+    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--save-checkpoint", action="store_true", help="also write the trained models beside --out")
+    parser.add_argument("--out", required=True, type=Path)
+    a = parser.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    train_shard(a.dataset_dir, a.subsets, a.shard, a.shard_size, a.arch, a.spec, a.seed, a.device, a.out,
+                a.save_checkpoint)
+
+
+if __name__ == "__main__":
+    cli.run(main)

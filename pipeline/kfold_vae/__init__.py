@@ -1,0 +1,1 @@
+"""van den Burg & Williams: K-fold memorization score of VAEs (methods.md section 2)."""

@@ -1,0 +1,125 @@
+"""The C_T data-copying test of Meehan, Chaudhuri & Dasgupta (2020), as in methods.md section 4.
+
+Cells come from k-means fitted on the training set T (optionally after a PCA fitted on T).
+Cells holding more than tau_cells = 20 / m of the m generated samples are kept. In each kept
+cell, L(Q) and L(P) are the 1-NN (Euclidean) distances of the cell's generated and test points
+to the cell's training points; U counts pairs with L(Q) > L(P), ties 1/2, and
+Z_U = (U - (m_pi n_pi / 2 - 0.5)) / sqrt(m_pi n_pi (m_pi + n_pi + 1) / 12). C_T is the test-mass
+weighted mean of Z_U over kept cells; C_T << 0 means the generator copies its training data.
+
+A kept cell with no test points or no training points makes Z_U undefined: PipelineError.
+
+ct_cells.parquet schema (one row per cell):
+    cell       int64    k-means cell
+    n_train    int64    training points in the cell
+    n_test     int64    test points (n_pi)
+    n_gen      int64    generated points (m_pi)
+    kept       bool     m_pi / m > 20 / m
+    u          float64  Mann-Whitney U (NaN if not kept)
+    z_u        float64  Z_U (NaN if not kept)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+
+from pipeline.errors import PipelineError
+
+
+def mann_whitney_u(x: np.ndarray, y: np.ndarray) -> float:
+    """Number of pairs (i, j) with x_i > y_j, ties counting 1/2."""
+    y = np.sort(np.asarray(y, dtype=float))
+    x = np.asarray(x, dtype=float)
+    below = np.searchsorted(y, x, side="left")
+    equal = np.searchsorted(y, x, side="right") - below
+    return float(below.sum() + 0.5 * equal.sum())
+
+
+def z_u(u: float, m: int, n: int) -> float:
+    """methods.md: (U - (m n / 2 - 0.5)) / sqrt(m n (m + n + 1) / 12)."""
+    return (u - (m * n / 2.0 - 0.5)) / np.sqrt(m * n * (m + n + 1) / 12.0)
+
+
+@dataclass
+class CTResult:
+    ct: float
+    cells: pd.DataFrame
+
+    @property
+    def n_kept(self) -> int:
+        return int(self.cells["kept"].sum())
+
+
+class Cells:
+    """k-means cells (after optional PCA), both fitted on the training set only."""
+
+    def __init__(self, train: np.ndarray, n_cells: int, pca_dims: int = 0, seed: int = 0):
+        train = np.asarray(train, dtype=np.float64)
+        if n_cells < 1 or n_cells > len(train):
+            raise PipelineError(f"mrgan.kmeans_cells: {n_cells} cells need 1..{len(train)} training points")
+        self.pca = None
+        if pca_dims and pca_dims < train.shape[1]:
+            self.pca = PCA(n_components=min(pca_dims, len(train)), random_state=seed).fit(train)
+        self.kmeans = KMeans(n_clusters=n_cells, n_init=4, random_state=seed).fit(self.project(train))
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return self.pca.transform(x) if self.pca is not None else x
+
+    def assign(self, x: np.ndarray) -> np.ndarray:
+        return self.kmeans.predict(self.project(x))
+
+
+def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_cells: int,
+                 pca_dims: int = 0, seed: int = 0, what: str = "C_T") -> CTResult:
+    """C_T of ``generated`` against held-out ``test`` relative to ``train`` (rows = points)."""
+    cells = Cells(train, n_cells, pca_dims, seed)
+    t, p, q = cells.project(train), cells.project(test), cells.project(generated)
+    ct_, cp, cq = cells.kmeans.labels_, cells.assign(test), cells.assign(generated)
+    m, n = len(q), len(p)
+    if m == 0 or n == 0:
+        raise PipelineError(f"{what}: needs generated and test points (got m={m}, n={n})")
+    threshold = 20.0 / m
+    rows, num, den = [], 0.0, 0.0
+    for cell in range(n_cells):
+        in_t, in_p, in_q = t[ct_ == cell], p[cp == cell], q[cq == cell]
+        kept = len(in_q) / m > threshold
+        u = zu = np.nan
+        if kept:
+            if len(in_p) == 0 or len(in_t) == 0:
+                raise PipelineError(
+                    f"{what}: cell {cell} holds {len(in_q)} generated points but {len(in_p)} test and "
+                    f"{len(in_t)} training points; Z_U is undefined; use fewer cells (mrgan.kmeans_cells)"
+                )
+            tree = cKDTree(in_t)
+            lq, lp = tree.query(in_q, k=1)[0], tree.query(in_p, k=1)[0]
+            u = mann_whitney_u(lq, lp)
+            zu = z_u(u, len(in_q), len(in_p))
+            num += len(in_p) / n * zu
+            den += len(in_p) / n
+        rows.append({"cell": cell, "n_train": len(in_t), "n_test": len(in_p), "n_gen": len(in_q),
+                     "kept": kept, "u": u, "z_u": zu})
+    if den == 0:
+        raise PipelineError(f"{what}: no cell holds more than 20/m of the {m} generated points; use fewer cells")
+    table = pd.DataFrame(rows).astype({"cell": "int64", "n_train": "int64", "n_test": "int64",
+                                       "n_gen": "int64", "kept": "bool", "u": "float64", "z_u": "float64"})
+    return CTResult(num / den, table)
+
+
+def classwise_ct(train, train_labels, test, test_labels, generated, generated_labels, n_cells: int,
+                 pca_dims: int = 0, seed: int = 0) -> pd.DataFrame:
+    """C_T within each class (cells fitted on that class's training points): label, ct, cells_kept, m, n."""
+    rows = []
+    for label in np.unique(train_labels):
+        res = ct_statistic(train[train_labels == label], test[test_labels == label],
+                           generated[generated_labels == label], n_cells, pca_dims, seed,
+                           f"class-wise C_T (class {label})")
+        rows.append({"label": int(label), "ct": res.ct, "cells_kept": res.n_kept,
+                     "m": int((generated_labels == label).sum()), "n": int((test_labels == label).sum())})
+    return pd.DataFrame(rows)

@@ -1,0 +1,192 @@
+"""Train one conditional GAN with memorization rejection: one (dataset, tau, seed) job.
+
+Each step does ``d_steps`` discriminator updates on real batches and on all fakes, then one
+generator update on the fakes that survive memorization rejection (rejection.py). The job
+checkpoints atomically every ``checkpoint_every`` steps to ``<out-dir>/checkpoint.pt`` (models,
+optimisers, RNG state, log so far) and resumes from it when rerun with the same settings; the
+checkpoint is deleted once the final files are written.
+
+generator.pt: {"state_dict", "size", "channels", "n_classes", "z_dim", "width", "label_freq"}.
+
+train_log.parquet schema (one row per generator step):
+    step       int64    generator step, from 1
+    d_loss     float64  discriminator loss (last of the d_steps updates)
+    g_loss     float64  generator loss on the kept fakes
+    generated  int64    fakes drawn for the generator step, all attempts together
+    kept       int64    fakes the generator loss used (batch after rejection)
+    attempts   int64    batches drawn (1 = no resampling)
+    tau        float64  rejection threshold
+    seed       int64    job seed
+    embedding  string   embedding used for rejection
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline import cli, io
+from pipeline.data.dataset import Dataset
+from pipeline.errors import PipelineError
+from pipeline.mrgan import gan
+from pipeline.mrgan.embed import load_embedder, resolve_device
+from pipeline.mrgan.rejection import MemorizationRejection
+from pipeline.progress import Progress, get_logger
+
+log = get_logger("mrgan.train")
+
+# Bai et al.'s settings (batch 64, lr 2e-4, Adam(0.5, 0.999), 5 D steps per G step), fewer steps
+DEFAULTS = {"steps": 1000, "batch_size": 64, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "loss": "hinge",
+            "d_steps": 5, "z_dim": 64, "width": 32, "max_resample": 10, "checkpoint_every": 200}
+
+
+def settings(spec: dict) -> dict:
+    unknown = set(spec) - set(DEFAULTS)
+    if unknown:
+        raise PipelineError(f"mrgan: unknown training settings {sorted(unknown)}")
+    out = {**DEFAULTS, **spec}
+    if out["loss"] not in gan.LOSSES:
+        raise PipelineError(f"mrgan.loss: unknown loss '{out['loss']}'; choose one of {gan.LOSSES}")
+    return out
+
+
+class Trainer:
+    """The models, optimisers, data and RNG of one job; ``step()`` is one generator step."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, spec: dict, seed: int,
+                 rejection: MemorizationRejection, device: str = "cpu"):
+        self.spec, self.device, self.rejection = spec, device, rejection
+        torch.manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.real = gan.images_to_tensor(images, "tanh")
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        size, channels, n_classes = images.shape[1], images.shape[3], int(labels.max()) + 1
+        self.arch = {"size": size, "channels": channels, "n_classes": n_classes, "z_dim": spec["z_dim"],
+                     "width": spec["width"],
+                     "label_freq": np.bincount(labels, minlength=n_classes).astype(float).tolist()}
+        self.G = gan.Generator(size, channels, n_classes, spec["z_dim"], spec["width"]).to(device)
+        self.D = gan.Discriminator(size, channels, n_classes, spec["width"]).to(device)
+        betas = (spec["beta1"], spec["beta2"])
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=spec["lr"], betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=spec["lr"], betas=betas)
+        self.rows: list[dict] = []
+
+    def _fake_labels(self, n):
+        return self.labels[torch.randint(len(self.labels), (n,), generator=self.gen)].to(self.device)
+
+    def _draw(self):
+        n = self.spec["batch_size"]
+        z = torch.randn(n, self.spec["z_dim"], generator=self.gen).to(self.device)
+        labels = self._fake_labels(n)
+        return self.G(z, labels), labels
+
+    def step(self) -> dict:
+        n = self.spec["batch_size"]
+        for _ in range(self.spec["d_steps"]):
+            idx = torch.randint(len(self.real), (n,), generator=self.gen)
+            real, real_labels = self.real[idx].to(self.device), self.labels[idx].to(self.device)
+            with torch.no_grad():
+                fake, fake_labels = self._draw()  # the discriminator sees all fakes
+            loss_d = gan.d_loss(self.spec["loss"], self.D(real, real_labels), self.D(fake, fake_labels))
+            self.opt_d.zero_grad()
+            loss_d.backward()
+            self.opt_d.step()
+        fake, fake_labels, stats = self.rejection.select(self._draw)
+        loss_g = gan.g_loss(self.spec["loss"], self.D(fake, fake_labels))
+        self.opt_g.zero_grad()
+        loss_g.backward()
+        self.opt_g.step()
+        row = {"step": len(self.rows) + 1, "d_loss": loss_d.item(), "g_loss": loss_g.item(),
+               "generated": stats.generated, "kept": stats.kept, "attempts": stats.attempts}
+        self.rows.append(row)
+        return row
+
+    def state(self, fingerprint: str) -> dict:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "gen": self.gen.get_state(), "torch": torch.get_rng_state(),
+                "rows": self.rows, "fingerprint": fingerprint}
+
+    def load_state(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch"])
+        self.rows = list(state["rows"])
+
+
+def save_checkpoint(trainer: Trainer, fingerprint: str, path: Path) -> None:
+    with io.atomic_path(path) as tmp:
+        torch.save(trainer.state(fingerprint), tmp)
+
+
+def try_resume(trainer: Trainer, fingerprint: str, path: Path) -> None:
+    if not path.exists():
+        return
+    try:
+        state = torch.load(path, map_location=trainer.device, weights_only=False)
+    except Exception as err:  # a corrupt checkpoint is only lost work: start over
+        log.warning("ignoring unreadable checkpoint %s (%s)", path, err)
+        return
+    if state.get("fingerprint") != fingerprint:
+        log.warning("ignoring checkpoint %s from different settings", path)
+        return
+    trainer.load_state(state)
+    log.info("resumed from %s at step %d", path, len(trainer.rows))
+
+
+def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_dir, device="cpu"):
+    spec = settings(spec)
+    out_dir = Path(out_dir)
+    images, labels, _ = Dataset.load(dataset_dir).split_arrays("train")
+    embedder = load_embedder(embedding_kind, embedding_file, device)
+    train_features = embedder.embed_images(images)
+    rejection = MemorizationRejection(embedder, train_features, tau, spec["max_resample"], device)
+    trainer = Trainer(images, labels, spec, seed, rejection, device)
+    fingerprint = hashlib.sha256(json.dumps([str(dataset_dir), embedding_kind, tau, seed, spec],
+                                            sort_keys=True).encode()).hexdigest()
+    checkpoint = out_dir / "checkpoint.pt"
+    try_resume(trainer, fingerprint, checkpoint)
+    progress = Progress(log, spec["steps"], f"generator steps (tau={tau})")
+    progress.done = len(trainer.rows)
+    while len(trainer.rows) < spec["steps"]:
+        trainer.step()
+        progress.update()
+        if len(trainer.rows) % spec["checkpoint_every"] == 0 and len(trainer.rows) < spec["steps"]:
+            save_checkpoint(trainer, fingerprint, checkpoint)
+    table = pd.DataFrame(trainer.rows)
+    table = table.assign(tau=float(tau), seed=int(seed), embedding=pd.array([embedder.name] * len(table),
+                                                                           dtype="string"))
+    with io.atomic_path(out_dir / "generator.pt") as tmp:
+        torch.save({"state_dict": {k: v.cpu() for k, v in trainer.G.state_dict().items()}, **trainer.arch}, tmp)
+    io.write_parquet(table, out_dir / "train_log.parquet")
+    checkpoint.unlink(missing_ok=True)
+    kept = table["kept"].sum() / table["generated"].sum()
+    log.info("done: %d steps, %.1f%% of generator fakes kept", len(table), 100 * kept)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Train a conditional GAN with memorization rejection.")
+    parser.add_argument("--dataset-dir", required=True)
+    parser.add_argument("--embedding-kind", required=True)
+    parser.add_argument("--embedding-file", required=True)
+    parser.add_argument("--tau", type=float, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--spec", type=cli.json_arg, default={})
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out-dir", required=True)
+    args = parser.parse_args()
+    train(args.dataset_dir, args.embedding_kind, args.embedding_file, args.tau, args.seed, args.spec,
+          args.out_dir, resolve_device(args.device))
+
+
+if __name__ == "__main__":
+    cli.run(main)

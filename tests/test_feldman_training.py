@@ -1,0 +1,149 @@
+"""Real (tiny) training of subset classifiers: the stacked models train exactly like separate ones,
+runs do not depend on the shard they land in, a killed job resumes to the same result, and the
+estimates find what Feldman & Zhang report: flipped labels are memorized, and a test copy of a
+memorized training image is influenced by it."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline import io
+from pipeline.data import embedded
+from pipeline.data.dataset import Dataset
+from pipeline.feldman import models
+from pipeline.feldman.estimate import estimate, influence_blocks, read_shards
+from pipeline.feldman.train_shard import full_spec, train_plain, train_shard, train_stacked
+from pipeline.splits import subset_masks, subsets_table
+
+N_TRAIN, N_TEST, N_FLIP, N_COPY = 400, 100, 20, 6
+
+
+@pytest.fixture(scope="module")
+def flipped_dataset(tmp_path_factory):
+    """MNIST digits: N_FLIP training labels changed to another class; the test split holds N_TEST
+    clean images plus exact copies (with the same flipped label) of the first N_COPY flipped ones."""
+    images, labels = embedded.mnist5k()
+    rng = np.random.default_rng(0)
+    pick = rng.permutation(len(images))[: N_TRAIN + N_TEST]
+    train_x, train_y = images[pick[:N_TRAIN]], labels[pick[:N_TRAIN]].copy()
+    flipped = rng.choice(N_TRAIN, N_FLIP, replace=False)
+    train_y[flipped] = (train_y[flipped] + rng.integers(1, 10, N_FLIP)) % 10
+    test_x = np.concatenate([images[pick[N_TRAIN:]], train_x[flipped[:N_COPY]]])
+    test_y = np.concatenate([labels[pick[N_TRAIN:]], train_y[flipped[:N_COPY]]])
+    split = ["train"] * N_TRAIN + ["test"] * len(test_y)
+    data = Dataset.from_arrays(np.concatenate([train_x, test_x]), np.concatenate([train_y, test_y]), split, "mnist")
+    root = tmp_path_factory.mktemp("flipped")
+    data.save(root / "data")
+    return root, flipped
+
+
+def write_subsets(root, runs, seed=0):
+    path = root / f"subsets{runs}.parquet"
+    io.write_parquet(subsets_table(subset_masks(N_TRAIN, runs, 0.7, seed), seed), path)
+    return path
+
+
+@pytest.mark.parametrize("spec", [{"kind": "mlp", "hidden": [32, 16]}, {"kind": "cnn", "channels": [3, 4]}])
+def test_stacked_models_train_exactly_like_separate_models(spec):
+    torch.manual_seed(0)
+    x, y = torch.rand(120, 1, 8, 8), torch.randint(0, 10, (120,))
+    runs = [3, 4, 5]
+    members = subset_masks(120, 6, 0.7, 0)[runs]
+    spec = full_spec({**spec, "epochs": 2, "batch_size": 16})
+    stacked = models.build(spec, runs, 0, (8, 8, 1), 10)
+    plain = [models.plain_model(stacked, s) for s in range(3)]
+    train_stacked(stacked, x, y, members, runs, 0, spec)
+    for s, run in enumerate(runs):
+        train_plain(plain[s], x, y, members[s], run, 0, spec)
+        torch.testing.assert_close(stacked(x)[s], plain[s](x), rtol=1e-4, atol=1e-5)
+    # a model's weights moved, and differently from its neighbours'
+    assert not torch.allclose(stacked(x)[0], stacked(x)[1])
+
+
+def test_runs_do_not_depend_on_the_shard_and_resume_gives_the_same_models(flipped_dataset, tmp_path):
+    root, _ = flipped_dataset
+    subsets = write_subsets(root, 4)
+    spec = {"kind": "mlp", "hidden": [16], "epochs": 2}
+    train_shard(root / "data", subsets, 0, 4, "mlp", spec, 0, "cpu", tmp_path / "all.parquet")
+    train_shard(root / "data", subsets, 1, 2, "mlp", spec, 0, "cpu", tmp_path / "half.parquet", save_checkpoint=True)
+    saved_models = torch.load(tmp_path / "half.pt", weights_only=False)
+    assert saved_models["key"]["runs"] == [2, 3] and not (tmp_path / "half.parquet.resume.pt").exists()
+    whole, half = io.read_parquet(tmp_path / "all.parquet"), io.read_parquet(tmp_path / "half.parquet")
+    assert half["run"].tolist() == [2, 3]
+    for col in ["member", "train_correct", "test_correct"]:
+        for a, b in zip(whole[col].iloc[2:], half[col]):
+            np.testing.assert_array_equal(a, b)
+    # resume: stop after epoch 1, go on from the saved state, compare with an uninterrupted run
+    x, y = torch.rand(60, 1, 6, 6), torch.randint(0, 10, (60,))
+    members = subset_masks(60, 2, 0.7, 0)
+    full = full_spec({"kind": "mlp", "hidden": [8], "epochs": 2, "batch_size": 8})
+    straight = models.build(full, [0, 1], 0, (6, 6, 1), 10)
+    train_stacked(straight, x, y, members, [0, 1], 0, full)
+    saved = {}
+
+    def stop_after_first(epoch, model, opt):
+        saved.update(epoch=epoch, model=model.state_dict(), optimizer=opt.state_dict())
+        raise KeyboardInterrupt
+
+    killed = models.build(full, [0, 1], 0, (6, 6, 1), 10)
+    with pytest.raises(KeyboardInterrupt):
+        train_stacked(killed, x, y, members, [0, 1], 0, full, on_epoch=stop_after_first)
+    resumed = models.build(full, [0, 1], 0, (6, 6, 1), 10)
+    train_stacked(resumed, x, y, members, [0, 1], 0, full, state=saved)
+    torch.testing.assert_close(resumed(x), straight(x))
+
+
+def test_flipped_labels_are_memorized_and_test_copies_are_influenced(flipped_dataset, tmp_path):
+    root, flipped = flipped_dataset
+    runs = 32
+    subsets = write_subsets(root, runs)
+    spec = {"kind": "mlp", "hidden": [64], "epochs": 10, "batch_size": 32, "lr": 0.05}
+    shards = [tmp_path / f"shard{k}.parquet" for k in range(2)]
+    for k, path in enumerate(shards):
+        train_shard(root / "data", subsets, k, runs // 2, "mlp", spec, 0, "cpu", path)
+    estimate(shards, root / "data", 0.25, 0.15, tmp_path / "mem.parquet", tmp_path / "pairs.parquet")
+    mem = io.read_parquet(tmp_path / "mem.parquet")
+    is_flipped = np.isin(np.arange(N_TRAIN), flipped)
+    assert mem["n_in"].min() > 0 and mem["n_out"].min() > 0 and (mem["n_in"] + mem["n_out"] == runs).all()
+    mem_flipped, mem_clean = mem["mem"][is_flipped].mean(), mem["mem"][~is_flipped].mean()
+    # (clean examples are memorized too when only 280 are seen: many MNIST digits are atypical)
+    assert mem_flipped > 0.6 and mem_clean < 0.35 and mem_flipped - mem_clean > 0.5, (mem_flipped, mem_clean)
+    # nearly every flipped example is memorized; most clean ones are not
+    high = mem["mem"].to_numpy() >= 0.5
+    assert high[is_flipped].mean() >= 0.9 and high[~is_flipped].mean() < 0.3, (high[is_flipped].mean(),
+                                                                               high[~is_flipped].mean())
+
+    pairs = io.read_parquet(tmp_path / "pairs.parquet")
+    member, _, test_correct, _ = read_shards(shards)
+    infl = np.concatenate([block for _, block, _ in influence_blocks(member, test_correct, block=64)])
+    memorized_copies = 0
+    for k, i in enumerate(flipped[:N_COPY]):
+        j = N_TEST + k  # test position of the copy of training example i
+        # every model answers the same on the copy as on the original, so infl(i, copy) = mem_i exactly
+        assert infl[i, j] == pytest.approx(mem["mem"][i])
+        if mem["mem"][i] < 0.5:
+            continue
+        memorized_copies += 1
+        others = np.delete(infl[:, j], i)
+        # its source is by far the most influential training example (others: noise of t = 32 runs)
+        assert np.nanargmax(infl[:, j]) == i and infl[i, j] - np.quantile(others, 0.99) > 0.2
+        row = pairs[(pairs["train_index"] == i) & (pairs["test_index"] == N_TRAIN + j)]
+        assert len(row) == 1 and row["infl"].iloc[0] == pytest.approx(infl[i, j])
+    assert memorized_copies >= N_COPY - 2
+    assert set(pairs["train_index"]) <= set(np.flatnonzero(mem["mem"] >= 0.25))
+    assert pd.api.types.is_integer_dtype(pairs["test_label"]) and (pairs["infl"] >= 0.15).all()
+
+
+def test_bad_input_names_the_key_or_file(flipped_dataset, tmp_path):
+    from pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="feldman.architectures"):
+        full_spec({"kind": "resnet"})
+    root, _ = flipped_dataset
+    wrong = tmp_path / "subsets.parquet"
+    io.write_parquet(subsets_table(subset_masks(N_TRAIN + 1, 2, 0.7, 0), 0), wrong)
+    with pytest.raises(PipelineError, match="subsets.parquet"):
+        train_shard(root / "data", wrong, 0, 2, "mlp", {"kind": "mlp"}, 0, "cpu", tmp_path / "x.parquet")
+    with pytest.raises(PipelineError, match="splits.feldman.runs"):
+        train_shard(root / "data", write_subsets(root, 2), 5, 2, "mlp", {"kind": "mlp"}, 0, "cpu", tmp_path / "x.parquet")

@@ -1,0 +1,45 @@
+"""The Feldman rules end to end on a tiny config: shards, estimates, consistency and figures."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.workflow
+
+TINY = {
+    "datasets": {"digits": {"kind": "digits", "test_fraction": 0.2, "seed": 0}},
+    "splits": {"feldman": {"runs": 6, "ratio": 0.7}},
+    "feldman": {
+        "datasets": ["digits"],
+        "shard_size": 4,
+        "architectures": {"mlp": {"kind": "mlp", "hidden": [32], "epochs": 2, "batch_size": 64},
+                          "cnn": {"kind": "cnn", "channels": [4], "epochs": 1, "batch_size": 64}},
+        "compare": [["mlp", "cnn"]],
+        "thetas": [0.1, 0.5],
+    },
+}
+
+
+def test_feldman_outputs(workflow_runner):
+    workflow_runner(TINY)
+    out = workflow_runner.workdir / "results" / "feldman" / "digits"
+    shards = [pd.read_parquet(out / "mlp" / "shards" / f"shard{k}.parquet") for k in range(2)]
+    assert [s["run"].tolist() for s in shards] == [[0, 1, 2, 3], [4, 5]]
+    n_train = len(shards[0]["member"].iloc[0])
+    assert all(abs(len(t) - 0.2 * 1797) < 5 for t in shards[0]["test_correct"])  # 20 % of the digits
+    assert (np.stack(shards[0]["member"]).sum(1) == round(0.7 * n_train)).all()
+    mem = pd.read_parquet(out / "mlp" / "memorization.parquet")
+    assert list(mem.columns[:4]) == ["index", "label", "mem", "se"] and len(mem) == n_train
+    assert ((mem["n_in"] + mem["n_out"]) == 6).all()
+    # with 6 runs some example is in every subset or in none: undefined, NaN not 0
+    assert mem.loc[(mem["n_in"] == 0) | (mem["n_out"] == 0), "mem"].isna().all()
+    pairs = pd.read_parquet(out / "cnn" / "influence_pairs.parquet")
+    assert {"train_index", "test_index", "mem", "infl", "infl_se"} <= set(pairs.columns)
+    table = pd.read_parquet(out / "consistency" / "mlp_vs_cnn.parquet")
+    assert sorted(table["quantity"].unique()) == ["infl", "mem"] and len(table) == 4
+    for name in ["mlp/figures/mem_histogram", "mlp/figures/extremes", "cnn/figures/influence_pairs",
+                 "figures/consistency"]:
+        assert (out / f"{name}.png").stat().st_size > 0
+    assert not list(out.glob("*/shards/*.pt"))  # no checkpoints unless asked
+    result = workflow_runner(TINY, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr

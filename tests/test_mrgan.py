@@ -1,0 +1,235 @@
+"""MR-GAN (Bai et al.): the C_T test, memorization rejection, FID, training resume and sampling."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from pipeline.data.dataset import Dataset
+from pipeline.errors import PipelineError
+from pipeline.mrgan import ct_test, embed, fid, guideline, rejection, sample, train
+from pipeline.neighbors import knn
+
+
+def mixture(n, rng, centers):
+    """Points around a few centres in 8-d (a data distribution with real cell structure)."""
+    which = rng.integers(len(centers), size=n)
+    return centers[which] + 0.3 * rng.standard_normal((n, centers.shape[1])), which
+
+
+@pytest.fixture
+def population():
+    rng = np.random.default_rng(0)
+    centers = 3.0 * rng.standard_normal((5, 8))
+    return rng, centers, mixture(1000, rng, centers)[0], mixture(400, rng, centers)[0]
+
+
+# --- C_T ---
+
+
+def test_u_and_z_u_agree_with_scipy():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal(37), rng.standard_normal(53) + 0.3
+    res = stats.mannwhitneyu(x, y, alternative="less", method="asymptotic", use_continuity=True)
+    u = ct_test.mann_whitney_u(x, y)
+    assert u == pytest.approx(res.statistic)
+    # scipy's one-sided p-value is Phi(Z_U) with methods.md's continuity term (no ties here)
+    assert ct_test.z_u(u, 37, 53) == pytest.approx(stats.norm.ppf(res.pvalue), rel=1e-9)
+    # ties count 1/2, as in scipy's U
+    xt, yt = np.round(x), np.round(y)
+    assert ct_test.mann_whitney_u(xt, yt) == pytest.approx(stats.mannwhitneyu(xt, yt).statistic)
+
+
+def test_copying_generator_gives_strongly_negative_ct(population):
+    rng, _, train, test = population
+    copies = train[rng.choice(len(train), 600, replace=False)]
+    result = ct_test.ct_statistic(train, test, copies, n_cells=5)
+    assert result.ct < -8
+    assert result.n_kept == 5
+
+
+def test_samples_from_the_test_distribution_give_ct_near_zero(population):
+    rng, centers, train, test = population
+    fresh = mixture(600, rng, centers)[0]
+    result = ct_test.ct_statistic(train, test, fresh, n_cells=5, pca_dims=4)
+    assert abs(result.ct) < 1.0  # null sd of C_T here is ~0.26 (20 draws)
+
+
+def test_kept_cell_without_test_points_is_a_clear_error(population):
+    rng, _, train, _ = population
+    left = train[:, 0] < np.median(train[:, 0])
+    test_only_left = train[left][:100] + 0.01
+    with pytest.raises(PipelineError, match=r"cell \d+ holds \d+ generated points but 0 test"):
+        ct_test.ct_statistic(train, test_only_left, train[:300] + 0.01, n_cells=6)
+
+
+def test_classwise_ct_has_one_row_per_class(population):
+    rng, centers, _, _ = population
+    train, ty = mixture(600, rng, centers)
+    test, sy = mixture(300, rng, centers)
+    table = ct_test.classwise_ct(train, ty, test, sy, train[:400], ty[:400], n_cells=1)
+    assert sorted(table["label"]) == list(range(5))
+    assert (table["ct"] < -3).all()  # copies in every class
+
+
+# --- memorization rejection ---
+
+
+def unit_embed(x):
+    return x.flatten(1)
+
+
+def draws(n=32, dim=12, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    calls = []
+
+    def draw():
+        calls.append(1)
+        return torch.rand(n, 1, 3, 4, generator=gen) * 2 - 1, torch.zeros(n, dtype=torch.long)
+
+    return draw, calls
+
+
+def test_tau_above_every_distance_rejects_all_and_cap_stops_loop():
+    train_f = torch.rand(50, 12).numpy()
+    mr = rejection.MemorizationRejection(unit_embed, train_f, tau=1.0, max_resample=3)
+    draw, calls = draws()
+    with pytest.raises(PipelineError, match=r"every one of 128 .* 4 batches .*max_resample=3"):
+        mr.select(draw)
+    assert len(calls) == 4
+
+
+def test_tau_zero_rejects_nothing():
+    train_f = torch.rand(50, 12).numpy()
+    mr = rejection.MemorizationRejection(unit_embed, train_f, tau=0.0, max_resample=0)
+    draw, calls = draws()
+    fake, labels, stats_ = mr.select(draw)
+    assert (stats_.generated, stats_.kept, stats_.attempts) == (32, 32, 1) and len(fake) == 32
+
+
+def test_rejection_keeps_exactly_the_samples_farther_than_tau():
+    rng = np.random.default_rng(3)
+    train_f = rng.standard_normal((80, 12)).astype(np.float32)
+    draw, _ = draws(seed=5)
+    fake, _ = draw()
+    unit = ((fake + 1) / 2).flatten(1).numpy()
+    d = knn(unit, train_f, 1, metric="abscosine")[1][:, 0]  # the shared exact search
+    tau = float(np.median(d))
+    ours = rejection.nn_distance(torch.from_numpy(unit), torch.from_numpy(train_f)).numpy()
+    assert ours == pytest.approx(d, abs=1e-5)
+    mr = rejection.MemorizationRejection(unit_embed, train_f, tau=tau, max_resample=0)
+    kept, _, stats_ = mr.select(draws(seed=5)[0])
+    assert stats_.kept == (d > tau).sum() == len(kept) and 0 < stats_.kept < 32
+    assert torch.equal(kept, fake[torch.from_numpy(d > tau)])
+
+
+def test_resample_until_some_survive():
+    train_f = np.ones((4, 12), np.float32)  # every fake of the first draw copies this
+    gen = torch.Generator().manual_seed(0)
+    batches = iter([torch.ones(8, 1, 3, 4), torch.ones(8, 1, 3, 4), torch.rand(8, 1, 3, 4, generator=gen) * 2 - 1])
+
+    def draw():
+        return next(batches), torch.zeros(8, dtype=torch.long)
+
+    mr = rejection.MemorizationRejection(unit_embed, train_f, tau=0.01, max_resample=5)
+    _, _, stats_ = mr.select(draw)
+    assert stats_.attempts == 3 and stats_.generated == 24 and 0 < stats_.kept <= 8
+
+
+# --- FID ---
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_shift_matches_closed_form():
+    x = np.random.default_rng(4).standard_normal((500, 6)) @ np.diag([1, 2, 0.5, 1, 3, 1])
+    assert fid.fid(x, x) == pytest.approx(0.0, abs=1e-6)
+    shift = np.array([0.5, -1.0, 2.0, 0.0, 0.3, 1.0])
+    assert fid.fid(x, x + shift) == pytest.approx(shift @ shift, rel=1e-6)
+    # singular covariance: the eps fallback still gives a finite value
+    low_rank = np.repeat(x[:, :1], 6, axis=1)
+    assert np.isfinite(fid.fid(low_rank, low_rank + 1.0))
+
+
+def test_guideline_is_mean_distance_to_nearest_other_training_point():
+    f = np.random.default_rng(5).standard_normal((60, 5))
+    cos = np.abs((f / np.linalg.norm(f, axis=1, keepdims=True)) @ (f / np.linalg.norm(f, axis=1, keepdims=True)).T)
+    np.fill_diagonal(cos, -np.inf)
+    assert guideline.guideline(f)["tau_guideline"] == pytest.approx((1 - cos.max(axis=1)).mean(), abs=1e-9)
+
+
+# --- training, resume, sampling, embeddings ---
+
+
+@pytest.fixture(scope="module")
+def tiny_job(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mrgan")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    images = np.clip(rng.normal(60 + 60 * labels[:, None, None, None], 30, (60, 8, 8, 1)), 0, 255).astype(np.uint8)
+    Dataset.from_arrays(images, labels, np.where(np.arange(60) % 5 == 0, "test", "train"), "toy").save(root / "data")
+    saved = embed.train_classifier(images, labels, epochs=20, seed=0)
+    torch.save(saved, root / "clf.pt")
+    return root
+
+
+SPEC = {"steps": 6, "batch_size": 16, "width": 8, "z_dim": 8, "checkpoint_every": 3}
+
+
+def test_training_resumes_from_checkpoint_to_the_same_result(tiny_job, monkeypatch):
+    args = (tiny_job / "data", "classifier", tiny_job / "clf.pt", 0.001, 0, SPEC)
+    full = train.train(*args, tiny_job / "full")
+    assert len(full) == 6 and (full["embedding"] == "classifier_penultimate").all()
+    assert (full["kept"] <= full["generated"]).all() and full["kept"].lt(16).any()  # the batch shrinks
+
+    original = train.Trainer.step
+
+    def dies_at_step_5(self):
+        if len(self.rows) == 4:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(train.Trainer, "step", dies_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(*args, tiny_job / "killed")
+    assert (tiny_job / "killed" / "checkpoint.pt").exists()
+    monkeypatch.setattr(train.Trainer, "step", original)
+    resumed = train.train(*args, tiny_job / "killed")
+    pd.testing.assert_frame_equal(full, resumed)
+    assert not (tiny_job / "killed" / "checkpoint.pt").exists()
+    a = torch.load(tiny_job / "full" / "generator.pt")["state_dict"]
+    b = torch.load(tiny_job / "killed" / "generator.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sampling_keeps_every_sample_and_class_frequencies(tiny_job):
+    spec = {**SPEC, "loss": "ns", "d_steps": 2}
+    train.train(tiny_job / "data", "classifier", tiny_job / "clf.pt", 0.0, 1, spec, tiny_job / "ns")
+    G, saved = sample.load_generator(tiny_job / "ns" / "generator.pt")
+    labels = sample.balanced_labels(saved["label_freq"], 30, np.random.default_rng(0))
+    assert np.bincount(labels).tolist() == [10, 10, 10]
+    images = sample.sample(G, labels, seed=0)
+    assert images.shape == (30, 8, 8, 1) and images.dtype == np.uint8
+    assert np.array_equal(images, sample.sample(G, labels, seed=0))
+
+
+def test_classifier_embedding_is_unit_norm(tiny_job):
+    e = embed.load_classifier(tiny_job / "clf.pt")
+    f = e.embed_images(Dataset.load(tiny_job / "data").images[:10])
+    assert f.shape == (10, 64) and np.allclose(np.linalg.norm(f, axis=1), 1, atol=1e-5)
+
+
+def test_missing_inception_weights_say_how_to_provide_them(tmp_path):
+    with pytest.raises(PipelineError, match="inception_weights.*not found.*state dict"):
+        embed.load_embedder("inception", tmp_path / "missing.pth")
+
+
+def test_inception_embedding_from_a_local_state_dict(tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    torch.save(model.state_dict(), tmp_path / "inception.pth")
+    e = embed.load_embedder("inception", tmp_path / "inception.pth")
+    f = e.embed_images(np.random.default_rng(0).integers(0, 255, (2, 8, 8, 1), dtype=np.uint8))
+    assert e.name == "inception_v3_pool" and f.shape == (2, 2048)
+    assert np.allclose(np.linalg.norm(f, axis=1), 1, atol=1e-5)

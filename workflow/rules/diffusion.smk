@@ -1,0 +1,171 @@
+# Yoon et al.: memorization capacity of diffusion models. Per experiment: nested training
+# subsets -> per (size, width, seed) DDPM training -> samples -> 2-NN against the exact training
+# subset (shared neighbours stage) -> ratio-criterion replicates -> summary and figures.
+# Science lives in pipeline/diffusion/.
+
+
+include: "diffusion_common.smk"
+
+
+rule diffusion_subset:
+    input:
+        diffusion_dataset_files,
+    output:
+        table=f"{DIFF_SUBSET}/subset.parquet",
+        images=f"{DIFF_SUBSET}/train_images.npy",
+    log:
+        f"{DIFF_LOG}/n{{size}}_subset.log",
+    benchmark:
+        f"{DIFF_BENCH}/n{{size}}_subset.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset_dir=diffusion_dataset_dir,
+        seed=diffusion_subset_seed,
+        keep=diffusion_keep_label_arg,
+    shell:
+        "python -m pipeline.diffusion.subset --dataset-dir {params.dataset_dir} --n {wildcards.size} "
+        "--seed {params.seed} {params.keep} --out-table {output.table} --out-images {output.images} 2> {log}"
+
+
+rule diffusion_train:
+    input:
+        table=f"{DIFF_SUBSET}/subset.parquet",
+        images=f"{DIFF_SUBSET}/train_images.npy",
+    output:
+        model=f"{DIFF_JOB}/model.pt",
+        log_table=f"{DIFF_JOB}/train_log.parquet",
+    log:
+        f"{DIFF_LOG}/n{{size}}_w{{width}}_seed{{seed}}_train.log",
+    benchmark:
+        f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_train.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        spec=diffusion_train_spec,
+    shell:
+        "python -m pipeline.diffusion.train --subset {input.table} --images {input.images} "
+        "--spec {params.spec:q} --seed {wildcards.seed} --device auto --out-model {output.model} "
+        "--out-log {output.log_table} 2> {log}"
+
+
+rule diffusion_sample:
+    input:
+        f"{DIFF_JOB}/model.pt",
+    output:
+        images=f"{DIFF_JOB}/samples.npy",
+        table=f"{DIFF_JOB}/samples.parquet",
+    log:
+        f"{DIFF_LOG}/n{{size}}_w{{width}}_seed{{seed}}_sample.log",
+    benchmark:
+        f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_sample.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        n=diffusion_sample_param("n_samples"),
+        sampler=diffusion_sample_param("sampler"),
+        steps=diffusion_sample_param("sample_steps"),
+    shell:
+        "python -m pipeline.diffusion.sample --model {input} --n {params.n} --sampler {params.sampler} "
+        "--steps {params.steps} --seed {wildcards.seed} --device auto --out-images {output.images} "
+        "--out-table {output.table} 2> {log}"
+
+
+rule diffusion_neighbors:
+    input:
+        samples=f"{DIFF_JOB}/samples.npy",
+        train=f"{DIFF_SUBSET}/train_images.npy",
+    output:
+        f"{DIFF_JOB}/neighbors.parquet",
+    log:
+        f"{DIFF_LOG}/n{{size}}_w{{width}}_seed{{seed}}_neighbors.log",
+    benchmark:
+        f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_neighbors.tsv"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python -m pipeline.neighbors --query {input.samples} --ref {input.train} --k 2 --metric l2 "
+        "--out {output} 2> {log}"
+
+
+rule diffusion_score:
+    input:
+        neighbors=f"{DIFF_JOB}/neighbors.parquet",
+        subset=f"{DIFF_SUBSET}/subset.parquet",
+        samples=f"{DIFF_JOB}/samples.parquet",
+    output:
+        replicates=f"{DIFF_JOB}/replicates.parquet",
+        scores=f"{DIFF_JOB}/scores.parquet",
+    log:
+        f"{DIFF_LOG}/n{{size}}_w{{width}}_seed{{seed}}_score.log",
+    benchmark:
+        f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_score.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        threshold=config["diffusion"]["threshold"],
+        dataset=diffusion_dataset_name,
+    shell:
+        "python -m pipeline.diffusion.replicates score --neighbors {input.neighbors} --subset {input.subset} "
+        "--samples {input.samples} --threshold {params.threshold} --experiment {wildcards.experiment} "
+        "--dataset {params.dataset} --size {wildcards.size} --width {wildcards.width} --seed {wildcards.seed} "
+        "--out-replicates {output.replicates} --out-scores {output.scores} 2> {log}"
+
+
+rule diffusion_summary:
+    input:
+        diffusion_scores,
+    output:
+        f"{DIFF}/summary.parquet",
+    log:
+        f"{DIFF_LOG}/summary.log",
+    benchmark:
+        f"{DIFF_BENCH}/summary.tsv"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python -m pipeline.diffusion.replicates summary --scores {input} --out {output} 2> {log}"
+
+
+rule diffusion_figures:
+    input:
+        summary=f"{DIFF}/summary.parquet",
+        data=diffusion_dataset_files,
+        grid=diffusion_grid_files,
+    output:
+        share=report(
+            f"{DIFF}/figures/share_vs_size.png",
+            caption="../report/diffusion_share_vs_size.rst",
+            category="Diffusion replicates",
+            subcategory="{experiment}",
+        ),
+        per_class=report(
+            f"{DIFF}/figures/per_class.png",
+            caption="../report/diffusion_per_class.rst",
+            category="Diffusion replicates",
+            subcategory="{experiment}",
+        ),
+        grid=report(
+            f"{DIFF}/figures/grid.png",
+            caption="../report/diffusion_grid.rst",
+            category="Diffusion replicates",
+            subcategory="{experiment}",
+        ),
+    log:
+        f"{DIFF_LOG}/figures.log",
+    benchmark:
+        f"{DIFF_BENCH}/figures.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset_dir=diffusion_dataset_dir,
+        grid_dirs=diffusion_grid_dirs,
+        keep=diffusion_keep_label_arg,
+        x_label=diffusion_sample_param("x_label"),
+    shell:
+        "python -m pipeline.diffusion.figures --summary {input.summary} --dataset-dir {params.dataset_dir} "
+        "--grid-jobs {params.grid_dirs} --x-label {params.x_label:q} {params.keep} --out-share {output.share} "
+        "--out-per-class {output.per_class} --out-grid {output.grid} 2> {log}"
+
+
+TARGET_FUNCTIONS.append(diffusion_targets)

@@ -1,0 +1,145 @@
+# Feldman & Zhang: t subset classifiers per architecture, trained S at a time in shards ->
+# 0/1 correctness tables -> memorization and high-influence pairs -> consistency between
+# architectures -> figures. Science lives in pipeline/feldman/.
+
+
+include: "feldman_common.smk"
+
+
+wildcard_constraints:
+    arch="[A-Za-z0-9_-]+",
+    arch_b="[A-Za-z0-9_-]+",
+
+
+rule feldman_train_shard:
+    input:
+        data=feldman_dataset_files,
+        subsets=feldman_subsets_file,
+    output:
+        f"{FELDMAN_ARCH}/shards/shard{{shard}}.parquet",
+    log:
+        f"{RESULTS}/logs/feldman/{{dataset}}/{{arch}}/shard{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/feldman/{{dataset}}/{{arch}}/shard{{shard}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    params:
+        dataset_dir=feldman_dataset_dir,
+        spec=feldman_arch_spec,
+        shard_size=config["feldman"]["shard_size"],
+        seed=config["feldman"]["seed"],
+        device=config["feldman"]["device"],
+        checkpoint=feldman_checkpoint_flag,
+    shell:
+        "python -m pipeline.feldman.train_shard --dataset-dir {params.dataset_dir} --subsets {input.subsets} "
+        "--shard {wildcards.shard} --shard-size {params.shard_size} --arch {wildcards.arch} "
+        "--spec {params.spec:q} --seed {params.seed} --device {params.device} --threads {threads} "
+        "{params.checkpoint} --out {output} 2> {log}"
+
+
+rule feldman_estimate:
+    input:
+        data=feldman_dataset_files,
+        shards=feldman_shard_files("arch"),
+    output:
+        mem=f"{FELDMAN_ARCH}/memorization.parquet",
+        pairs=f"{FELDMAN_ARCH}/influence_pairs.parquet",
+    log:
+        f"{RESULTS}/logs/feldman/{{dataset}}/{{arch}}/estimate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/feldman/{{dataset}}/{{arch}}/estimate.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset_dir=feldman_dataset_dir,
+        mem_threshold=config["feldman"]["mem_threshold"],
+        infl_threshold=config["feldman"]["infl_threshold"],
+    shell:
+        "python -m pipeline.feldman.estimate --shards {input.shards} --dataset-dir {params.dataset_dir} "
+        "--mem-threshold {params.mem_threshold} --infl-threshold {params.infl_threshold} "
+        "--out-mem {output.mem} --out-pairs {output.pairs} 2> {log}"
+
+
+rule feldman_consistency:
+    input:
+        shards_a=feldman_shard_files("arch"),
+        mem_a=f"{FELDMAN_ARCH}/memorization.parquet",
+        shards_b=feldman_shard_files("arch_b"),
+        mem_b=f"{FELDMAN}/{{arch_b}}/memorization.parquet",
+    output:
+        f"{FELDMAN}/consistency/{{arch}}_vs_{{arch_b}}.parquet",
+    log:
+        f"{RESULTS}/logs/feldman/{{dataset}}/consistency_{{arch}}_vs_{{arch_b}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/feldman/{{dataset}}/consistency_{{arch}}_vs_{{arch_b}}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        thetas=feldman_thetas,
+        mem_threshold=config["feldman"]["mem_threshold"],
+    shell:
+        "python -m pipeline.feldman.consistency --shards-a {input.shards_a} --mem-a {input.mem_a} "
+        "--shards-b {input.shards_b} --mem-b {input.mem_b} --arch-a {wildcards.arch} "
+        "--arch-b {wildcards.arch_b} --thetas {params.thetas} --mem-threshold {params.mem_threshold} "
+        "--out {output} 2> {log}"
+
+
+rule feldman_figures:
+    input:
+        data=feldman_dataset_files,
+        mem=f"{FELDMAN_ARCH}/memorization.parquet",
+        pairs=f"{FELDMAN_ARCH}/influence_pairs.parquet",
+    output:
+        histogram=report(
+            f"{FELDMAN_ARCH}/figures/mem_histogram.png",
+            caption="../report/feldman_mem_histogram.rst",
+            category="Feldman & Zhang",
+            subcategory="{dataset}",
+        ),
+        extremes=report(
+            f"{FELDMAN_ARCH}/figures/extremes.png",
+            caption="../report/feldman_extremes.rst",
+            category="Feldman & Zhang",
+            subcategory="{dataset}",
+        ),
+        influence=report(
+            f"{FELDMAN_ARCH}/figures/influence_pairs.png",
+            caption="../report/feldman_influence_pairs.rst",
+            category="Feldman & Zhang",
+            subcategory="{dataset}",
+        ),
+    log:
+        f"{RESULTS}/logs/feldman/{{dataset}}/{{arch}}/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/feldman/{{dataset}}/{{arch}}/figures.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset_dir=feldman_dataset_dir,
+        mem_threshold=config["feldman"]["mem_threshold"],
+    shell:
+        "python -m pipeline.feldman.figures estimates --memorization {input.mem} --pairs {input.pairs} "
+        "--dataset-dir {params.dataset_dir} --mem-threshold {params.mem_threshold} "
+        "--title {wildcards.dataset}/{wildcards.arch} --out-histogram {output.histogram} "
+        "--out-extremes {output.extremes} --out-influence {output.influence} 2> {log}"
+
+
+rule feldman_consistency_figure:
+    input:
+        feldman_pair_tables,
+    output:
+        report(
+            f"{FELDMAN}/figures/consistency.png",
+            caption="../report/feldman_consistency.rst",
+            category="Feldman & Zhang",
+            subcategory="{dataset}",
+        ),
+    log:
+        f"{RESULTS}/logs/feldman/{{dataset}}/consistency_figure.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/feldman/{{dataset}}/consistency_figure.tsv"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python -m pipeline.feldman.figures consistency --tables {input} --out {output} 2> {log}"

@@ -1,0 +1,91 @@
+# Helpers of the Feldman & Zhang rules (feldman.smk), kept apart so rules and functions do not mix.
+import sys
+
+FELDMAN = f"{RESULTS}/feldman/{{dataset}}"
+FELDMAN_ARCH = f"{FELDMAN}/{{arch}}"
+
+
+def feldman_check_config():
+    """Names the config keys of the feldman section that point nowhere."""
+    section = config["feldman"]
+    for name in section["datasets"]:
+        if name not in config["datasets"]:
+            sys.exit(f"error: config key 'feldman.datasets': unknown dataset '{name}'")
+    for pair in section["compare"]:
+        for arch in pair:
+            if arch not in section["architectures"]:
+                sys.exit(
+                    f"error: config key 'feldman.compare': unknown architecture '{arch}'"
+                )
+
+
+feldman_check_config()
+
+
+def feldman_n_shards():
+    runs = config["splits"]["feldman"]["runs"]
+    return -(-runs // config["feldman"]["shard_size"])
+
+
+def feldman_shard_files(arch_key):
+    def files(wildcards):
+        arch = getattr(wildcards, arch_key)
+        return [
+            f"{RESULTS}/feldman/{wildcards.dataset}/{arch}/shards/shard{k}.parquet"
+            for k in range(feldman_n_shards())
+        ]
+
+    return files
+
+
+def feldman_subsets_file(wildcards):
+    seed = config["feldman"]["seed"]
+    return f"{RESULTS}/splits/{wildcards.dataset}/seed{seed}/feldman_subsets.parquet"
+
+
+def feldman_dataset_files(wildcards):
+    return dataset_files(wildcards.dataset)
+
+
+def feldman_dataset_dir(wildcards):
+    return dataset_dir(wildcards.dataset)
+
+
+def feldman_arch_spec(wildcards):
+    return as_json(config["feldman"]["architectures"][wildcards.arch])
+
+
+def feldman_checkpoint_flag(wildcards):
+    return "--save-checkpoint" if config["feldman"]["save_checkpoints"] else ""
+
+
+def feldman_pair_tables(wildcards):
+    return [
+        f"{RESULTS}/feldman/{wildcards.dataset}/consistency/{a}_vs_{b}.parquet"
+        for a, b in config["feldman"]["compare"]
+    ]
+
+
+def feldman_thetas(wildcards):
+    return " ".join(f"{theta:g}" for theta in config["feldman"]["thetas"])
+
+
+def feldman_targets():
+    targets = []
+    for name in config["feldman"]["datasets"]:
+        for arch in config["feldman"]["architectures"]:
+            base = f"{RESULTS}/feldman/{name}/{arch}"
+            targets += [
+                f"{base}/memorization.parquet",
+                f"{base}/influence_pairs.parquet",
+            ]
+            targets += [
+                f"{base}/figures/{fig}.png"
+                for fig in ["mem_histogram", "extremes", "influence_pairs"]
+            ]
+        if config["feldman"]["compare"]:
+            targets.append(f"{RESULTS}/feldman/{name}/figures/consistency.png")
+    return targets
+
+
+TARGET_FUNCTIONS.append(feldman_targets)

@@ -1,0 +1,165 @@
+# van den Burg & Williams: K-fold memorization score of VAEs (methods.md section 2).
+# Per (dataset, seed, repeat, held-out fold): train + log p(x) tables; per dataset: scores,
+# a full-data model, its samples, the nearest-neighbour ratio and figures.
+# Science lives in pipeline/kfold_vae/.
+
+
+include: "kfold_vae_common.smk"
+
+
+rule kfold_vae_train:
+    input:
+        data=kfold_vae_dataset_files,
+        kfold=kfold_vae_table,
+    output:
+        model=f"{KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/model.pt",
+        logpx=f"{KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/logpx.parquet",
+    log:
+        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/train_r{{repeat}}_f{{fold}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/train_r{{repeat}}_f{{fold}}.tsv"
+    wildcard_constraints:
+        repeat=r"\d+",
+        fold=r"\d+",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    params:
+        dataset_dir=kfold_vae_dataset_dir,
+        spec=kfold_vae_spec,
+    shell:
+        "python -m pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
+        "--repeat {wildcards.repeat} --fold {wildcards.fold} --spec {params.spec:q} --seed {wildcards.seed} "
+        "--device auto --threads {threads} --out-model {output.model} --out-logpx {output.logpx} 2> {log}"
+
+
+rule kfold_vae_full_model:
+    input:
+        data=kfold_vae_dataset_files,
+        kfold=kfold_vae_table,
+    output:
+        f"{KFOLD_VAE}/full/model.pt",
+    log:
+        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/train_full.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/train_full.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    params:
+        dataset_dir=kfold_vae_dataset_dir,
+        spec=kfold_vae_spec,
+    shell:
+        "python -m pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
+        "--repeat 0 --fold all --spec {params.spec:q} --seed {wildcards.seed} --device auto "
+        "--threads {threads} --out-model {output} 2> {log}"
+
+
+rule kfold_vae_samples:
+    input:
+        f"{KFOLD_VAE}/full/model.pt",
+    output:
+        f"{KFOLD_VAE}/full/samples.npy",
+    log:
+        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/samples.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/samples.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        n=config["kfold_vae"]["n_samples"],
+    shell:
+        "python -m pipeline.kfold_vae.sample --model {input} --n {params.n} --seed {wildcards.seed} "
+        "--device auto --out {output} 2> {log}"
+
+
+rule kfold_vae_rho:
+    input:
+        data=kfold_vae_dataset_files,
+        samples=f"{KFOLD_VAE}/full/samples.npy",
+    output:
+        f"{KFOLD_VAE}/rho.parquet",
+    log:
+        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/rho.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/rho.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        dataset_dir=kfold_vae_dataset_dir,
+        split=kfold_vae_validation_split,
+        resize=config["kfold_vae"]["rho_resize"],
+    shell:
+        "python -m pipeline.kfold_vae.rho --dataset-dir {params.dataset_dir} --samples {input.samples} "
+        "--validation-split {params.split} --resize {params.resize} --out {output} 2> {log}"
+
+
+rule kfold_vae_score:
+    input:
+        data=kfold_vae_dataset_files,
+        logpx=kfold_vae_logpx_files,
+    output:
+        scores=f"{KFOLD_VAE}/kfold_scores.parquet",
+        by_epoch=f"{KFOLD_VAE}/kfold_scores_by_epoch.parquet",
+    log:
+        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/score.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/score.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset_dir=kfold_vae_dataset_dir,
+        high=config["kfold_vae"]["high_quantile"],
+    shell:
+        "python -m pipeline.kfold_vae.score --logpx {input.logpx} --dataset-dir {params.dataset_dir} "
+        "--high-quantile {params.high} --out {output.scores} --out-by-epoch {output.by_epoch} 2> {log}"
+
+
+rule kfold_vae_figures:
+    input:
+        data=kfold_vae_dataset_files,
+        scores=f"{KFOLD_VAE}/kfold_scores.parquet",
+        by_epoch=f"{KFOLD_VAE}/kfold_scores_by_epoch.parquet",
+        rho=f"{KFOLD_VAE}/rho.parquet",
+    output:
+        examples=report(
+            f"{KFOLD_VAE}/figures/examples.png",
+            caption="../report/kfold_vae_examples.rst",
+            category="K-fold VAE",
+            subcategory="{dataset}",
+        ),
+        histogram=report(
+            f"{KFOLD_VAE}/figures/logpx_histogram.png",
+            caption="../report/kfold_vae_logpx_histogram.rst",
+            category="K-fold VAE",
+            subcategory="{dataset}",
+        ),
+        rho=report(
+            f"{KFOLD_VAE}/figures/rho.png",
+            caption="../report/kfold_vae_rho.rst",
+            category="K-fold VAE",
+            subcategory="{dataset}",
+        ),
+        quantiles=report(
+            f"{KFOLD_VAE}/figures/m_quantiles.png",
+            caption="../report/kfold_vae_m_quantiles.rst",
+            category="K-fold VAE",
+            subcategory="{dataset}",
+        ),
+    log:
+        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/figures.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset_dir=kfold_vae_dataset_dir,
+        bins=config["kfold_vae"]["histogram_bins"],
+    shell:
+        "python -m pipeline.kfold_vae.figures --scores {input.scores} --scores-by-epoch {input.by_epoch} "
+        "--rho {input.rho} --dataset-dir {params.dataset_dir} --bins {params.bins} "
+        "--out-examples {output.examples} --out-histogram {output.histogram} --out-rho {output.rho} "
+        "--out-quantiles {output.quantiles} 2> {log}"
+
+
+TARGET_FUNCTIONS.append(kfold_vae_targets)

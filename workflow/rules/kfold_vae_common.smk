@@ -1,0 +1,68 @@
+# Helpers of the K-fold VAE rules (kfold_vae.smk), kept apart so rules and functions do not mix.
+import sys
+
+KFOLD_VAE = f"{RESULTS}/kfold_vae/{{dataset}}/seed{{seed}}"
+KFOLD_VAE_OVERRIDES = ["epochs", "eval_epochs", "lr", "batch_size", "n_importance"]
+
+
+for _name in config["kfold_vae"]["datasets"]:
+    if _name not in config["datasets"]:
+        sys.exit(f"error: config key 'kfold_vae.datasets': unknown dataset '{_name}'")
+    if _name not in config["kfold_vae"]["models"]:
+        sys.exit(
+            f"error: config key 'kfold_vae.models': no model for dataset '{_name}'"
+        )
+
+
+def kfold_vae_spec(wildcards):
+    """Training settings of a data set: its model entry over the section's defaults."""
+    section = config["kfold_vae"]
+    model = section["models"][wildcards.dataset]
+    spec = {key: model.get(key, section[key]) for key in KFOLD_VAE_OVERRIDES}
+    for key in ["kind", "latent_dim", "hidden", "width"]:
+        spec[key] = model[key]
+    return as_json(spec)
+
+
+def kfold_vae_validation_split(wildcards):
+    section = config["kfold_vae"]
+    model = section["models"][wildcards.dataset]
+    return model.get("validation_split", section["validation_split"])
+
+
+def kfold_vae_dataset_files(wildcards):
+    return dataset_files(wildcards.dataset)
+
+
+def kfold_vae_dataset_dir(wildcards):
+    return dataset_dir(wildcards.dataset)
+
+
+def kfold_vae_table(wildcards):
+    return f"{RESULTS}/splits/{wildcards.dataset}/seed{wildcards.seed}/kfold.parquet"
+
+
+def kfold_vae_logpx_files(wildcards):
+    folds = config["splits"]["kfold"]["folds"]
+    repeats = config["splits"]["kfold"]["repeats"]
+    return [
+        f"{RESULTS}/kfold_vae/{wildcards.dataset}/seed{wildcards.seed}/models/r{r}_f{f}/logpx.parquet"
+        for r in range(repeats)
+        for f in range(folds)
+    ]
+
+
+def kfold_vae_targets():
+    seed = config["kfold_vae"]["seed"]
+    return [
+        f"{RESULTS}/kfold_vae/{name}/seed{seed}/{path}"
+        for name in config["kfold_vae"]["datasets"]
+        for path in [
+            "kfold_scores.parquet",
+            "rho.parquet",
+            "figures/examples.png",
+            "figures/logpx_histogram.png",
+            "figures/rho.png",
+            "figures/m_quantiles.png",
+        ]
+    ]

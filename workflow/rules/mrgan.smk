@@ -1,0 +1,215 @@
+# Bai et al.: conditional GAN training with memorization rejection, scored by C_T and FID.
+# Per (dataset, tau, seed): train -> sample -> embed -> score; per dataset: embedder, features,
+# threshold guideline, summary and figures. Science lives in pipeline/mrgan/.
+
+
+include: "mrgan_common.smk"
+
+
+rule mrgan_embedder:
+    input:
+        mrgan_dataset_files,
+    output:
+        f"{MRGAN}/embedder/classifier.pt",
+    log:
+        f"{RESULTS}/logs/mrgan/{{dataset}}/embedder.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/embedder.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        dataset_dir=mrgan_dataset_dir,
+        epochs=config["mrgan"]["embedding"]["classifier_epochs"],
+    shell:
+        "python -m pipeline.mrgan.embed train-classifier --dataset-dir {params.dataset_dir} "
+        "--epochs {params.epochs} --seed 0 --device auto --out {output} 2> {log}"
+
+
+rule mrgan_dataset_features:
+    input:
+        data=mrgan_dataset_files,
+        embedder=mrgan_embedder_file,
+    output:
+        f"{MRGAN}/features/{{split}}.npy",
+    log:
+        f"{RESULTS}/logs/mrgan/{{dataset}}/features_{{split}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/features_{{split}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        dataset_dir=mrgan_dataset_dir,
+        kind=mrgan_embedding_kind,
+    shell:
+        "python -m pipeline.mrgan.embed features --images {params.dataset_dir} --split {wildcards.split} "
+        "--kind {params.kind} --file {input.embedder} --device auto --out {output} 2> {log}"
+
+
+rule mrgan_guideline:
+    input:
+        f"{MRGAN}/features/train.npy",
+    output:
+        f"{MRGAN}/guideline.parquet",
+    log:
+        f"{RESULTS}/logs/mrgan/{{dataset}}/guideline.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/guideline.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        kind=mrgan_embedding_kind,
+    shell:
+        "python -m pipeline.mrgan.guideline --train-features {input} --dataset {wildcards.dataset} "
+        "--embedding-kind {params.kind} --out {output} 2> {log}"
+
+
+rule mrgan_train:
+    input:
+        data=mrgan_dataset_files,
+        embedder=mrgan_embedder_file,
+    output:
+        generator=f"{MRGAN_JOB}/generator.pt",
+        log_table=f"{MRGAN_JOB}/train_log.parquet",
+    log:
+        f"{RESULTS}/logs/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_train.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_train.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        dataset_dir=mrgan_dataset_dir,
+        kind=mrgan_embedding_kind,
+        spec=mrgan_train_spec,
+        out_dir=subpath(output.generator, parent=True),
+    shell:
+        "python -m pipeline.mrgan.train --dataset-dir {params.dataset_dir} --embedding-kind {params.kind} "
+        "--embedding-file {input.embedder} --tau {wildcards.tau} --seed {wildcards.seed} "
+        "--spec {params.spec:q} --device auto --out-dir {params.out_dir} 2> {log}"
+
+
+rule mrgan_sample:
+    input:
+        f"{MRGAN_JOB}/generator.pt",
+    output:
+        images=f"{MRGAN_JOB}/samples.npy",
+        table=f"{MRGAN_JOB}/samples.parquet",
+    log:
+        f"{RESULTS}/logs/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_sample.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_sample.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        n=config["mrgan"]["n_samples"],
+    shell:
+        "python -m pipeline.mrgan.sample --generator {input} --n {params.n} --seed {wildcards.seed} "
+        "--device auto --out-images {output.images} --out-table {output.table} 2> {log}"
+
+
+rule mrgan_sample_features:
+    input:
+        images=f"{MRGAN_JOB}/samples.npy",
+        embedder=mrgan_embedder_file,
+    output:
+        f"{MRGAN_JOB}/sample_features.npy",
+    log:
+        f"{RESULTS}/logs/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_features.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_features.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        kind=mrgan_embedding_kind,
+    shell:
+        "python -m pipeline.mrgan.embed features --images {input.images} --kind {params.kind} "
+        "--file {input.embedder} --device auto --out {output} 2> {log}"
+
+
+rule mrgan_score:
+    input:
+        data=mrgan_dataset_files,
+        train=f"{MRGAN}/features/train.npy",
+        test=f"{MRGAN}/features/test.npy",
+        samples=f"{MRGAN_JOB}/sample_features.npy",
+        sample_table=f"{MRGAN_JOB}/samples.parquet",
+        train_log=f"{MRGAN_JOB}/train_log.parquet",
+    output:
+        scores=f"{MRGAN_JOB}/scores.parquet",
+        classwise=f"{MRGAN_JOB}/classwise.parquet",
+        cells=f"{MRGAN_JOB}/ct_cells.parquet",
+        nn=f"{MRGAN_JOB}/nn_distances.parquet",
+    log:
+        f"{RESULTS}/logs/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_score.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_score.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        dataset_dir=mrgan_dataset_dir,
+        kind=mrgan_embedding_kind,
+        spec=mrgan_score_spec,
+        out_dir=subpath(output.scores, parent=True),
+    shell:
+        "python -m pipeline.mrgan.score --dataset-dir {params.dataset_dir} --dataset {wildcards.dataset} "
+        "--train-features {input.train} --test-features {input.test} --sample-features {input.samples} "
+        "--sample-table {input.sample_table} --train-log {input.train_log} --tau {wildcards.tau} "
+        "--seed {wildcards.seed} --embedding-kind {params.kind} --spec {params.spec:q} "
+        "--out-dir {params.out_dir} 2> {log}"
+
+
+rule mrgan_summary:
+    input:
+        scores=mrgan_job_files("scores.parquet"),
+        classwise=mrgan_job_files("classwise.parquet"),
+        guideline=f"{MRGAN}/guideline.parquet",
+    output:
+        summary=f"{MRGAN}/summary.parquet",
+        classwise=f"{MRGAN}/classwise_summary.parquet",
+    log:
+        f"{RESULTS}/logs/mrgan/{{dataset}}/summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/summary.tsv"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python -m pipeline.mrgan.summary --scores {input.scores} --classwise {input.classwise} "
+        "--guideline {input.guideline} --out {output.summary} --out-classwise {output.classwise} 2> {log}"
+
+
+rule mrgan_figures:
+    input:
+        summary=f"{MRGAN}/summary.parquet",
+        classwise=f"{MRGAN}/classwise_summary.parquet",
+        nn=mrgan_job_files("nn_distances.parquet"),
+    output:
+        fid_ct=report(
+            f"{MRGAN}/figures/fid_vs_ct.png",
+            caption="../report/mrgan_fid_vs_ct.rst",
+            category="MR-GAN",
+            subcategory="{dataset}",
+        ),
+        classwise=report(
+            f"{MRGAN}/figures/classwise_ct.png",
+            caption="../report/mrgan_classwise_ct.rst",
+            category="MR-GAN",
+            subcategory="{dataset}",
+        ),
+        nn=report(
+            f"{MRGAN}/figures/nn_distances.png",
+            caption="../report/mrgan_nn_distances.rst",
+            category="MR-GAN",
+            subcategory="{dataset}",
+        ),
+    log:
+        f"{RESULTS}/logs/mrgan/{{dataset}}/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/figures.tsv"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python -m pipeline.mrgan.figures --summary {input.summary} --classwise {input.classwise} "
+        "--nn-distances {input.nn} --out-fid-ct {output.fid_ct} --out-classwise {output.classwise} "
+        "--out-nn {output.nn} 2> {log}"
+
+
+TARGET_FUNCTIONS.append(mrgan_targets)

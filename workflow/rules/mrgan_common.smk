@@ -1,0 +1,90 @@
+# Helpers of the MR-GAN rules (mrgan.smk), kept apart so rules and functions do not mix.
+import os
+import sys
+
+MRGAN = f"{RESULTS}/mrgan/{{dataset}}"
+MRGAN_JOB = f"{MRGAN}/tau{{tau}}/seed{{seed}}"
+
+
+def mrgan_tau_label(tau):
+    return f"{float(tau):g}"
+
+
+def mrgan_embedding_kind(wildcards):
+    return config["mrgan"]["embedding"]["kind"]
+
+
+def mrgan_embedder_file(wildcards):
+    embedding = config["mrgan"]["embedding"]
+    if embedding["kind"] == "inception":
+        return embedding["inception_weights"]
+    return f"{RESULTS}/mrgan/{wildcards.dataset}/embedder/classifier.pt"
+
+
+def mrgan_dataset_files(wildcards):
+    return dataset_files(wildcards.dataset)
+
+
+def mrgan_dataset_dir(wildcards):
+    return dataset_dir(wildcards.dataset)
+
+
+def mrgan_train_spec(wildcards):
+    keys = [
+        "steps",
+        "batch_size",
+        "lr",
+        "beta1",
+        "beta2",
+        "loss",
+        "d_steps",
+        "z_dim",
+        "width",
+    ]
+    keys += ["max_resample", "checkpoint_every"]
+    return as_json({key: config["mrgan"][key] for key in keys})
+
+
+def mrgan_score_spec(wildcards):
+    keys = ["kmeans_cells", "classwise_cells", "pca_dims"]
+    return as_json({key: config["mrgan"][key] for key in keys})
+
+
+def mrgan_job_files(name):
+    def files(wildcards):
+        return [
+            f"{RESULTS}/mrgan/{wildcards.dataset}/tau{mrgan_tau_label(tau)}/seed{seed}/{name}"
+            for tau in config["mrgan"]["taus"]
+            for seed in config["mrgan"]["seeds"]
+        ]
+
+    return files
+
+
+def mrgan_targets():
+    return [
+        f"{RESULTS}/mrgan/{name}/{path}"
+        for name in config["mrgan"]["datasets"]
+        for path in [
+            "summary.parquet",
+            "figures/fid_vs_ct.png",
+            "figures/classwise_ct.png",
+            "figures/nn_distances.png",
+        ]
+    ]
+
+
+def mrgan_check_embedding():
+    """Inception weights are never downloaded: a missing file stops the run with its key."""
+    embedding = config["mrgan"]["embedding"]
+    if embedding["kind"] == "inception" and not os.path.isfile(
+        embedding["inception_weights"]
+    ):
+        sys.exit(
+            "error: config key mrgan.embedding.inception_weights: file "
+            f"'{embedding['inception_weights']}' not found; save torchvision's ImageNet "
+            "Inception-v3 state dict there (see pipeline/mrgan/embed.py) or use kind classifier"
+        )
+
+
+mrgan_check_embedding()
