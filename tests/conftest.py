@@ -38,3 +38,16 @@ def workflow_runner(tmp_path):
 
     run.workdir = tmp_path / "run"
     return run
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """The repository's default config.yaml run once per session with the default profile.
+
+    Tests that need real results of every method (atlas, report, SLURM comparison) share
+    this one run instead of each paying for it; returns the working directory.
+    """
+    workdir = tmp_path_factory.mktemp("default_run")
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    run_workflow(workdir, config, "--workflow-profile", str(REPO / "workflow/profiles/default"))
+    return workdir
