@@ -55,3 +55,12 @@ def test_missing_and_corrupt_inputs_name_the_file(tmp_path):
     io.write_parquet(pd.DataFrame({"a": [1]}), tmp_path / "t.parquet")
     with pytest.raises(PipelineError, match=r"t.parquet: missing columns \['b'\]"):
         io.read_parquet(tmp_path / "t.parquet", columns=["b"])
+
+
+def test_outputs_get_the_usual_file_mode_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        io.write_parquet(pd.DataFrame({"a": [1]}), tmp_path / "t.parquet")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "t.parquet").stat().st_mode & 0o777 == 0o644
