@@ -17,7 +17,7 @@ import time
 import torch
 
 from pipeline.diffusion.schedule import Diffusion
-from pipeline.diffusion.train import resolve_device
+from pipeline.devices import resolve_device
 from pipeline.diffusion.unet import UNet, UNetConfig
 
 

@@ -16,7 +16,8 @@ import torch
 
 from pipeline.data import embedded
 from pipeline.feldman import models
-from pipeline.feldman.train_shard import as_tensor, full_spec, pick_device, train_plain, train_stacked
+from pipeline.devices import resolve_device
+from pipeline.feldman.train_shard import as_tensor, full_spec, train_plain, train_stacked
 from pipeline.splits import subset_masks
 
 ARCHS = {"mlp": {"kind": "mlp", "hidden": [512, 256]}, "cnn": {"kind": "cnn", "channels": [16, 32]}}
@@ -40,7 +41,7 @@ def main() -> None:
     if a.quick:
         a.models, a.n_train = 8, 1000
     torch.set_num_threads(a.threads)
-    device = pick_device(a.device)
+    device = resolve_device(a.device)
     images, labels = embedded.mnist5k()
     if a.n_train > len(images):
         images = np.concatenate([images] * -(-a.n_train // len(images)))

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from pipeline.data.registry import build
+from pipeline.devices import resolve_device
 from pipeline.mrgan import embed, guideline, rejection, train
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("pipeline").setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)
-    device = embed.resolve_device(args.device)
+    device = resolve_device(args.device)
     steps = 30 if args.quick else args.steps
     data = build("digits", {"kind": "digits", "test_fraction": 0.2, "seed": 0}, Path("data"))
     images, labels, _ = data.split_arrays("train")

@@ -18,7 +18,8 @@ import torch
 
 from pipeline import cli, io
 from pipeline.diffusion.schedule import SAMPLERS, Diffusion
-from pipeline.diffusion.train import load_model, resolve_device
+from pipeline.devices import resolve_device
+from pipeline.diffusion.train import load_model
 from pipeline.diffusion.unet import UNet
 from pipeline.progress import Progress, get_logger
 

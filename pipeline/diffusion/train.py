@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from pipeline import cli, io
+from pipeline.devices import resolve_device
 from pipeline.diffusion.schedule import Diffusion
 from pipeline.diffusion.unet import UNet, UNetConfig
 from pipeline.errors import PipelineError
@@ -33,12 +34,6 @@ TRAIN_DEFAULTS = {
     "heads": 1, "timesteps": 1000, "steps": 500, "batch_size": 32, "lr": 0.002, "conditional": False,
     "checkpoint_every": 200, "log_every": 50,
 }
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def to_model_space(images: np.ndarray) -> torch.Tensor:

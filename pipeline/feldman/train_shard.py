@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
+from pipeline.devices import resolve_device
 from pipeline.errors import PipelineError
 from pipeline.feldman import models
 from pipeline.progress import Progress, get_logger
@@ -41,12 +42,6 @@ log = get_logger("feldman.train_shard")
 
 DEFAULT_SPEC = {"epochs": 10, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "schedule": "constant",
                 "eval_batch_size": 1000}
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -163,7 +158,7 @@ def full_spec(spec: dict) -> dict:
 def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int, arch: str, spec: dict,
                 seed: int, device: str, out: Path, save_checkpoint: bool = False) -> None:
     torch.manual_seed(seed)
-    dev = pick_device(device)
+    dev = resolve_device(device)
     spec = full_spec(spec)
     data = Dataset.load(dataset_dir)
     x_train, y_train, _ = data.split_arrays("train")

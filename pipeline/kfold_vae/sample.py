@@ -15,7 +15,8 @@ import torch
 
 from pipeline import cli, io
 from pipeline.errors import PipelineError
-from pipeline.kfold_vae.train import derived_seed, load_model, resolve_device
+from pipeline.devices import resolve_device
+from pipeline.kfold_vae.train import derived_seed, load_model
 from pipeline.progress import get_logger
 
 log = get_logger("kfold_vae.sample")

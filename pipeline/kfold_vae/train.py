@@ -37,6 +37,7 @@ import torch
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
+from pipeline.devices import resolve_device
 from pipeline.errors import PipelineError
 from pipeline.kfold_vae.likelihood import log_px
 from pipeline.kfold_vae.models import VAE, build_model
@@ -49,12 +50,6 @@ DEFAULT_SPEC = {
     "kind": "bernoulli_mlp", "latent_dim": 0, "hidden": [512, 256], "width": 32,
     "epochs": 10, "eval_epochs": [], "lr": 1e-3, "batch_size": 64, "n_importance": 128,
 }
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def derived_seed(*parts: int) -> int:

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
+from pipeline.devices import resolve_device
 from pipeline.errors import PipelineError
 from pipeline.mrgan.gan import images_to_tensor
 from pipeline.progress import Progress, get_logger
@@ -147,12 +148,6 @@ def load_embedder(kind: str, file: str | Path, device: str = "cpu") -> Embedder:
     if kind == "inception":
         return load_inception(file, device)
     raise PipelineError(f"mrgan.embedding.kind: unknown '{kind}'; choose one of {KINDS}")
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int, seed: int, batch: int = 64,

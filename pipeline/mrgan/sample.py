@@ -19,7 +19,7 @@ import torch
 from pipeline import cli, io
 from pipeline.errors import PipelineError
 from pipeline.mrgan import gan
-from pipeline.mrgan.embed import resolve_device
+from pipeline.devices import resolve_device
 from pipeline.progress import get_logger
 
 log = get_logger("mrgan.sample")

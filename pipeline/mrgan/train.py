@@ -35,7 +35,8 @@ from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.mrgan import gan
-from pipeline.mrgan.embed import load_embedder, resolve_device
+from pipeline.devices import resolve_device
+from pipeline.mrgan.embed import load_embedder
 from pipeline.mrgan.rejection import MemorizationRejection
 from pipeline.progress import Progress, get_logger
 
