@@ -17,7 +17,7 @@ so a resumed run produces the same tables as an uninterrupted one.
 logpx.parquet schema (one row per training example and evaluation epoch):
     index        int64    dataset index of the example
     repeat       int32    repeat r of the K-fold assignment
-    fold         int32    the fold this model held out
+    fold         int32    the fold this model held out (-1: the full-data model, --fold all)
     in_training  bool     whether the example was in this model's training folds
     epoch        int32    epochs trained when evaluated (1-based)
     logpx        float64  importance-sampled log p(x_i) in nats (8-bit pixel space for the
@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out-model", required=True, type=Path)
-    parser.add_argument("--out-logpx", type=Path, help="logpx.parquet (omit for --fold all)")
+    parser.add_argument("--out-logpx", type=Path, help="logpx.parquet (for --fold all: log p(x) under the full model, used by the atlas)")
     a = parser.parse_args()
     torch.set_num_threads(a.threads)
     dataset = Dataset.load(a.dataset_dir)

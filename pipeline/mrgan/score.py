@@ -30,6 +30,8 @@ nn_distances.parquet schema (one row per sample or test point):
     index     int64    position in samples.npy, or in the test split
     label     int64    class
     distance  float64  1 - |cos| to the nearest training point
+    nearest   int64    dataset index of that nearest training point (the memorization atlas
+                       counts, per training example, the samples it is nearest to)
 """
 
 from __future__ import annotations
@@ -57,12 +59,16 @@ def tag(table: pd.DataFrame, dataset: str, tau: float, seed: int, embedding: str
 
 
 def score(train_f, train_y, test_f, test_y, gen_f, gen_y, train_log, *, dataset, tau, seed, embedding,
-          kmeans_cells, classwise_cells, pca_dims, cells_seed=0):
-    """Return the four tables of one job (see module docstring)."""
+          kmeans_cells, classwise_cells, pca_dims, cells_seed=0, train_index=None):
+    """Return the four tables of one job (see module docstring).
+
+    ``train_index``: dataset indices of the training features' rows (default: their positions).
+    """
     ct = ct_statistic(train_f, test_f, gen_f, kmeans_cells, pca_dims, cells_seed)
     cw = classwise_ct(train_f, train_y, test_f, test_y, gen_f, gen_y, classwise_cells, pca_dims, cells_seed)
-    d_gen = knn(gen_f, train_f, 1, metric="abscosine")[1][:, 0]
-    d_test = knn(test_f, train_f, 1, metric="abscosine")[1][:, 0]
+    train_index = np.arange(len(train_f)) if train_index is None else np.asarray(train_index)
+    nn_gen, d_gen = (column[:, 0] for column in knn(gen_f, train_f, 1, metric="abscosine"))
+    nn_test, d_test = (column[:, 0] for column in knn(test_f, train_f, 1, metric="abscosine"))
     kept = train_log["kept"].sum() / train_log["generated"].sum()
     scores = pd.DataFrame([{
         "ct": ct.ct, "ct_cells_kept": ct.n_kept, "fid_train": fid(gen_f, train_f), "fid_test": fid(gen_f, test_f),
@@ -74,7 +80,8 @@ def score(train_f, train_y, test_f, test_y, gen_f, gen_y, train_log, *, dataset,
         "set": pd.array(["generated"] * len(d_gen) + ["test"] * len(d_test), dtype="string"),
         "index": np.concatenate([np.arange(len(d_gen)), np.arange(len(d_test))]).astype(np.int64),
         "label": np.concatenate([gen_y, test_y]).astype(np.int64),
-        "distance": np.concatenate([d_gen, d_test]).astype(np.float64)})
+        "distance": np.concatenate([d_gen, d_test]).astype(np.float64),
+        "nearest": train_index[np.concatenate([nn_gen, nn_test])].astype(np.int64)})
     args = (dataset, tau, seed, embedding)
     return {"scores": tag(scores, *args), "classwise": tag(cw, *args), "ct_cells": tag(ct.cells, *args),
             "nn_distances": tag(nn, *args)}
@@ -96,6 +103,7 @@ def main() -> None:
     parser.add_argument("--out-dir", required=True)
     args = parser.parse_args()
     data = Dataset.load(args.dataset_dir)
+    train_index = data.split_arrays("train")[2]
     tables = score(
         io.read_array(args.train_features), data.split_arrays("train")[1],
         io.read_array(args.test_features), data.split_arrays("test")[1],
@@ -103,7 +111,7 @@ def main() -> None:
         io.read_parquet(args.train_log, ["kept", "generated"]),
         dataset=args.dataset, tau=args.tau, seed=args.seed, embedding=EMBEDDING_NAMES[args.embedding_kind],
         kmeans_cells=args.spec["kmeans_cells"], classwise_cells=args.spec["classwise_cells"],
-        pca_dims=args.spec["pca_dims"])
+        pca_dims=args.spec["pca_dims"], train_index=train_index)
     for name, table in tables.items():
         io.write_parquet(table, f"{args.out_dir}/{name}.parquet")
     row = tables["scores"].iloc[0]

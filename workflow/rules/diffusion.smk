@@ -137,19 +137,19 @@ rule diffusion_figures:
             f"{DIFF}/figures/share_vs_size.png",
             caption="../report/diffusion_share_vs_size.rst",
             category="Diffusion replicates",
-            subcategory="{experiment}",
+            subcategory=diffusion_report_dataset,
         ),
         per_class=report(
             f"{DIFF}/figures/per_class.png",
             caption="../report/diffusion_per_class.rst",
             category="Diffusion replicates",
-            subcategory="{experiment}",
+            subcategory=diffusion_report_dataset,
         ),
         grid=report(
             f"{DIFF}/figures/grid.png",
             caption="../report/diffusion_grid.rst",
             category="Diffusion replicates",
-            subcategory="{experiment}",
+            subcategory=diffusion_report_dataset,
         ),
     log:
         f"{DIFF_LOG}/figures.log",

@@ -54,6 +54,11 @@ def diffusion_dataset_name(wildcards):
     return diffusion_experiment(wildcards)["dataset"]
 
 
+def diffusion_report_dataset(wildcards):
+    """Report subcategory of an experiment's figures: its data set, like every other method."""
+    return diffusion_experiment(wildcards)["dataset"]
+
+
 def diffusion_keep_label_arg(wildcards):
     label = diffusion_experiment(wildcards)["keep_label"]
     return "" if label < 0 else f"--keep-label {label}"

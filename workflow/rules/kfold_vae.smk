@@ -38,7 +38,8 @@ rule kfold_vae_full_model:
         data=kfold_vae_dataset_files,
         kfold=kfold_vae_table,
     output:
-        f"{KFOLD_VAE}/full/model.pt",
+        model=f"{KFOLD_VAE}/full/model.pt",
+        logpx=f"{KFOLD_VAE}/full/logpx.parquet",
     log:
         f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/train_full.log",
     benchmark:
@@ -48,11 +49,11 @@ rule kfold_vae_full_model:
     threads: 1
     params:
         dataset_dir=kfold_vae_dataset_dir,
-        spec=kfold_vae_spec,
+        spec=kfold_vae_full_spec,
     shell:
         "python -m pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
         "--repeat 0 --fold all --spec {params.spec:q} --seed {wildcards.seed} --device auto "
-        "--threads {threads} --out-model {output} 2> {log}"
+        "--threads {threads} --out-model {output.model} --out-logpx {output.logpx} 2> {log}"
 
 
 rule kfold_vae_samples:

@@ -24,6 +24,13 @@ def kfold_vae_spec(wildcards):
     return as_json(spec)
 
 
+def kfold_vae_full_spec(wildcards):
+    """The full-data model scores log p(x) at its last epoch only (the atlas's kfold_logpx_full)."""
+    spec = json.loads(kfold_vae_spec(wildcards))
+    spec["eval_epochs"] = []
+    return as_json(spec)
+
+
 def kfold_vae_validation_split(wildcards):
     section = config["kfold_vae"]
     model = section["models"][wildcards.dataset]

@@ -1,0 +1,7 @@
+"""The memorization atlas: every method's per-training-example results side by side.
+
+``join`` builds ``atlas.parquet`` from the methods' own tables (nothing is recomputed),
+``analysis`` compares the scores (rank correlations with bootstrap intervals, top-set
+overlap, examples flagged by every method), ``figures`` draws them, and ``columns`` says
+what each atlas column means and which method it comes from.
+"""

@@ -1,0 +1,210 @@
+"""Compare the memorization scores of one atlas: rank correlations with bootstrap confidence
+intervals, overlap of the top sets, and the examples every method flags.
+
+Scores are the atlas columns where higher means more memorized (``columns.score_columns``:
+feldman_mem_*, kfold_M, kfold_rho, diffusion_replicates_*, mrgan_nn_*). Every pair is compared
+on the examples where both are defined (a diffusion model only scores its training subset).
+
+Top set of a score: the examples whose score is at least the (1 - top_fraction) quantile of
+its defined values (``method="higher"``, ties at the threshold included), excluding those at
+the column's minimum, so a count that is 0 for 97 % of the examples flags only the non-zero
+ones and a constant column flags none. An example is flagged by a method if any of that
+method's scores puts it in its top set.
+
+pairs.parquet schema (one row per unordered pair of scores, atlas column order; no rows when
+the atlas has fewer than two scores):
+    score_a, score_b      string   atlas column names
+    method_a, method_b    string   their methods (feldman, kfold, diffusion, mrgan)
+    n                     int64    examples where both are defined
+    spearman              float64  Spearman rank correlation (average ranks for ties); NaN if
+                                   either is constant on those examples or n < 3
+    ci_low, ci_high       float64  percentile bootstrap interval (n_boot resamples of the examples)
+    n_boot                int64    bootstrap resamples
+    confidence            float64  interval level
+    top_fraction          float64
+    n_top_a, n_top_b      int64    top-set sizes on the shared examples
+    n_top_both            int64    examples in both top sets
+    jaccard               float64  n_top_both / |union| (NaN if both top sets are empty)
+
+flagged.parquet schema (one row per example in the top set of at least one score, most
+flagged first):
+    index, label          int64
+    n_scores              int64    scores whose top set holds the example
+    scores                string   those scores, comma separated
+    n_methods             int64    methods flagging it
+    methods               string   those methods, comma separated
+    n_methods_total       int64    methods with at least one score in the atlas
+    all_methods           bool     flagged by every such method (trivially true with one method)
+    only_method           string   the single flagging method, <NA> when several flag it
+    mean_quantile         float64  mean over the atlas's defined scores of the example's quantile
+                                   rank (0..1, 1 = most memorized); orders examples within a group
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from pipeline import cli, io
+from pipeline.atlas.columns import method_of, score_columns
+from pipeline.errors import PipelineError
+from pipeline.progress import get_logger
+
+log = get_logger("atlas.analysis")
+
+PAIR_COLUMNS = {"score_a": "string", "score_b": "string", "method_a": "string", "method_b": "string",
+                "n": "int64", "spearman": "float64", "ci_low": "float64", "ci_high": "float64", "n_boot": "int64",
+                "confidence": "float64", "top_fraction": "float64", "n_top_a": "int64", "n_top_b": "int64",
+                "n_top_both": "int64", "jaccard": "float64"}
+FLAGGED_COLUMNS = {"index": "int64", "label": "int64", "n_scores": "int64", "scores": "string",
+                   "n_methods": "int64", "methods": "string", "n_methods_total": "int64", "all_methods": "bool",
+                   "only_method": "string", "mean_quantile": "float64"}
+
+
+def _rank_correlation(rx: np.ndarray, ry: np.ndarray) -> np.ndarray:
+    """Pearson correlation of rank arrays along the last axis; NaN where one is constant."""
+    rx = rx - rx.mean(axis=-1, keepdims=True)
+    ry = ry - ry.mean(axis=-1, keepdims=True)
+    denominator = np.sqrt((rx * rx).sum(axis=-1) * (ry * ry).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (rx * ry).sum(axis=-1) / denominator
+    return np.where(denominator > 1e-12, np.clip(r, -1.0, 1.0), np.nan)
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN for a constant input or n < 3."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 3:
+        return float("nan")
+    return float(_rank_correlation(rankdata(x), rankdata(y)))
+
+
+def bootstrap_spearman(x, y, n_boot: int, confidence: float, rng: np.random.Generator,
+                       chunk: int = 100) -> tuple[float, float]:
+    """Percentile bootstrap interval of the Spearman correlation (resampling examples)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = len(x)
+    if n < 3 or n_boot < 1:
+        return float("nan"), float("nan")
+    values = []
+    for begin in range(0, n_boot, chunk):
+        rows = rng.integers(0, n, size=(min(chunk, n_boot - begin), n))
+        values.append(_rank_correlation(rankdata(x[rows], axis=1), rankdata(y[rows], axis=1)))
+    values = np.concatenate(values)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    alpha = 1.0 - confidence
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def top_set(values, fraction: float) -> np.ndarray:
+    """Boolean mask of the top set (see module docstring); missing values are never in it."""
+    values = np.asarray(pd.array(values, dtype="Float64").to_numpy(dtype=np.float64, na_value=np.nan))
+    defined = ~np.isnan(values)
+    mask = np.zeros(len(values), dtype=bool)
+    if not defined.any():
+        return mask
+    v = values[defined]
+    threshold = np.quantile(v, 1.0 - fraction, method="higher")
+    mask[defined] = (v >= threshold) & (v > v.min())
+    return mask
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    union = int(np.sum(a | b))
+    return float("nan") if union == 0 else float(np.sum(a & b)) / union
+
+
+def _as_float(series: pd.Series) -> np.ndarray:
+    return pd.array(series, dtype="Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def pairs_table(atlas: pd.DataFrame, top_fraction: float, n_boot: int, confidence: float, seed: int) -> pd.DataFrame:
+    """One row per pair of scores (module docstring); deterministic given ``seed``."""
+    scores = score_columns(atlas.columns)
+    values = {name: _as_float(atlas[name]) for name in scores}
+    tops = {name: top_set(values[name], top_fraction) for name in scores}
+    rows = []
+    for i, a in enumerate(scores):
+        for j in range(i + 1, len(scores)):
+            b = scores[j]
+            both = ~np.isnan(values[a]) & ~np.isnan(values[b])
+            x, y = values[a][both], values[b][both]
+            low, high = bootstrap_spearman(x, y, n_boot, confidence, np.random.default_rng([seed, i, j]))
+            top_a, top_b = tops[a][both], tops[b][both]
+            rows.append({"score_a": a, "score_b": b, "method_a": method_of(a), "method_b": method_of(b),
+                         "n": int(both.sum()), "spearman": spearman(x, y), "ci_low": low, "ci_high": high,
+                         "n_boot": n_boot, "confidence": confidence, "top_fraction": top_fraction,
+                         "n_top_a": int(top_a.sum()), "n_top_b": int(top_b.sum()),
+                         "n_top_both": int((top_a & top_b).sum()), "jaccard": jaccard(top_a, top_b)})
+            log.info("%s vs %s: n=%d spearman %.3f [%.3f, %.3f], top-set Jaccard %.3f", a, b, rows[-1]["n"],
+                     rows[-1]["spearman"], low, high, rows[-1]["jaccard"])
+    return pd.DataFrame(rows, columns=list(PAIR_COLUMNS)).astype(PAIR_COLUMNS)
+
+
+def flagged_table(atlas: pd.DataFrame, top_fraction: float) -> pd.DataFrame:
+    """Examples in the top set of at least one score (module docstring)."""
+    scores = score_columns(atlas.columns)
+    methods = list(dict.fromkeys(method_of(name) for name in scores))
+    n = len(atlas)
+    top = np.zeros((n, len(scores)), dtype=bool)
+    quantiles = np.full((n, len(scores)), np.nan)
+    for k, name in enumerate(scores):
+        values = _as_float(atlas[name])
+        top[:, k] = top_set(values, top_fraction)
+        defined = ~np.isnan(values)
+        if defined.sum() > 1:
+            quantiles[defined, k] = (rankdata(values[defined]) - 1) / (defined.sum() - 1)
+    by_method = np.stack([top[:, [method_of(s) == m for s in scores]].any(axis=1) for m in methods], axis=1) \
+        if methods else np.zeros((n, 0), dtype=bool)
+    keep = np.flatnonzero(top.any(axis=1))
+    with np.errstate(all="ignore"):
+        mean_quantile = np.nanmean(quantiles[keep], axis=1) if len(keep) else np.empty(0)
+    n_methods = by_method[keep].sum(axis=1)
+    table = pd.DataFrame({
+        "index": atlas["index"].to_numpy()[keep],
+        "label": atlas["label"].to_numpy()[keep],
+        "n_scores": top[keep].sum(axis=1),
+        "scores": [",".join(s for s, t in zip(scores, row) if t) for row in top[keep]],
+        "n_methods": n_methods,
+        "methods": [",".join(m for m, t in zip(methods, row) if t) for row in by_method[keep]],
+        "n_methods_total": np.full(len(keep), len(methods)),
+        "all_methods": n_methods == len(methods),
+        "only_method": [(",".join(m for m, t in zip(methods, row) if t) if row.sum() == 1 else None)
+                        for row in by_method[keep]],
+        "mean_quantile": mean_quantile,
+    }, columns=list(FLAGGED_COLUMNS)).astype(FLAGGED_COLUMNS)
+    return table.sort_values(["n_methods", "n_scores", "mean_quantile", "index"],
+                             ascending=[False, False, False, True], kind="stable").reset_index(drop=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Rank correlations, top-set overlap and flagged examples of an atlas.")
+    parser.add_argument("--atlas", required=True, type=Path)
+    parser.add_argument("--top-fraction", type=float, default=0.05)
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--confidence", type=float, default=0.95)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-pairs", required=True, type=Path)
+    parser.add_argument("--out-flagged", required=True, type=Path)
+    a = parser.parse_args()
+    atlas = io.read_parquet(a.atlas)
+    for column in ["index", "label"]:
+        if column not in atlas:
+            raise PipelineError(f"{a.atlas}: missing column '{column}'; not an atlas table")
+    scores = score_columns(atlas.columns)
+    log.info("%s: %d examples, %d scores (%s)", a.atlas, len(atlas), len(scores), ", ".join(scores))
+    io.write_parquet(pairs_table(atlas, a.top_fraction, a.n_boot, a.confidence, a.seed), a.out_pairs)
+    flagged = flagged_table(atlas, a.top_fraction)
+    io.write_parquet(flagged, a.out_flagged)
+    log.info("flagged: %d examples, %d by every method", len(flagged), int(flagged["all_methods"].sum()))
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,78 @@
+"""Names, types and meanings of the atlas columns, and which of them are memorization scores.
+
+A column's method is the prefix of its name (``feldman``, ``kfold``, ``diffusion``, ``mrgan``);
+``index`` and ``label`` belong to the data set. Scores are the columns where a higher value
+means "more memorized"; the analysis compares exactly those.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+METHODS = {
+    "feldman": "Feldman & Zhang",
+    "kfold": "K-fold VAE",
+    "diffusion": "Diffusion replicates",
+    "mrgan": "MR-GAN",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    pattern: str
+    dtype: str
+    method: str
+    score: bool
+    meaning: str
+
+
+COLUMNS = [
+    Column(r"index", "int64", "data", False,
+           "dataset index (row of results/data/<dataset>/images.npy); training split only"),
+    Column(r"label", "int64", "data", False, "class label from the data set's index.parquet"),
+    Column(r"feldman_mem_(?P<arch>.+)", "float64", "feldman", True,
+           "Feldman & Zhang memorization estimate mem_i of architecture {arch}"),
+    Column(r"feldman_se_(?P<arch>.+)", "float64", "feldman", False, "standard error of feldman_mem_{arch}"),
+    Column(r"kfold_M", "float64", "kfold", True, "K-fold memorization score M_i = U_i - V_i"),
+    Column(r"kfold_U", "float64", "kfold", False, "U_i: log mean p(x_i) of the K-fold models trained on i"),
+    Column(r"kfold_V", "float64", "kfold", False, "V_i: log mean p(x_i) of the K-fold models holding i out"),
+    Column(r"kfold_rho", "float64", "kfold", True,
+           "rho_i = d(x_i, nearest validation image) / d(x_i, nearest sample of the full VAE)"),
+    Column(r"kfold_logpx_full", "float64", "kfold", False,
+           "log p(x_i) in nats under the VAE trained on all training data (last epoch)"),
+    Column(r"diffusion_replicates_(?P<job>.+)", "Int64", "diffusion", True,
+           "samples of diffusion model {job} that replicate the example (ratio criterion); "
+           "<NA> when the example was not in that model's training subset"),
+    Column(r"mrgan_nn_(?P<job>.+)", "int64", "mrgan", True,
+           "GAN samples of model {job} whose nearest training point (embedding, 1 - |cos|) is the example; "
+           "tau0 = without memorization rejection"),
+]
+
+
+def describe(name: str) -> Column | None:
+    """The Column entry of an atlas column name (meaning filled in), or None for an unknown name."""
+    for column in COLUMNS:
+        match = re.fullmatch(column.pattern, name)
+        if match:
+            return Column(column.pattern, column.dtype, column.method, column.score,
+                          column.meaning.format(**match.groupdict()))
+    return None
+
+
+def method_of(name: str) -> str:
+    info = describe(name)
+    return "unknown" if info is None else info.method
+
+
+def score_columns(columns) -> list[str]:
+    """The memorization scores among ``columns``, in their order."""
+    return [name for name in columns if (info := describe(name)) is not None and info.score]
+
+
+def diffusion_job_name(experiment: str, size: int, width: int, seed: int) -> str:
+    return f"{experiment}_n{size}_w{width}_seed{seed}"
+
+
+def mrgan_job_name(tau: float, seed: int) -> str:
+    return f"tau{float(tau):g}_seed{seed}"

@@ -1,0 +1,165 @@
+"""Join every method's per-training-example results of one data set into ``atlas.parquet``.
+
+Nothing is recomputed: each column is read from a table a method wrote (paths below are
+under ``results/``). One row per example of the data set's training split, in dataset
+order; a method that did not run on the data set has no columns (never zeros).
+
+atlas.parquet schema (``pipeline.atlas.columns`` holds the same list; README has the table):
+    index                     int64    dataset index (row of data/{dataset}/images.npy)
+    label                     int64    class label (data/{dataset}/index.parquet)
+    feldman_mem_{arch}        float64  mem_i (feldman/{dataset}/{arch}/memorization.parquet)
+    feldman_se_{arch}         float64  its standard error
+    kfold_M, kfold_U, kfold_V float64  K-fold score and its parts (kfold_vae/.../kfold_scores.parquet)
+    kfold_rho                 float64  nearest-neighbour ratio (kfold_vae/.../rho.parquet)
+    kfold_logpx_full          float64  log p(x_i) under the full-data VAE, last epoch (kfold_vae/.../full/logpx.parquet)
+    diffusion_replicates_{experiment}_n{size}_w{width}_seed{seed}
+                              Int64    samples of that DDPM replicating the example (replicates.parquet);
+                                       <NA> if the example is not in the model's training subset
+    mrgan_nn_tau{tau}_seed{seed}
+                              int64    GAN samples whose nearest training point is the example
+                                       (mrgan/.../nn_distances.parquet, set 'generated'); tau0: no rejection
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import cli, io
+from pipeline.atlas.columns import describe
+from pipeline.errors import PipelineError
+from pipeline.progress import get_logger
+
+log = get_logger("atlas.join")
+
+
+def training_examples(index_table: pd.DataFrame) -> pd.DataFrame:
+    """index and label of the training split, in dataset order (the atlas's rows)."""
+    train = index_table[index_table["split"] == "train"]
+    return pd.DataFrame({"index": train["index"].to_numpy(np.int64), "label": train["label"].to_numpy(np.int64)})
+
+
+def _check_indices(values: np.ndarray, base: pd.Index, path, what: str, unique: bool = True) -> None:
+    if unique:
+        counts = pd.Series(values).value_counts()
+        dups = counts[counts > 1].index.to_numpy()
+        if len(dups):
+            raise PipelineError(f"{path}: {what} {sorted(dups.tolist())[:5]} appear more than once")
+    unknown = np.setdiff1d(values, base.to_numpy())
+    if len(unknown):
+        raise PipelineError(f"{path}: {len(unknown)} {what} are not training examples of the data set "
+                            f"(e.g. {unknown[:5].tolist()}); rerun the method on this data set")
+
+
+def _per_example(table: pd.DataFrame, path, base: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """``columns`` of a one-row-per-training-example table, renamed and aligned to ``base``."""
+    order = pd.Index(base["index"])
+    _check_indices(table["index"].to_numpy(), order, path, "indices")
+    if len(table) != len(order):
+        raise PipelineError(f"{path}: covers {len(table)} of {len(order)} training examples; rerun the method")
+    table = table.set_index("index")
+    if "label" in table and not np.array_equal(table["label"].reindex(order).to_numpy(), base["label"].to_numpy()):
+        raise PipelineError(f"{path}: labels disagree with the data set's index.parquet")
+    return table[list(columns)].rename(columns=columns).reindex(order).astype("float64").reset_index(drop=True)
+
+
+def feldman_columns(table: pd.DataFrame, path, base: pd.DataFrame, arch: str) -> pd.DataFrame:
+    return _per_example(table, path, base, {"mem": f"feldman_mem_{arch}", "se": f"feldman_se_{arch}"})
+
+
+def kfold_columns(table: pd.DataFrame, path, base: pd.DataFrame) -> pd.DataFrame:
+    return _per_example(table, path, base, {"M": "kfold_M", "U": "kfold_U", "V": "kfold_V"})
+
+
+def rho_columns(table: pd.DataFrame, path, base: pd.DataFrame) -> pd.DataFrame:
+    return _per_example(table, path, base, {"rho": "kfold_rho"})
+
+
+def logpx_full_columns(table: pd.DataFrame, path, base: pd.DataFrame) -> pd.DataFrame:
+    """log p(x) of the full-data model at its last evaluated epoch."""
+    if table.empty:
+        raise PipelineError(f"{path}: no rows; rerun kfold_vae_full_model")
+    last = table[table["epoch"] == table["epoch"].max()]
+    return _per_example(last, path, base, {"logpx": "kfold_logpx_full"})
+
+
+def diffusion_columns(replicates: pd.DataFrame, replicates_path, subset: pd.DataFrame, subset_path,
+                      base: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Replicating samples per training example of one DDPM; <NA> outside its training subset."""
+    order = pd.Index(base["index"])
+    members = subset["index"].to_numpy()
+    _check_indices(members, order, subset_path, "indices")
+    nearest = replicates.loc[replicates["replicate"].to_numpy(bool), "nearest"].to_numpy()
+    _check_indices(nearest, pd.Index(members), replicates_path, "nearest training images", unique=False)
+    counts = pd.Series(0, index=pd.Index(members), dtype="int64")
+    counts = counts.add(pd.Series(nearest).value_counts(), fill_value=0).astype("int64")
+    column = counts.reindex(order).astype("Int64").reset_index(drop=True)
+    return pd.DataFrame({f"diffusion_replicates_{name}": column})
+
+
+def mrgan_columns(nn: pd.DataFrame, path, base: pd.DataFrame, name: str) -> pd.DataFrame:
+    """GAN samples per training example that have it as their nearest training point."""
+    order = pd.Index(base["index"])
+    nearest = nn.loc[nn["set"] == "generated", "nearest"].to_numpy()
+    _check_indices(nearest, order, path, "nearest training points", unique=False)
+    counts = pd.Series(nearest).value_counts().reindex(order, fill_value=0).astype("int64")
+    return pd.DataFrame({f"mrgan_nn_{name}": counts.reset_index(drop=True)})
+
+
+def join(base: pd.DataFrame, parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``base`` (index, label) beside the aligned method columns; a repeated column name is an error."""
+    atlas = pd.concat([base.reset_index(drop=True), *parts], axis=1)
+    dup = atlas.columns[atlas.columns.duplicated()].tolist()
+    if dup:
+        raise PipelineError(f"atlas: columns {dup} come from more than one table")
+    for name in atlas.columns:
+        info = describe(name)
+        if info is None:
+            raise PipelineError(f"atlas: column '{name}' is not documented in pipeline/atlas/columns.py")
+        atlas[name] = atlas[name].astype(info.dtype)
+    return atlas
+
+
+def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None, diffusion=(), mrgan=()):
+    """Read the tables named by the arguments (paths; see main) and return the atlas."""
+    base = training_examples(io.read_parquet(Path(dataset_dir) / "index.parquet", ["index", "label", "split"]))
+    parts = []
+    for arch, path in feldman:
+        parts.append(feldman_columns(io.read_parquet(path, ["index", "label", "mem", "se"]), path, base, arch))
+    if kfold_scores is not None:
+        parts.append(kfold_columns(io.read_parquet(kfold_scores, ["index", "label", "M", "U", "V"]), kfold_scores,
+                                   base))
+    if rho is not None:
+        parts.append(rho_columns(io.read_parquet(rho, ["index", "label", "rho"]), rho, base))
+    if logpx_full is not None:
+        parts.append(logpx_full_columns(io.read_parquet(logpx_full, ["index", "epoch", "logpx"]), logpx_full, base))
+    for name, replicates, subset in diffusion:
+        parts.append(diffusion_columns(io.read_parquet(replicates, ["nearest", "replicate"]), replicates,
+                                       io.read_parquet(subset, ["index"]), subset, base, name))
+    for name, path in mrgan:
+        parts.append(mrgan_columns(io.read_parquet(path, ["set", "nearest"]), path, base, name))
+    return join(base, parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Join the methods' per-example tables of one data set.")
+    parser.add_argument("--dataset-dir", required=True, type=Path)
+    parser.add_argument("--feldman", nargs=2, action="append", default=[], metavar=("ARCH", "MEMORIZATION"))
+    parser.add_argument("--kfold-scores", type=Path)
+    parser.add_argument("--rho", type=Path)
+    parser.add_argument("--logpx-full", type=Path)
+    parser.add_argument("--diffusion", nargs=3, action="append", default=[], metavar=("JOB", "REPLICATES", "SUBSET"))
+    parser.add_argument("--mrgan", nargs=2, action="append", default=[], metavar=("JOB", "NN_DISTANCES"))
+    parser.add_argument("--out", required=True, type=Path)
+    a = parser.parse_args()
+    atlas = build(a.dataset_dir, a.feldman, a.kfold_scores, a.rho, a.logpx_full, a.diffusion, a.mrgan)
+    io.write_parquet(atlas, a.out)
+    log.info("wrote %s: %d training examples x %d columns (%s)", a.out, len(atlas), atlas.shape[1],
+             ", ".join(atlas.columns[2:]) or "no method columns")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,95 @@
+# The memorization atlas: per data set, every method's per-training-example results joined
+# into one table -> rank correlations, top-set overlap and flagged examples -> figures.
+# Science lives in pipeline/atlas/; nothing is recomputed from the models.
+
+
+include: "atlas_common.smk"
+
+
+rule atlas_join:
+    input:
+        data=atlas_dataset_files,
+        tables=atlas_input_files,
+    output:
+        f"{ATLAS}/atlas.parquet",
+    log:
+        f"{RESULTS}/logs/atlas/{{dataset}}/join.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/atlas/{{dataset}}/join.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset_dir=atlas_dataset_dir,
+        sources=atlas_join_args,
+    shell:
+        "python -m pipeline.atlas.join --dataset-dir {params.dataset_dir} {params.sources} "
+        "--out {output} 2> {log}"
+
+
+rule atlas_analysis:
+    input:
+        f"{ATLAS}/atlas.parquet",
+    output:
+        pairs=f"{ATLAS}/pairs.parquet",
+        flagged=f"{ATLAS}/flagged.parquet",
+    log:
+        f"{RESULTS}/logs/atlas/{{dataset}}/analysis.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/atlas/{{dataset}}/analysis.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        top=config["atlas"]["top_fraction"],
+        n_boot=config["atlas"]["bootstrap"],
+        confidence=config["atlas"]["confidence"],
+        seed=config["atlas"]["seed"],
+    shell:
+        "python -m pipeline.atlas.analysis --atlas {input} --top-fraction {params.top} "
+        "--n-boot {params.n_boot} --confidence {params.confidence} --seed {params.seed} "
+        "--out-pairs {output.pairs} --out-flagged {output.flagged} 2> {log}"
+
+
+rule atlas_figures:
+    input:
+        data=atlas_dataset_files,
+        atlas=f"{ATLAS}/atlas.parquet",
+        pairs=f"{ATLAS}/pairs.parquet",
+        flagged=f"{ATLAS}/flagged.parquet",
+    output:
+        correlations=report(
+            f"{ATLAS}/figures/correlations.png",
+            caption="../report/atlas_correlations.rst",
+            category="Memorization atlas",
+            subcategory="{dataset}",
+        ),
+        scatter=report(
+            f"{ATLAS}/figures/scatter.png",
+            caption="../report/atlas_scatter.rst",
+            category="Memorization atlas",
+            subcategory="{dataset}",
+        ),
+        flagged=report(
+            f"{ATLAS}/figures/flagged.png",
+            caption="../report/atlas_flagged.rst",
+            category="Memorization atlas",
+            subcategory="{dataset}",
+        ),
+    log:
+        f"{RESULTS}/logs/atlas/{{dataset}}/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/atlas/{{dataset}}/figures.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset_dir=atlas_dataset_dir,
+        top=config["atlas"]["top_fraction"],
+        per_row=config["atlas"]["grid_examples"],
+    shell:
+        "python -m pipeline.atlas.figures --atlas {input.atlas} --pairs {input.pairs} "
+        "--flagged {input.flagged} --dataset-dir {params.dataset_dir} --title {wildcards.dataset} "
+        "--top-fraction {params.top} --per-row {params.per_row} "
+        "--out-correlations {output.correlations} --out-scatter {output.scatter} "
+        "--out-flagged {output.flagged} 2> {log}"
+
+
+TARGET_FUNCTIONS.append(atlas_targets)
