@@ -96,18 +96,21 @@ rule feldman_figures:
             caption="../report/feldman_mem_histogram.rst",
             category="Feldman & Zhang",
             subcategory="{dataset}",
+            labels={"architecture": "{arch}", "figure": "mem histogram"},
         ),
         extremes=report(
             f"{FELDMAN_ARCH}/figures/extremes.png",
             caption="../report/feldman_extremes.rst",
             category="Feldman & Zhang",
             subcategory="{dataset}",
+            labels={"architecture": "{arch}", "figure": "most and least memorized"},
         ),
         influence=report(
             f"{FELDMAN_ARCH}/figures/influence_pairs.png",
             caption="../report/feldman_influence_pairs.rst",
             category="Feldman & Zhang",
             subcategory="{dataset}",
+            labels={"architecture": "{arch}", "figure": "high-influence pairs"},
         ),
     log:
         f"{RESULTS}/logs/feldman/{{dataset}}/{{arch}}/figures.log",
