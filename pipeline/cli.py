@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Callable
 
-from pipeline.errors import PipelineError
+from pipeline.errors import CorruptFileError, PipelineError
 
 
-def run(main: Callable[[], None]) -> None:
-    """Call ``main``; turn a PipelineError into a one-line message and exit status 1."""
+def set_aside(error: CorruptFileError) -> str:
+    """Move the corrupt file to ``<file>.corrupt`` (replacing an older one); say what happened."""
+    aside = error.path.with_name(error.path.name + ".corrupt")
+    try:
+        os.replace(error.path, aside)
+    except OSError as err:
+        return f"; could not move it aside ({err.strerror}): delete it and rerun"
+    return f"; moved to {aside}, rerun to rebuild it"
+
+
+def run(main: Callable[[], None], set_aside_corrupt: bool = True) -> None:
+    """Call ``main``; turn a PipelineError into a one-line message and exit status 1.
+
+    A corrupt input or checkpoint (CorruptFileError) is moved aside first, unless
+    ``set_aside_corrupt`` is false (read-only tools): the workflow jobs' next run then finds it
+    missing and rebuilds it.
+    """
     try:
         main()
+    except CorruptFileError as err:
+        print(f"error: {err}{set_aside(err) if set_aside_corrupt else ''}", file=sys.stderr)
+        sys.exit(1)
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

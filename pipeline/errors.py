@@ -1,5 +1,23 @@
 """One exception type for bad input, so entry points can print it as one line."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 
 class PipelineError(Exception):
     """Bad input or configuration; the message names the file or config key."""
+
+
+class CorruptFileError(PipelineError):
+    """A file exists but cannot be read (truncated, overwritten, not the expected format).
+
+    ``path`` is the file. Entry points (``pipeline.cli.run``) move it aside to
+    ``<path>.corrupt`` before exiting, so the next ``snakemake`` run finds it missing and rebuilds
+    it (a workflow output) or trains from scratch (a resume checkpoint).
+    """
+
+    def __init__(self, path: str | Path, what: str, reason: object):
+        self.path = Path(path)
+        first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+        super().__init__(f"{self.path}: not a readable {what} ({first_line[:300]})")

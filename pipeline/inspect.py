@@ -149,4 +149,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, set_aside_corrupt=False)  # read-only: never moves a corrupt table aside

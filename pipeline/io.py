@@ -2,7 +2,9 @@
 
 Outputs are written to a temporary file beside the target and renamed into
 place, so an interrupted job never leaves a half-written file that looks
-complete. Reads turn a missing or corrupt file into a PipelineError naming it.
+complete. Reads turn a missing file into a PipelineError naming it, and a corrupt one
+(truncated, overwritten, wrong format) into a CorruptFileError naming it, which the entry points
+answer by moving the file aside so that a rerun rebuilds it (``pipeline.cli.run``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import PipelineError
+from pipeline.errors import CorruptFileError, PipelineError
 
 
 @contextlib.contextmanager
@@ -62,8 +64,8 @@ def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> p
         raise PipelineError(f"{path}: file not found")
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise PipelineError(f"{path}: not a readable Parquet file ({err}); delete it and rerun") from err
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise CorruptFileError(path, "Parquet file", err) from err
     if columns is not None:
         missing = [c for c in columns if c not in table.column_names]
         if missing:
@@ -85,9 +87,40 @@ def read_array(path: str | os.PathLike, mmap: bool = False) -> np.ndarray:
     if not path.exists():
         raise PipelineError(f"{path}: file not found")
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise PipelineError(f"{path}: not a readable .npy array ({err}); delete it and rerun") from err
+        raise CorruptFileError(path, ".npy array", err) from err
+    if not isinstance(array, np.ndarray):
+        raise CorruptFileError(path, ".npy array", "an .npz archive")
+    return array
+
+
+def load_torch(path: str | os.PathLike, map_location="cpu", weights_only: bool = True, what: str = "model file"):
+    """``torch.load`` naming the file if it is missing or cannot be unpickled (truncated, overwritten)."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(f"{path}: {what} not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
+        raise CorruptFileError(path, what, err) from err
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict | None:
+    """A resume checkpoint written by this package, or None if there is none.
+
+    A checkpoint that exists but cannot be read raises CorruptFileError: the job stops with one
+    line naming it, the entry point moves it aside and the rerun trains from the start.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    state = load_torch(path, map_location=map_location, weights_only=False, what="checkpoint")
+    if not isinstance(state, dict):
+        raise CorruptFileError(path, "checkpoint", f"holds a {type(state).__name__}, not a dict")
+    return state
 
 
 def save_figure(figure, path: str | os.PathLike, **kwargs) -> None:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -51,3 +53,27 @@ def default_run(tmp_path_factory) -> Path:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     run_workflow(workdir, config, "--workflow-profile", str(REPO / "workflow/profiles/default"))
     return workdir
+
+
+def result_files(workdir: Path) -> dict[str, Path]:
+    """Every table (.parquet) and array (.npy) under workdir/results, by relative path."""
+    results = Path(workdir) / "results"
+    return {str(p.relative_to(results)): p for suffix in ("*.parquet", "*.npy") for p in sorted(results.rglob(suffix))}
+
+
+def assert_same_results(expected: Path, actual: Path) -> int:
+    """The same set of tables and arrays under both results/ folders, equal cell by cell; returns the count.
+
+    Figures, logs and benchmark timings may differ; nothing else may.
+    """
+    a, b = result_files(expected), result_files(actual)
+    assert sorted(a) == sorted(b), f"only in {expected}: {sorted(set(a) - set(b))}; only in {actual}: {sorted(set(b) - set(a))}"
+    for name, path in a.items():
+        if name.endswith(".npy"):
+            np.testing.assert_array_equal(np.load(path), np.load(b[name]), err_msg=name)
+        else:
+            try:
+                pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(b[name]))
+            except AssertionError as err:
+                raise AssertionError(f"{name}: {err}") from err
+    return len(a)

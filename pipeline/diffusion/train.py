@@ -2,7 +2,9 @@
 
 Adam on the simple epsilon loss with minibatches drawn with replacement from the subset (so
 a handful of images still fills a batch). The job checkpoints model, optimiser, RNG and log
-atomically every ``checkpoint_every`` steps and resumes from the checkpoint if killed;
+atomically every ``checkpoint_every`` steps and resumes from the checkpoint if killed (only one
+written for the same settings and images; an unreadable one stops the job with one line naming it
+and is moved aside, so the rerun starts afresh);
 the final ``model.pt`` holds the UNet config, weights and the diffusion settings.
 
 train_log.parquet schema (one row per logged step):
@@ -13,6 +15,8 @@ train_log.parquet schema (one row per logged step):
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -65,18 +69,24 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
     x_all = to_model_space(images).to(device)
     y_all = torch.as_tensor(labels, dtype=torch.long, device=device)
     step, rows = 0, []
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+    running, count = 0.0, 0  # loss summed over the steps since the last log row
+    fingerprint = hashlib.sha256(json.dumps([spec, seed], sort_keys=True).encode() + images.tobytes()
+                                 + np.asarray(labels, dtype=np.int64).tobytes()).hexdigest()
+    state = io.load_checkpoint(checkpoint, map_location=device) if checkpoint is not None else None
+    if state is not None and state.get("fingerprint") != fingerprint:
+        log.info("ignoring %s: written for other settings or data", checkpoint)
+    elif state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"].cpu())
         step, rows = state["step"], state["rows"]
+        running, count = state["running"], state["count"]
+        torch.set_rng_state(state["torch_rng"])  # dropout, if any
         log.info("resumed from %s at step %d", checkpoint, step)
     autocast = device.type == "cuda"
     progress = Progress(log, spec["steps"], "train steps")
     progress.done = step
     model.train()
-    running, count = 0.0, 0
     while step < spec["steps"]:
         idx = torch.randint(0, len(x_all), (spec["batch_size"],), device=device, generator=gen)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
@@ -94,7 +104,8 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
         if checkpoint is not None and (step % spec["checkpoint_every"] == 0) and step < spec["steps"]:
             with io.atomic_path(checkpoint) as tmp:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                            "generator": gen.get_state(), "rows": rows}, tmp)
+                            "generator": gen.get_state(), "rows": rows, "running": running, "count": count,
+                            "torch_rng": torch.get_rng_state(), "fingerprint": fingerprint}, tmp)
     table = pd.DataFrame(rows, columns=["step", "loss"]).astype({"step": "int64", "loss": "float64"})
     return model, table
 
@@ -107,9 +118,7 @@ def save_model(model: UNet, spec: dict, path: Path) -> None:
 
 
 def load_model(path: Path, device: torch.device) -> tuple[UNet, Diffusion]:
-    if not Path(path).exists():
-        raise PipelineError(f"{path}: model file not found")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = io.load_torch(path, map_location="cpu", weights_only=False)
     model = UNet(UNetConfig.from_dict(state["unet"]))
     model.load_state_dict(state["state_dict"])
     return model.to(device).eval(), Diffusion(state["timesteps"])

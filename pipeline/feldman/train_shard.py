@@ -4,7 +4,9 @@ Model r of the shard (run r of ``feldman_subsets.parquet``) is trained only on i
 initial weights and batch order drawn from generators seeded by (seed, r): a run's result does not
 depend on the shard size. One optimizer step updates all S models; their losses are summed, so their
 gradients (and SGD momentum buffers) never mix. Progress is checkpointed atomically after every
-epoch to ``<out>.resume.pt`` and a killed job resumes from it.
+epoch to ``<out>.resume.pt`` and a killed job resumes from it (only a checkpoint of the same runs,
+settings and data); an unreadable checkpoint stops the job with one line naming it and is moved
+aside, so the rerun starts the shard afresh.
 
 shard table (``shards/shard{k}.parquet``), one row per run:
     run             int32       run index r (row r of feldman_subsets.parquet)
@@ -22,6 +24,7 @@ Position p is the p-th entry of ``Dataset.indices("train")`` (or "test"), as in 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from pathlib import Path
 
@@ -172,13 +175,17 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int, a
     xt, yt = as_tensor(x_train, dev), torch.from_numpy(y_train).to(dev)
     model = models.build(spec, runs, seed, x_train.shape[1:], n_classes).to(dev)
     resume = Path(f"{out}.resume.pt")
-    key = {"runs": runs, "spec": spec, "seed": seed}
+    # the subsets and labels enter the key: a checkpoint of other data is never resumed
+    data_hash = hashlib.sha256(members.tobytes() + y_train.astype(np.int64).tobytes()).hexdigest()
+    key = {"runs": runs, "spec": spec, "seed": seed, "data": data_hash}
     state = None
-    if resume.exists():
-        saved = torch.load(resume, map_location=dev, weights_only=False)
+    saved = io.load_checkpoint(resume, map_location=dev)  # unreadable: CorruptFileError naming it
+    if saved is not None:
         if saved.get("key") == key:
             state = saved
-            log.info("resuming %s after epoch %d", out, saved["epoch"])
+            log.info("resuming %s from %s after epoch %d", out, resume, saved["epoch"])
+        else:
+            log.info("ignoring %s: written for other settings", resume)
 
     def checkpoint(epoch, model, opt):
         with io.atomic_path(resume) as tmp:

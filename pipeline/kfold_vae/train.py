@@ -12,7 +12,8 @@ once from the split seed, so every model scores the very same x_i.
 A checkpoint (model, optimizer, finished epochs, rows so far, a hash of the settings) is
 written atomically after each epoch beside the model file; a restarted job with the same
 settings resumes from it. Each epoch's randomness is seeded from (seed, repeat, fold, epoch),
-so a resumed run produces the same tables as an uninterrupted one.
+so a resumed run produces the same tables as an uninterrupted one. An unreadable checkpoint stops
+the job with one line naming it and is moved aside (``pipeline.cli.run``); the rerun starts afresh.
 
 logpx.parquet schema (one row per training example and evaluation epoch):
     index        int64    dataset index of the example
@@ -81,13 +82,7 @@ def save_model(model: VAE, spec: dict, image_shape, path: Path) -> None:
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[VAE, tuple[int, int, int]]:
     """The trained model of a ``model.pt`` file (eval mode) and the image shape it was trained on."""
-    path = Path(path)
-    if not path.exists():
-        raise PipelineError(f"{path}: model file not found")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise PipelineError(f"{path}: not a readable model file ({err}); delete it and rerun") from err
+    payload = io.load_torch(path, map_location=device, weights_only=True)
     shape = tuple(payload["image_shape"])
     model = new_model(payload["spec"], shape).to(device)
     model.load_state_dict(payload["state_dict"])
@@ -116,8 +111,8 @@ def fit_and_evaluate(images: np.ndarray, train_mask: np.ndarray, spec: dict, see
     fingerprint = hashlib.sha256(json.dumps([spec, seed, list(job)], sort_keys=True).encode()
                                  + members.astype(np.int64).tobytes()).hexdigest()
     start, rows = 0, []
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+    state = io.load_checkpoint(checkpoint, map_location=device) if checkpoint is not None else None
+    if state is not None:  # an unreadable checkpoint raised CorruptFileError naming it
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.devices import resolve_device
-from pipeline.errors import PipelineError
+from pipeline.errors import CorruptFileError, PipelineError
 from pipeline.mrgan.gan import images_to_tensor
 from pipeline.progress import Progress, get_logger
 
@@ -125,10 +125,11 @@ def load_classifier(path: str | Path, device: str = "cpu") -> Embedder:
     path = Path(path)
     if not path.exists():
         raise PipelineError(f"{path}: classifier embedder not found; run rule mrgan_embedder")
+    saved = io.load_torch(path, map_location="cpu", weights_only=True, what="classifier embedder file")
     try:
-        return classifier_embedder(torch.load(path, map_location="cpu", weights_only=True), device)
-    except (RuntimeError, OSError, KeyError, ValueError) as err:
-        raise PipelineError(f"{path}: not a classifier embedder file ({err}); delete it and rerun") from err
+        return classifier_embedder(saved, device)
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        raise CorruptFileError(path, "classifier embedder file", err) from err
 
 
 def classifier_embedder(saved: dict, device: str = "cpu") -> Embedder:

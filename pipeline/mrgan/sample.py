@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from pipeline import cli, io
-from pipeline.errors import PipelineError
+from pipeline.errors import CorruptFileError, PipelineError
 from pipeline.mrgan import gan
 from pipeline.devices import resolve_device
 from pipeline.progress import get_logger
@@ -26,12 +26,12 @@ log = get_logger("mrgan.sample")
 
 
 def load_generator(path, device: str = "cpu") -> tuple[gan.Generator, dict]:
+    saved = io.load_torch(path, map_location="cpu", weights_only=True, what="generator file")
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
         G = gan.Generator(saved["size"], saved["channels"], saved["n_classes"], saved["z_dim"], saved["width"])
         G.load_state_dict(saved["state_dict"])
-    except (RuntimeError, OSError, KeyError, ValueError) as err:
-        raise PipelineError(f"{path}: not a generator file ({err}); delete it and rerun") from err
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        raise CorruptFileError(path, "generator file", err) from err
     return G.to(device).eval(), saved
 
 

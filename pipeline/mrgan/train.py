@@ -4,7 +4,8 @@ Each step does ``d_steps`` discriminator updates on real batches and on all fake
 generator update on the fakes that survive memorization rejection (rejection.py). The job
 checkpoints atomically every ``checkpoint_every`` steps to ``<out-dir>/checkpoint.pt`` (models,
 optimisers, RNG state, log so far) and resumes from it when rerun with the same settings; the
-checkpoint is deleted once the final files are written.
+checkpoint is deleted once the final files are written. An unreadable checkpoint stops the job with
+one line naming it and is moved aside (``pipeline.cli.run``), so the rerun starts afresh.
 
 generator.pt: {"state_dict", "size", "channels", "n_classes", "z_dim", "width", "label_freq"}.
 
@@ -129,12 +130,9 @@ def save_checkpoint(trainer: Trainer, fingerprint: str, path: Path) -> None:
 
 
 def try_resume(trainer: Trainer, fingerprint: str, path: Path) -> None:
-    if not path.exists():
-        return
-    try:
-        state = torch.load(path, map_location=trainer.device, weights_only=False)
-    except Exception as err:  # a corrupt checkpoint is only lost work: start over
-        log.warning("ignoring unreadable checkpoint %s (%s)", path, err)
+    """Resume from ``path`` if it was written for the same settings; unreadable: CorruptFileError."""
+    state = io.load_checkpoint(path, map_location=trainer.device)
+    if state is None:
         return
     if state.get("fingerprint") != fingerprint:
         log.warning("ignoring checkpoint %s from different settings", path)

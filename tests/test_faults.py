@@ -1,0 +1,185 @@
+"""Faults on a tiny config with all four methods: killed training jobs resume from their checkpoints,
+corrupt checkpoints and corrupt Parquet inputs stop a job with one line naming the file and are
+rebuilt by the rerun; every time the final tables equal those of an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SNAKEMAKE, assert_same_results, run_workflow
+
+pytestmark = pytest.mark.workflow
+
+FAULT = {
+    "datasets": {
+        "g": {"kind": "gaussian_mixture", "size": 8, "n_train": 1500, "n_test": 60, "n_centers": 3},
+        "ink": {"kind": "random_ink", "n_train": 1500, "n_test": 40, "size": 8},
+        "mo": {"kind": "mondrian", "size": 8, "n_train": 16, "seed": 1},
+    },
+    "splits": {"datasets": [], "feldman": {"runs": 2}, "kfold": {"folds": 2, "repeats": 1}},
+    "neighbors": {},
+    "feldman": {"datasets": ["g"], "shard_size": 2, "compare": [],
+                "architectures": {"mlp": {"kind": "mlp", "hidden": [32], "epochs": 12, "batch_size": 4}}},
+    "kfold_vae": {"datasets": ["ink"], "epochs": 12, "eval_epochs": [6], "n_importance": 4, "n_samples": 30,
+                  "batch_size": 4, "models": {"ink": {"kind": "bernoulli_mlp", "latent_dim": 4, "hidden": [32, 16]}}},
+    "diffusion": {"run": ["sweep"], "experiments": {"sweep": {
+        "dataset": "mo", "sizes": [8], "widths": [8], "steps": 120, "checkpoint_every": 12, "n_samples": 16,
+        "sample_steps": 10}}},
+    "mrgan": {"datasets": ["g"], "taus": [0], "seeds": [0], "steps": 120, "checkpoint_every": 12,
+              "max_resample": 50, "batch_size": 16, "width": 8, "z_dim": 8, "n_samples": 300, "kmeans_cells": 3,
+              "classwise_cells": 1, "embedding": {"kind": "classifier", "classifier_epochs": 2}},
+}
+# final tables only (no figures, no atlas): what the fault runs are compared on
+TARGETS = ["results/feldman/g/mlp/memorization.parquet", "results/kfold_vae/ink/seed0/kfold_scores.parquet",
+           "results/diffusion/sweep/summary.parquet", "results/mrgan/g/summary.parquet"]
+
+# one training job per method: its outputs, its resume checkpoint, its log, what its command line
+# contains, and the files downstream of it (Snakemake rebuilds a missing file only when a target needs it)
+FELDMAN = "results/feldman/g/mlp/shards/shard0.parquet"
+KFOLD = "results/kfold_vae/ink/seed0/models/r0_f0"
+DIFFUSION = "results/diffusion/sweep/n8/w8/seed0"
+MRGAN = "results/mrgan/g/tau0/seed0"
+TRAINING = {
+    "feldman": ([FELDMAN], f"{FELDMAN}.resume.pt", "results/logs/feldman/g/mlp/shard0.log", FELDMAN,
+                ["results/feldman/g/mlp/*.parquet"]),
+    "kfold_vae": ([f"{KFOLD}/model.pt", f"{KFOLD}/logpx.parquet"], f"{KFOLD}/model.pt.checkpoint",
+                  "results/logs/kfold_vae/ink/seed0/train_r0_f0.log", f"{KFOLD}/model.pt",
+                  ["results/kfold_vae/ink/seed0/*.parquet"]),
+    "diffusion": ([f"{DIFFUSION}/model.pt", f"{DIFFUSION}/train_log.parquet"], f"{DIFFUSION}/model.pt.checkpoint",
+                  "results/logs/diffusion/sweep/n8_w8_seed0_train.log", f"{DIFFUSION}/model.pt",
+                  [f"{DIFFUSION}/*", "results/diffusion/sweep/summary.parquet"]),
+    "mrgan": ([f"{MRGAN}/generator.pt", f"{MRGAN}/train_log.parquet"], f"{MRGAN}/checkpoint.pt",
+              "results/logs/mrgan/g/tau0_seed0_train.log", "pipeline.mrgan.train",
+              [f"{MRGAN}/*", "results/mrgan/g/*summary.parquet"]),
+}
+
+
+def run(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run_workflow(workdir, FAULT, "--rerun-incomplete", *args, *TARGETS, check=check)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The fault config run once without faults."""
+    workdir = tmp_path_factory.mktemp("faults") / "reference"
+    run(workdir)
+    return workdir
+
+
+def copy_of(reference: Path, folder: Path) -> Path:
+    """A finished run to break: the reference folder with its .snakemake metadata and mtimes."""
+    target = folder / "run"
+    shutil.copytree(reference, target, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    return target
+
+
+def remove_training_results(workdir: Path) -> None:
+    """Delete each job's outputs and everything computed from them, so the next run retrains it."""
+    for outputs, _, _, _, downstream in TRAINING.values():
+        for path in [*(workdir / o for o in outputs), *(p for pattern in downstream for p in workdir.glob(pattern))]:
+            path.unlink(missing_ok=True)
+
+
+def training_processes(marker: str) -> list[int]:
+    """Pids of python training processes whose command line contains ``marker``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = " ".join(part.decode(errors="replace") for part in argv)
+        if "python" in argv[0].decode(errors="replace") and " -m pipeline." in text and marker in text:
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_after_checkpoint(popen: subprocess.Popen, workdir: Path, jobs: dict, timeout: float = 300) -> set[str]:
+    """While ``popen`` runs, SIGKILL each job's training process as soon as its checkpoint appears."""
+    killed: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while popen.poll() is None and time.monotonic() < deadline:
+        for name, (_, checkpoint, _, marker, _) in jobs.items():
+            if name in killed or not (workdir / checkpoint).exists():
+                continue
+            for pid in training_processes(marker):
+                os.kill(pid, signal.SIGKILL)
+                killed.add(name)
+        time.sleep(0.01)
+    popen.wait(timeout=max(1.0, deadline - time.monotonic()))
+    return killed
+
+
+def test_killed_training_jobs_resume_from_their_checkpoints(reference, tmp_path):
+    """Each method's training job is killed (SIGKILL) right after its first checkpoint; the rerun
+    resumes every one of them from that checkpoint and ends with the uninterrupted run's tables."""
+    workdir = copy_of(reference, tmp_path)
+    remove_training_results(workdir)
+    env = {**os.environ, "PYTHONPATH": str(REPO),
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    command = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+               "--keep-going", *TARGETS]
+    with open(tmp_path / "killed_run.txt", "w") as output:
+        popen = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        killed = kill_after_checkpoint(popen, workdir, TRAINING)
+    assert popen.returncode != 0, "snakemake did not notice the killed jobs"
+    assert killed == set(TRAINING), f"finished before it could be killed: {set(TRAINING) - killed}"
+    for name, (outputs, checkpoint, *_) in TRAINING.items():
+        assert (workdir / checkpoint).exists(), f"{name}: no checkpoint left after the kill"
+        assert not any((workdir / output).exists() for output in outputs), name
+    run(workdir)
+    for name, (_, checkpoint, log, *_) in TRAINING.items():
+        text = (workdir / log).read_text()
+        assert re.search(r"resum(ed|ing) .*from .*" + re.escape(Path(checkpoint).name), text), f"{name} did not resume:\n{text[-2000:]}"
+        assert not (workdir / checkpoint).exists(), f"{name}: checkpoint left behind"
+    assert_same_results(reference, workdir)
+
+
+def test_corrupt_checkpoints_are_named_set_aside_and_rebuilt(reference, tmp_path):
+    """A truncated checkpoint stops its job with one line naming it; the rerun trains afresh."""
+    workdir = copy_of(reference, tmp_path)
+    remove_training_results(workdir)
+    for _, checkpoint, *_ in TRAINING.values():
+        # the start of a zip (torch's format) and then garbage, as a crashed copy would leave it
+        (workdir / checkpoint).write_bytes(b"PK\x03\x04" + os.urandom(64))
+    result = run(workdir, "--keep-going", check=False)
+    assert result.returncode != 0
+    for name, (_, checkpoint, log, *_) in TRAINING.items():
+        lines = [line for line in (workdir / log).read_text().splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and f"{checkpoint}: not a readable checkpoint" in lines[0], (name, lines)
+        assert f"moved to {checkpoint}.corrupt, rerun to rebuild it" in lines[0]
+        assert "Traceback" not in (workdir / log).read_text()
+        assert (workdir / f"{checkpoint}.corrupt").exists() and not (workdir / checkpoint).exists()
+    run(workdir)
+    assert_same_results(reference, workdir)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_corrupt_parquet_input_is_named_set_aside_and_rebuilt(reference, tmp_path, damage):
+    """A damaged table stops the job reading it with one line naming it; the rerun rebuilds it."""
+    workdir = copy_of(reference, tmp_path)
+    shard = workdir / FELDMAN
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2] if damage == "truncated" else os.urandom(len(data)))
+    result = run(workdir, check=False)
+    assert result.returncode != 0
+    log = (workdir / "results/logs/feldman/g/mlp/estimate.log").read_text()
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"error: {FELDMAN}: not a readable Parquet file"), log[-2000:]
+    assert f"moved to {FELDMAN}.corrupt" in lines[-1] and "Traceback" not in log
+    assert not shard.exists() and (workdir / f"{FELDMAN}.corrupt").exists()
+    dry = run(workdir, "-n")
+    assert "feldman_train_shard" in dry.stdout  # the rerun rebuilds the damaged shard ...
+    run(workdir)
+    assert_same_results(reference, workdir)  # ... to the very same table
