@@ -9,7 +9,8 @@ workflow/profiles/slurm, each in a fresh folder:
     arrays  no groups, every rule's ready jobs as one SLURM job array (--slurm-array-jobs=all)
 
 and prints wall time, sbatch submissions and the ratio against `none`, measured in the same run.
-Usage: python benchmarks/slurm_grouping.py [--configfile config.yaml] [--variants groups,none,arrays]
+Usage: python benchmarks/slurm_grouping.py [--configfile config.yaml | --tiny] [--variants groups,none,arrays]
+(--tiny: the tests' TINY_ALL_METHODS config, every rule of every method in a few minutes per variant)
 """
 
 from __future__ import annotations
@@ -74,12 +75,16 @@ def run_variant(variant: str, config: dict, folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", type=Path, default=REPO / "config.yaml")
+    parser.add_argument("--tiny", action="store_true", help="the tests' tiny all-methods config instead")
     parser.add_argument("--variants", default="groups,none,arrays")
     parser.add_argument("--cpus", type=int, default=8, help="CPUs the scratch node declares")
     parser.add_argument("--memory-mb", type=int, default=128000, help="memory the scratch node declares")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     a = parser.parse_args()
-    config = yaml.safe_load(a.configfile.read_text())
+    if a.tiny:
+        from conftest import TINY_ALL_METHODS as config  # tests/ is on sys.path
+    else:
+        config = yaml.safe_load(a.configfile.read_text())
     folder = Path(tempfile.mkdtemp(prefix="slurm-grouping-"))
     rows = []
     with LocalSlurmCluster(folder / "cluster", cpus=a.cpus, memory_mb=a.memory_mb):
@@ -88,7 +93,7 @@ def main() -> None:
             print(f"{variant:7s} {rows[-1]['seconds']:7.1f} s  {rows[-1]['submissions']:4d} submissions  "
                   f"{rows[-1]['jobs']:4d} jobs", flush=True)
     base = next((r for r in rows if r["variant"] == "none"), rows[0])
-    print(f"\nconfig {a.configfile.name}; ratios against '{base['variant']}' from this run:")
+    print(f"\nconfig {'TINY_ALL_METHODS' if a.tiny else a.configfile.name}; ratios against '{base['variant']}' from this run:")
     for r in rows:
         print(f"{r['variant']:7s} time x{r['seconds'] / base['seconds']:.2f}  "
               f"submissions x{r['submissions'] / max(base['submissions'], 1):.2f}")

@@ -36,7 +36,7 @@ def run_workflow(workdir: Path, config: dict, *args: str, check: bool = True) ->
 TINY_ALL_METHODS = {
     "datasets": {
         "g": {"kind": "gaussian_mixture", "size": 8, "n_train": 1500, "n_test": 60, "n_centers": 3},
-        "ink": {"kind": "random_ink", "n_train": 1500, "n_test": 40, "size": 8},
+        "ink": {"kind": "random_ink", "n_train": 600, "n_test": 40, "size": 8},
         "mo": {"kind": "mondrian", "size": 8, "n_train": 16, "seed": 1},
     },
     "splits": {"datasets": [], "feldman": {"runs": 2}, "kfold": {"folds": 2, "repeats": 1}},

@@ -75,7 +75,7 @@ def test_workflow_under_slurm_equals_local_run(cluster, case, tmp_path):
     workdir = tmp_path / "slurm_run"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = {**os.environ, "PYTHONPATH": str(REPO),
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PIPELINE_STATUS_CAP": os.environ.get("PIPELINE_STATUS_CAP", "1"),
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     command = [*LAUNCHER, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--workflow-profile", str(REPO / "workflow/profiles/slurm"), *FAST_STATUS]
