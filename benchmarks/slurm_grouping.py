@@ -16,7 +16,6 @@ Usage: python benchmarks/slurm_grouping.py [--configfile config.yaml | --tiny] [
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -30,6 +29,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from conftest import TINY_ALL_METHODS, workflow_env  # noqa: E402
 from slurm_cluster import LocalSlurmCluster  # noqa: E402
 
 # the scratch cluster answers at once: poll it every few seconds instead of the profile's 20 s
@@ -55,8 +55,7 @@ def run_variant(variant: str, config: dict, folder: Path) -> dict:
     workdir = folder / variant
     workdir.mkdir(parents=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = {**os.environ, "PYTHONPATH": str(REPO),
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    env = workflow_env()
     command = [*LAUNCHER, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--workflow-profile", str(variant_profile(variant, folder)), *FAST_STATUS]
     start = time.monotonic()
@@ -81,10 +80,7 @@ def main() -> None:
     parser.add_argument("--memory-mb", type=int, default=128000, help="memory the scratch node declares")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     a = parser.parse_args()
-    if a.tiny:
-        from conftest import TINY_ALL_METHODS as config  # tests/ is on sys.path
-    else:
-        config = yaml.safe_load(a.configfile.read_text())
+    config = TINY_ALL_METHODS if a.tiny else yaml.safe_load(a.configfile.read_text())
     folder = Path(tempfile.mkdtemp(prefix="slurm-grouping-"))
     rows = []
     with LocalSlurmCluster(folder / "cluster", cpus=a.cpus, memory_mb=a.memory_mb):

@@ -16,16 +16,20 @@ REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
+def workflow_env(**extra: str) -> dict[str, str]:
+    """Environment for a snakemake subprocess: rules' `python -m pipeline...` is this interpreter
+    and this checkout, as an activated venv would make it."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "PYTHONPATH": str(REPO), "PATH": path, **extra}
+
+
 def run_workflow(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Write ``config`` to workdir/config.yaml and run the repository's Snakefile there."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     command = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
                "--rerun-triggers", "mtime", "params", "input", "code", *args]
-    # rules call `python -m pipeline...`: make it this interpreter, as an activated venv would
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": path}
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, env=workflow_env())
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result

@@ -9,13 +9,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, assert_same_results, run_workflow
+from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, assert_same_results, run_workflow, workflow_env
 
 pytestmark = pytest.mark.workflow
 
@@ -105,12 +104,10 @@ def test_killed_training_jobs_resume_from_their_checkpoints(reference, tmp_path)
     resumes every one of them from that checkpoint and ends with the uninterrupted run's tables."""
     workdir = copy_of(reference, tmp_path)
     remove_training_results(workdir)
-    env = {**os.environ, "PYTHONPATH": str(REPO),
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     command = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
                "--keep-going", *TARGETS]
     with open(tmp_path / "killed_run.txt", "w") as output:
-        popen = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        popen = subprocess.Popen(command, env=workflow_env(), stdout=output, stderr=subprocess.STDOUT)
         killed = kill_after_checkpoint(popen, workdir, TRAINING)
     assert popen.returncode != 0, "snakemake did not notice the killed jobs"
     assert killed == set(TRAINING), f"finished before it could be killed: {set(TRAINING) - killed}"

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, TINY_ALL_METHODS, assert_same_results
+from conftest import REPO, TINY_ALL_METHODS, assert_same_results, workflow_env
 from slurm_cluster import SKIP_VARIABLE, LocalSlurmCluster, SlurmUnavailable
 from test_faults import kill_after_checkpoint
 
@@ -75,8 +75,7 @@ def test_workflow_under_slurm_equals_local_run(cluster, case, tmp_path):
     workdir = tmp_path / "slurm_run"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PIPELINE_STATUS_CAP": os.environ.get("PIPELINE_STATUS_CAP", "1"),
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    env = workflow_env(PIPELINE_STATUS_CAP=os.environ.get("PIPELINE_STATUS_CAP", "1"))
     command = [*LAUNCHER, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--workflow-profile", str(REPO / "workflow/profiles/slurm"), *FAST_STATUS]
     start = time.monotonic()
