@@ -4,6 +4,10 @@ training the same S models (same initial weights, subsets, batches and optimizer
     python benchmarks/feldman_shard_throughput.py [--arch mlp|cnn] [--models 16] [--quick] [--device auto]
 
 Prints both rates and their ratio, and the max |logit difference| between the two (should be ~1e-6).
+For the MLP it also prints the shard's achieved FLOP/s next to the FLOP/s of plain batched matrix
+products of exactly the shapes one training step multiplies, timed in the same run: the ceiling the
+shard could reach if nothing but its matrix products took time. ``--loop-models`` times the loop on
+fewer models when S is large (its rate is per model, so the ratio stays fair).
 """
 
 from __future__ import annotations
@@ -28,6 +32,33 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def mlp_step_shapes(sizes: list[int], s: int, b: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of the S-batched products of one training step: forward, input gradients (not for the
+    first layer: the data need none) and weight gradients."""
+    shapes = []
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes.append((b, fan_in, fan_out))
+        if layer > 0:
+            shapes.append((b, fan_out, fan_in))
+        shapes.append((fan_in, b, fan_out))
+    return shapes
+
+
+def matmul_rate(shapes, s: int, device: torch.device, repeats: int = 20) -> float:
+    """FLOP/s of torch.bmm over the given shapes, S at a time, on random data."""
+    pairs = [(torch.rand(s, m, k, device=device), torch.rand(s, k, n, device=device)) for m, k, n in shapes]
+    flops = sum(2 * s * m * k * n for m, k, n in shapes)
+    for a, b in pairs:
+        torch.bmm(a, b)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for a, b in pairs:
+            torch.bmm(a, b)
+    sync(device)
+    return repeats * flops / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=sorted(ARCHS), default="mlp")
@@ -36,12 +67,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--loop-models", type=int, default=0, help="models the loop baseline trains (0: all S)")
+    parser.add_argument("--tf32", choices=("on", "off"), default="on", help="TensorFloat-32 products on CUDA")
     parser.add_argument("--quick", action="store_true", help="S=8 on 1000 examples")
     a = parser.parse_args()
     if a.quick:
         a.models, a.n_train = 8, 1000
     torch.set_num_threads(a.threads)
-    device = resolve_device(a.device)
+    device = resolve_device(a.device, a.tf32 == "on")
     images, labels = embedded.mnist5k()
     if a.n_train > len(images):
         images = np.concatenate([images] * -(-a.n_train // len(images)))
@@ -63,21 +96,31 @@ def main() -> None:
     train_stacked(stacked, x, y, members, runs, 0, spec)
     sync(device)
     vectorized = time.perf_counter() - start
+    loop_runs = runs[: a.loop_models or len(runs)]
     start = time.perf_counter()
-    for s in runs:
+    for s in loop_runs:
         train_plain(plain[s], x, y, members[s], s, 0, spec)
     sync(device)
-    loop = time.perf_counter() - start
+    loop = (time.perf_counter() - start) * len(runs) / len(loop_runs)
     with torch.no_grad():
         probe = x[:256]
-        diff = max((stacked(probe)[s] - plain[s](probe)).abs().max().item() for s in runs)
+        diff = max((stacked(probe)[s] - plain[s](probe)).abs().max().item() for s in loop_runs)
     m = int(members[0].sum())
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{a.threads} thread(s)'})"
           f", arch {a.arch} {spec.get('hidden', spec.get('channels'))}, S={a.models}, {m} examples x {a.epochs} epoch(s)")
     print(f"vectorized shard: {vectorized:.2f} s, {a.models / vectorized:.2f} models/s "
           f"({a.models * a.epochs / vectorized:.2f} model-epochs/s)")
     print(f"plain loop:       {loop:.2f} s, {a.models / loop:.2f} models/s")
-    print(f"speed-up vectorized / loop: {loop / vectorized:.2f}x   (max |logit difference| {diff:.1e})")
+    print(f"speed-up vectorized / loop: {loop / vectorized:.2f}x   (max |logit difference| {diff:.1e}; "
+          f"loop timed on {len(loop_runs)} of {len(runs)} models)")
+    if a.arch == "mlp":
+        sizes = [int(np.prod(images.shape[1:])), *spec["hidden"], 10]
+        shapes = mlp_step_shapes(sizes, a.models, spec["batch_size"])
+        steps = a.epochs * -(-m // spec["batch_size"])
+        achieved = steps * sum(2 * a.models * p * q * r for p, q, r in shapes) / vectorized
+        ceiling = matmul_rate(shapes, a.models, device)
+        print(f"achieved {achieved / 1e9:.1f} GFLOP/s in the shard's matrix products; plain bmm of the same shapes "
+              f"{ceiling / 1e9:.1f} GFLOP/s: shard / matmul {achieved / ceiling:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,63 @@
-"""Turn a config's device string into a torch device, failing clearly when CUDA is missing."""
+"""Turn the config's device settings into a torch device, failing clearly when CUDA is missing.
+
+One place for this so every trainer treats ``device`` and ``tf32`` (top-level config keys, passed to
+each job as ``--device`` and ``--tf32``) the same way.
+"""
 
 from __future__ import annotations
+
+import argparse
+import os
 
 import torch
 
 from pipeline.errors import PipelineError
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, tf32: bool = True) -> torch.device:
     """``auto`` picks CUDA when present; an explicit ``cuda`` without a GPU is a one-line error.
 
-    One place for this so every trainer treats the device setting the same way.
+    On CUDA, ``tf32`` lets float32 matrix products and convolutions use the TensorFloat-32 units
+    (10-bit mantissa inputs, float32 accumulation): several times faster on Ampere and later GPUs,
+    with relative errors near 1e-3 instead of 1e-6. It has no effect on the CPU.
     """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise PipelineError(f"device '{name}': not a torch device ({err})") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PipelineError(f"device '{name}': CUDA is not available here; use 'auto' or 'cpu'")
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except RuntimeError as err:
+            raise PipelineError(f"device '{name}': not a torch device ({err})") from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise PipelineError(f"device '{name}': CUDA is not available here; use 'auto' or 'cpu'")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
     return device
+
+
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    """The ``--device`` and ``--tf32`` options every job that runs torch models takes."""
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:k]")
+    parser.add_argument("--tf32", choices=("on", "off"), default="on",
+                        help="TensorFloat-32 matrix products on CUDA (config key tf32)")
+
+
+def device_from_args(args: argparse.Namespace) -> torch.device:
+    return resolve_device(args.device, args.tf32 == "on")
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Memory a job may still take on ``device``: free GPU memory, or the host's available memory."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else 0
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(pages * os.sysconf("SC_PAGE_SIZE"))

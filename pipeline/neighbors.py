@@ -116,11 +116,13 @@ def _torch_candidates(query, ref, k, metric, query_chunk, ref_chunk, device, pro
     if metric != "l2":
         ref_t = torch.nn.functional.normalize(ref_t, dim=1)
     ref_sq = (ref_t**2).sum(dim=1)
+    queries = torch.from_numpy(np.ascontiguousarray(query - offset, dtype=np.float32))
+    if dev.type == "cuda":  # page-locked once, so each chunk's copy is a DMA that overlaps the host's work
+        queries = queries.pin_memory()
     out = np.empty((len(query), k), dtype=np.int64)
     with torch.no_grad():
         for start in range(0, len(query), query_chunk):
-            q = torch.from_numpy(np.ascontiguousarray(query[start : start + query_chunk] - offset, dtype=np.float32))
-            q = q.to(dev)
+            q = queries[start : start + query_chunk].to(dev, non_blocking=True)
             if metric != "l2":
                 q = torch.nn.functional.normalize(q, dim=1)
             best_score = torch.full((len(q), 0), float("inf"), device=dev)

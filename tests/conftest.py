@@ -37,26 +37,7 @@ def run_workflow(workdir: Path, config: dict, *args: str, check: bool = True) ->
 
 # Every method, the atlas and the figures on a few hundred tiny images: the config the fault tests
 # break and the SLURM test runs (a minute on 2 cores, against several for config.yaml).
-TINY_ALL_METHODS = {
-    "datasets": {
-        "g": {"kind": "gaussian_mixture", "size": 8, "n_train": 1500, "n_test": 60, "n_centers": 3},
-        "ink": {"kind": "random_ink", "n_train": 600, "n_test": 40, "size": 8},
-        "mo": {"kind": "mondrian", "size": 8, "n_train": 16, "seed": 1},
-    },
-    "splits": {"datasets": [], "feldman": {"runs": 2}, "kfold": {"folds": 2, "repeats": 1}},
-    "neighbors": {},
-    "feldman": {"datasets": ["g"], "shard_size": 2, "compare": [],
-                "architectures": {"mlp": {"kind": "mlp", "hidden": [32], "epochs": 12, "batch_size": 4}}},
-    "kfold_vae": {"datasets": ["ink"], "epochs": 12, "eval_epochs": [6], "n_importance": 4, "n_samples": 30,
-                  "batch_size": 4, "models": {"ink": {"kind": "bernoulli_mlp", "latent_dim": 4, "hidden": [32, 16]}}},
-    "diffusion": {"run": ["sweep"], "experiments": {"sweep": {
-        "dataset": "mo", "sizes": [8], "widths": [8], "steps": 120, "checkpoint_every": 12, "n_samples": 16,
-        "sample_steps": 10}}},
-    "mrgan": {"datasets": ["g"], "taus": [0], "seeds": [0], "steps": 120, "checkpoint_every": 12,
-              "max_resample": 50, "batch_size": 16, "width": 8, "z_dim": 8, "n_samples": 300, "kmeans_cells": 3,
-              "classwise_cells": 1, "embedding": {"kind": "classifier", "classifier_epochs": 2}},
-    "atlas": {"bootstrap": 50},
-}
+TINY_ALL_METHODS = yaml.safe_load((REPO / ".test" / "all_methods.yaml").read_text())
 
 
 @pytest.fixture

@@ -147,3 +147,38 @@ def test_bad_input_names_the_key_or_file(flipped_dataset, tmp_path):
         train_shard(root / "data", wrong, 0, 2, "mlp", {"kind": "mlp"}, 0, "cpu", tmp_path / "x.parquet")
     with pytest.raises(PipelineError, match="splits.feldman.runs"):
         train_shard(root / "data", write_subsets(root, 2), 5, 2, "mlp", {"kind": "mlp"}, 0, "cpu", tmp_path / "x.parquet")
+
+
+def test_auto_shard_trains_every_run_in_stacks_and_matches_fixed_shards(flipped_dataset, tmp_path, monkeypatch):
+    """shard_size auto: one job, stacks sized from free memory; a run's result does not depend on it."""
+    from pipeline.feldman import stacking, train_shard as module
+
+    root, _ = flipped_dataset
+    subsets = write_subsets(root, 5)
+    spec = {"kind": "mlp", "hidden": [16], "epochs": 2}
+    train_shard(root / "data", subsets, 0, 5, "mlp", spec, 0, "cpu", tmp_path / "fixed.parquet")
+    footprint = stacking.model_footprint_bytes(full_spec(spec), (28, 28, 1), 10)
+    # free memory for two models at a time: stacks of 2, 2 and 1
+    monkeypatch.setattr(module, "free_memory_bytes", lambda device: int(2.5 * footprint / stacking.MEMORY_FRACTION))
+    train_shard(root / "data", subsets, 0, "auto", "mlp", spec, 0, "cpu", tmp_path / "auto.parquet")
+    fixed, auto = io.read_parquet(tmp_path / "fixed.parquet"), io.read_parquet(tmp_path / "auto.parquet")
+    assert auto["run"].tolist() == [0, 1, 2, 3, 4]
+    for col in ["member", "train_correct", "test_correct"]:
+        for a, b in zip(fixed[col], auto[col]):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(module.PipelineError, match="only shard 0"):
+        train_shard(root / "data", subsets, 1, "auto", "mlp", spec, 0, "cpu", tmp_path / "x.parquet")
+
+
+def test_footprint_grows_with_the_model_and_the_batch():
+    from pipeline.feldman import stacking
+
+    small = stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [16]}), (28, 28, 1), 10)
+    wide = stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [512, 256]}), (28, 28, 1), 10)
+    # 784-512-256-10: 535,818 weights, three float32 copies, plus a batch of 128 activations
+    assert 3 * 535_818 * 4 < wide < 3 * 535_818 * 4 + 128 * 8 * (784 + 2 * 512 + 2 * 256 + 10) * 4
+    assert small < wide
+    cnn = stacking.model_footprint_bytes(full_spec({"kind": "cnn", "channels": [8]}), (8, 8, 1), 10)
+    assert cnn > 0
+    assert stacking.auto_stack_size(wide, 80 * 10**9, 4000) > 1000  # an 80 GB GPU holds thousands
+    assert stacking.auto_stack_size(wide, 10**6, 4000) == 1

@@ -18,7 +18,7 @@ import torch
 
 from pipeline import cli, io
 from pipeline.diffusion.schedule import SAMPLERS, Diffusion
-from pipeline.devices import resolve_device
+from pipeline.devices import add_device_args, device_from_args
 from pipeline.diffusion.train import load_model
 from pipeline.diffusion.unet import UNet
 from pipeline.progress import Progress, get_logger
@@ -57,11 +57,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="respaced sampling steps")
     parser.add_argument("--sampler", default="ddpm", choices=SAMPLERS)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
+    add_device_args(parser)
     parser.add_argument("--out-images", required=True, type=Path)
     parser.add_argument("--out-table", required=True, type=Path)
     a = parser.parse_args()
-    device = resolve_device(a.device)
+    device = device_from_args(a)
     if device.type == "cpu":
         torch.set_num_threads(1)
     model, diffusion = load_model(a.model, device)

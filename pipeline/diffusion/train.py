@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from pipeline import cli, io
-from pipeline.devices import resolve_device
+from pipeline.devices import add_device_args, device_from_args
 from pipeline.diffusion.schedule import Diffusion
 from pipeline.diffusion.unet import UNet, UNetConfig
 from pipeline.errors import PipelineError
@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--images", required=True, type=Path, help="train_images.npy")
     parser.add_argument("--spec", required=True, type=cli.json_arg)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
+    add_device_args(parser)
     parser.add_argument("--out-model", required=True, type=Path)
     parser.add_argument("--out-log", required=True, type=Path)
     a = parser.parse_args()
@@ -141,7 +141,7 @@ def main() -> None:
     labels = io.read_parquet(a.subset, columns=["label"])["label"].to_numpy()
     if len(images) != len(labels):
         raise PipelineError(f"{a.images}: {len(images)} images but {a.subset} has {len(labels)} rows")
-    device = resolve_device(a.device)
+    device = device_from_args(a)
     torch.use_deterministic_algorithms(device.type == "cpu")
     if device.type == "cpu":
         torch.set_num_threads(1)

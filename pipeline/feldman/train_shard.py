@@ -35,9 +35,9 @@ from torch.nn import functional as F
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
-from pipeline.devices import resolve_device
+from pipeline.devices import add_device_args, free_memory_bytes, resolve_device
 from pipeline.errors import PipelineError
-from pipeline.feldman import models
+from pipeline.feldman import models, stacking
 from pipeline.progress import Progress, get_logger
 from pipeline.splits import read_subset_masks
 
@@ -79,7 +79,9 @@ def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, 
     m, bs = sizes.pop(), spec["batch_size"]
     n_steps = steps_per_epoch(m, bs)
     total = spec["epochs"] * n_steps
-    opt = torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=spec["momentum"])
+    # one fused kernel for the update of all stacked weights on CUDA
+    opt = torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=spec["momentum"],
+                          fused=True if x.device.type == "cuda" else None)
     start = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -130,11 +132,29 @@ def correctness(model, x, y, batch_size: int) -> np.ndarray:
     return torch.cat(out, dim=1).cpu().numpy()
 
 
-def shard_runs(n_runs: int, shard: int, shard_size: int) -> list[int]:
+def shard_runs(n_runs: int, shard: int, shard_size: int | str) -> list[int]:
+    """Runs of job ``shard``; with ``shard_size`` auto, the one job holds every run."""
+    if shard_size == "auto":
+        if shard != 0:
+            raise PipelineError(f"shard {shard}: with feldman.shard_size auto there is only shard 0")
+        return list(range(n_runs))
     runs = list(range(shard * shard_size, min((shard + 1) * shard_size, n_runs)))
     if not runs:
         raise PipelineError(f"shard {shard} of size {shard_size} is empty: only {n_runs} runs (splits.feldman.runs)")
     return runs
+
+
+def shard_size_arg(text: str) -> int | str:
+    """argparse type of --shard-size: a positive integer or 'auto'."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
 
 
 def shard_table(runs, seed, arch, members, train_ok, test_ok) -> pa.Table:
@@ -158,10 +178,51 @@ def full_spec(spec: dict) -> dict:
     return spec
 
 
-def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int, arch: str, spec: dict,
-                seed: int, device: str, out: Path, save_checkpoint: bool = False) -> None:
+class ResumePoint:
+    """The job's checkpoint ``<out>.resume.pt``: finished stacks' correctness and the current stack's
+    training state.
+
+    Saving thousands of stacked models takes seconds, so after an epoch the state is saved only once
+    the time since the last save is at least ``COST_RATIO`` times what that save took (always after
+    the first epoch): checkpoints cost at most about 1/COST_RATIO of the training time.
+    """
+
+    COST_RATIO = 10
+
+    def __init__(self, path: Path, key: dict):
+        self.path, self.key = path, key
+        self.last_save, self.save_seconds = time.monotonic(), 0.0
+
+    def load(self, device: torch.device) -> dict | None:
+        saved = io.load_checkpoint(self.path, map_location=device)  # unreadable: CorruptFileError naming it
+        if saved is None:
+            return None
+        if saved.get("key") != self.key:
+            log.info("ignoring %s: written for other settings", self.path)
+            return None
+        log.info("resuming from %s: %d stack(s) done, current stack after epoch %d", self.path,
+                 len(saved["done"]), saved.get("epoch", 0))
+        return saved
+
+    def save(self, stack_size: int, done: list, epoch: int = 0, model=None, opt=None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_save < self.COST_RATIO * self.save_seconds:
+            return
+        state = {"key": self.key, "stack_size": stack_size, "done": done, "epoch": epoch,
+                 "model": None if model is None else model.state_dict(),
+                 "optimizer": None if opt is None else opt.state_dict()}
+        with io.atomic_path(self.path) as tmp:
+            torch.save(state, tmp)
+        self.last_save = time.monotonic()
+        self.save_seconds = self.last_save - now
+
+
+def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | str, arch: str, spec: dict,
+                seed: int, device: str, out: Path, save_checkpoint: bool = False, tf32: bool = True) -> None:
+    """Train the job's runs in stacks (all at once for an integer shard size; as many as fit in the
+    device's free memory for ``auto``) and write the shard table."""
     torch.manual_seed(seed)
-    dev = resolve_device(device)
+    device = resolve_device(device, tf32)
     spec = full_spec(spec)
     data = Dataset.load(dataset_dir)
     x_train, y_train, _ = data.split_arrays("train")
@@ -172,41 +233,60 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int, a
     runs = shard_runs(len(masks), shard, shard_size)
     members = masks[runs]
     n_classes = int(data.table["label"].max()) + 1
-    xt, yt = as_tensor(x_train, dev), torch.from_numpy(y_train).to(dev)
-    model = models.build(spec, runs, seed, x_train.shape[1:], n_classes).to(dev)
-    resume = Path(f"{out}.resume.pt")
+    # the data stay on the device for every stack
+    xt, yt = as_tensor(x_train, device), torch.from_numpy(y_train).to(device)
+    xs, ys = as_tensor(x_test, device), torch.from_numpy(y_test).to(device)
     # the subsets and labels enter the key: a checkpoint of other data is never resumed
     data_hash = hashlib.sha256(members.tobytes() + y_train.astype(np.int64).tobytes()).hexdigest()
-    key = {"runs": runs, "spec": spec, "seed": seed, "data": data_hash}
-    state = None
-    saved = io.load_checkpoint(resume, map_location=dev)  # unreadable: CorruptFileError naming it
+    resume = ResumePoint(Path(f"{out}.resume.pt"), {"runs": runs, "spec": spec, "seed": seed, "data": data_hash})
+    saved = resume.load(device)
     if saved is not None:
-        if saved.get("key") == key:
-            state = saved
-            log.info("resuming %s from %s after epoch %d", out, resume, saved["epoch"])
-        else:
-            log.info("ignoring %s: written for other settings", resume)
-
-    def checkpoint(epoch, model, opt):
-        with io.atomic_path(resume) as tmp:
-            torch.save({"key": key, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
-
-    log.info("%s/%s: shard %d = runs %d..%d on %s, %d/%d training examples each", dataset_dir, arch, shard,
-             runs[0], runs[-1], dev, members[0].sum(), len(y_train))
+        stack_size = saved["stack_size"]
+    elif shard_size == "auto":
+        footprint = stacking.model_footprint_bytes(spec, x_train.shape[1:], n_classes)
+        free = free_memory_bytes(device)
+        stack_size = stacking.auto_stack_size(footprint, free, len(runs))
+        log.info("shard_size auto: %.1f MB per model, %.1f GB free on %s -> %d models at once", footprint / 1e6,
+                 free / 1e9, device, stack_size)
+    else:
+        stack_size = len(runs)
+    groups = stacking.stacks(runs, stack_size)
+    done = [] if saved is None else list(saved["done"])
+    log.info("%s/%s: shard %d = runs %d..%d on %s in %d stack(s) of up to %d, %d/%d training examples each",
+             dataset_dir, arch, shard, runs[0], runs[-1], device, len(groups), stack_size, members[0].sum(),
+             len(y_train))
     start = time.monotonic()
-    model.train()
-    train_stacked(model, xt, yt, members, runs, seed, spec, state=state, on_epoch=checkpoint)
-    model.eval()
-    train_ok = correctness(model, xt, yt, spec["eval_batch_size"])
-    test_ok = correctness(model, as_tensor(x_test, dev), torch.from_numpy(y_test).to(dev), spec["eval_batch_size"])
+    trained = []
+    for g, group in enumerate(groups):
+        if g < len(done):
+            continue
+        rows = slice(g * stack_size, g * stack_size + len(group))
+        model = models.build(spec, group, seed, x_train.shape[1:], n_classes).to(device)
+        state = saved if saved is not None and saved.get("model") is not None and g == len(saved["done"]) else None
+
+        def checkpoint(epoch, model, opt):
+            resume.save(stack_size, done, epoch, model, opt)
+
+        model.train()
+        train_stacked(model, xt, yt, members[rows], group, seed, spec, state=state, on_epoch=checkpoint)
+        model.eval()
+        done.append((correctness(model, xt, yt, spec["eval_batch_size"]),
+                     correctness(model, xs, ys, spec["eval_batch_size"])))
+        if g + 1 < len(groups):
+            resume.save(stack_size, done, force=True)
+        if save_checkpoint:
+            trained.append({name: t.cpu() for name, t in model.state_dict().items()})
+        del model
+    train_ok = np.concatenate([d[0] for d in done])
+    test_ok = np.concatenate([d[1] for d in done])
     table = shard_table(runs, seed, arch, members, train_ok, test_ok)
     log.info("trained %d models in %.1fs; mean test accuracy %.4f, fit of J_r %.4f", len(runs),
              time.monotonic() - start, test_ok.mean(), table["train_accuracy"].to_numpy().mean())
     if save_checkpoint:
         with io.atomic_path(out.with_suffix(".pt")) as tmp:
-            torch.save({"key": key, "model": model.state_dict()}, tmp)
+            torch.save({"key": resume.key, "stack_size": stack_size, "models": trained}, tmp)
     io.write_parquet(table, out)
-    resume.unlink(missing_ok=True)
+    resume.path.unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -214,11 +294,11 @@ def main() -> None:
     parser.add_argument("--dataset-dir", required=True, type=Path)
     parser.add_argument("--subsets", required=True, type=Path, help="feldman_subsets.parquet")
     parser.add_argument("--shard", required=True, type=int)
-    parser.add_argument("--shard-size", required=True, type=int)
+    parser.add_argument("--shard-size", required=True, type=shard_size_arg, help="runs per job, or auto")
     parser.add_argument("--arch", required=True, help="architecture name")
     parser.add_argument("--spec", required=True, type=cli.json_arg, help="architecture spec as JSON")
     parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--device", default="auto")
+    add_device_args(parser)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--save-checkpoint", action="store_true", help="also write the trained models beside --out")
     parser.add_argument("--out", required=True, type=Path)
@@ -226,7 +306,7 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     train_shard(a.dataset_dir, a.subsets, a.shard, a.shard_size, a.arch, a.spec, a.seed, a.device, a.out,
-                a.save_checkpoint)
+                a.save_checkpoint, a.tf32 == "on")
 
 
 if __name__ == "__main__":

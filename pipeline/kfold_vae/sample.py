@@ -15,7 +15,7 @@ import torch
 
 from pipeline import cli, io
 from pipeline.errors import PipelineError
-from pipeline.devices import resolve_device
+from pipeline.devices import add_device_args, device_from_args
 from pipeline.kfold_vae.train import derived_seed, load_model
 from pipeline.progress import get_logger
 
@@ -36,13 +36,13 @@ def main() -> None:
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--n", required=True, type=int)
     parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--device", default="auto")
+    add_device_args(parser)
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
     if a.n < 1:
         raise PipelineError(f"config key kfold_vae.n_samples: need at least 1, got {a.n}")
     torch.set_num_threads(1)
-    device = resolve_device(a.device)
+    device = device_from_args(a)
     model, shape = load_model(a.model, device)
     samples = decoder_mean_samples(model, shape, a.n, a.seed, device)
     io.write_array(samples, a.out)

@@ -38,7 +38,7 @@ import torch
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
-from pipeline.devices import resolve_device
+from pipeline.devices import add_device_args, device_from_args
 from pipeline.errors import PipelineError
 from pipeline.kfold_vae.likelihood import log_px
 from pipeline.kfold_vae.models import VAE, build_model
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--fold", required=True, help="held-out fold, or 'all' to train on every example")
     parser.add_argument("--spec", required=True, type=cli.json_arg)
     parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--device", default="auto")
+    add_device_args(parser)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out-model", required=True, type=Path)
     parser.add_argument("--out-logpx", type=Path, help="logpx.parquet (for --fold all: log p(x) under the full model, used by the atlas)")
@@ -197,7 +197,7 @@ def main() -> None:
     fold = None if a.fold == "all" else int(a.fold)
     mask = training_mask(read_kfold(a.kfold), train_index, a.repeat, fold, a.kfold)
     spec = check_spec(a.spec)
-    device = resolve_device(a.device)
+    device = device_from_args(a)
     log.info("%s: repeat %d, held-out fold %s: %d of %d training examples, %s on %s", a.dataset_dir, a.repeat,
              a.fold, int(mask.sum()), len(mask), spec["kind"], device)
     checkpoint = a.out_model.with_name(a.out_model.name + ".checkpoint")

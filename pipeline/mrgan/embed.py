@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
-from pipeline.devices import resolve_device
+from pipeline.devices import add_device_args, device_from_args
 from pipeline.errors import CorruptFileError, PipelineError
 from pipeline.mrgan.gan import images_to_tensor
 from pipeline.progress import Progress, get_logger
@@ -185,17 +185,17 @@ def main() -> None:
     tr.add_argument("--dataset-dir", required=True)
     tr.add_argument("--epochs", type=int, default=10)
     tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--device", default="auto")
+    add_device_args(tr)
     tr.add_argument("--out", required=True)
     fe = sub.add_parser("features")
     fe.add_argument("--images", required=True, help="a prepared data set folder or a samples .npy")
     fe.add_argument("--split", default=None, help="split of the data set folder to embed")
     fe.add_argument("--kind", required=True, choices=KINDS)
     fe.add_argument("--file", required=True, help="classifier embedder file or Inception-v3 state dict")
-    fe.add_argument("--device", default="auto")
+    add_device_args(fe)
     fe.add_argument("--out", required=True)
     args = parser.parse_args()
-    device = resolve_device(args.device)
+    device = device_from_args(args)
     if args.command == "train-classifier":
         images, labels, _ = Dataset.load(args.dataset_dir).split_arrays("train")
         saved = train_classifier(images, labels, args.epochs, args.seed, device=device)

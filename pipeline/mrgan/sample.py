@@ -19,7 +19,7 @@ import torch
 from pipeline import cli, io
 from pipeline.errors import CorruptFileError, PipelineError
 from pipeline.mrgan import gan
-from pipeline.devices import resolve_device
+from pipeline.devices import add_device_args, device_from_args
 from pipeline.progress import get_logger
 
 log = get_logger("mrgan.sample")
@@ -60,13 +60,13 @@ def main() -> None:
     parser.add_argument("--generator", required=True)
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--device", default="auto")
+    add_device_args(parser)
     parser.add_argument("--out-images", required=True)
     parser.add_argument("--out-table", required=True)
     args = parser.parse_args()
     if args.n < 1:
         raise PipelineError(f"mrgan.n_samples: must be >= 1, got {args.n}")
-    device = resolve_device(args.device)
+    device = device_from_args(args)
     G, saved = load_generator(args.generator, device)
     labels = balanced_labels(saved["label_freq"], args.n, np.random.default_rng(args.seed))
     images = sample(G, labels, args.seed, device=device)

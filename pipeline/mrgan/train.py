@@ -36,7 +36,7 @@ from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.mrgan import gan
-from pipeline.devices import resolve_device
+from pipeline.devices import add_device_args, device_from_args
 from pipeline.mrgan.embed import load_embedder
 from pipeline.mrgan.rejection import MemorizationRejection
 from pipeline.progress import Progress, get_logger
@@ -180,11 +180,11 @@ def main() -> None:
     parser.add_argument("--tau", type=float, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--spec", type=cli.json_arg, default={})
-    parser.add_argument("--device", default="auto")
+    add_device_args(parser)
     parser.add_argument("--out-dir", required=True)
     args = parser.parse_args()
     train(args.dataset_dir, args.embedding_kind, args.embedding_file, args.tau, args.seed, args.spec,
-          args.out_dir, resolve_device(args.device))
+          args.out_dir, device_from_args(args))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ except PipelineError as err:
 
 
 RESULTS = "results"
+# Where every training and sampling job runs (config keys device and tf32), as command-line options.
+DEVICE_ARGS = f"--device {config['device']} --tf32 {'on' if config['tf32'] else 'off'}"
 # Each rules file registers a function returning its part of the default target.
 TARGET_FUNCTIONS = []
 

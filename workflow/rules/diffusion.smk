@@ -42,10 +42,11 @@ rule diffusion_train:
     conda:
         "../../envs/torch.yaml"
     params:
+        device=DEVICE_ARGS,
         spec=diffusion_train_spec,
     shell:
         "python -m pipeline.diffusion.train --subset {input.table} --images {input.images} "
-        "--spec {params.spec:q} --seed {wildcards.seed} --device auto --out-model {output.model} "
+        "--spec {params.spec:q} --seed {wildcards.seed} {params.device} --out-model {output.model} "
         "--out-log {output.log_table} 2> {log}"
 
 
@@ -62,12 +63,13 @@ rule diffusion_sample:
     conda:
         "../../envs/torch.yaml"
     params:
+        device=DEVICE_ARGS,
         n=diffusion_sample_param("n_samples"),
         sampler=diffusion_sample_param("sampler"),
         steps=diffusion_sample_param("sample_steps"),
     shell:
         "python -m pipeline.diffusion.sample --model {input} --n {params.n} --sampler {params.sampler} "
-        "--steps {params.steps} --seed {wildcards.seed} --device auto --out-images {output.images} "
+        "--steps {params.steps} --seed {wildcards.seed} {params.device} --out-images {output.images} "
         "--out-table {output.table} 2> {log}"
 
 

@@ -29,12 +29,12 @@ rule feldman_train_shard:
         spec=feldman_arch_spec,
         shard_size=config["feldman"]["shard_size"],
         seed=config["feldman"]["seed"],
-        device=config["feldman"]["device"],
+        device=DEVICE_ARGS,
         checkpoint=feldman_checkpoint_flag,
     shell:
         "python -m pipeline.feldman.train_shard --dataset-dir {params.dataset_dir} --subsets {input.subsets} "
         "--shard {wildcards.shard} --shard-size {params.shard_size} --arch {wildcards.arch} "
-        "--spec {params.spec:q} --seed {params.seed} --device {params.device} --threads {threads} "
+        "--spec {params.spec:q} --seed {params.seed} {params.device} --threads {threads} "
         "{params.checkpoint} --out {output} 2> {log}"
 
 

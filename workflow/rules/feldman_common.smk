@@ -23,8 +23,9 @@ feldman_check_config()
 
 
 def feldman_n_shards():
-    runs = config["splits"]["feldman"]["runs"]
-    return -(-runs // config["feldman"]["shard_size"])
+    """Jobs per architecture; with shard_size auto one job trains every run, sizing its stacks itself."""
+    runs, size = config["splits"]["feldman"]["runs"], config["feldman"]["shard_size"]
+    return 1 if size == "auto" else -(-runs // size)
 
 
 def feldman_shard_files(arch_key):

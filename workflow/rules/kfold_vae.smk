@@ -25,12 +25,13 @@ rule kfold_vae_train:
         "../../envs/torch.yaml"
     threads: 1
     params:
+        device=DEVICE_ARGS,
         dataset_dir=kfold_vae_dataset_dir,
         spec=kfold_vae_spec,
     shell:
         "python -m pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
         "--repeat {wildcards.repeat} --fold {wildcards.fold} --spec {params.spec:q} --seed {wildcards.seed} "
-        "--device auto --threads {threads} --out-model {output.model} --out-logpx {output.logpx} 2> {log}"
+        "{params.device} --threads {threads} --out-model {output.model} --out-logpx {output.logpx} 2> {log}"
 
 
 rule kfold_vae_full_model:
@@ -48,11 +49,12 @@ rule kfold_vae_full_model:
         "../../envs/torch.yaml"
     threads: 1
     params:
+        device=DEVICE_ARGS,
         dataset_dir=kfold_vae_dataset_dir,
         spec=kfold_vae_full_spec,
     shell:
         "python -m pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
-        "--repeat 0 --fold all --spec {params.spec:q} --seed {wildcards.seed} --device auto "
+        "--repeat 0 --fold all --spec {params.spec:q} --seed {wildcards.seed} {params.device} "
         "--threads {threads} --out-model {output.model} --out-logpx {output.logpx} 2> {log}"
 
 
@@ -68,10 +70,11 @@ rule kfold_vae_samples:
     conda:
         "../../envs/torch.yaml"
     params:
+        device=DEVICE_ARGS,
         n=config["kfold_vae"]["n_samples"],
     shell:
         "python -m pipeline.kfold_vae.sample --model {input} --n {params.n} --seed {wildcards.seed} "
-        "--device auto --out {output} 2> {log}"
+        "{params.device} --out {output} 2> {log}"
 
 
 rule kfold_vae_rho:

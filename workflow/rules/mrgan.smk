@@ -18,11 +18,12 @@ rule mrgan_embedder:
     conda:
         "../../envs/torch.yaml"
     params:
+        device=DEVICE_ARGS,
         dataset_dir=mrgan_dataset_dir,
         epochs=config["mrgan"]["embedding"]["classifier_epochs"],
     shell:
         "python -m pipeline.mrgan.embed train-classifier --dataset-dir {params.dataset_dir} "
-        "--epochs {params.epochs} --seed 0 --device auto --out {output} 2> {log}"
+        "--epochs {params.epochs} --seed 0 {params.device} --out {output} 2> {log}"
 
 
 rule mrgan_dataset_features:
@@ -38,11 +39,12 @@ rule mrgan_dataset_features:
     conda:
         "../../envs/torch.yaml"
     params:
+        device=DEVICE_ARGS,
         dataset_dir=mrgan_dataset_dir,
         kind=mrgan_embedding_kind,
     shell:
         "python -m pipeline.mrgan.embed features --images {params.dataset_dir} --split {wildcards.split} "
-        "--kind {params.kind} --file {input.embedder} --device auto --out {output} 2> {log}"
+        "--kind {params.kind} --file {input.embedder} {params.device} --out {output} 2> {log}"
 
 
 rule mrgan_guideline:
@@ -77,6 +79,7 @@ rule mrgan_train:
     conda:
         "../../envs/torch.yaml"
     params:
+        device=DEVICE_ARGS,
         dataset_dir=mrgan_dataset_dir,
         kind=mrgan_embedding_kind,
         spec=mrgan_train_spec,
@@ -84,7 +87,7 @@ rule mrgan_train:
     shell:
         "python -m pipeline.mrgan.train --dataset-dir {params.dataset_dir} --embedding-kind {params.kind} "
         "--embedding-file {input.embedder} --tau {wildcards.tau} --seed {wildcards.seed} "
-        "--spec {params.spec:q} --device auto --out-dir {params.out_dir} 2> {log}"
+        "--spec {params.spec:q} {params.device} --out-dir {params.out_dir} 2> {log}"
 
 
 rule mrgan_sample:
@@ -100,10 +103,11 @@ rule mrgan_sample:
     conda:
         "../../envs/torch.yaml"
     params:
+        device=DEVICE_ARGS,
         n=config["mrgan"]["n_samples"],
     shell:
         "python -m pipeline.mrgan.sample --generator {input} --n {params.n} --seed {wildcards.seed} "
-        "--device auto --out-images {output.images} --out-table {output.table} 2> {log}"
+        "{params.device} --out-images {output.images} --out-table {output.table} 2> {log}"
 
 
 rule mrgan_sample_features:
@@ -119,10 +123,11 @@ rule mrgan_sample_features:
     conda:
         "../../envs/torch.yaml"
     params:
+        device=DEVICE_ARGS,
         kind=mrgan_embedding_kind,
     shell:
         "python -m pipeline.mrgan.embed features --images {input.images} --kind {params.kind} "
-        "--file {input.embedder} --device auto --out {output} 2> {log}"
+        "--file {input.embedder} {params.device} --out {output} 2> {log}"
 
 
 rule mrgan_score:

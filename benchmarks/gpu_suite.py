@@ -1,0 +1,351 @@
+"""Everything a GPU machine should check and measure, in one command.
+
+    python benchmarks/gpu_suite.py [--out results/gpu_suite] [--parts ceilings workflow benchmarks scale]
+                                   [--mnist-root DIR] [--scale-models 4000]
+
+Parts (all by default):
+- ``ceilings``: the device's own limits measured here: float32, TF32 and bf16 matrix products
+  (8192^3) and a device-to-device copy. Other parts' rates are read against these.
+- ``workflow``: ``.test/all_methods.yaml`` (every training and sampling rule of every method, the
+  atlas and the figures) run by Snakemake with ``device=cpu``, then twice with ``device=cuda``.
+  Tables the GPU does not touch (data, splits, neighbours) must be equal. Tables of trained models
+  must give the same statistics: per numeric column, the CUDA mean may differ from the CPU mean by
+  at most max(0.25 x the CPU standard deviation, 10 % of |CPU mean|, 1e-6); training on another
+  device follows another rounding path, so per-example values may differ. The two CUDA runs show
+  whether the GPU path is deterministic (same config and seeds, same tables).
+- ``benchmarks``: every benchmark of this folder that has a GPU path, run with ``--device cuda``;
+  each prints its ratio against its own baseline measured in the same run.
+- ``scale``: the Feldman & Zhang goal at GPU scale: ``--scale-models`` MLPs 784-512-256-10 on full
+  MNIST (70 % subsets, 10 epochs, batch 128) with ``shard_size: auto``, through the workflow; the
+  training time against the time the arithmetic alone takes at the measured TF32 matmul rate.
+  Needs MNIST's four idx files under ``--mnist-root``/MNIST/raw.
+
+Writes ``summary.json`` and ``summary.md`` under ``--out`` and prints the summary last.
+Runs on a CPU-only machine too (``--device cpu``, small sizes) to check the suite itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+EXACT_STAGES = ("data", "splits", "neighbors")  # tables no model computes: equal on any device
+ID_COLUMNS = {"index", "run", "seed", "query", "rank", "ref_index", "repeat", "fold", "epoch", "step", "label",
+              "source_index", "sample", "nearest_sample", "nearest_validation", "size", "width", "n_members"}
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def ceilings(device: str) -> dict:
+    """Matrix-product rates and copy bandwidth of this device, each the median of 10 timed runs."""
+    import torch
+
+    dev = torch.device(device)
+    n = 8192 if dev.type == "cuda" else 1024
+    out = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+           "torch": torch.__version__}
+
+    def median_seconds(fn, repeats=10):
+        fn()
+        sync()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    for name, dtype, tf32 in [("fp32", torch.float32, False), ("tf32", torch.float32, True),
+                              ("bf16", torch.bfloat16, False)]:
+        if dev.type == "cpu" and name != "fp32":
+            continue
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        a, b = (torch.randn(n, n, device=dev, dtype=dtype) for _ in range(2))
+        out[f"matmul_{name}_tflops"] = 2 * n**3 / median_seconds(lambda: a @ b) / 1e12
+    torch.backends.cuda.matmul.allow_tf32 = True
+    x = torch.randn(256 * 2**20 if dev.type == "cuda" else 16 * 2**20, device=dev)  # 1 GiB on a GPU
+    y = torch.empty_like(x)
+    out["copy_gbps"] = 2 * x.numel() * 4 / median_seconds(lambda: y.copy_(x)) / 1e9
+    return out
+
+
+# --- workflow on CPU and CUDA ----------------------------------------------------------------
+
+
+def run_snakemake(workdir: Path, config: dict, *targets: str, cores: int) -> float:
+    """Run the repository's workflow in ``workdir`` with ``config``; seconds taken."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--cores", str(cores), "--rerun-incomplete", *targets]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"snakemake in {workdir} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def result_files(root: Path) -> dict[str, Path]:
+    skip = ("logs", "benchmarks")
+    return {str(p.relative_to(root)): p for p in sorted(root.rglob("*"))
+            if p.suffix in (".parquet", ".npy") and p.relative_to(root).parts[0] not in skip}
+
+
+def column_values(series: pd.Series) -> np.ndarray | None:
+    """Numbers of a column as one float array (lists flattened), or None for text."""
+    first = series.dropna().iloc[0] if series.notna().any() else None
+    if isinstance(first, (list, np.ndarray)):
+        return np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in series]) if len(series) else None
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=np.float64)
+    return None
+
+
+def same_statistics(a: np.ndarray, b: np.ndarray) -> tuple[bool, float, float, float]:
+    """(agree, cpu mean, cuda mean, tolerance) under the rule in this module's docstring."""
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if not len(a) or not len(b):
+        return len(a) == len(b), math.nan, math.nan, 0.0
+    tolerance = max(0.25 * float(a.std()), 0.1 * abs(float(a.mean())), 1e-6)
+    return abs(float(a.mean()) - float(b.mean())) <= tolerance, float(a.mean()), float(b.mean()), tolerance
+
+
+def compare_tables(cpu_root: Path, cuda_root: Path) -> list[dict]:
+    """One row per table: equal, or which columns' statistics differ."""
+    rows = []
+    cpu, cuda = result_files(cpu_root), result_files(cuda_root)
+    for name in sorted(set(cpu) | set(cuda)):
+        row = {"table": name, "stage": name.split("/")[0]}
+        if name not in cpu or name not in cuda:
+            rows.append({**row, "status": "missing on " + ("cuda" if name in cpu else "cpu"), "ok": False})
+            continue
+        if name.endswith(".npy"):
+            a, b = np.load(cpu[name]), np.load(cuda[name])
+            equal = a.shape == b.shape and np.array_equal(a, b)
+            agree = equal or (a.shape == b.shape and same_statistics(a.astype(float).ravel(), b.astype(float).ravel())[0])
+            status = "equal" if equal else ("same statistics" if agree else "different")
+        else:
+            a, b = pd.read_parquet(cpu[name]), pd.read_parquet(cuda[name])
+            if list(a.columns) != list(b.columns) or len(a) != len(b):
+                rows.append({**row, "status": f"shape {a.shape} vs {b.shape}", "ok": False})
+                continue
+            equal = a.equals(b)
+            differing = []
+            for col in a.columns:
+                if col in ID_COLUMNS:
+                    continue
+                va, vb = column_values(a[col]), column_values(b[col])
+                if va is None or vb is None or len(va) != len(vb) or np.array_equal(va, vb, equal_nan=True):
+                    continue
+                agree, ma, mb, tol = same_statistics(va, vb)
+                if not agree:
+                    differing.append(f"{col}: mean {ma:.4g} (cpu) vs {mb:.4g} (cuda), tolerance {tol:.2g}")
+            status = "equal" if equal else ("same statistics" if not differing else "; ".join(differing))
+            agree = equal or not differing
+        exact_needed = row["stage"] in EXACT_STAGES
+        rows.append({**row, "status": status, "ok": bool(equal if exact_needed else agree)})
+    return rows
+
+
+def identical(root_a: Path, root_b: Path) -> tuple[int, list[str]]:
+    """(tables compared, names of those that differ) between two runs of the same config."""
+    a, b = result_files(root_a), result_files(root_b)
+    differ = []
+    for name in sorted(set(a) & set(b)):
+        if name.endswith(".npy"):
+            same = np.array_equal(np.load(a[name]), np.load(b[name]))
+        else:
+            same = pd.read_parquet(a[name]).equals(pd.read_parquet(b[name]))
+        if not same:
+            differ.append(name)
+    return len(set(a) & set(b)), differ + sorted(set(a) ^ set(b))
+
+
+def workflow_part(out: Path, device: str, cores: int) -> dict:
+    config = yaml.safe_load((REPO / ".test" / "all_methods.yaml").read_text())
+    seconds = {}
+    seconds["cpu"] = run_snakemake(out / "workflow_cpu", {**config, "device": "cpu"}, cores=cores)
+    log(f"workflow on cpu: {seconds['cpu']:.0f} s")
+    for run in ("a", "b"):
+        seconds[f"{device}_{run}"] = run_snakemake(out / f"workflow_{device}_{run}", {**config, "device": device},
+                                                   cores=cores)
+        log(f"workflow on {device} ({run}): {seconds[f'{device}_{run}']:.0f} s")
+    rows = compare_tables(out / "workflow_cpu" / "results", out / f"workflow_{device}_a" / "results")
+    pd.DataFrame(rows).to_csv(out / "workflow_comparison.csv", index=False)
+    compared, differ = identical(out / f"workflow_{device}_a" / "results", out / f"workflow_{device}_b" / "results")
+    return {"seconds": seconds, "tables": len(rows), "equal": sum(r["status"] == "equal" for r in rows),
+            "same_statistics": sum(r["status"] == "same statistics" for r in rows),
+            "failed": [f"{r['table']}: {r['status']}" for r in rows if not r["ok"]],
+            "repeat_compared": compared, "repeat_differ": differ}
+
+
+# --- benchmarks ------------------------------------------------------------------------------
+
+
+def benchmark_commands(device: str, small: bool) -> dict[str, list[str]]:
+    """Each benchmark with a GPU path, at a size that fills a GPU (or checks the suite on a CPU)."""
+    if small:
+        return {
+            "feldman_shard_mlp": ["feldman_shard_throughput.py", "--quick", "--device", device],
+            "neighbors": ["neighbors_throughput.py", "--queries", "200", "--refs", "2000", "--device", device],
+            "diffusion": ["diffusion_throughput.py", "--quick", "--device", device],
+            "kfold_vae_likelihood": ["kfold_vae_likelihood.py", "--quick", "--device", device],
+            "mrgan_steps": ["mrgan_steps.py", "--quick", "--device", device],
+        }
+    return {
+        "feldman_shard_mlp": ["feldman_shard_throughput.py", "--device", device, "--models", "1000",
+                              "--n-train", "5000", "--loop-models", "10"],
+        "feldman_shard_mlp_fp32": ["feldman_shard_throughput.py", "--device", device, "--models", "1000",
+                                   "--n-train", "5000", "--loop-models", "10", "--tf32", "off"],
+        "feldman_shard_cnn": ["feldman_shard_throughput.py", "--device", device, "--arch", "cnn", "--models", "256",
+                              "--n-train", "5000", "--loop-models", "4"],
+        "neighbors": ["neighbors_throughput.py", "--queries", "10000", "--refs", "60000", "--dim", "784",
+                      "--device", device],
+        "diffusion": ["diffusion_throughput.py", "--device", device, "--widths", "16", "64", "--batch", "256",
+                      "--size", "32", "--steps", "100", "--samples", "1024"],
+        "kfold_vae_likelihood": ["kfold_vae_likelihood.py", "--device", device, "--examples", "4096",
+                                 "--samples", "256"],
+        "mrgan_steps": ["mrgan_steps.py", "--device", device, "--steps", "300"],
+    }
+
+
+def benchmarks_part(out: Path, device: str, small: bool) -> dict:
+    results = {}
+    for name, command in benchmark_commands(device, small).items():
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / command[0]), *command[1:]],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        text = proc.stdout.strip() if proc.returncode == 0 else f"failed ({proc.returncode}): {proc.stderr[-1500:]}"
+        (out / f"benchmark_{name}.txt").write_text(proc.stdout + proc.stderr)
+        results[name] = {"command": "python benchmarks/" + " ".join(command), "seconds": time.perf_counter() - start,
+                         "output": text}
+        log(f"--- {name} ({results[name]['seconds']:.0f} s)\n{text}")
+    return results
+
+
+# --- Feldman at scale ------------------------------------------------------------------------
+
+
+def scale_config(mnist_root: Path, models: int, epochs: int, device: str) -> dict:
+    return {
+        "data_root": str(mnist_root), "device": device,
+        "datasets": {"mnist": {"kind": "mnist"}},
+        "splits": {"datasets": [], "feldman": {"runs": models, "ratio": 0.7}},
+        "neighbors": {},
+        "feldman": {"datasets": ["mnist"], "shard_size": "auto", "compare": [],
+                    "architectures": {"mlp": {"kind": "mlp", "hidden": [512, 256], "epochs": epochs,
+                                              "batch_size": 128, "lr": 0.1, "momentum": 0.9}}},
+        "kfold_vae": {"datasets": []}, "mrgan": {"datasets": []}, "diffusion": {"run": []},
+    }
+
+
+def scale_part(out: Path, mnist_root: Path, models: int, epochs: int, device: str, tf32_tflops: float | None) -> dict:
+    workdir = out / "scale"
+    config = scale_config(mnist_root.resolve(), models, epochs, device)
+    shard = "results/feldman/mnist/mlp/shards/shard0.parquet"
+    wall = run_snakemake(workdir, config, shard, cores=4)
+    bench = pd.read_csv(workdir / "results/benchmarks/feldman/mnist/mlp/shard0.tsv", sep="\t")
+    log_text = (workdir / "results/logs/feldman/mnist/mlp/shard0.log").read_text()
+    stack = re.search(r"-> (\d+) models at once", log_text)
+    trained = re.search(r"trained \d+ models in ([\d.]+)s; mean test accuracy ([\d.]+)", log_text)
+    table = pd.read_parquet(workdir / shard, columns=["run", "test_accuracy"])
+    n_train = 60000
+    steps = epochs * -(-round(0.7 * n_train) // 128)
+    sizes = [784, 512, 256, 10]
+    per_example = sum(2 * i * o for i, o in zip(sizes[:-1], sizes[1:]))
+    flops = models * steps * 128 * (3 * per_example - 2 * 784 * 512)  # forward, and backward without input grads
+    result = {"models": models, "epochs": epochs, "stack_size": int(stack.group(1)) if stack else None,
+              "job_seconds": float(bench["s"].iloc[0]), "training_seconds": float(trained.group(1)) if trained else None,
+              "workflow_seconds": wall, "mean_test_accuracy": float(table["test_accuracy"].mean()),
+              "runs_in_table": len(table), "training_flop": flops}
+    if tf32_tflops:
+        result["arithmetic_seconds_at_tf32_matmul_rate"] = flops / (tf32_tflops * 1e12)
+    return result
+
+
+# --- summary ---------------------------------------------------------------------------------
+
+
+def markdown(summary: dict) -> str:
+    lines = [f"# GPU suite: {summary.get('ceilings', {}).get('device', '?')}", ""]
+    if "ceilings" in summary:
+        c = summary["ceilings"]
+        lines += ["## Ceilings measured here", "",
+                  *[f"- {k}: {v:.1f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in c.items()], ""]
+    if "workflow" in summary:
+        w = summary["workflow"]
+        lines += ["## Workflow (.test/all_methods.yaml), CPU vs CUDA", "",
+                  f"- seconds: {', '.join(f'{k} {v:.0f}' for k, v in w['seconds'].items())}",
+                  f"- {w['tables']} tables: {w['equal']} equal, {w['same_statistics']} same statistics, "
+                  f"{len(w['failed'])} failed", *[f"  - FAILED {f}" for f in w["failed"]],
+                  f"- two CUDA runs: {w['repeat_compared']} tables compared, {len(w['repeat_differ'])} differ"
+                  + (f" ({', '.join(w['repeat_differ'][:8])})" if w["repeat_differ"] else ""), ""]
+    if "scale" in summary:
+        s = summary["scale"]
+        lines += ["## Feldman at scale", "", *[f"- {k}: {v}" for k, v in s.items()], ""]
+    if "benchmarks" in summary:
+        lines += ["## Benchmarks", ""]
+        for name, b in summary["benchmarks"].items():
+            lines += [f"### {name} ({b['seconds']:.0f} s)", "", f"`{b['command']}`", "", "```", b["output"], "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("results/gpu_suite"))
+    parser.add_argument("--parts", nargs="+", default=["ceilings", "workflow", "benchmarks", "scale"],
+                        choices=["ceilings", "workflow", "benchmarks", "scale"])
+    parser.add_argument("--device", default="cuda", help="cuda, or cpu to check the suite on a CPU machine")
+    parser.add_argument("--cores", type=int, default=min(8, os.cpu_count() or 1), help="snakemake --cores")
+    parser.add_argument("--mnist-root", type=Path, default=Path("data"), help="holds MNIST/raw/*-ubyte")
+    parser.add_argument("--scale-models", type=int, default=4000)
+    parser.add_argument("--scale-epochs", type=int, default=10)
+    parser.add_argument("--small", action="store_true", help="benchmarks at quick sizes (checking the suite)")
+    a = parser.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    summary_path = a.out / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    if "ceilings" in a.parts:
+        summary["ceilings"] = ceilings(a.device)
+        log(json.dumps(summary["ceilings"], indent=1))
+    if "scale" in a.parts:
+        summary["scale"] = scale_part(a.out, a.mnist_root, a.scale_models, a.scale_epochs, a.device,
+                                      summary.get("ceilings", {}).get("matmul_tf32_tflops"))
+        log(json.dumps(summary["scale"], indent=1))
+    if "workflow" in a.parts:
+        summary["workflow"] = workflow_part(a.out, a.device, a.cores)
+    if "benchmarks" in a.parts:
+        summary["benchmarks"] = benchmarks_part(a.out, a.device, a.small)
+    summary_path.write_text(json.dumps(summary, indent=1))
+    (a.out / "summary.md").write_text(markdown(summary))
+    log(markdown({k: v for k, v in summary.items() if k != "benchmarks"}))
+    failed = summary.get("workflow", {}).get("failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

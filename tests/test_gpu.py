@@ -1,0 +1,107 @@
+"""CUDA-only behaviours: device placement, TF32 and bf16 autocast, fused optimizer, pinned copies,
+stacks sized from free GPU memory. Run with ``pytest -m gpu``; each test skips without CUDA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline import io
+from pipeline.data import embedded
+from pipeline.data.dataset import Dataset
+from pipeline.devices import free_memory_bytes, resolve_device
+from pipeline.feldman import models, stacking
+from pipeline.feldman.train_shard import as_tensor, full_spec, train_shard, train_stacked
+from pipeline.splits import subset_masks, subsets_table
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: GPU paths not tested")]
+
+
+@pytest.fixture(scope="module")
+def digits_dir(tmp_path_factory):
+    images, labels = embedded.mnist5k()
+    split = ["train"] * 1500 + ["test"] * 500
+    root = tmp_path_factory.mktemp("gpu")
+    Dataset.from_arrays(images[:2000], labels[:2000], split, "mnist").save(root / "data")
+    io.write_parquet(subsets_table(subset_masks(1500, 8, 0.7, 0), 0), root / "subsets.parquet")
+    return root
+
+
+def test_tf32_follows_the_setting():
+    resolve_device("cuda", tf32=False)
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    resolve_device("cuda", tf32=True)
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+
+
+def test_stacked_training_stays_on_the_gpu_with_a_fused_update():
+    device = resolve_device("cuda")
+    spec = full_spec({"kind": "mlp", "hidden": [64], "epochs": 1, "batch_size": 32})
+    images, labels = embedded.mnist5k()
+    x, y = as_tensor(images[:500], device), torch.from_numpy(labels[:500]).to(device)
+    model = models.build(spec, [0, 1, 2], 0, images.shape[1:], 10).to(device)
+    seen = []
+    train_stacked(model, x, y, subset_masks(500, 3, 0.7, 0), [0, 1, 2], 0, spec,
+                  on_epoch=lambda epoch, m, opt: seen.append(opt.param_groups[0]["fused"]))
+    assert all(p.is_cuda for p in model.parameters()) and seen == [True]
+
+
+def test_cuda_shard_learns_as_the_cpu_shard_does(digits_dir, tmp_path):
+    spec = {"kind": "mlp", "hidden": [128], "epochs": 4}
+    for device in ("cpu", "cuda"):
+        train_shard(digits_dir / "data", digits_dir / "subsets.parquet", 0, 8, "mlp", spec, 0, device,
+                    tmp_path / f"{device}.parquet")
+    cpu, cuda = io.read_parquet(tmp_path / "cpu.parquet"), io.read_parquet(tmp_path / "cuda.parquet")
+    assert cuda["test_accuracy"].mean() > 0.85
+    assert abs(cuda["test_accuracy"].mean() - cpu["test_accuracy"].mean()) < 0.02
+    # per example, the GPU's models agree with the CPU's on nearly every test digit
+    agree = np.mean([np.mean(a == b) for a, b in zip(cpu["test_correct"], cuda["test_correct"])])
+    assert agree > 0.95
+
+
+def test_auto_stacks_fill_the_free_gpu_memory(digits_dir, tmp_path):
+    device = resolve_device("cuda")
+    free = free_memory_bytes(device)
+    assert abs(free - torch.cuda.mem_get_info(device)[0]) < 2**30
+    spec = full_spec({"kind": "mlp", "hidden": [512, 256]})
+    size = stacking.auto_stack_size(stacking.model_footprint_bytes(spec, (28, 28, 1), 10), free, 100_000)
+    assert size * 10e6 > 0.5 * stacking.MEMORY_FRACTION * free  # about 10 MB a model: thousands on a large GPU
+    # a stack of that size really fits: one training step and one evaluation batch
+    stack = min(size, 4000)
+    model = models.build(spec, list(range(stack)), 0, (28, 28, 1), 10).to(device)
+    x = torch.rand(1000, 1, 28, 28, device=device)
+    y = torch.randint(0, 10, (1000,), device=device)
+    members = np.ones((stack, 1000), dtype=bool)
+    members[:, 128 * 7:] = False
+    train_stacked(model, x, y, members, list(range(stack)), 0, {**spec, "epochs": 1})
+    with torch.no_grad():
+        model(x[: spec["eval_batch_size"]])
+    del model
+    torch.cuda.empty_cache()
+
+
+def test_neighbour_search_pins_queries_and_finds_the_exact_neighbours(monkeypatch):
+    from pipeline import neighbors
+
+    pinned = []
+    original = torch.Tensor.pin_memory
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self, *a: pinned.append(1) or original(self, *a))
+    rng = np.random.default_rng(0)
+    ref, query = rng.integers(0, 256, (3000, 64), dtype=np.uint8), rng.integers(0, 256, (500, 64), dtype=np.uint8)
+    gpu = neighbors.knn(query, ref, 3, backend="torch", device="cuda", query_chunk=128)
+    exact = neighbors.knn(query, ref, 3, backend="numpy")
+    assert pinned
+    np.testing.assert_array_equal(gpu[0], exact[0])
+    np.testing.assert_allclose(gpu[1], exact[1])
+
+
+def test_diffusion_trains_under_bf16_autocast_with_float32_weights():
+    from pipeline.diffusion import train as diffusion_train
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    model, log = diffusion_train.train(images, np.zeros(16, dtype=np.int64), {"width": 8, "steps": 60, "log_every": 10}, 0,
+                                       resolve_device("cuda"))
+    assert all(p.is_cuda and p.dtype == torch.float32 for p in model.parameters())
+    assert np.isfinite(log["loss"]).all() and log["loss"].iloc[-1] < log["loss"].iloc[0]
