@@ -1,0 +1,109 @@
+"""What code a job runs: the ``pipeline`` modules a module imports (found from its source, imports
+inside functions included) and a fingerprint of their code.
+
+The rules pass each job's fingerprint as a param, so Snakemake's ``params`` rerun trigger reruns a
+job, and everything downstream, exactly when code it runs has changed. The fingerprint hashes the
+parsed code with docstrings removed, so an edit to comments, docstrings or layout reruns nothing.
+Standard library only: the Snakefile imports this at start-up.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+PACKAGE = PACKAGE_ROOT.name
+
+
+def module_path(name: str) -> Path:
+    """Source file of a ``pipeline`` module or package."""
+    parts = name.split(".")[1:]
+    base = PACKAGE_ROOT.joinpath(*parts)
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+@lru_cache(maxsize=None)
+def _tree(name: str) -> ast.Module:
+    path = module_path(name)
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def _imported_names(name: str) -> list[str]:
+    """Absolute names of every import statement in the module, wherever it stands."""
+    names = []
+    package = name if module_path(name).name == "__init__.py" else name.rsplit(".", 1)[0]
+    for node in ast.walk(_tree(name)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.append(base)
+            names += [f"{base}.{alias.name}" for alias in node.names]  # `from pipeline import io`
+    return names
+
+
+def _is_module(name: str) -> bool:
+    return name.split(".")[0] == PACKAGE and module_path(name).is_file()
+
+
+@lru_cache(maxsize=None)
+def module_closure(name: str) -> tuple[str, ...]:
+    """``name`` and every ``pipeline`` module it imports, directly or not, sorted.
+
+    Importing ``pipeline.a.b`` runs the packages ``pipeline`` and ``pipeline.a`` too, so they count.
+    """
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or not _is_module(current):
+            continue
+        seen.add(current)
+        parts = current.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        todo += [n for n in _imported_names(current) if n.split(".")[0] == PACKAGE]
+    return tuple(sorted(seen))
+
+
+def third_party_imports(name: str) -> set[str]:
+    """Top-level names of the modules outside the standard library and ``pipeline`` that the
+    closure of ``name`` imports (e.g. ``torch``, ``sklearn``)."""
+    found = set()
+    for module in module_closure(name):
+        for imported in _imported_names(module):
+            top = imported.split(".")[0]
+            if top and top != PACKAGE and top not in sys.stdlib_module_names:
+                found.add(top)
+    return found
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@lru_cache(maxsize=None)
+def code_version(name: str) -> str:
+    """Short hash of the code (not comments, docstrings or layout) of ``name``'s closure."""
+    digest = hashlib.sha256()
+    for module in module_closure(name):
+        tree = _without_docstrings(ast.parse(module_path(module).read_text()))
+        digest.update(module.encode() + b"\0" + ast.dump(tree).encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+if __name__ == "__main__":  # python -m pipeline.code_deps pipeline.feldman.train_shard
+    for arg in sys.argv[1:]:
+        print(arg, code_version(arg), " ".join(module_closure(arg)), sorted(third_party_imports(arg)))
