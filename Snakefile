@@ -1,9 +1,19 @@
 # Memorization pipeline: dataset preparation and subsetting -> per-subset / per-fold
 # training -> samples -> nearest-neighbour tables -> scores -> figures.
 # The science lives in the `pipeline` package; rules only call it.
+from snakemake.utils import min_version
+
+min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml is the default experiment; a --configfile replaces it rather than adding to it, so an
+# experiment file defines exactly what runs (--config overrides apply on top of either).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"

@@ -11,23 +11,74 @@ from pathlib import Path
 import yaml
 
 from pipeline.errors import PipelineError
-
-SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def _key(path) -> str:
-    return ".".join(str(p) for p in path) or "<top level>"
+# The schema's location, error wording and defaults (re-exported: ``from pipeline.config import spec_defaults``
+# works; jobs import pipeline.schema, which needs neither snakemake nor this module's checks).
+from pipeline.schema import SCHEMA, _describe, schema_default, schema_node, spec_defaults  # noqa: F401
 
 
-def _describe(error) -> str:
-    """One line for a jsonschema error; an unknown key is named by its own path."""
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
-        unknown = sorted(k for k in error.instance if k not in allowed)
-        if unknown:
-            path = _key([*error.absolute_path, unknown[0]])
-            return f"config key '{path}': unknown key (allowed here: {sorted(allowed)})"
-    return f"config key '{_key(error.absolute_path)}': {error.message}"
+def _schema_types(schema: dict, root: dict) -> tuple[set[str], list]:
+    """(JSON types, constants) a value may take under ``schema``, through $ref and oneOf/anyOf."""
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    types = schema.get("type", [])
+    types = {types} if isinstance(types, str) else set(types)
+    consts = list(schema.get("enum", [])) + ([schema["const"]] if "const" in schema else [])
+    for branch in schema.get("oneOf", []) + schema.get("anyOf", []):
+        more_types, more_consts = _schema_types(branch, root)
+        types |= more_types
+        consts += more_consts
+    return types, consts
+
+
+def _sub_schema(schema: dict, root: dict, key) -> dict | None:
+    """Schema of item ``key`` (a property name, or 0 for array items), looking into $ref and the
+    branches of allOf (if/then), oneOf and anyOf; None when the schema says nothing about it."""
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(key, int):
+        items = schema.get("items")
+        return items if isinstance(items, dict) else None
+    found = []
+    if schema.get("properties", {}).get(key):
+        found.append(schema["properties"][key])
+    elif isinstance(schema.get("additionalProperties"), dict):
+        found.append(schema["additionalProperties"])
+    branches = schema.get("oneOf", []) + schema.get("anyOf", [])
+    branches += [part for branch in schema.get("allOf", []) for part in (branch.get("then"), branch.get("else")) if part]
+    found += [sub for branch in branches if (sub := _sub_schema(branch, root, key)) is not None]
+    return None if not found else found[0] if len(found) == 1 else {"anyOf": found}
+
+
+def coerce_overrides(value, schema: dict, root: dict | None = None):
+    """Turn strings into the numbers and booleans the schema asks for, recursively.
+
+    ``snakemake --config 'feldman={"shard_size": 8}'`` hands nested values over as strings ('8');
+    coerced here, an override means what the same value in a YAML file means.
+    """
+    root = root or schema
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = _sub_schema(schema, root, key)
+            if sub is not None:
+                value[key] = coerce_overrides(item, sub, root)
+        return value
+    if isinstance(value, list):
+        sub = _sub_schema(schema, root, 0)
+        return [coerce_overrides(item, sub, root) for item in value] if sub is not None else value
+    if not isinstance(value, str):
+        return value
+    types, consts = _schema_types(schema, root)
+    if "string" in types or value in consts:
+        return value
+    if "boolean" in types and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind, parse in (("integer", int), ("number", float)):
+        if kind in types:
+            try:
+                return parse(value)
+            except ValueError:
+                pass
+    return value
 
 
 def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
@@ -36,6 +87,7 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    coerce_overrides(config, yaml.safe_load(Path(schema).read_text()))
     try:
         validate(config, str(schema), set_default=True)
     except WorkflowError as err:
@@ -48,7 +100,8 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
 
 
 def check_references(config: dict) -> None:
-    """Every data set a key names must be declared under ``datasets``."""
+    """Every name a key refers to must be declared: data sets, architectures, models, experiments,
+    files. The one place for these checks; each error names the key."""
     known = set(config["datasets"])
 
     def need(name: str, key: str) -> None:
@@ -65,6 +118,34 @@ def check_references(config: dict) -> None:
     for job, spec in config["neighbors"].items():
         for name in spec["datasets"]:
             need(name, f"neighbors.{job}.datasets")
+    feldman = config["feldman"]
+    for name in feldman["datasets"]:
+        need(name, "feldman.datasets")
+    for pair in feldman["compare"]:
+        for arch in pair:
+            if arch not in feldman["architectures"]:
+                raise PipelineError(f"config key 'feldman.compare': unknown architecture '{arch}'; "
+                                    f"declared: {sorted(feldman['architectures'])}")
+    kfold = config["kfold_vae"]
+    for name in kfold["datasets"]:
+        need(name, "kfold_vae.datasets")
+        if name not in kfold["models"]:
+            raise PipelineError(f"config key 'kfold_vae.models': no model for dataset '{name}'")
+    diffusion = config["diffusion"]
+    for name, spec in diffusion["experiments"].items():
+        need(spec["dataset"], f"diffusion.experiments.{name}.dataset")
+    for name in diffusion["run"]:
+        if name not in diffusion["experiments"]:
+            raise PipelineError(f"config key 'diffusion.run': unknown experiment '{name}'; "
+                                f"declared: {sorted(diffusion['experiments'])}")
+    mrgan = config["mrgan"]
+    for name in mrgan["datasets"]:
+        need(name, "mrgan.datasets")
+    embedding = mrgan["embedding"]
+    if embedding["kind"] == "inception" and not Path(embedding["inception_weights"]).is_file():
+        raise PipelineError(
+            f"config key 'mrgan.embedding.inception_weights': file '{embedding['inception_weights']}' not found; "
+            "save torchvision's ImageNet Inception-v3 state dict there (see pipeline/mrgan/embed.py) or use kind classifier")
 
 
 def load_config(path: str | Path) -> dict:

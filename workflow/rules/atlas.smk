@@ -8,7 +8,7 @@ include: "atlas_common.smk"
 
 rule atlas_join:
     input:
-        data=atlas_dataset_files,
+        data=dataset_input,
         tables=atlas_input_files,
     output:
         f"{ATLAS}/atlas.parquet",
@@ -19,7 +19,8 @@ rule atlas_join:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset_dir=atlas_dataset_dir,
+        code=code_version("pipeline.atlas.join"),
+        dataset_dir=input_folder("data"),
         sources=atlas_join_args,
     shell:
         "python -m pipeline.atlas.join --dataset-dir {params.dataset_dir} {params.sources} "
@@ -39,6 +40,7 @@ rule atlas_analysis:
     conda:
         "../../envs/data.yaml"
     params:
+        code=code_version("pipeline.atlas.analysis"),
         top=config["atlas"]["top_fraction"],
         n_boot=config["atlas"]["bootstrap"],
         confidence=config["atlas"]["confidence"],
@@ -51,7 +53,7 @@ rule atlas_analysis:
 
 rule atlas_figures:
     input:
-        data=atlas_dataset_files,
+        data=dataset_input,
         atlas=f"{ATLAS}/atlas.parquet",
         pairs=f"{ATLAS}/pairs.parquet",
         flagged=f"{ATLAS}/flagged.parquet",
@@ -81,7 +83,8 @@ rule atlas_figures:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset_dir=atlas_dataset_dir,
+        code=code_version("pipeline.atlas.figures"),
+        dataset_dir=input_folder("data"),
         top=config["atlas"]["top_fraction"],
         per_row=config["atlas"]["grid_examples"],
     shell:

@@ -26,51 +26,44 @@ def atlas_diffusion_jobs(name):
 
 
 def atlas_sources(name):
-    """Command-line arguments and input files of the join for data set ``name``."""
-    args, files = [], []
+    """(option, label, paths) of every method table that feeds the atlas of data set ``name``."""
+    sources = []
     if name in config["feldman"]["datasets"]:
         for arch in config["feldman"]["architectures"]:
             path = f"{RESULTS}/feldman/{name}/{arch}/memorization.parquet"
-            args.append(f"--feldman {arch} {path}")
-            files.append(path)
+            sources.append(("--feldman", arch, [path]))
     if name in config["kfold_vae"]["datasets"]:
         base = f"{RESULTS}/kfold_vae/{name}/seed{config['kfold_vae']['seed']}"
-        paths = [
-            f"{base}/kfold_scores.parquet",
-            f"{base}/rho.parquet",
-            f"{base}/full/logpx.parquet",
-        ]
-        args.append(
-            f"--kfold-scores {paths[0]} --rho {paths[1]} --logpx-full {paths[2]}"
-        )
-        files += paths
+        for option, path in [
+            ("--kfold-scores", f"{base}/kfold_scores.parquet"),
+            ("--rho", f"{base}/rho.parquet"),
+            ("--logpx-full", f"{base}/full/logpx.parquet"),
+        ]:
+            sources.append((option, None, [path]))
     for job, replicates, subset in atlas_diffusion_jobs(name):
-        args.append(f"--diffusion {job} {replicates} {subset}")
-        files += [replicates, subset]
+        sources.append(("--diffusion", job, [replicates, subset]))
     if name in config["mrgan"]["datasets"]:
         for tau in config["mrgan"]["taus"]:
             for seed in config["mrgan"]["seeds"]:
                 tau_label = mrgan_tau_label(tau)
                 path = f"{RESULTS}/mrgan/{name}/tau{tau_label}/seed{seed}/nn_distances.parquet"
-                args.append(f"--mrgan tau{tau_label}_seed{seed} {path}")
-                files.append(path)
-    return args, sorted(set(files))
+                sources.append(("--mrgan", f"tau{tau_label}_seed{seed}", [path]))
+    return sources
 
 
 def atlas_input_files(wildcards):
-    return atlas_sources(wildcards.dataset)[1]
+    return sorted(
+        {path for _, _, paths in atlas_sources(wildcards.dataset) for path in paths}
+    )
 
 
-def atlas_join_args(wildcards):
-    return " ".join(atlas_sources(wildcards.dataset)[0])
-
-
-def atlas_dataset_files(wildcards):
-    return dataset_files(wildcards.dataset)
-
-
-def atlas_dataset_dir(wildcards):
-    return dataset_dir(wildcards.dataset)
+def atlas_join_args(wildcards, input):
+    """The join's options, each path taken from the job's inputs (so a module prefix carries over)."""
+    actual = dict(zip(atlas_input_files(wildcards), input.tables))
+    return " ".join(
+        " ".join([option, *([label] if label else []), *(actual[p] for p in paths)])
+        for option, label, paths in atlas_sources(wildcards.dataset)
+    )
 
 
 def atlas_datasets():
@@ -81,7 +74,7 @@ def atlas_datasets():
         for experiment in config["diffusion"]["run"]
     ]
     names += list(config["mrgan"]["datasets"])
-    return [name for name in dict.fromkeys(names) if atlas_sources(name)[0]]
+    return [name for name in dict.fromkeys(names) if atlas_sources(name)]
 
 
 def atlas_targets():

@@ -1,29 +1,76 @@
 # Config loading and validation, and the helpers rules share. No science here.
 import json
 import os
+import re
+import shlex
 import sys
 
+# The package this workflow runs lives two folders up; put it on the path of this process (the
+# Snakefile imports it) and of every job, also when the workflow is imported as a module.
+REPO_ROOT = os.path.abspath(os.path.join(workflow.current_basedir, "..", ".."))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(REPO_ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
+
+from pipeline.code_deps import code_version
 from pipeline.config import validate_config
 from pipeline.errors import PipelineError
 
 try:
     validate_config(
         config,
-        os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"),
+        os.path.join(REPO_ROOT, "workflow", "schemas", "config.schema.yaml"),
     )
 except PipelineError as err:
     sys.exit(f"error: {err}")
 
 
 RESULTS = "results"
-# Where every training and sampling job runs (config keys device and tf32), as command-line options.
-DEVICE_ARGS = f"--device {config['device']} --tf32 {'on' if config['tf32'] else 'off'}"
 # Each rules file registers a function returning its part of the default target.
 TARGET_FUNCTIONS = []
+# Where every training and sampling job runs (config keys device and tf32), as command-line options.
+DEVICE_ARGS = f"--device {config['device']} --tf32 {'on' if config['tf32'] else 'off'}"
+# GPUs a training or sampling job takes: with the profile's `resources: [gpu=1]`, two such jobs never
+# share one GPU (raise the limit to share). Jobs that will run on the CPU take none.
+GPU_JOB = (
+    0
+    if config["device"] == "cpu"
+    or (config["device"] == "auto" and not os.path.exists("/dev/nvidiactl"))
+    else 1
+)
 
 
 def all_targets(wildcards):
     return [path for targets in TARGET_FUNCTIONS for path in targets()]
+
+
+def one_of(names):
+    """A wildcard constraint accepting exactly these names (none: a pattern that never matches)."""
+    return "|".join(re.escape(str(name)) for name in names) or "(?!)"
+
+
+def mrgan_tau_label(tau):
+    return f"{float(tau):g}"
+
+
+# Every wildcard takes only values the config declares, so a bad target gets Snakemake's one-line
+# "no rule to produce" instead of a traceback.
+wildcard_constraints:
+    dataset=one_of(config["datasets"]),
+    seed=r"\d+",
+    shard=r"\d+",
+    repeat=r"\d+",
+    fold=r"\d+",
+    size=r"\d+",
+    width=r"\d+",
+    split=one_of(["train", "test", "valid"]),
+    job=one_of(config["neighbors"]),
+    arch=one_of(config["feldman"]["architectures"]),
+    arch_b=one_of(config["feldman"]["architectures"]),
+    experiment=one_of(config["diffusion"]["experiments"]),
+    tau=one_of(mrgan_tau_label(tau) for tau in config["mrgan"]["taus"]),
 
 
 def dataset_dir(name):
@@ -32,6 +79,22 @@ def dataset_dir(name):
 
 def dataset_files(name):
     return [f"{dataset_dir(name)}/images.npy", f"{dataset_dir(name)}/index.parquet"]
+
+
+def dataset_input(wildcards):
+    """The prepared files of the job's {dataset}."""
+    return dataset_files(wildcards.dataset)
+
+
+def input_folder(key):
+    """A param: the folder of the job's input ``key``. Paths handed to commands come from the
+    job's own inputs, so they carry a module's prefix like the inputs do."""
+
+    def folder(wildcards, input):
+        files = input[key]
+        return os.path.dirname(files if isinstance(files, str) else files[0])
+
+    return folder
 
 
 def as_json(value):
@@ -46,15 +109,25 @@ def dataset_spec(wildcards):
     return as_json(config["datasets"][wildcards.dataset])
 
 
+def mixture_parts(wildcards):
+    return sorted(
+        {
+            part["dataset"]
+            for part in config["datasets"][wildcards.dataset].get("parts", [])
+        }
+    )
+
+
 def mixture_part_files(wildcards):
-    parts = config["datasets"][wildcards.dataset].get("parts", [])
-    return [path for part in parts for path in dataset_files(part["dataset"])]
+    """The prepared files of a mixture's parts, named by part (unpacked into the rule's input)."""
+    return {name: dataset_files(name) for name in mixture_parts(wildcards)}
 
 
-def mixture_part_args(wildcards):
-    parts = config["datasets"][wildcards.dataset].get("parts", [])
-    names = sorted({part["dataset"] for part in parts})
-    return " ".join(f"--part {name}={dataset_dir(name)}" for name in names)
+def mixture_part_args(wildcards, input):
+    return " ".join(
+        f"--part {name}={os.path.dirname(input[name][0])}"
+        for name in mixture_parts(wildcards)
+    )
 
 
 def data_targets():
@@ -73,14 +146,6 @@ def data_targets():
 
 def neighbors_spec(wildcards):
     return config["neighbors"][wildcards.job]
-
-
-def neighbors_dataset_files(wildcards):
-    return dataset_files(wildcards.dataset)
-
-
-def neighbors_dataset_dir(wildcards):
-    return dataset_dir(wildcards.dataset)
 
 
 def neighbors_targets():

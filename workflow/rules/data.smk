@@ -3,7 +3,7 @@
 
 rule prepare_dataset:
     input:
-        mixture_part_files,
+        unpack(mixture_part_files),
     output:
         images=f"{RESULTS}/data/{{dataset}}/images.npy",
         index=f"{RESULTS}/data/{{dataset}}/index.parquet",
@@ -14,6 +14,7 @@ rule prepare_dataset:
     conda:
         "../../envs/data.yaml"
     params:
+        code=code_version("pipeline.data.prepare"),
         spec=dataset_spec,
         parts=mixture_part_args,
         data_root=config["data_root"],
@@ -35,6 +36,7 @@ rule feldman_subsets:
     conda:
         "../../envs/data.yaml"
     params:
+        code=code_version("pipeline.splits"),
         runs=config["splits"]["feldman"]["runs"],
         ratio=config["splits"]["feldman"]["ratio"],
         dataset_dir=subpath(input[0], parent=True),
@@ -55,6 +57,7 @@ rule kfold_assignment:
     conda:
         "../../envs/data.yaml"
     params:
+        code=code_version("pipeline.splits"),
         folds=config["splits"]["kfold"]["folds"],
         repeats=config["splits"]["kfold"]["repeats"],
         dataset_dir=subpath(input[0], parent=True),

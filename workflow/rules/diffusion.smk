@@ -9,7 +9,7 @@ include: "diffusion_common.smk"
 
 rule diffusion_subset:
     input:
-        diffusion_dataset_files,
+        data=diffusion_dataset_files,
     output:
         table=f"{DIFF_SUBSET}/subset.parquet",
         images=f"{DIFF_SUBSET}/train_images.npy",
@@ -20,7 +20,8 @@ rule diffusion_subset:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset_dir=diffusion_dataset_dir,
+        code=code_version("pipeline.diffusion.subset"),
+        dataset_dir=input_folder("data"),
         seed=diffusion_subset_seed,
         keep=diffusion_keep_label_arg,
     shell:
@@ -41,7 +42,10 @@ rule diffusion_train:
         f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_train.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.diffusion.train"),
         device=DEVICE_ARGS,
         spec=diffusion_train_spec,
     shell:
@@ -62,7 +66,10 @@ rule diffusion_sample:
         f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_sample.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.diffusion.sample"),
         device=DEVICE_ARGS,
         n=diffusion_sample_param("n_samples"),
         sampler=diffusion_sample_param("sampler"),
@@ -85,6 +92,8 @@ rule diffusion_neighbors:
         f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_neighbors.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.neighbors"),
     shell:
         "python -m pipeline.neighbors --query {input.samples} --ref {input.train} --k 2 --metric l2 "
         "--out {output} 2> {log}"
@@ -105,6 +114,7 @@ rule diffusion_score:
     conda:
         "../../envs/data.yaml"
     params:
+        code=code_version("pipeline.diffusion.replicates"),
         threshold=config["diffusion"]["threshold"],
         dataset=diffusion_dataset_name,
     shell:
@@ -125,6 +135,8 @@ rule diffusion_summary:
         f"{DIFF_BENCH}/summary.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.diffusion.replicates"),
     shell:
         "python -m pipeline.diffusion.replicates summary --scores {input} --out {output} 2> {log}"
 
@@ -160,7 +172,8 @@ rule diffusion_figures:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset_dir=diffusion_dataset_dir,
+        code=code_version("pipeline.diffusion.figures"),
+        dataset_dir=input_folder("data"),
         grid_dirs=diffusion_grid_dirs,
         keep=diffusion_keep_label_arg,
         x_label=diffusion_sample_param("x_label"),

@@ -1,18 +1,5 @@
 # Helpers of the diffusion rules (Yoon et al.): paths, config lookups and targets. No science here.
 
-for _name, _spec in config["diffusion"]["experiments"].items():
-    if _spec["dataset"] not in config["datasets"]:
-        sys.exit(
-            f"error: config key 'diffusion.experiments.{_name}.dataset': unknown dataset "
-            f"'{_spec['dataset']}'; declared: {sorted(config['datasets'])}"
-        )
-for _name in config["diffusion"]["run"]:
-    if _name not in config["diffusion"]["experiments"]:
-        sys.exit(
-            f"error: config key 'diffusion.run': unknown experiment '{_name}'; "
-            f"declared: {sorted(config['diffusion']['experiments'])}"
-        )
-
 DIFF = f"{RESULTS}/diffusion/{{experiment}}"
 DIFF_SUBSET = f"{DIFF}/n{{size}}"
 DIFF_JOB = f"{DIFF_SUBSET}/w{{width}}/seed{{seed}}"
@@ -33,21 +20,12 @@ DIFF_TRAIN_KEYS = [
 ]
 
 
-wildcard_constraints:
-    size=r"\d+",
-    width=r"\d+",
-
-
 def diffusion_experiment(wildcards):
     return config["diffusion"]["experiments"][wildcards.experiment]
 
 
 def diffusion_dataset_files(wildcards):
     return dataset_files(diffusion_experiment(wildcards)["dataset"])
-
-
-def diffusion_dataset_dir(wildcards):
-    return dataset_dir(diffusion_experiment(wildcards)["dataset"])
 
 
 def diffusion_dataset_name(wildcards):

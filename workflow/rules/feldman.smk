@@ -6,14 +6,9 @@
 include: "feldman_common.smk"
 
 
-wildcard_constraints:
-    arch="[A-Za-z0-9_-]+",
-    arch_b="[A-Za-z0-9_-]+",
-
-
 rule feldman_train_shard:
     input:
-        data=feldman_dataset_files,
+        data=dataset_input,
         subsets=feldman_subsets_file,
     output:
         f"{FELDMAN_ARCH}/shards/shard{{shard}}.parquet",
@@ -24,8 +19,11 @@ rule feldman_train_shard:
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=GPU_JOB,
     params:
-        dataset_dir=feldman_dataset_dir,
+        code=code_version("pipeline.feldman.train_shard"),
+        dataset_dir=input_folder("data"),
         spec=feldman_arch_spec,
         shard_size=config["feldman"]["shard_size"],
         seed=config["feldman"]["seed"],
@@ -40,7 +38,7 @@ rule feldman_train_shard:
 
 rule feldman_estimate:
     input:
-        data=feldman_dataset_files,
+        data=dataset_input,
         shards=feldman_shard_files("arch"),
     output:
         mem=f"{FELDMAN_ARCH}/memorization.parquet",
@@ -52,7 +50,8 @@ rule feldman_estimate:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset_dir=feldman_dataset_dir,
+        code=code_version("pipeline.feldman.estimate"),
+        dataset_dir=input_folder("data"),
         mem_threshold=config["feldman"]["mem_threshold"],
         infl_threshold=config["feldman"]["infl_threshold"],
     shell:
@@ -76,6 +75,7 @@ rule feldman_consistency:
     conda:
         "../../envs/data.yaml"
     params:
+        code=code_version("pipeline.feldman.consistency"),
         thetas=feldman_thetas,
         mem_threshold=config["feldman"]["mem_threshold"],
     shell:
@@ -87,7 +87,7 @@ rule feldman_consistency:
 
 rule feldman_figures:
     input:
-        data=feldman_dataset_files,
+        data=dataset_input,
         mem=f"{FELDMAN_ARCH}/memorization.parquet",
         pairs=f"{FELDMAN_ARCH}/influence_pairs.parquet",
     output:
@@ -119,7 +119,8 @@ rule feldman_figures:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset_dir=feldman_dataset_dir,
+        code=code_version("pipeline.feldman.figures"),
+        dataset_dir=input_folder("data"),
         mem_threshold=config["feldman"]["mem_threshold"],
     shell:
         "python -m pipeline.feldman.figures estimates --memorization {input.mem} --pairs {input.pairs} "
@@ -144,5 +145,7 @@ rule feldman_consistency_figure:
         f"{RESULTS}/benchmarks/feldman/{{dataset}}/consistency_figure.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.feldman.figures"),
     shell:
         "python -m pipeline.feldman.figures consistency --tables {input} --out {output} 2> {log}"

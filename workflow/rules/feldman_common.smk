@@ -1,25 +1,6 @@
 # Helpers of the Feldman & Zhang rules (feldman.smk), kept apart so rules and functions do not mix.
-import sys
-
 FELDMAN = f"{RESULTS}/feldman/{{dataset}}"
 FELDMAN_ARCH = f"{FELDMAN}/{{arch}}"
-
-
-def feldman_check_config():
-    """Names the config keys of the feldman section that point nowhere."""
-    section = config["feldman"]
-    for name in section["datasets"]:
-        if name not in config["datasets"]:
-            sys.exit(f"error: config key 'feldman.datasets': unknown dataset '{name}'")
-    for pair in section["compare"]:
-        for arch in pair:
-            if arch not in section["architectures"]:
-                sys.exit(
-                    f"error: config key 'feldman.compare': unknown architecture '{arch}'"
-                )
-
-
-feldman_check_config()
 
 
 def feldman_n_shards():
@@ -42,14 +23,6 @@ def feldman_shard_files(arch_key):
 def feldman_subsets_file(wildcards):
     seed = config["feldman"]["seed"]
     return f"{RESULTS}/splits/{wildcards.dataset}/seed{seed}/feldman_subsets.parquet"
-
-
-def feldman_dataset_files(wildcards):
-    return dataset_files(wildcards.dataset)
-
-
-def feldman_dataset_dir(wildcards):
-    return dataset_dir(wildcards.dataset)
 
 
 def feldman_arch_spec(wildcards):

@@ -9,7 +9,7 @@ include: "kfold_vae_common.smk"
 
 rule kfold_vae_train:
     input:
-        data=kfold_vae_dataset_files,
+        data=dataset_input,
         kfold=kfold_vae_table,
     output:
         model=f"{KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/model.pt",
@@ -24,9 +24,12 @@ rule kfold_vae_train:
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.kfold_vae.train"),
         device=DEVICE_ARGS,
-        dataset_dir=kfold_vae_dataset_dir,
+        dataset_dir=input_folder("data"),
         spec=kfold_vae_spec,
     shell:
         "python -m pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
@@ -36,7 +39,7 @@ rule kfold_vae_train:
 
 rule kfold_vae_full_model:
     input:
-        data=kfold_vae_dataset_files,
+        data=dataset_input,
         kfold=kfold_vae_table,
     output:
         model=f"{KFOLD_VAE}/full/model.pt",
@@ -48,9 +51,12 @@ rule kfold_vae_full_model:
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.kfold_vae.train"),
         device=DEVICE_ARGS,
-        dataset_dir=kfold_vae_dataset_dir,
+        dataset_dir=input_folder("data"),
         spec=kfold_vae_full_spec,
     shell:
         "python -m pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
@@ -69,7 +75,10 @@ rule kfold_vae_samples:
         f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/samples.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.kfold_vae.sample"),
         device=DEVICE_ARGS,
         n=config["kfold_vae"]["n_samples"],
     shell:
@@ -79,7 +88,7 @@ rule kfold_vae_samples:
 
 rule kfold_vae_rho:
     input:
-        data=kfold_vae_dataset_files,
+        data=dataset_input,
         samples=f"{KFOLD_VAE}/full/samples.npy",
     output:
         f"{KFOLD_VAE}/rho.parquet",
@@ -90,7 +99,8 @@ rule kfold_vae_rho:
     conda:
         "../../envs/torch.yaml"
     params:
-        dataset_dir=kfold_vae_dataset_dir,
+        code=code_version("pipeline.kfold_vae.rho"),
+        dataset_dir=input_folder("data"),
         split=kfold_vae_validation_split,
         resize=config["kfold_vae"]["rho_resize"],
     shell:
@@ -100,7 +110,7 @@ rule kfold_vae_rho:
 
 rule kfold_vae_score:
     input:
-        data=kfold_vae_dataset_files,
+        data=dataset_input,
         logpx=kfold_vae_logpx_files,
     output:
         scores=f"{KFOLD_VAE}/kfold_scores.parquet",
@@ -112,7 +122,8 @@ rule kfold_vae_score:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset_dir=kfold_vae_dataset_dir,
+        code=code_version("pipeline.kfold_vae.score"),
+        dataset_dir=input_folder("data"),
         high=config["kfold_vae"]["high_quantile"],
     shell:
         "python -m pipeline.kfold_vae.score --logpx {input.logpx} --dataset-dir {params.dataset_dir} "
@@ -121,7 +132,7 @@ rule kfold_vae_score:
 
 rule kfold_vae_figures:
     input:
-        data=kfold_vae_dataset_files,
+        data=dataset_input,
         scores=f"{KFOLD_VAE}/kfold_scores.parquet",
         by_epoch=f"{KFOLD_VAE}/kfold_scores_by_epoch.parquet",
         rho=f"{KFOLD_VAE}/rho.parquet",
@@ -157,7 +168,8 @@ rule kfold_vae_figures:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset_dir=kfold_vae_dataset_dir,
+        code=code_version("pipeline.kfold_vae.figures"),
+        dataset_dir=input_folder("data"),
         bins=config["kfold_vae"]["histogram_bins"],
     shell:
         "python -m pipeline.kfold_vae.figures --scores {input.scores} --scores-by-epoch {input.by_epoch} "

@@ -1,17 +1,6 @@
 # Helpers of the K-fold VAE rules (kfold_vae.smk), kept apart so rules and functions do not mix.
-import sys
-
 KFOLD_VAE = f"{RESULTS}/kfold_vae/{{dataset}}/seed{{seed}}"
 KFOLD_VAE_OVERRIDES = ["epochs", "eval_epochs", "lr", "batch_size", "n_importance"]
-
-
-for _name in config["kfold_vae"]["datasets"]:
-    if _name not in config["datasets"]:
-        sys.exit(f"error: config key 'kfold_vae.datasets': unknown dataset '{_name}'")
-    if _name not in config["kfold_vae"]["models"]:
-        sys.exit(
-            f"error: config key 'kfold_vae.models': no model for dataset '{_name}'"
-        )
 
 
 def kfold_vae_spec(wildcards):
@@ -35,14 +24,6 @@ def kfold_vae_validation_split(wildcards):
     section = config["kfold_vae"]
     model = section["models"][wildcards.dataset]
     return model.get("validation_split", section["validation_split"])
-
-
-def kfold_vae_dataset_files(wildcards):
-    return dataset_files(wildcards.dataset)
-
-
-def kfold_vae_dataset_dir(wildcards):
-    return dataset_dir(wildcards.dataset)
 
 
 def kfold_vae_table(wildcards):

@@ -8,7 +8,7 @@ include: "mrgan_common.smk"
 
 rule mrgan_embedder:
     input:
-        mrgan_dataset_files,
+        data=dataset_input,
     output:
         f"{MRGAN}/embedder/classifier.pt",
     log:
@@ -17,18 +17,22 @@ rule mrgan_embedder:
         f"{RESULTS}/benchmarks/mrgan/{{dataset}}/embedder.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.mrgan.embed"),
         device=DEVICE_ARGS,
-        dataset_dir=mrgan_dataset_dir,
+        dataset_dir=input_folder("data"),
         epochs=config["mrgan"]["embedding"]["classifier_epochs"],
+        seed=config["mrgan"]["embedding"]["seed"],
     shell:
         "python -m pipeline.mrgan.embed train-classifier --dataset-dir {params.dataset_dir} "
-        "--epochs {params.epochs} --seed 0 {params.device} --out {output} 2> {log}"
+        "--epochs {params.epochs} --seed {params.seed} {params.device} --out {output} 2> {log}"
 
 
 rule mrgan_dataset_features:
     input:
-        data=mrgan_dataset_files,
+        data=dataset_input,
         embedder=mrgan_embedder_file,
     output:
         f"{MRGAN}/features/{{split}}.npy",
@@ -38,9 +42,12 @@ rule mrgan_dataset_features:
         f"{RESULTS}/benchmarks/mrgan/{{dataset}}/features_{{split}}.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.mrgan.embed"),
         device=DEVICE_ARGS,
-        dataset_dir=mrgan_dataset_dir,
+        dataset_dir=input_folder("data"),
         kind=mrgan_embedding_kind,
     shell:
         "python -m pipeline.mrgan.embed features --images {params.dataset_dir} --split {wildcards.split} "
@@ -59,6 +66,7 @@ rule mrgan_guideline:
     conda:
         "../../envs/torch.yaml"
     params:
+        code=code_version("pipeline.mrgan.guideline"),
         kind=mrgan_embedding_kind,
     shell:
         "python -m pipeline.mrgan.guideline --train-features {input} --dataset {wildcards.dataset} "
@@ -67,7 +75,7 @@ rule mrgan_guideline:
 
 rule mrgan_train:
     input:
-        data=mrgan_dataset_files,
+        data=dataset_input,
         embedder=mrgan_embedder_file,
     output:
         generator=f"{MRGAN_JOB}/generator.pt",
@@ -78,9 +86,12 @@ rule mrgan_train:
         f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_train.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.mrgan.train"),
         device=DEVICE_ARGS,
-        dataset_dir=mrgan_dataset_dir,
+        dataset_dir=input_folder("data"),
         kind=mrgan_embedding_kind,
         spec=mrgan_train_spec,
         out_dir=subpath(output.generator, parent=True),
@@ -102,7 +113,10 @@ rule mrgan_sample:
         f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_sample.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.mrgan.sample"),
         device=DEVICE_ARGS,
         n=config["mrgan"]["n_samples"],
     shell:
@@ -122,7 +136,10 @@ rule mrgan_sample_features:
         f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_features.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
     params:
+        code=code_version("pipeline.mrgan.embed"),
         device=DEVICE_ARGS,
         kind=mrgan_embedding_kind,
     shell:
@@ -132,7 +149,7 @@ rule mrgan_sample_features:
 
 rule mrgan_score:
     input:
-        data=mrgan_dataset_files,
+        data=dataset_input,
         train=f"{MRGAN}/features/train.npy",
         test=f"{MRGAN}/features/test.npy",
         samples=f"{MRGAN_JOB}/sample_features.npy",
@@ -150,7 +167,8 @@ rule mrgan_score:
     conda:
         "../../envs/torch.yaml"
     params:
-        dataset_dir=mrgan_dataset_dir,
+        code=code_version("pipeline.mrgan.score"),
+        dataset_dir=input_folder("data"),
         kind=mrgan_embedding_kind,
         spec=mrgan_score_spec,
         out_dir=subpath(output.scores, parent=True),
@@ -176,6 +194,8 @@ rule mrgan_summary:
         f"{RESULTS}/benchmarks/mrgan/{{dataset}}/summary.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.mrgan.summary"),
     shell:
         "python -m pipeline.mrgan.summary --scores {input.scores} --classwise {input.classwise} "
         "--guideline {input.guideline} --out {output.summary} --out-classwise {output.classwise} 2> {log}"
@@ -211,6 +231,8 @@ rule mrgan_figures:
         f"{RESULTS}/benchmarks/mrgan/{{dataset}}/figures.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.mrgan.figures"),
     shell:
         "python -m pipeline.mrgan.figures --summary {input.summary} --classwise {input.classwise} "
         "--nn-distances {input.nn} --out-fid-ct {output.fid_ct} --out-classwise {output.classwise} "

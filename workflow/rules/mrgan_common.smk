@@ -1,13 +1,6 @@
 # Helpers of the MR-GAN rules (mrgan.smk), kept apart so rules and functions do not mix.
-import os
-import sys
-
 MRGAN = f"{RESULTS}/mrgan/{{dataset}}"
 MRGAN_JOB = f"{MRGAN}/tau{{tau}}/seed{{seed}}"
-
-
-def mrgan_tau_label(tau):
-    return f"{float(tau):g}"
 
 
 def mrgan_embedding_kind(wildcards):
@@ -19,14 +12,6 @@ def mrgan_embedder_file(wildcards):
     if embedding["kind"] == "inception":
         return embedding["inception_weights"]
     return f"{RESULTS}/mrgan/{wildcards.dataset}/embedder/classifier.pt"
-
-
-def mrgan_dataset_files(wildcards):
-    return dataset_files(wildcards.dataset)
-
-
-def mrgan_dataset_dir(wildcards):
-    return dataset_dir(wildcards.dataset)
 
 
 def mrgan_train_spec(wildcards):
@@ -72,19 +57,3 @@ def mrgan_targets():
             "figures/nn_distances.png",
         ]
     ]
-
-
-def mrgan_check_embedding():
-    """Inception weights are never downloaded: a missing file stops the run with its key."""
-    embedding = config["mrgan"]["embedding"]
-    if embedding["kind"] == "inception" and not os.path.isfile(
-        embedding["inception_weights"]
-    ):
-        sys.exit(
-            "error: config key mrgan.embedding.inception_weights: file "
-            f"'{embedding['inception_weights']}' not found; save torchvision's ImageNet "
-            "Inception-v3 state dict there (see pipeline/mrgan/embed.py) or use kind classifier"
-        )
-
-
-mrgan_check_embedding()

@@ -3,7 +3,7 @@
 
 rule dataset_neighbors:
     input:
-        neighbors_dataset_files,
+        data=dataset_input,
     output:
         f"{RESULTS}/neighbors/{{dataset}}/{{job}}.parquet",
     log:
@@ -13,8 +13,9 @@ rule dataset_neighbors:
     conda:
         "../../envs/data.yaml"
     params:
+        code=code_version("pipeline.neighbors"),
         spec=neighbors_spec,
-        dataset_dir=neighbors_dataset_dir,
+        dataset_dir=input_folder("data"),
     shell:
         "python -m pipeline.neighbors --query {params.dataset_dir} --query-split {params.spec[query_split]} "
         "--ref {params.dataset_dir} --ref-split {params.spec[ref_split]} --k {params.spec[k]} "

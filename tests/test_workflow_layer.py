@@ -1,0 +1,217 @@
+"""The workflow as a Snakemake citizen: caching follows the code, --config and --configfile behave
+as in any workflow, bad targets get one line, and the workflow imports as a module."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, workflow_env
+from pipeline import code_deps
+from pipeline.config import coerce_overrides
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def snakemake(workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile", check: bool = True,
+              **env: str) -> subprocess.CompletedProcess:
+    command = [*SNAKEMAKE, "-s", str(snakefile), "--directory", str(workdir), "--cores", "2", *args,
+               "--rerun-triggers", "mtime", "params", "input", "code"]
+    result = subprocess.run(command, capture_output=True, text=True, env=workflow_env(**env))
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def scheduled_rules(dry_run_output: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"(?m)^(?:local)?rule (\w+):", dry_run_output)} - {"all"}
+
+
+# --- caching follows the code -----------------------------------------------------------------
+
+
+def test_closure_follows_imports_including_those_inside_functions():
+    figures = code_deps.module_closure("pipeline.feldman.figures")
+    assert "pipeline.plotting" in figures and "pipeline.feldman.train_shard" not in figures
+    assert "pipeline.plotting" not in code_deps.module_closure("pipeline.feldman.train_shard")
+    assert "pipeline.feldman.stacking" in code_deps.module_closure("pipeline.feldman.train_shard")
+    assert "faiss" in code_deps.third_party_imports("pipeline.neighbors")  # imported inside a function
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """code_deps pointed at a scratch copy of the package, so a test can edit its code."""
+    root = tmp_path / "pipeline"
+    shutil.copytree(REPO / "pipeline", root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(code_deps, "PACKAGE_ROOT", root)
+    for cached in (code_deps._tree, code_deps.module_closure, code_deps.code_version):
+        cached.cache_clear()
+    yield root
+    for cached in (code_deps._tree, code_deps.module_closure, code_deps.code_version):
+        cached.cache_clear()
+
+
+def test_code_version_changes_with_code_not_with_comments_or_docstrings(package_copy):
+    before = {m: code_deps.code_version(m) for m in ("pipeline.feldman.figures", "pipeline.feldman.train_shard")}
+    plotting = package_copy / "plotting.py"
+    text = plotting.read_text()
+    plotting.write_text(text.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n\n\n")
+    code_deps.code_version.cache_clear(), code_deps._tree.cache_clear()
+    assert {m: code_deps.code_version(m) for m in before} == before
+    plotting.write_text(text + "\nEXTRA = 1\n")
+    code_deps.code_version.cache_clear(), code_deps._tree.cache_clear()
+    assert code_deps.code_version("pipeline.feldman.figures") != before["pipeline.feldman.figures"]
+    assert code_deps.code_version("pipeline.feldman.train_shard") == before["pipeline.feldman.train_shard"]
+
+
+def rule_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule )", path.read_text())[1:]:
+            blocks.append((block.split(":")[0].split()[1], block))
+    return blocks
+
+
+def test_every_rule_passes_the_code_version_of_the_module_it_runs():
+    checked = 0
+    for name, block in rule_blocks():
+        modules = set(re.findall(r"python -m (pipeline[\w.]*)", block))
+        if not modules:
+            continue
+        versioned = set(re.findall(r'code=code_version\("(pipeline[\w.]*)"\)', block))
+        assert versioned == modules, f"rule {name}: runs {modules}, code param covers {versioned}"
+        checked += 1
+    assert checked > 30
+
+
+@pytest.mark.workflow
+def test_an_edit_reruns_exactly_the_jobs_whose_code_changed(tiny_run, tmp_path):
+    """From a dry run: a plotting edit reruns the figure jobs and nothing else; a comment or docstring
+    edit reruns nothing."""
+    repo = tmp_path / "repo"
+    for part in ("Snakefile", "config.yaml", "workflow", "pipeline"):
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
+        copy(REPO / part, repo / part, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, symlinks=True)
+    snakefile, env = repo / "Snakefile", {"PYTHONPATH": str(repo)}
+    assert "Nothing to be done" in snakemake(run, "-n", snakefile=snakefile, **env).stdout
+    plotting = repo / "pipeline" / "plotting.py"
+    text = plotting.read_text()
+    plotting.write_text(text + "\n# only a comment\n")
+    assert "Nothing to be done" in snakemake(run, "-n", snakefile=snakefile, **env).stdout
+    plotting.write_text(text + "\nEXTRA_SETTING = 1\n")
+    rules = scheduled_rules(snakemake(run, "-n", snakefile=snakefile, **env).stdout)
+    plotting_users = {name for name, block in rule_blocks()
+                      if any("pipeline.plotting" in code_deps.module_closure(m)
+                             for m in re.findall(r"python -m (pipeline[\w.]*)", block))}
+    assert rules and rules <= plotting_users, rules
+    assert not any("train" in rule or "sample" in rule for rule in rules)
+
+
+# --- config overrides and experiment files ----------------------------------------------------
+
+
+def test_override_strings_become_the_schema_types():
+    config = {"feldman": {"shard_size": "8", "mem_threshold": "0.3", "save_checkpoints": "true"},
+              "tf32": "false", "device": "cuda", "datasets": {"d": {"kind": "mondrian", "n_train": "12"}}}
+    coerce_overrides(config, SCHEMA)
+    assert config["feldman"] == {"shard_size": 8, "mem_threshold": 0.3, "save_checkpoints": True}
+    assert config["tf32"] is False and config["device"] == "cuda"
+    assert config["datasets"]["d"]["n_train"] == 12
+    auto = coerce_overrides({"feldman": {"shard_size": "auto"}}, SCHEMA)
+    assert auto["feldman"]["shard_size"] == "auto"
+
+
+@pytest.fixture
+def tiny_workdir(tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY_ALL_METHODS))
+    return workdir
+
+
+def shard_jobs(output: str) -> int:
+    return len(re.findall(r"(?m)^rule feldman_train_shard:", output))
+
+
+def test_nested_numeric_and_boolean_overrides_work_from_the_command_line(tiny_workdir):
+    base = snakemake(tiny_workdir, "-n")
+    assert shard_jobs(base.stdout) == 1  # runs 2, shard_size 2
+    one = snakemake(tiny_workdir, "-n", "--config", 'feldman={"shard_size": 1}', "tf32=false")
+    assert shard_jobs(one.stdout) == 2
+    assert "--tf32 off" in snakemake(tiny_workdir, "-n", "-p", "--config", "tf32=false").stdout
+
+
+def test_a_configfile_defines_the_experiment(tiny_workdir, tmp_path):
+    own = tmp_path / "mine.yaml"
+    own.write_text(yaml.safe_dump({"datasets": {"only": {"kind": "mondrian", "size": 8, "n_train": 12}},
+                                   "splits": {"datasets": ["only"]}, "diffusion": {"run": []}}))
+    result = snakemake(tiny_workdir, "-n", "--configfile", str(own))
+    assert scheduled_rules(result.stdout) == {"prepare_dataset", "feldman_subsets", "kfold_assignment"}
+    assert "dataset=only" in result.stdout and "dataset=g" not in result.stdout
+
+
+@pytest.mark.parametrize("target", ["results/feldman/g/x/seed0/memorization.parquet",
+                                    "results/data/nope/images.npy", "results/splits/g/seedX/kfold.parquet",
+                                    "results/mrgan/g/tau0.5/seed0/scores.parquet"])
+def test_a_bad_target_gets_one_line_not_a_traceback(tiny_workdir, target):
+    result = snakemake(tiny_workdir, "-n", target, check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "No rule to produce" in result.stdout + result.stderr
+
+
+# --- the workflow as a Snakemake module --------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", [None, "memo"])
+def test_the_workflow_imports_as_a_module(tmp_path, prefix):
+    host = tmp_path / "host"
+    host.mkdir()
+    tiny = {"datasets": {"mo": {"kind": "mondrian", "size": 8, "n_train": 12, "n_test": 4}},
+            "splits": {"datasets": ["mo"]}, "diffusion": {"run": []}}
+    (host / "config.yaml").write_text(yaml.safe_dump({"memo": tiny}))
+    prefix_line = f'    prefix: "{prefix}"\n' if prefix else ""
+    (host / "Snakefile").write_text(textwrap.dedent(f"""\
+        configfile: "config.yaml"
+
+
+        module memo:
+            snakefile:
+                "{REPO / 'Snakefile'}"
+            config:
+                config["memo"]
+        {prefix_line}
+
+        use rule * from memo as memo_*
+        """))
+    base = f"{prefix}/results" if prefix else "results"
+    dry = snakemake(host, "-n", snakefile=host / "Snakefile")
+    assert f"{base}/splits/mo/seed0/kfold.parquet" in dry.stdout
+    snakemake(host, f"{base}/splits/mo/seed0/kfold.parquet", snakefile=host / "Snakefile")
+    assert (host / base / "splits/mo/seed0/kfold.parquet").is_file()
+    assert (host / base / "data/mo/index.parquet").is_file()
+
+
+def test_gpu_jobs_take_the_gpu_resource_only_where_they_run_on_cuda(tiny_workdir):
+    def gpu_of_training(*config):
+        out = snakemake(tiny_workdir, "-n", "--resources", "gpu=1", "--config", *config).stdout
+        block = out[out.index("rule mrgan_train:"):]
+        return re.search(r"resources: .*", block).group(0)
+
+    assert "gpu=1" in gpu_of_training("device=cuda")
+    assert "gpu=1" not in gpu_of_training("device=cpu")
+
+
+def test_the_workflow_declares_its_version_and_report():
+    text = (REPO / "Snakefile").read_text()
+    assert re.search(r'min_version\("\d', text) and 'report: "workflow/report/workflow.rst"' in text
+    assert (REPO / "workflow" / "report" / "workflow.rst").is_file()
+    assert "gpu=1" in (REPO / "workflow" / "profiles" / "default" / "config.yaml").read_text()
