@@ -28,13 +28,13 @@ from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.devices import add_device_args, device_from_args
 from pipeline.errors import CorruptFileError, PipelineError
+from pipeline.mrgan import EMBEDDING_NAMES
 from pipeline.mrgan.gan import images_to_tensor
 from pipeline.progress import Progress, get_logger
 
 log = get_logger("mrgan.embed")
 
-KINDS = ("classifier", "inception")
-EMBEDDING_NAMES = {"classifier": "classifier_penultimate", "inception": "inception_v3_pool"}
+KINDS = tuple(EMBEDDING_NAMES)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

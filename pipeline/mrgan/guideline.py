@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import cli, io
-from pipeline.mrgan.embed import EMBEDDING_NAMES
+from pipeline.mrgan import EMBEDDING_NAMES
 from pipeline.neighbors import knn
 from pipeline.progress import get_logger
 

@@ -43,8 +43,8 @@ import pandas as pd
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
+from pipeline.mrgan import EMBEDDING_NAMES
 from pipeline.mrgan.ct_test import classwise_ct, ct_statistic
-from pipeline.mrgan.embed import EMBEDDING_NAMES
 from pipeline.mrgan.fid import fid
 from pipeline.neighbors import knn
 from pipeline.progress import get_logger

@@ -1,0 +1,73 @@
+"""Time spent in short jobs, from the per-job benchmark files of one or two workflow runs.
+
+    python benchmarks/short_jobs.py BEFORE/results [AFTER/results] [--wall 475 300] [--under 8] [--list]
+
+Reads every ``<results>/benchmarks/**/*.tsv`` (Snakemake's ``benchmark:`` files; column ``s`` is
+the job's wall time) and prints the number of jobs, their total seconds, and the number and total
+seconds of jobs under ``--under`` seconds. The run's wall time is ``--wall`` (one value per tree,
+e.g. measured with ``/usr/bin/time``); without it, the span from the first job's start to the last
+job's end (from the files' modification times) is shown instead, which leaves out Snakemake's
+start-up. With two trees it also prints after/before ratios; ``--list`` prints every short job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+
+def read_jobs(results: Path) -> dict[str, tuple[float, float]]:
+    """Benchmark file (relative to ``results/benchmarks``) -> (seconds, end time as mtime)."""
+    root = results / "benchmarks"
+    jobs = {}
+    for path in sorted(root.rglob("*.tsv")):
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+        if rows:  # one row per repeat; a job is its last
+            jobs[str(path.relative_to(root))] = (float(rows[-1]["s"]), path.stat().st_mtime)
+    if not jobs:
+        raise SystemExit(f"{root}: no benchmark files")
+    return jobs
+
+
+def summary(jobs: dict[str, tuple[float, float]], under: float, wall: float | None) -> dict[str, float]:
+    seconds = [s for s, _ in jobs.values()]
+    short = [s for s in seconds if s < under]
+    span = max(end for _, end in jobs.values()) - min(end - s for s, end in jobs.values())
+    return {"jobs": len(seconds), "job seconds": sum(seconds), f"jobs under {under:g} s": len(short),
+            f"seconds in jobs under {under:g} s": sum(short),
+            "wall seconds" if wall is not None else "job span seconds": wall if wall is not None else span}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", nargs="+", type=Path, help="one or two results folders (before, after)")
+    parser.add_argument("--wall", nargs="+", type=float, help="measured wall seconds, one per results folder")
+    parser.add_argument("--under", type=float, default=8.0, help="a job shorter than this is short (seconds)")
+    parser.add_argument("--list", action="store_true", help="print every job that is short in some run")
+    args = parser.parse_args()
+    if len(args.results) > 2 or (args.wall and len(args.wall) != len(args.results)):
+        parser.error("give one or two results folders and, optionally, one --wall value for each")
+    runs = [read_jobs(path) for path in args.results]
+    walls = args.wall or [None] * len(runs)
+    tables = [summary(jobs, args.under, wall) for jobs, wall in zip(runs, walls)]
+
+    names = ["before", "after"][: len(runs)] if len(runs) == 2 else [str(args.results[0])]
+    print(f"{'':34}" + "".join(f"{name:>12}" for name in names) + ("     after/before" if len(runs) == 2 else ""))
+    for key in tables[0]:
+        values = [table[key] for table in tables]
+        line = f"{key:34}" + "".join(f"{v:12.1f}" if isinstance(v, float) else f"{v:12d}" for v in values)
+        if len(values) == 2:
+            line += f"{values[1] / values[0]:17.2f}" if values[0] else f"{'-':>17}"
+        print(line)
+    if args.list:
+        print()
+        for job in sorted(set().union(*runs)):
+            seconds = [run[job][0] if job in run else float("nan") for run in runs]
+            if min(seconds) < args.under:
+                print(f"{job:70}" + "".join(f"{s:8.2f}" for s in seconds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Jobs import only what they need: a job that runs no torch model must not pay torch's start-up.
+
+Importing torch takes seconds, and most workflow jobs are short (splits, scores, summaries,
+figures), so a stray module-level ``import torch`` (or an import of a module that has one)
+multiplies into minutes of a workflow run. The entry points checked are the ``python -m
+pipeline.X`` commands of the rules and the package's other command-line tools; what each may
+import is declared below. Imports inside functions (faiss for a neighbour search, torch for
+``neighbors.resize_images``) happen only when a job takes that path and are not checked here.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HEAVY = ("torch", "torchvision", "faiss", "sklearn")
+
+# The heavy packages an entry point may import when it starts; every other one imports none.
+TORCH = {"torch"}
+NEEDS = {
+    "pipeline.diffusion.train": TORCH,
+    "pipeline.diffusion.sample": TORCH,
+    "pipeline.feldman.train_shard": TORCH,
+    "pipeline.kfold_vae.train": TORCH,
+    "pipeline.kfold_vae.sample": TORCH,
+    "pipeline.mrgan.embed": TORCH,
+    "pipeline.mrgan.train": TORCH,
+    "pipeline.mrgan.sample": TORCH,
+    "pipeline.mrgan.score": {"sklearn"},  # k-means cells of the C_T test
+}
+
+# Imports every module named on the command line in turn and prints, per module, the heavy
+# packages that were not loaded before it.
+PROBE = """
+import importlib, json, sys
+heavy, loaded, added = sys.argv[1].split(","), set(), {}
+for name in sys.argv[2:]:
+    importlib.import_module(name)
+    now = {m for m in heavy if m in sys.modules}
+    added[name], loaded = sorted(now - loaded), now
+print(json.dumps(added))
+"""
+
+
+def rule_modules() -> set[str]:
+    """The modules the rules run as ``python -m pipeline.X``."""
+    text = "".join(path.read_text() for path in [REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")])
+    return set(re.findall(r"python -m (pipeline(?:\.\w+)+)", text))
+
+
+def entry_points() -> set[str]:
+    """Every module of the package that runs as a command (has a ``__main__`` block)."""
+    return {
+        ".".join(path.relative_to(REPO).with_suffix("").parts)
+        for path in (REPO / "pipeline").rglob("*.py")
+        if 'if __name__ == "__main__":' in path.read_text()
+    }
+
+
+def test_declared_needs_name_modules_the_rules_run():
+    assert set(NEEDS) <= rule_modules()
+    assert rule_modules() <= entry_points()
+
+
+def test_entry_points_import_no_heavy_package_they_do_not_need():
+    # torch users are not imported (seconds each, and they need it); the others go in one process,
+    # those allowed nothing first, so what each adds is what it imports itself
+    modules = sorted((m for m in entry_points() if "torch" not in NEEDS.get(m, set())),
+                     key=lambda m: (len(NEEDS.get(m, ())), m))
+    result = subprocess.run([sys.executable, "-c", PROBE, ",".join(HEAVY), *modules], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    added = json.loads(result.stdout)
+    wrong = {m: sorted(set(added[m]) - NEEDS.get(m, set())) for m in modules}
+    assert not {m: extra for m, extra in wrong.items() if extra}, (
+        "these entry points import heavy packages at start-up (find the chain with "
+        "`python -X importtime -m MODULE --help`):"
+    )
