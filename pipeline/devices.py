@@ -12,9 +12,10 @@ import os
 import torch
 
 from pipeline.errors import PipelineError
+from pipeline.schema import schema_default
 
 
-def resolve_device(name: str, tf32: bool = True) -> torch.device:
+def resolve_device(name: str, tf32: bool = schema_default("tf32")) -> torch.device:
     """``auto`` picks CUDA when present; an explicit ``cuda`` without a GPU is a one-line error.
 
     On CUDA, ``tf32`` lets float32 matrix products and convolutions use the TensorFloat-32 units
@@ -38,8 +39,8 @@ def resolve_device(name: str, tf32: bool = True) -> torch.device:
 
 def add_device_args(parser: argparse.ArgumentParser) -> None:
     """The ``--device`` and ``--tf32`` options every job that runs torch models takes."""
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:k]")
-    parser.add_argument("--tf32", choices=("on", "off"), default="on",
+    parser.add_argument("--device", default=schema_default("device"), help="auto (cuda if available), cpu or cuda[:k]")
+    parser.add_argument("--tf32", choices=("on", "off"), default="on" if schema_default("tf32") else "off",
                         help="TensorFloat-32 matrix products on CUDA (config key tf32)")
 
 

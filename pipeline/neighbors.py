@@ -32,6 +32,7 @@ import pandas as pd
 from pipeline import cli, io
 from pipeline.errors import PipelineError
 from pipeline.progress import Progress, get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("neighbors")
 
@@ -167,7 +168,8 @@ def _faiss_candidates(query, ref, k, metric, progress):
     return cand.astype(np.int64)
 
 
-def knn(query: np.ndarray, ref: np.ndarray, k: int, metric: str = "l2", backend: str = "auto",
+def knn(query: np.ndarray, ref: np.ndarray, k: int, metric: str = schema_default("neighbors.*.metric"),
+        backend: str = schema_default("neighbors.*.backend"),
         device: str = "cpu", query_chunk: int = 1024, ref_chunk: int = 8192, margin: int = 8,
         ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest references of every query: (indices (nq, k) int64, distances (nq, k) float64)."""
@@ -245,11 +247,12 @@ def main() -> None:
     parser.add_argument("--query-split", default=None)
     parser.add_argument("--ref", required=True, type=Path)
     parser.add_argument("--ref-split", default=None)
-    parser.add_argument("--k", type=int, default=2)
-    parser.add_argument("--metric", default="l2", choices=METRICS)
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--k", type=int, default=schema_default("neighbors.*.k"))
+    parser.add_argument("--metric", default=schema_default("neighbors.*.metric"), choices=METRICS)
+    parser.add_argument("--backend", default=schema_default("neighbors.*.backend"), choices=BACKENDS)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--resize", type=int, default=0, help="downsample images to this size first (0: keep)")
+    parser.add_argument("--resize", type=int, default=schema_default("neighbors.*.resize"),
+                        help="downsample images to this size first (0: keep)")
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
     query, query_ids = load_points(a.query, a.query_split)

@@ -13,7 +13,7 @@ from pipeline.diffusion.replicates import falls_with_size, job_scores, ratio_fla
 from pipeline.diffusion.sample import generate
 from pipeline.diffusion.schedule import Diffusion, cosine_alpha_bar
 from pipeline.diffusion.subset import build_subset, nested_subset
-from pipeline.diffusion.train import TRAIN_DEFAULTS, build_model, train
+from pipeline.diffusion.train import build_model, train
 from pipeline.errors import PipelineError
 from pipeline.neighbors import knn, neighbors_table
 
@@ -94,7 +94,7 @@ def test_cosine_schedule_and_respacing():
 def test_untrained_model_gives_no_replicates():
     torch.manual_seed(0)
     train_images = mondrian8(8)
-    model = build_model({**TRAIN_DEFAULTS, "width": 8}, train_images, 0).eval()
+    model = build_model({"width": 8}, train_images, 0).eval()
     for sampler in ("ddpm", "ddim"):
         samples, labels = generate(model, Diffusion(1000), 32, 10, sampler, seed=0, device=torch.device("cpu"))
         assert samples.dtype == np.uint8 and samples.shape == (32, 8, 8, 3) and (labels == -1).all()

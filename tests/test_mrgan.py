@@ -34,7 +34,7 @@ def test_u_and_z_u_agree_with_scipy():
     res = stats.mannwhitneyu(x, y, alternative="less", method="asymptotic", use_continuity=True)
     u = ct_test.mann_whitney_u(x, y)
     assert u == pytest.approx(res.statistic)
-    # scipy's one-sided p-value is Phi(Z_U) with methods.md's continuity term (no ties here)
+    # scipy's one-sided p-value is Phi(Z_U) with the continuity term of pipeline.mrgan's Z_U (no ties here)
     assert ct_test.z_u(u, 37, 53) == pytest.approx(stats.norm.ppf(res.pvalue), rel=1e-9)
     # ties count 1/2, as in scipy's U
     xt, yt = np.round(x), np.round(y)

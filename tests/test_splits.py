@@ -1,4 +1,4 @@
-"""Split tables: sizes, disjointness and coverage (methods.md sections 1 and 2)."""
+"""Split tables: sizes, disjointness and coverage (see pipeline.feldman and pipeline.kfold_vae)."""
 
 import numpy as np
 import pytest

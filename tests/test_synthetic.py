@@ -1,4 +1,4 @@
-"""Statistical properties of the synthetic generators of Yoon et al. (methods.md section 3)."""
+"""Statistical properties of the synthetic generators of Yoon et al. (see pipeline.diffusion)."""
 
 import numpy as np
 from scipy import stats

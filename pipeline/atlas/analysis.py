@@ -53,6 +53,7 @@ from pipeline import cli, io
 from pipeline.atlas.columns import method_of, score_columns
 from pipeline.errors import PipelineError
 from pipeline.progress import get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("atlas.analysis")
 
@@ -187,10 +188,10 @@ def flagged_table(atlas: pd.DataFrame, top_fraction: float) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Rank correlations, top-set overlap and flagged examples of an atlas.")
     parser.add_argument("--atlas", required=True, type=Path)
-    parser.add_argument("--top-fraction", type=float, default=0.05)
-    parser.add_argument("--n-boot", type=int, default=1000)
-    parser.add_argument("--confidence", type=float, default=0.95)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top-fraction", type=float, default=schema_default("atlas.top_fraction"))
+    parser.add_argument("--n-boot", type=int, default=schema_default("atlas.bootstrap"))
+    parser.add_argument("--confidence", type=float, default=schema_default("atlas.confidence"))
+    parser.add_argument("--seed", type=int, default=schema_default("atlas.seed"))
     parser.add_argument("--out-pairs", required=True, type=Path)
     parser.add_argument("--out-flagged", required=True, type=Path)
     a = parser.parse_args()

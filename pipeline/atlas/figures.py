@@ -23,6 +23,7 @@ from pipeline.atlas.analysis import top_set
 from pipeline.atlas.columns import method_of, score_columns
 from pipeline.data.dataset import Dataset
 from pipeline.plotting import close, new_figure, show_image
+from pipeline.schema import schema_default
 
 SHORT = {"feldman_mem_": "mem ", "diffusion_replicates_": "diff ", "mrgan_nn_": "gan ", "kfold_": ""}
 
@@ -133,8 +134,8 @@ def main() -> None:
     parser.add_argument("--flagged", required=True, type=Path)
     parser.add_argument("--dataset-dir", required=True, type=Path)
     parser.add_argument("--title", required=True)
-    parser.add_argument("--top-fraction", type=float, default=0.05)
-    parser.add_argument("--per-row", type=int, default=10)
+    parser.add_argument("--top-fraction", type=float, default=schema_default("atlas.top_fraction"))
+    parser.add_argument("--per-row", type=int, default=schema_default("atlas.grid_examples"))
     parser.add_argument("--out-correlations", required=True, type=Path)
     parser.add_argument("--out-scatter", required=True, type=Path)
     parser.add_argument("--out-flagged", required=True, type=Path)

@@ -70,7 +70,7 @@ def cifar100(root: Path, download: bool):
     return _cifar("cifar100", datasets.CIFAR100, root, download)
 
 
-def celeba(root: Path, download: bool, size: int = 64, attribute: str | None = None):
+def celeba(root: Path, download: bool, size: int, attribute: str | None = None):
     """CelebA aligned faces, centre-cropped to 148 px and resized to ``size`` (as in the VAE papers)."""
     from torchvision import datasets, transforms
 

@@ -14,6 +14,7 @@ import numpy as np
 from pipeline.data import embedded, full, synthetic
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
+from pipeline.schema import spec_defaults
 
 Built = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -85,22 +86,24 @@ BUILDERS: dict[str, Callable[[dict, Path], Built]] = {
 
 
 def build(name: str, spec: dict, data_root: Path) -> Dataset:
-    """Build the data set a config entry describes (not a mixture)."""
+    """Build the data set a config entry describes (not a mixture); keys it lacks take the schema's defaults."""
     kind = spec["kind"]
     if kind not in BUILDERS:
         raise PipelineError(f"config key datasets.{name}.kind: unknown kind '{kind}'; known: {sorted(BUILDERS)}")
+    spec = spec_defaults("datasets.*", spec, check=False)
     images, labels, split = BUILDERS[kind](spec, data_root)
     return Dataset.from_arrays(images, labels, split, source=name)
 
 
 def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
     """Concatenate seeded draws from prepared data sets, relabelled by part (the dummy-data experiments)."""
+    spec = spec_defaults("datasets.*", spec, check=False)
     rng = np.random.default_rng(spec["seed"])
     pieces = []
     for i, part in enumerate(spec["parts"]):
         source = parts[part["dataset"]]
         label = part.get("label", i)
-        for split, count in (("train", part["n_train"]), ("test", part.get("n_test", 0))):
+        for split, count in (("train", part["n_train"]), ("test", part["n_test"])):
             available = source.indices(split)
             if count > len(available):
                 raise PipelineError(

@@ -1,4 +1,4 @@
-"""Synthetic image generators of Yoon et al. (methods.md section 3).
+"""Synthetic image generators of Yoon et al. (see pipeline.diffusion).
 
 All generators return float images in [0, 1] with shape (n, size, size, 3) and are
 deterministic given their seed. Mondrian layout (a documented choice): the cross's
@@ -9,6 +9,8 @@ are ``max(1, size // 8)`` pixels wide; the four quadrants get one flat colour ea
 from __future__ import annotations
 
 import numpy as np
+
+from pipeline.schema import spec_defaults
 
 
 def mondrian(n: int, size: int, seed: int) -> np.ndarray:
@@ -38,8 +40,13 @@ def gaussian_mixture_centers(size: int, n_centers: int, seed: int) -> np.ndarray
     return np.random.default_rng(seed).random((n_centers, size, size, 3))
 
 
+# The schema's defaults of a gaussian_mixture data set (config keys n_centers, sd, center_seed).
+_GM = spec_defaults("datasets.*", {"kind": "gaussian_mixture"}, check=False)
+
+
 def gaussian_mixture(
-    n: int, size: int, seed: int, n_centers: int = 100, sd: float = 0.5, center_seed: int = 0, clip: bool = True
+    n: int, size: int, seed: int, n_centers: int = _GM["n_centers"], sd: float = _GM["sd"],
+    center_seed: int = _GM["center_seed"], clip: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian mixture (GM): a uniformly chosen centre plus iid N(0, sd^2) noise, clipped to [0, 1].
 

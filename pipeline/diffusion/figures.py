@@ -19,6 +19,7 @@ import pandas as pd
 from pipeline import cli, io, plotting
 from pipeline.data.dataset import Dataset
 from pipeline.progress import get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("diffusion.figures")
 
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--summary", required=True, type=Path)
     parser.add_argument("--dataset-dir", required=True, type=Path)
     parser.add_argument("--grid-jobs", nargs="+", type=Path, required=True, help="job folders shown in the grid")
-    parser.add_argument("--x-label", default="training images")
+    parser.add_argument("--x-label", default=schema_default("diffusion.experiments.*.x_label"))
     parser.add_argument("--keep-label", type=int, default=None)
     parser.add_argument("--out-share", required=True, type=Path)
     parser.add_argument("--out-per-class", required=True, type=Path)

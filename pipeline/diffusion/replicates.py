@@ -43,6 +43,7 @@ import pandas as pd
 from pipeline import cli, io
 from pipeline.errors import PipelineError
 from pipeline.progress import get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("diffusion.replicates")
 
@@ -50,7 +51,8 @@ SCORE_COLUMNS = ["experiment", "dataset", "size", "n_train", "width", "seed", "c
                  "replicate_share", "n_train_class", "n_train_replicated", "train_replicated_share", "threshold"]
 
 
-def ratio_flags(d1: np.ndarray, d2: np.ndarray, threshold: float = 1 / 3) -> tuple[np.ndarray, np.ndarray]:
+def ratio_flags(d1: np.ndarray, d2: np.ndarray, threshold: float = schema_default("diffusion.threshold")
+                ) -> tuple[np.ndarray, np.ndarray]:
     """(ratio, replicate flag) of the ratio criterion; ratio 0 where d2 == 0."""
     d1, d2 = np.asarray(d1, dtype=np.float64), np.asarray(d2, dtype=np.float64)
     ratio = np.divide(d1, d2, out=np.zeros_like(d1), where=d2 > 0)
@@ -58,7 +60,7 @@ def ratio_flags(d1: np.ndarray, d2: np.ndarray, threshold: float = 1 / 3) -> tup
 
 
 def replicate_table(neighbors: pd.DataFrame, subset: pd.DataFrame, samples: pd.DataFrame,
-                    threshold: float = 1 / 3) -> pd.DataFrame:
+                    threshold: float = schema_default("diffusion.threshold")) -> pd.DataFrame:
     """Per-sample replicate table from a k>=2 neighbour table whose ref_index is a subset position."""
     nn = neighbors.sort_values(["query", "rank"])
     first, second = nn[nn["rank"] == 0], nn[nn["rank"] == 1]
@@ -148,7 +150,7 @@ def main() -> None:
     score.add_argument("--neighbors", required=True, type=Path)
     score.add_argument("--subset", required=True, type=Path)
     score.add_argument("--samples", required=True, type=Path, help="samples.parquet")
-    score.add_argument("--threshold", type=float, default=1 / 3)
+    score.add_argument("--threshold", type=float, default=schema_default("diffusion.threshold"))
     for key in ("experiment", "dataset"):
         score.add_argument(f"--{key}", required=True)
     for key in ("size", "width", "seed"):

@@ -22,6 +22,7 @@ from pipeline.devices import add_device_args, device_from_args
 from pipeline.diffusion.train import load_model
 from pipeline.diffusion.unet import UNet
 from pipeline.progress import Progress, get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("diffusion.sample")
 
@@ -54,8 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Sample a trained DDPM.")
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--n", required=True, type=int)
-    parser.add_argument("--steps", type=int, default=50, help="respaced sampling steps")
-    parser.add_argument("--sampler", default="ddpm", choices=SAMPLERS)
+    parser.add_argument("--steps", type=int, default=schema_default("diffusion.experiments.*.sample_steps"),
+                        help="respaced sampling steps")
+    parser.add_argument("--sampler", default=schema_default("diffusion.experiments.*.sampler"), choices=SAMPLERS)
     parser.add_argument("--seed", type=int, default=0)
     add_device_args(parser)
     parser.add_argument("--out-images", required=True, type=Path)

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from pipeline.schema import schema_default
+
 SAMPLERS = ("ddim", "ddpm")
 
 
@@ -28,7 +30,7 @@ def cosine_alpha_bar(timesteps: int, s: float = 0.008) -> np.ndarray:
 class Diffusion:
     """Forward process and samplers for T discrete steps; model timestep index t in 0..T-1."""
 
-    def __init__(self, timesteps: int = 1000):
+    def __init__(self, timesteps: int):
         self.T = timesteps
         self.alpha_bar = cosine_alpha_bar(timesteps)  # index t+1 is the model's step t
 
@@ -53,7 +55,8 @@ class Diffusion:
         return np.unique(np.round(np.linspace(0, self.T - 1, n)).astype(np.int64))[::-1]
 
     @torch.no_grad()
-    def sample(self, model, shape, n_steps: int = 50, sampler: str = "ddim", y: torch.Tensor | None = None,
+    def sample(self, model, shape, n_steps: int = schema_default("diffusion.experiments.*.sample_steps"),
+               sampler: str = schema_default("diffusion.experiments.*.sampler"), y: torch.Tensor | None = None,
                generator: torch.Generator | None = None, device="cpu", autocast: bool = False) -> torch.Tensor:
         """Draw images in [-1, 1] with ``n_steps`` respaced steps of ``sampler`` (ddim or ddpm)."""
         if sampler not in SAMPLERS:

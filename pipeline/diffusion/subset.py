@@ -26,6 +26,7 @@ from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.progress import get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("diffusion.subset")
 
@@ -62,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Write a nested training subset of a prepared data set.")
     parser.add_argument("--dataset-dir", required=True, type=Path)
     parser.add_argument("--n", required=True, type=int)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=schema_default("diffusion.experiments.*.subset_seed"))
     parser.add_argument("--keep-label", type=int, default=None)
     parser.add_argument("--out-table", required=True, type=Path)
     parser.add_argument("--out-images", required=True, type=Path)

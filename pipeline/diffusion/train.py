@@ -30,14 +30,22 @@ from pipeline.diffusion.schedule import Diffusion
 from pipeline.diffusion.unet import UNet, UNetConfig
 from pipeline.errors import PipelineError
 from pipeline.progress import Progress, get_logger
+from pipeline.schema import schema_default, spec_defaults
 
 log = get_logger("diffusion.train")
 
-TRAIN_DEFAULTS = {
-    "width": 16, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_resolutions": [4], "dropout": 0.0,
-    "heads": 1, "timesteps": 1000, "steps": 500, "batch_size": 32, "lr": 0.002, "conditional": False,
-    "checkpoint_every": 200, "log_every": 50,
-}
+# The keys of diffusion.experiments.<name> a training job's spec holds (besides ``width``, one of ``widths``).
+TRAIN_KEYS = ("channel_mult", "num_res_blocks", "attention_resolutions", "dropout", "heads", "timesteps", "steps",
+              "batch_size", "lr", "conditional", "checkpoint_every", "log_every")
+
+
+def train_spec(spec: dict) -> dict:
+    """The complete training spec: ``spec`` with the schema's defaults of ``diffusion.experiments.*``
+    filled in and checked (a bad or unknown key raises, naming it); ``width`` defaults to the first
+    default width."""
+    spec = spec_defaults("diffusion.experiments.*", spec, keys=TRAIN_KEYS, extra=["width"])
+    spec.setdefault("width", schema_default("diffusion.experiments.*.widths")[0])
+    return spec
 
 
 def to_model_space(images: np.ndarray) -> torch.Tensor:
@@ -46,6 +54,8 @@ def to_model_space(images: np.ndarray) -> torch.Tensor:
 
 
 def build_model(spec: dict, images: np.ndarray, num_classes: int) -> UNet:
+    """A fresh UNet for ``images`` (square) under the training ``spec`` (completed by ``train_spec``)."""
+    spec = train_spec(spec)
     n, h, w, c = images.shape
     if h != w:
         raise PipelineError(f"images must be square, got {h}x{w}")
@@ -59,7 +69,7 @@ def build_model(spec: dict, images: np.ndarray, num_classes: int) -> UNet:
 def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device: torch.device,
           checkpoint: Path | None = None) -> tuple[UNet, pd.DataFrame]:
     """Train to ``spec['steps']``, resuming from ``checkpoint`` if it exists; returns model and log."""
-    spec = {**TRAIN_DEFAULTS, **spec}
+    spec = train_spec(spec)
     torch.manual_seed(seed)
     num_classes = int(labels.max()) + 1 if len(labels) else 0
     model = build_model(spec, images, num_classes).to(device)
@@ -111,7 +121,7 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
 
 
 def save_model(model: UNet, spec: dict, path: Path) -> None:
-    spec = {**TRAIN_DEFAULTS, **spec}
+    spec = train_spec(spec)
     with io.atomic_path(path) as tmp:
         torch.save({"unet": model.cfg.to_dict(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                     "timesteps": spec["timesteps"]}, tmp)
@@ -134,9 +144,7 @@ def main() -> None:
     parser.add_argument("--out-model", required=True, type=Path)
     parser.add_argument("--out-log", required=True, type=Path)
     a = parser.parse_args()
-    unknown = sorted(set(a.spec) - set(TRAIN_DEFAULTS))
-    if unknown:
-        raise PipelineError(f"--spec: unknown keys {unknown}")
+    train_spec(a.spec)  # a bad or unknown key stops the job here, naming it
     images = io.read_array(a.images)
     labels = io.read_parquet(a.subset, columns=["label"])["label"].to_numpy()
     if len(images) != len(labels):

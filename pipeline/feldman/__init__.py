@@ -1,6 +1,56 @@
-"""Feldman & Zhang (2020): memorization and influence estimated from many classifiers, each trained
-on a random 70 % subset (methods.md section 1).
+"""Feldman & Zhang (2020): memorization and influence estimated from models trained on random subsets.
 
-train_shard -> shard tables of 0/1 correctness; estimate -> mem and high-influence pairs;
-consistency -> agreement of two architectures; figures -> plots.
+Paper: V. Feldman and C. Zhang, "What Neural Networks Memorize and Why: Discovering the Long Tail
+via Influence Estimation", NeurIPS 2020.
+
+Definitions. For a training algorithm A, a training set S of n labelled examples (x_i, y_i) and a
+test example (x'_j, y'_j), with h ~ A(S) a model trained on S and S minus i the set without i:
+    mem(A, S, i)     = P_{h ~ A(S)}[h(x_i) = y_i]   - P_{h ~ A(S minus i)}[h(x_i) = y_i]
+    infl(A, S, i, j) = P_{h ~ A(S)}[h(x'_j) = y'_j] - P_{h ~ A(S minus i)}[h(x'_j) = y'_j]
+mem is high for examples a model only gets right when it has seen them (atypical, mislabelled,
+long-tail ones); infl(i, j) is high when training on i is what makes the model right on test j.
+
+Estimator (the paper's subsampling estimator). t random subsets J_1..J_t of the training split, each
+of round(ratio * n) examples drawn without replacement from ``numpy.random.default_rng([seed, r])``
+(``pipeline.splits``), and one classifier h_r trained on each J_r. With member[r, i] = [i in J_r],
+C[r, i] = [h_r(x_i) = y_i] on training examples and C'[r, j] = [h_r(x'_j) = y'_j] on test examples:
+    mem_i      = mean_{r: i in J_r} C[r, i]  - mean_{r: i not in J_r} C[r, i]  = p_in - p_out
+    infl(i, j) = mean_{r: i in J_r} C'[r, j] - mean_{r: i not in J_r} C'[r, j]
+    se         = sqrt(p_in (1 - p_in) / n_in + p_out (1 - p_out) / n_out)
+where n_in (about ratio * t) and n_out (about (1 - ratio) * t) count the models that did and did
+not see i. A mean over no models is NaN, never 0. So mem and infl are those of A trained on random
+sets of ratio * n examples, the quantity the paper estimates. High-influence pairs are the (i, j)
+with mem_i >= mem_threshold and infl(i, j) >= infl_threshold. Influence is formed in blocks of
+training examples, so the dense n x n_test matrix is never held (``estimate``).
+
+Consistency across architectures (``consistency``, the paper's supplement): two architectures A, A'
+are trained on the same subsets. For each threshold theta in ``feldman.thetas`` (0.05 to 0.95 in
+steps of 0.05), I(theta) = {i : mem_i >= theta}; for influence, the pairs with infl >= theta among
+examples with mem >= mem_threshold. Then the Jaccard index |I n I'| / |I u I'| and the mean of
+|estimate - estimate'| over I u I'.
+
+Training (``train_shard``): cross-entropy, SGD with momentum, minibatches of J_r in an order drawn
+from (seed, r, epoch), learning rate constant or ``warmup_decay`` (linear up over the first 15 % of
+steps, then linearly down to 0). Architectures: ``mlp`` (ReLU layers of the ``hidden`` widths) and
+``cnn`` (conv3x3, ReLU and 2x2 max-pool per entry of ``channels``, then a linear layer). A job
+trains S models at once as one stacked model; initial weights come from (seed, r), so a model does
+not depend on which job trains it.
+
+Defaults (the schema's, workflow/schemas/config.schema.yaml; tests/test_config_defaults.py checks
+this table against it):
+    splits.feldman.runs                        100         t, models per architecture
+    splits.feldman.ratio                       0.7         |J_r| / n
+    feldman.mem_threshold                      0.25        pairs need mem_i >= this
+    feldman.infl_threshold                     0.15        pairs need infl(i, j) >= this
+    feldman.architectures.*.epochs             10
+    feldman.architectures.*.batch_size         128
+    feldman.architectures.*.lr                 0.1
+    feldman.architectures.*.momentum           0.9
+    feldman.architectures.*.schedule           constant
+    feldman.architectures.*.hidden             [512, 256]  mlp
+    feldman.architectures.*.channels           [16, 32]    cnn
+
+Modules: ``train_shard`` (shard tables of 0/1 correctness), ``estimate`` (mem and high-influence
+pairs), ``consistency`` (agreement of two architectures), ``figures``; ``models`` and ``stacking``
+(stacked models, how many fit on a device).
 """

@@ -28,6 +28,7 @@ from pipeline import cli, io
 from pipeline.errors import PipelineError
 from pipeline.feldman.estimate import influence_blocks, read_shards
 from pipeline.progress import get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("feldman.consistency")
 
@@ -106,7 +107,7 @@ def main() -> None:
     parser.add_argument("--arch-a", required=True)
     parser.add_argument("--arch-b", required=True)
     parser.add_argument("--thetas", required=True, type=float, nargs="+")
-    parser.add_argument("--mem-threshold", type=float, default=0.25)
+    parser.add_argument("--mem-threshold", type=float, default=schema_default("feldman.mem_threshold"))
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
     consistency(a.shards_a, a.mem_a, a.shards_b, a.mem_b, a.arch_a, a.arch_b, a.thetas, a.mem_threshold, a.out)

@@ -1,4 +1,4 @@
-"""Memorization and influence estimates from the shard tables (methods.md section 1).
+"""Memorization and influence estimates from the shard tables (the estimator: see pipeline.feldman).
 
 With M (t, n) the membership masks and C (t, n) / C' (t, n_test) the 0/1 correctness,
     mem_i      = mean_{r: i in J_r} C[r, i]  - mean_{r: i not in J_r} C[r, i]
@@ -41,6 +41,7 @@ from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.progress import get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("feldman.estimate")
 
@@ -157,8 +158,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Feldman-Zhang memorization and high-influence pairs.")
     parser.add_argument("--shards", required=True, nargs="+", type=Path)
     parser.add_argument("--dataset-dir", required=True, type=Path)
-    parser.add_argument("--mem-threshold", type=float, default=0.25)
-    parser.add_argument("--infl-threshold", type=float, default=0.15)
+    parser.add_argument("--mem-threshold", type=float, default=schema_default("feldman.mem_threshold"))
+    parser.add_argument("--infl-threshold", type=float, default=schema_default("feldman.infl_threshold"))
     parser.add_argument("--block", type=int, default=512, help="training examples per influence block")
     parser.add_argument("--out-mem", required=True, type=Path)
     parser.add_argument("--out-pairs", required=True, type=Path)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from pipeline import cli, io, plotting
 from pipeline.data.dataset import Dataset
+from pipeline.schema import schema_default
 
 
 def mem_histogram(mem: pd.DataFrame, threshold: float, title: str):
@@ -92,7 +93,7 @@ def main() -> None:
     arch.add_argument("--memorization", required=True, type=Path)
     arch.add_argument("--pairs", required=True, type=Path)
     arch.add_argument("--dataset-dir", required=True, type=Path)
-    arch.add_argument("--mem-threshold", type=float, default=0.25)
+    arch.add_argument("--mem-threshold", type=float, default=schema_default("feldman.mem_threshold"))
     arch.add_argument("--title", default="")
     arch.add_argument("--out-histogram", required=True, type=Path)
     arch.add_argument("--out-extremes", required=True, type=Path)

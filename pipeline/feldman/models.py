@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.errors import PipelineError
+from pipeline.schema import spec_defaults
 
 
 def run_generator(seed: int, run: int, stream: int) -> torch.Generator:
@@ -91,11 +92,13 @@ class StackedCNN(nn.Module):
 
 
 def build(spec: dict, runs: list[int], seed: int, in_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-    """The stacked models of one architecture spec (``feldman.architectures.<name>``)."""
+    """The stacked models of one architecture spec (``feldman.architectures.<name>``; keys it lacks
+    take the schema's defaults)."""
+    spec = spec_defaults("feldman.architectures.*", spec)
     if spec["kind"] == "mlp":
-        return StackedMLP(runs, seed, in_shape, n_classes, list(spec.get("hidden", [512, 256])))
+        return StackedMLP(runs, seed, in_shape, n_classes, list(spec["hidden"]))
     if spec["kind"] == "cnn":
-        return StackedCNN(runs, seed, in_shape, n_classes, list(spec.get("channels", [16, 32])))
+        return StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]))
     raise PipelineError(f"config key feldman.architectures.*.kind: unknown model kind {spec['kind']!r}")
 
 

@@ -39,12 +39,10 @@ from pipeline.devices import add_device_args, free_memory_bytes, resolve_device
 from pipeline.errors import PipelineError
 from pipeline.feldman import models, stacking
 from pipeline.progress import Progress, get_logger
+from pipeline.schema import schema_default, spec_defaults
 from pipeline.splits import read_subset_masks
 
 log = get_logger("feldman.train_shard")
-
-DEFAULT_SPEC = {"epochs": 10, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "schedule": "constant",
-                "eval_batch_size": 1000}
 
 
 def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -172,10 +170,9 @@ def shard_table(runs, seed, arch, members, train_ok, test_ok) -> pa.Table:
 
 
 def full_spec(spec: dict) -> dict:
-    spec = {**DEFAULT_SPEC, **spec}
-    if spec.get("kind") not in ("mlp", "cnn"):
-        raise PipelineError(f"config key feldman.architectures.*.kind: expected mlp or cnn, got {spec.get('kind')!r}")
-    return spec
+    """The complete architecture spec: ``spec`` with the schema's defaults of
+    ``feldman.architectures.*`` filled in and checked (a bad or unknown key raises, naming it)."""
+    return spec_defaults("feldman.architectures.*", spec)
 
 
 class ResumePoint:
@@ -218,7 +215,8 @@ class ResumePoint:
 
 
 def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | str, arch: str, spec: dict,
-                seed: int, device: str, out: Path, save_checkpoint: bool = False, tf32: bool = True) -> None:
+                seed: int, device: str, out: Path, save_checkpoint: bool = False,
+                tf32: bool = schema_default("tf32")) -> None:
     """Train the job's runs in stacks (all at once for an integer shard size; as many as fit in the
     device's free memory for ``auto``) and write the shard table."""
     torch.manual_seed(seed)

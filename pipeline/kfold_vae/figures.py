@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline import cli, io, plotting
 from pipeline.data.dataset import Dataset
 from pipeline.progress import get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("kfold_vae.figures")
 HIGH_COLOR, REGULAR_COLOR = "#e6a700", "#3a6ea5"
@@ -48,7 +49,7 @@ def examples_figure(scores: pd.DataFrame, images: np.ndarray, n: int = 16, cols:
     return fig
 
 
-def logpx_histogram_figure(scores: pd.DataFrame, bins: int = 20):
+def logpx_histogram_figure(scores: pd.DataFrame, bins: int = schema_default("kfold_vae.histogram_bins")):
     fig, axes = plotting.new_figure(1, 2, (10, 3.5))
     edges = np.histogram_bin_edges(scores["U"], bins=bins)
     high = scores["high"].to_numpy()
@@ -88,7 +89,7 @@ def rho_by_bin(merged: pd.DataFrame, bins: int) -> pd.DataFrame:
     return grouped.reset_index(drop=True)
 
 
-def rho_figure(scores: pd.DataFrame, rho: pd.DataFrame, bins: int = 20):
+def rho_figure(scores: pd.DataFrame, rho: pd.DataFrame, bins: int = schema_default("kfold_vae.histogram_bins")):
     merged = scores[["index", "M", "high"]].merge(rho[["index", "rho"]], on="index")
     fig, axes = plotting.new_figure(1, 2, (10, 3.5))
     table = rho_by_bin(merged, bins)
@@ -141,7 +142,7 @@ def main() -> None:
     parser.add_argument("--scores-by-epoch", required=True, type=Path)
     parser.add_argument("--rho", required=True, type=Path)
     parser.add_argument("--dataset-dir", required=True, type=Path)
-    parser.add_argument("--bins", type=int, default=20)
+    parser.add_argument("--bins", type=int, default=schema_default("kfold_vae.histogram_bins"))
     parser.add_argument("--out-examples", required=True, type=Path)
     parser.add_argument("--out-histogram", required=True, type=Path)
     parser.add_argument("--out-rho", required=True, type=Path)

@@ -28,12 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import PipelineError
+from pipeline.schema import spec_defaults
 
 LOGIT_LAMBDA = 0.05
 SIZE = 32  # every model works on 32x32 images
 LOG_2PI = math.log(2 * math.pi)
 KINDS = ("bernoulli_mlp", "gaussian_conv", "constant_conv")
-DEFAULT_LATENT = {"bernoulli_mlp": 16, "gaussian_conv": 64, "constant_conv": 32}
 
 
 def to_unit(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -113,7 +113,7 @@ class VAE(nn.Module):
 class BernoulliMLP(VAE):
     """MNIST VAE: FC encoder 1024-512-256 -> (mu, logvar), decoder L-256-512-1024 with sigmoid."""
 
-    def __init__(self, latent_dim: int = 16, hidden: tuple[int, ...] = (512, 256), channels: int = 1):
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...], channels: int = 1):
         super().__init__()
         self.latent_dim, self.channels = latent_dim, channels
         d = channels * SIZE * SIZE
@@ -162,7 +162,7 @@ class ConvVAE(VAE):
     log-variance clamped at -7. ``True`` (CelebA): one learned scalar log gamma (init -2).
     """
 
-    def __init__(self, latent_dim: int = 64, channels: int = 3, width: int = 32, constant_variance: bool = False):
+    def __init__(self, latent_dim: int, channels: int, width: int, constant_variance: bool = False):
         super().__init__()
         self.latent_dim, self.channels, self.constant_variance = latent_dim, channels, constant_variance
         f = width
@@ -214,12 +214,16 @@ class ConvVAE(VAE):
         return from_32(inverse_logit_transform(mean), shape)
 
 
-def build_model(kind: str, channels: int, latent_dim: int = 0, hidden: tuple[int, ...] = (512, 256),
-                width: int = 32) -> VAE:
-    """A fresh model of ``kind``; latent_dim 0 means the paper's value for that kind."""
+def build_model(kind: str, channels: int, latent_dim: int | None = None, hidden: tuple[int, ...] | None = None,
+                width: int | None = None) -> VAE:
+    """A fresh model of ``kind``. What is not given takes the schema's default for the kind
+    (``kfold_vae.models.*``: the paper's L of 16 / 64 / 32, which latent_dim 0 also means)."""
     if kind not in KINDS:
         raise PipelineError(f"config key kfold_vae.models.*.kind: unknown model '{kind}'; choose one of {KINDS}")
-    latent = latent_dim or DEFAULT_LATENT[kind]
+    defaults = spec_defaults("kfold_vae.models.*", {"kind": kind})
+    latent = latent_dim or defaults["latent_dim"]
+    hidden = defaults["hidden"] if hidden is None else hidden
+    width = defaults["width"] if width is None else width
     if kind == "bernoulli_mlp":
         return BernoulliMLP(latent, tuple(hidden), channels)
     return ConvVAE(latent, channels, width, constant_variance=kind == "constant_conv")

@@ -30,6 +30,7 @@ from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.neighbors import knn, resize_images
 from pipeline.progress import get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("kfold_vae.rho")
 
@@ -47,8 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Nearest-neighbour distance ratio of training examples.")
     parser.add_argument("--dataset-dir", required=True, type=Path)
     parser.add_argument("--samples", required=True, type=Path)
-    parser.add_argument("--validation-split", default="test")
-    parser.add_argument("--resize", type=int, default=16)
+    parser.add_argument("--validation-split", default=schema_default("kfold_vae.validation_split"))
+    parser.add_argument("--resize", type=int, default=schema_default("kfold_vae.rho_resize"))
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
     dataset = Dataset.load(a.dataset_dir)

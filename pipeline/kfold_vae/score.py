@@ -31,6 +31,7 @@ from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.progress import get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("kfold_vae.score")
 LOGPX_COLUMNS = ["index", "repeat", "fold", "in_training", "epoch", "logpx"]
@@ -83,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="K-fold memorization scores from per-model log p(x) tables.")
     parser.add_argument("--logpx", required=True, nargs="+", type=Path)
     parser.add_argument("--dataset-dir", required=True, type=Path)
-    parser.add_argument("--high-quantile", type=float, default=0.95)
+    parser.add_argument("--high-quantile", type=float, default=schema_default("kfold_vae.high_quantile"))
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--out-by-epoch", required=True, type=Path)
     a = parser.parse_args()

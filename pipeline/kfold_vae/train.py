@@ -43,14 +43,15 @@ from pipeline.errors import PipelineError
 from pipeline.kfold_vae.likelihood import log_px
 from pipeline.kfold_vae.models import VAE, build_model
 from pipeline.progress import get_logger
+from pipeline.schema import spec_defaults
 from pipeline.splits import read_kfold
 
 log = get_logger("kfold_vae.train")
 
-DEFAULT_SPEC = {
-    "kind": "bernoulli_mlp", "latent_dim": 0, "hidden": [512, 256], "width": 32,
-    "epochs": 10, "eval_epochs": [], "lr": 1e-3, "batch_size": 64, "n_importance": 128,
-}
+# A training spec: a data set's entry of kfold_vae.models (MODEL_KEYS, and TRAINING_KEYS where the entry
+# overrides the section) over the section's TRAINING_KEYS.
+MODEL_KEYS = ("kind", "latent_dim", "hidden", "width")
+TRAINING_KEYS = ("epochs", "eval_epochs", "lr", "batch_size", "n_importance")
 
 
 def derived_seed(*parts: int) -> int:
@@ -59,10 +60,11 @@ def derived_seed(*parts: int) -> int:
 
 
 def check_spec(spec: dict) -> dict:
-    spec = {**DEFAULT_SPEC, **spec}
-    unknown = sorted(set(spec) - set(DEFAULT_SPEC))
-    if unknown:
-        raise PipelineError(f"config key kfold_vae: unknown training settings {unknown}")
+    """The complete training spec: ``spec`` with the schema's defaults filled in and checked (a bad
+    or unknown key raises, naming it): a model entry's (``kfold_vae.models.*``; ``kind`` is
+    required), then the section's (``kfold_vae``) for the training settings."""
+    spec = spec_defaults("kfold_vae.models.*", spec, keys=MODEL_KEYS + TRAINING_KEYS)
+    spec = {**spec_defaults("kfold_vae", {}, keys=TRAINING_KEYS), **spec}
     bad = [e for e in spec["eval_epochs"] if not 1 <= e <= spec["epochs"]]
     if bad:
         raise PipelineError(f"config key kfold_vae.eval_epochs: {bad} outside 1..epochs={spec['epochs']}")

@@ -1,4 +1,4 @@
-"""The C_T data-copying test of Meehan, Chaudhuri & Dasgupta (2020), as in methods.md section 4.
+"""The C_T data-copying test of Meehan, Chaudhuri & Dasgupta (2020), as stated in pipeline.mrgan.
 
 Cells come from k-means fitted on the training set T (optionally after a PCA fitted on T).
 Cells holding more than tau_cells = 20 / m of the m generated samples are kept. In each kept
@@ -30,6 +30,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from pipeline.errors import PipelineError
+from pipeline.schema import schema_default
 
 
 def mann_whitney_u(x: np.ndarray, y: np.ndarray) -> float:
@@ -42,7 +43,7 @@ def mann_whitney_u(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def z_u(u: float, m: int, n: int) -> float:
-    """methods.md: (U - (m n / 2 - 0.5)) / sqrt(m n (m + n + 1) / 12)."""
+    """Z_U of pipeline.mrgan: (U - (m n / 2 - 0.5)) / sqrt(m n (m + n + 1) / 12)."""
     return (u - (m * n / 2.0 - 0.5)) / np.sqrt(m * n * (m + n + 1) / 12.0)
 
 
@@ -59,7 +60,8 @@ class CTResult:
 class Cells:
     """k-means cells (after optional PCA), both fitted on the training set only."""
 
-    def __init__(self, train: np.ndarray, n_cells: int, pca_dims: int = 0, seed: int = 0):
+    def __init__(self, train: np.ndarray, n_cells: int, pca_dims: int = schema_default("mrgan.pca_dims"),
+                 seed: int = 0):
         train = np.asarray(train, dtype=np.float64)
         if n_cells < 1 or n_cells > len(train):
             raise PipelineError(f"mrgan.kmeans_cells: {n_cells} cells need 1..{len(train)} training points")
@@ -77,7 +79,7 @@ class Cells:
 
 
 def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_cells: int,
-                 pca_dims: int = 0, seed: int = 0, what: str = "C_T") -> CTResult:
+                 pca_dims: int = schema_default("mrgan.pca_dims"), seed: int = 0, what: str = "C_T") -> CTResult:
     """C_T of ``generated`` against held-out ``test`` relative to ``train`` (rows = points)."""
     cells = Cells(train, n_cells, pca_dims, seed)
     t, p, q = cells.project(train), cells.project(test), cells.project(generated)
@@ -113,7 +115,7 @@ def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_c
 
 
 def classwise_ct(train, train_labels, test, test_labels, generated, generated_labels, n_cells: int,
-                 pca_dims: int = 0, seed: int = 0) -> pd.DataFrame:
+                 pca_dims: int = schema_default("mrgan.pca_dims"), seed: int = 0) -> pd.DataFrame:
     """C_T within each class (cells fitted on that class's training points): label, ct, cells_kept, m, n."""
     rows = []
     for label in np.unique(train_labels):

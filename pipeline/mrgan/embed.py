@@ -10,7 +10,7 @@
   training split (rule ``mrgan_embedder``), stored as one file and reused by every job; f is its
   penultimate layer (pre-activation, 64-d).
 
-Every embedding is L2-normalised, so 1 - |cos| is the distance of methods.md and FID and C_T
+Every embedding is L2-normalised, so 1 - |cos| is the distance of pipeline.mrgan and FID and C_T
 see the same features. Features files are float32 ``.npy`` arrays (n, d) in split order.
 """
 
@@ -31,6 +31,7 @@ from pipeline.errors import CorruptFileError, PipelineError
 from pipeline.mrgan import EMBEDDING_NAMES
 from pipeline.mrgan.gan import images_to_tensor
 from pipeline.progress import Progress, get_logger
+from pipeline.schema import schema_default
 
 log = get_logger("mrgan.embed")
 
@@ -183,7 +184,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train-classifier")
     tr.add_argument("--dataset-dir", required=True)
-    tr.add_argument("--epochs", type=int, default=10)
+    tr.add_argument("--epochs", type=int, default=schema_default("mrgan.embedding.classifier_epochs"))
     tr.add_argument("--seed", type=int, default=0)
     add_device_args(tr)
     tr.add_argument("--out", required=True)

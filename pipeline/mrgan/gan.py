@@ -26,7 +26,7 @@ def check_size(size: int) -> int:
 
 
 class Generator(nn.Module):
-    def __init__(self, size: int, channels: int, n_classes: int, z_dim: int = 64, width: int = 32):
+    def __init__(self, size: int, channels: int, n_classes: int, z_dim: int, width: int):
         super().__init__()
         self.z_dim, self.n_classes, self.s0, self.width = z_dim, n_classes, check_size(size), width
         self.embed = nn.Embedding(n_classes, z_dim)
@@ -44,7 +44,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, size: int, channels: int, n_classes: int, width: int = 32):
+    def __init__(self, size: int, channels: int, n_classes: int, width: int):
         super().__init__()
         s0 = check_size(size)
         self.body = nn.Sequential(

@@ -1,4 +1,4 @@
-"""Memorization rejection (Bai et al.) in the generator step, exactly as methods.md section 4.
+"""Memorization rejection (Bai et al.) in the generator step, exactly as stated in pipeline.mrgan.
 
 d(x) = min over the whole training set of 1 - |cos(f(x), f(x_train))|, by exact search over
 the training embeddings, which are computed once per job and held on the device. Generated

@@ -48,8 +48,11 @@ from pipeline.mrgan.ct_test import classwise_ct, ct_statistic
 from pipeline.mrgan.fid import fid
 from pipeline.neighbors import knn
 from pipeline.progress import get_logger
+from pipeline.schema import spec_defaults
 
 log = get_logger("mrgan.score")
+
+SCORE_KEYS = ("kmeans_cells", "classwise_cells", "pca_dims")  # the keys of the mrgan section --spec holds
 
 def tag(table: pd.DataFrame, dataset: str, tau: float, seed: int, embedding: str) -> pd.DataFrame:
     front = pd.DataFrame({"dataset": pd.array([dataset] * len(table), dtype="string"),
@@ -102,6 +105,7 @@ def main() -> None:
     parser.add_argument("--spec", type=cli.json_arg, required=True, help="kmeans_cells, classwise_cells, pca_dims")
     parser.add_argument("--out-dir", required=True)
     args = parser.parse_args()
+    spec = spec_defaults("mrgan", args.spec, keys=SCORE_KEYS)  # keys it lacks take the schema's defaults
     data = Dataset.load(args.dataset_dir)
     train_index = data.split_arrays("train")[2]
     tables = score(
@@ -110,8 +114,8 @@ def main() -> None:
         io.read_array(args.sample_features), io.read_parquet(args.sample_table, ["label"])["label"].to_numpy(),
         io.read_parquet(args.train_log, ["kept", "generated"]),
         dataset=args.dataset, tau=args.tau, seed=args.seed, embedding=EMBEDDING_NAMES[args.embedding_kind],
-        kmeans_cells=args.spec["kmeans_cells"], classwise_cells=args.spec["classwise_cells"],
-        pca_dims=args.spec["pca_dims"], train_index=train_index)
+        kmeans_cells=spec["kmeans_cells"], classwise_cells=spec["classwise_cells"],
+        pca_dims=spec["pca_dims"], train_index=train_index)
     for name, table in tables.items():
         io.write_parquet(table, f"{args.out_dir}/{name}.parquet")
     row = tables["scores"].iloc[0]

@@ -40,19 +40,20 @@ from pipeline.devices import add_device_args, device_from_args
 from pipeline.mrgan.embed import load_embedder
 from pipeline.mrgan.rejection import MemorizationRejection
 from pipeline.progress import Progress, get_logger
+from pipeline.schema import spec_defaults
 
 log = get_logger("mrgan.train")
 
-# Bai et al.'s settings (batch 64, lr 2e-4, Adam(0.5, 0.999), 5 D steps per G step), fewer steps
-DEFAULTS = {"steps": 1000, "batch_size": 64, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "loss": "hinge",
-            "d_steps": 5, "z_dim": 64, "width": 32, "max_resample": 10, "checkpoint_every": 200}
+# The keys of the mrgan section a training job's spec holds. Their defaults (the schema's) are Bai et
+# al.'s settings: batch 64, lr 2e-4, Adam(0.5, 0.999), 5 D steps per G step; fewer steps.
+TRAIN_KEYS = ("steps", "batch_size", "lr", "beta1", "beta2", "loss", "d_steps", "z_dim", "width", "max_resample",
+              "checkpoint_every")
 
 
 def settings(spec: dict) -> dict:
-    unknown = set(spec) - set(DEFAULTS)
-    if unknown:
-        raise PipelineError(f"mrgan: unknown training settings {sorted(unknown)}")
-    out = {**DEFAULTS, **spec}
+    """The complete training spec: ``spec`` with the schema's defaults of the ``mrgan`` section
+    filled in and checked (a bad or unknown key raises, naming it)."""
+    out = spec_defaults("mrgan", spec, keys=TRAIN_KEYS)
     if out["loss"] not in gan.LOSSES:
         raise PipelineError(f"mrgan.loss: unknown loss '{out['loss']}'; choose one of {gan.LOSSES}")
     return out
@@ -63,6 +64,7 @@ class Trainer:
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, spec: dict, seed: int,
                  rejection: MemorizationRejection, device: str = "cpu"):
+        spec = settings(spec)  # keys it lacks take the schema's defaults
         self.spec, self.device, self.rejection = spec, device, rejection
         torch.manual_seed(seed)
         self.gen = torch.Generator().manual_seed(seed)
