@@ -17,6 +17,7 @@ DIFF_TRAIN_KEYS = [
     "lr",
     "conditional",
     "checkpoint_every",
+    "log_every",
 ]
 
 

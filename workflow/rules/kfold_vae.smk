@@ -1,4 +1,4 @@
-# van den Burg & Williams: K-fold memorization score of VAEs (methods.md section 2).
+# van den Burg & Williams: K-fold memorization score of VAEs (see pipeline.kfold_vae).
 # Per (dataset, seed, repeat, held-out fold): train + log p(x) tables; per dataset: scores,
 # a full-data model, its samples, the nearest-neighbour ratio and figures.
 # Science lives in pipeline/kfold_vae/.
