@@ -4,8 +4,9 @@ A stack of S models costs S times one model's footprint, so the stack size is th
 memory over that footprint. The footprint is measured, not guessed: one forward pass of a one-model
 stack on the CPU runs under autograd's saved-tensor hooks, which count the bytes the backward pass
 keeps per example. Training holds those activations for a batch, about as much again for their
-gradients, and three copies of the weights (parameters, gradients, SGD momentum); evaluation holds
-the activations of one evaluation batch. Works for any architecture ``models.build`` makes.
+gradients, and three copies of the weights (parameters, gradients, SGD momentum). Evaluation of a
+stack runs in batches of at most twice the training batch (``eval_rows``), so it never needs more
+than training did. Works for any architecture ``models.build`` makes.
 """
 
 from __future__ import annotations
@@ -34,16 +35,18 @@ def _saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
 
 
 def model_footprint_bytes(spec: dict, in_shape: tuple[int, int, int], n_classes: int) -> int:
-    """Peak bytes one model of a stack needs while training on ``spec['batch_size']`` examples
-    or classifying ``spec['eval_batch_size']`` examples, whichever is larger."""
+    """Peak bytes one model of a stack needs while training on ``spec['batch_size']`` examples."""
     model = models.build(spec, [0], 0, in_shape, n_classes)
     height, width, channels = in_shape
     one, two = (torch.rand(1, b, channels, height, width) for b in (1, 2))
     per_example = _saved_bytes(model, two) - _saved_bytes(model, one)
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    training = 3 * weights + 2 * spec["batch_size"] * per_example
-    evaluation = weights + spec["eval_batch_size"] * per_example
-    return max(training, evaluation)
+    return 3 * weights + 2 * spec["batch_size"] * per_example
+
+
+def eval_rows(spec: dict) -> int:
+    """Examples per evaluation batch of an auto-sized stack: within the training activations' memory."""
+    return min(spec["eval_batch_size"], 2 * spec["batch_size"])
 
 
 def auto_stack_size(footprint: int, free_bytes: int, n_runs: int) -> int:
