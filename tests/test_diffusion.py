@@ -118,10 +118,10 @@ def test_model_trained_on_a_handful_of_images_replicates_them():
 def test_training_resumes_from_checkpoint_bit_for_bit(tmp_path):
     train_images, labels = mondrian8(6), np.array([0, 1] * 3)
     spec = {"width": 8, "steps": 8, "checkpoint_every": 4, "log_every": 2, "conditional": True}
-    checkpoint = tmp_path / "model.pt.checkpoint"
-    first, log_first = train(train_images, labels, spec, seed=0, device=torch.device("cpu"), checkpoint=checkpoint)
-    assert checkpoint.exists()  # written at step 4, as a killed job would leave it
-    resumed, log_resumed = train(train_images, labels, spec, seed=0, device=torch.device("cpu"), checkpoint=checkpoint)
+    out_model = tmp_path / "model.pt"
+    first, log_first = train(train_images, labels, spec, seed=0, device=torch.device("cpu"), out_model=out_model)
+    assert (tmp_path / "model.pt.resume.pt").exists()  # written at step 4, as a killed job would leave it
+    resumed, log_resumed = train(train_images, labels, spec, seed=0, device=torch.device("cpu"), out_model=out_model)
     for a, b in zip(first.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
     pd.testing.assert_frame_equal(log_first, log_resumed)

@@ -31,13 +31,13 @@ MRGAN = "results/mrgan/g/tau0/seed0"
 TRAINING = {
     "feldman": ([FELDMAN], f"{FELDMAN}.resume.pt", "results/logs/feldman/g/mlp/shard0.log", FELDMAN,
                 ["results/feldman/g/mlp/*.parquet"]),
-    "kfold_vae": ([f"{KFOLD}/model.pt", f"{KFOLD}/logpx.parquet"], f"{KFOLD}/model.pt.checkpoint",
+    "kfold_vae": ([f"{KFOLD}/model.pt", f"{KFOLD}/logpx.parquet"], f"{KFOLD}/model.pt.resume.pt",
                   "results/logs/kfold_vae/ink/seed0/train_r0_f0.log", f"{KFOLD}/model.pt",
                   ["results/kfold_vae/ink/seed0/*.parquet"]),
-    "diffusion": ([f"{DIFFUSION}/model.pt", f"{DIFFUSION}/train_log.parquet"], f"{DIFFUSION}/model.pt.checkpoint",
+    "diffusion": ([f"{DIFFUSION}/model.pt", f"{DIFFUSION}/train_log.parquet"], f"{DIFFUSION}/model.pt.resume.pt",
                   "results/logs/diffusion/sweep/n8_w8_seed0_train.log", f"{DIFFUSION}/model.pt",
                   [f"{DIFFUSION}/*", "results/diffusion/sweep/summary.parquet"]),
-    "mrgan": ([f"{MRGAN}/generator.pt", f"{MRGAN}/train_log.parquet"], f"{MRGAN}/checkpoint.pt",
+    "mrgan": ([f"{MRGAN}/generator.pt", f"{MRGAN}/train_log.parquet"], f"{MRGAN}/generator.pt.resume.pt",
               "results/logs/mrgan/g/tau0_seed0_train.log", "pipeline.mrgan.train",
               [f"{MRGAN}/*", "results/mrgan/g/*summary.parquet"]),
 }

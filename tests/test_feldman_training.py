@@ -3,12 +3,14 @@ runs do not depend on the shard they land in, a killed job resumes to the same r
 estimates find what Feldman & Zhang report: flipped labels are memorized, and a test copy of a
 memorized training image is influenced by it."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from pipeline import io
+from pipeline import checkpoints, io
 from pipeline.data import embedded
 from pipeline.data.dataset import Dataset
 from pipeline.feldman import models
@@ -92,6 +94,52 @@ def test_runs_do_not_depend_on_the_shard_and_resume_gives_the_same_models(flippe
     resumed = models.build(full, [0, 1], 0, (6, 6, 1), 10)
     train_stacked(resumed, x, y, members, [0, 1], 0, full, state=saved)
     torch.testing.assert_close(resumed(x), straight(x))
+
+
+def test_killed_shard_job_resumes_from_its_checkpoint_and_ignores_one_of_other_subsets(flipped_dataset, tmp_path,
+                                                                                      monkeypatch, caplog):
+    """A job killed right after its first checkpoint (``<out>.resume.pt``, epoch 1) resumes from it
+    to the uninterrupted job's table; a checkpoint written for other subsets at the same path is
+    ignored and the job trains afresh."""
+    root, _ = flipped_dataset
+    spec = {"kind": "mlp", "hidden": [16], "epochs": 3}
+    subsets = tmp_path / "subsets.parquet"
+    io.write_parquet(subsets_table(subset_masks(N_TRAIN, 2, 0.7, 0), 0), subsets)
+    train_shard(root / "data", subsets, 0, 2, "mlp", spec, 0, "cpu", tmp_path / "straight.parquet")
+    straight = io.read_parquet(tmp_path / "straight.parquet")
+    real_save = checkpoints.Checkpoint.save
+
+    def save_then_die(self, payload):
+        real_save(self, payload)
+        raise KeyboardInterrupt
+
+    def killed_after_first_checkpoint(out):
+        with monkeypatch.context() as patch:
+            patch.setattr(checkpoints.Checkpoint, "save", save_then_die)
+            with pytest.raises(KeyboardInterrupt):
+                train_shard(root / "data", subsets, 0, 2, "mlp", spec, 0, "cpu", out)
+        saved = torch.load(checkpoints.resume_path(out), weights_only=False)
+        assert saved["epoch"] == 1 and saved["done"] == [] and saved["stack_size"] == 2
+
+    out = tmp_path / "killed.parquet"
+    killed_after_first_checkpoint(out)
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        train_shard(root / "data", subsets, 0, 2, "mlp", spec, 0, "cpu", out)
+    assert f"resuming from {out}.resume.pt: 0 stack(s) done, current stack after epoch 1" in caplog.text
+    pd.testing.assert_frame_equal(io.read_parquet(out), straight)
+    assert not checkpoints.resume_path(out).exists()
+
+    # other subsets at the same path: the checkpoint is stale
+    io.write_parquet(subsets_table(subset_masks(N_TRAIN, 2, 0.7, 1), 0), subsets)
+    out = tmp_path / "stale.parquet"
+    killed_after_first_checkpoint(out)
+    io.write_parquet(subsets_table(subset_masks(N_TRAIN, 2, 0.7, 0), 0), subsets)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        train_shard(root / "data", subsets, 0, 2, "mlp", spec, 0, "cpu", out)
+    assert f"ignoring {out}.resume.pt: written for other settings or data" in caplog.text
+    assert "resuming" not in caplog.text
+    pd.testing.assert_frame_equal(io.read_parquet(out), straight)
 
 
 def test_flipped_labels_are_memorized_and_test_copies_are_influenced(flipped_dataset, tmp_path):

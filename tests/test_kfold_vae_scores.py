@@ -87,7 +87,8 @@ def test_killed_training_resumes_to_the_same_tables(tmp_path, monkeypatch):
     images, mask = digits[:96], np.arange(96) % 3 != 0
     spec = {**SPEC, "epochs": 3, "eval_epochs": [1, 2], "hidden": [32, 16]}
     _, straight = fit_and_evaluate(images, mask, spec, 0, (1, 2))
-    checkpoint = tmp_path / "model.pt.checkpoint"
+    out_model = tmp_path / "model.pt"
+    checkpoint = tmp_path / "model.pt.resume.pt"
     real_log_px, calls = train_module.log_px, []
 
     def dies_on_second_evaluation(*args, **kwargs):
@@ -98,10 +99,10 @@ def test_killed_training_resumes_to_the_same_tables(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "log_px", dies_on_second_evaluation)
     with pytest.raises(KeyboardInterrupt):
-        fit_and_evaluate(images, mask, spec, 0, (1, 2), checkpoint=checkpoint)
+        fit_and_evaluate(images, mask, spec, 0, (1, 2), out_model=out_model)
     assert torch.load(checkpoint, weights_only=False)["epoch"] == 1
     monkeypatch.setattr(train_module, "log_px", real_log_px)
-    _, resumed = fit_and_evaluate(images, mask, spec, 0, (1, 2), checkpoint=checkpoint)
+    _, resumed = fit_and_evaluate(images, mask, spec, 0, (1, 2), out_model=out_model)
     pd.testing.assert_frame_equal(straight, resumed)
 
 

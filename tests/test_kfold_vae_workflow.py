@@ -42,7 +42,7 @@ def test_tiny_kfold_vae_run(workflow_runner):
     for name in ["examples", "logpx_histogram", "rho", "m_quantiles"]:
         assert (root / OUT / f"figures/{name}.png").stat().st_size > 1000
     assert "wrote" in (root / "results/logs/kfold_vae/ink/seed0/score.log").read_text()
-    assert not list((root / OUT).rglob("*.checkpoint"))  # removed once a job finished
+    assert not list((root / OUT).rglob("*.resume.pt"))  # removed once a job finished
 
 
 def test_paper_config_validates():

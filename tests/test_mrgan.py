@@ -1,5 +1,7 @@
 """MR-GAN (Bai et al.): the C_T test, memorization rejection, FID, training resume and sampling."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -191,14 +193,52 @@ def test_training_resumes_from_checkpoint_to_the_same_result(tiny_job, monkeypat
     monkeypatch.setattr(train.Trainer, "step", dies_at_step_5)
     with pytest.raises(KeyboardInterrupt):
         train.train(*args, tiny_job / "killed")
-    assert (tiny_job / "killed" / "checkpoint.pt").exists()
+    assert (tiny_job / "killed" / "generator.pt.resume.pt").exists()
     monkeypatch.setattr(train.Trainer, "step", original)
     resumed = train.train(*args, tiny_job / "killed")
     pd.testing.assert_frame_equal(full, resumed)
-    assert not (tiny_job / "killed" / "checkpoint.pt").exists()
+    assert not (tiny_job / "killed" / "generator.pt.resume.pt").exists()
     a = torch.load(tiny_job / "full" / "generator.pt")["state_dict"]
     b = torch.load(tiny_job / "killed" / "generator.pt")["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_does_not_resume_a_checkpoint_of_other_data_at_the_same_path(tiny_job, tmp_path, monkeypatch,
+                                                                              caplog):
+    """The checkpoint's fingerprint covers the images, not the dataset path: a job killed on one
+    data set and rerun on another one at the same path trains afresh (as a straight run would)."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 20)
+    split = np.where(np.arange(60) % 5 == 0, "test", "train")
+    first = np.clip(rng.normal(60 + 60 * labels[:, None, None, None], 30, (60, 8, 8, 1)), 0, 255).astype(np.uint8)
+    second = first.copy()
+    second[1, 0, 0, 0] ^= 1  # one pixel of a training image, same shape
+    data = tmp_path / "data"
+    Dataset.from_arrays(first, labels, split, "toy").save(data)
+    args = (data, "classifier", tiny_job / "clf.pt", 0.001, 0, SPEC)
+    original = train.Trainer.step
+
+    def dies_at_step_5(self):
+        if len(self.rows) == 4:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(train.Trainer, "step", dies_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(*args, tmp_path / "job")
+    assert (tmp_path / "job" / "generator.pt.resume.pt").exists()
+    monkeypatch.setattr(train.Trainer, "step", original)
+    Dataset.from_arrays(second, labels, split, "toy").save(data)
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        rerun = train.train(*args, tmp_path / "job")
+    assert "ignoring" in caplog.text and "written for other settings or data" in caplog.text
+    assert "resuming" not in caplog.text
+    straight = train.train(*args, tmp_path / "straight")
+    pd.testing.assert_frame_equal(rerun, straight)
+    a = torch.load(tmp_path / "job" / "generator.pt")["state_dict"]
+    b = torch.load(tmp_path / "straight" / "generator.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "job" / "generator.pt.resume.pt").exists()
 
 
 def test_sampling_keeps_every_sample_and_class_frequencies(tiny_job):

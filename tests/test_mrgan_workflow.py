@@ -31,7 +31,7 @@ def test_mrgan_sweep_outputs(default_run):
     assert (nn["set"] == "test").sum() == (index["split"] == "test").sum()
     assert set(nn["nearest"]) <= set(index.loc[index["split"] == "train", "index"])
     log = pd.read_parquet(job / "train_log.parquet")
-    assert len(log) == CONFIG["steps"] and not (job / "checkpoint.pt").exists()
+    assert len(log) == CONFIG["steps"] and not (job / "generator.pt.resume.pt").exists()
     for name in ["fid_vs_ct", "classwise_ct", "nn_distances"]:
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
     assert "tau guideline" in (default_run / f"results/logs/mrgan/{dataset}/guideline.log").read_text()

@@ -2,9 +2,9 @@
 
 Adam on the simple epsilon loss with minibatches drawn with replacement from the subset (so
 a handful of images still fills a batch). The job checkpoints model, optimiser, RNG and log
-atomically every ``checkpoint_every`` steps and resumes from the checkpoint if killed (only one
-written for the same settings and images; an unreadable one stops the job with one line naming it
-and is moved aside, so the rerun starts afresh);
+atomically every ``checkpoint_every`` steps to ``model.pt.resume.pt`` (``pipeline.checkpoints``)
+and resumes from it if killed (only one written for the same settings, images and labels; an
+unreadable one stops the job with one line naming it and is moved aside, so the rerun starts afresh);
 the final ``model.pt`` holds the UNet config, weights and the diffusion settings.
 
 train_log.parquet schema (one row per logged step):
@@ -15,8 +15,6 @@ train_log.parquet schema (one row per logged step):
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline import cli, io
+from pipeline import checkpoints, cli, io
 from pipeline.devices import add_device_args, device_from_args
 from pipeline.diffusion.schedule import Diffusion
 from pipeline.diffusion.unet import UNet, UNetConfig
@@ -67,8 +65,9 @@ def build_model(spec: dict, images: np.ndarray, num_classes: int) -> UNet:
 
 
 def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device: torch.device,
-          checkpoint: Path | None = None) -> tuple[UNet, pd.DataFrame]:
-    """Train to ``spec['steps']``, resuming from ``checkpoint`` if it exists; returns model and log."""
+          out_model: Path | None = None) -> tuple[UNet, pd.DataFrame]:
+    """Train to ``spec['steps']``; returns model and log. With ``out_model``, checkpoint to
+    ``<out_model>.resume.pt`` every ``checkpoint_every`` steps and resume from it if it exists."""
     spec = train_spec(spec)
     torch.manual_seed(seed)
     num_classes = int(labels.max()) + 1 if len(labels) else 0
@@ -80,19 +79,18 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
     y_all = torch.as_tensor(labels, dtype=torch.long, device=device)
     step, rows = 0, []
     running, count = 0.0, 0  # loss summed over the steps since the last log row
-    fingerprint = hashlib.sha256(json.dumps([spec, seed], sort_keys=True).encode() + images.tobytes()
-                                 + np.asarray(labels, dtype=np.int64).tobytes()).hexdigest()
-    state = io.load_checkpoint(checkpoint, map_location=device) if checkpoint is not None else None
-    if state is not None and state.get("fingerprint") != fingerprint:
-        log.info("ignoring %s: written for other settings or data", checkpoint)
-    elif state is not None:
+    resume, state = None, None
+    if out_model is not None:
+        resume = checkpoints.Checkpoint(out_model, {"spec": spec, "seed": seed},
+                                        [images, np.asarray(labels, dtype=np.int64)], every=spec["checkpoint_every"])
+        state = resume.load(device, describe=lambda s: f"at step {s['step']}")  # unreadable: CorruptFileError
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"].cpu())
         step, rows = state["step"], state["rows"]
         running, count = state["running"], state["count"]
         torch.set_rng_state(state["torch_rng"])  # dropout, if any
-        log.info("resumed from %s at step %d", checkpoint, step)
     autocast = device.type == "cuda"
     progress = Progress(log, spec["steps"], "train steps")
     progress.done = step
@@ -111,11 +109,10 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
         if step % spec["log_every"] == 0 or step == spec["steps"]:
             rows.append({"step": step, "loss": running / count})
             running, count = 0.0, 0
-        if checkpoint is not None and (step % spec["checkpoint_every"] == 0) and step < spec["steps"]:
-            with io.atomic_path(checkpoint) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                            "generator": gen.get_state(), "rows": rows, "running": running, "count": count,
-                            "torch_rng": torch.get_rng_state(), "fingerprint": fingerprint}, tmp)
+        if resume is not None and resume.due(step, spec["steps"]):
+            resume.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                         "generator": gen.get_state(), "rows": rows, "running": running, "count": count,
+                         "torch_rng": torch.get_rng_state()})
     table = pd.DataFrame(rows, columns=["step", "loss"]).astype({"step": "int64", "loss": "float64"})
     return model, table
 
@@ -155,11 +152,10 @@ def main() -> None:
         torch.set_num_threads(1)
     start = time.monotonic()
     log.info("training on %d images %s, spec %s, device %s", len(images), images.shape[1:], a.spec, device)
-    checkpoint = a.out_model.parent / f"{a.out_model.name}.checkpoint"
-    model, table = train(images, labels, a.spec, a.seed, device, checkpoint)
+    model, table = train(images, labels, a.spec, a.seed, device, a.out_model)
     save_model(model, a.spec, a.out_model)
     io.write_parquet(table, a.out_log)
-    checkpoint.unlink(missing_ok=True)
+    checkpoints.remove(a.out_model)
     log.info("done in %.1fs, final loss %.4f", time.monotonic() - start, table["loss"].iloc[-1])
 
 

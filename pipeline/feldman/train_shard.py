@@ -4,9 +4,14 @@ Model r of the shard (run r of ``feldman_subsets.parquet``) is trained only on i
 initial weights and batch order drawn from generators seeded by (seed, r): a run's result does not
 depend on the shard size. One optimizer step updates all S models; their losses are summed, so their
 gradients (and SGD momentum buffers) never mix. Progress is checkpointed atomically after every
-epoch to ``<out>.resume.pt`` and a killed job resumes from it (only a checkpoint of the same runs,
-settings and data); an unreadable checkpoint stops the job with one line naming it and is moved
-aside, so the rerun starts the shard afresh.
+epoch to ``<out>.resume.pt`` (``pipeline.checkpoints``) and a killed job resumes from it (only a
+checkpoint of the same runs, settings and data); an unreadable checkpoint stops the job with one
+line naming it and is moved aside, so the rerun starts the shard afresh. Saving thousands of
+stacked models takes seconds, so after an epoch the state is saved only once the time since the
+last save is at least ``SAVE_COST_RATIO`` times what that save took (always after the first
+epoch): checkpoints cost at most about 1/SAVE_COST_RATIO of the training time. The checkpoint's
+payload: ``stack_size``, ``done`` (finished stacks' train and test correctness) and the current
+stack's ``epoch``, ``model`` and ``optimizer`` state.
 
 shard table (``shards/shard{k}.parquet``), one row per run:
     run             int32       run index r (row r of feldman_subsets.parquet)
@@ -24,7 +29,6 @@ Position p is the p-th entry of ``Dataset.indices("train")`` (or "test"), as in 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 from pathlib import Path
 
@@ -33,7 +37,7 @@ import pyarrow as pa
 import torch
 from torch.nn import functional as F
 
-from pipeline import cli, io
+from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.devices import add_device_args, free_memory_bytes, resolve_device
 from pipeline.errors import PipelineError
@@ -43,6 +47,8 @@ from pipeline.schema import schema_default, spec_defaults
 from pipeline.splits import read_subset_masks
 
 log = get_logger("feldman.train_shard")
+
+SAVE_COST_RATIO = 10  # save after an epoch only when the time since the last save is >= 10x its cost
 
 
 def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -175,43 +181,11 @@ def full_spec(spec: dict) -> dict:
     return spec_defaults("feldman.architectures.*", spec)
 
 
-class ResumePoint:
-    """The job's checkpoint ``<out>.resume.pt``: finished stacks' correctness and the current stack's
-    training state.
-
-    Saving thousands of stacked models takes seconds, so after an epoch the state is saved only once
-    the time since the last save is at least ``COST_RATIO`` times what that save took (always after
-    the first epoch): checkpoints cost at most about 1/COST_RATIO of the training time.
-    """
-
-    COST_RATIO = 10
-
-    def __init__(self, path: Path, key: dict):
-        self.path, self.key = path, key
-        self.last_save, self.save_seconds = time.monotonic(), 0.0
-
-    def load(self, device: torch.device) -> dict | None:
-        saved = io.load_checkpoint(self.path, map_location=device)  # unreadable: CorruptFileError naming it
-        if saved is None:
-            return None
-        if saved.get("key") != self.key:
-            log.info("ignoring %s: written for other settings", self.path)
-            return None
-        log.info("resuming from %s: %d stack(s) done, current stack after epoch %d", self.path,
-                 len(saved["done"]), saved.get("epoch", 0))
-        return saved
-
-    def save(self, stack_size: int, done: list, epoch: int = 0, model=None, opt=None, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last_save < self.COST_RATIO * self.save_seconds:
-            return
-        state = {"key": self.key, "stack_size": stack_size, "done": done, "epoch": epoch,
-                 "model": None if model is None else model.state_dict(),
-                 "optimizer": None if opt is None else opt.state_dict()}
-        with io.atomic_path(self.path) as tmp:
-            torch.save(state, tmp)
-        self.last_save = time.monotonic()
-        self.save_seconds = self.last_save - now
+def payload(stack_size: int, done: list, epoch: int = 0, model=None, opt=None) -> dict:
+    """What the shard's checkpoint holds: finished stacks' results and the current stack's state."""
+    return {"stack_size": stack_size, "done": done, "epoch": epoch,
+            "model": None if model is None else model.state_dict(),
+            "optimizer": None if opt is None else opt.state_dict()}
 
 
 def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | str, arch: str, spec: dict,
@@ -234,10 +208,11 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     # the data stay on the device for every stack
     xt, yt = as_tensor(x_train, device), torch.from_numpy(y_train).to(device)
     xs, ys = as_tensor(x_test, device), torch.from_numpy(y_test).to(device)
-    # the subsets and labels enter the key: a checkpoint of other data is never resumed
-    data_hash = hashlib.sha256(members.tobytes() + y_train.astype(np.int64).tobytes()).hexdigest()
-    resume = ResumePoint(Path(f"{out}.resume.pt"), {"runs": runs, "spec": spec, "seed": seed, "data": data_hash})
-    saved = resume.load(device)
+    # the images, labels and subsets enter the fingerprint: a checkpoint of other data is never resumed
+    resume = checkpoints.Checkpoint(out, {"runs": runs, "spec": spec, "seed": seed},
+                                    [x_train, y_train, x_test, y_test, members], cost_ratio=SAVE_COST_RATIO)
+    saved = resume.load(device, describe=lambda s: f"{len(s['done'])} stack(s) done, current stack after "
+                                                   f"epoch {s.get('epoch', 0)}")
     if saved is not None:
         stack_size = saved["stack_size"]
     elif shard_size == "auto":
@@ -263,7 +238,8 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         state = saved if saved is not None and saved.get("model") is not None and g == len(saved["done"]) else None
 
         def checkpoint(epoch, model, opt):
-            resume.save(stack_size, done, epoch, model, opt)
+            if resume.due():
+                resume.save(payload(stack_size, done, epoch, model, opt))
 
         model.train()
         train_stacked(model, xt, yt, members[rows], group, seed, spec, state=state, on_epoch=checkpoint)
@@ -271,7 +247,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         done.append((correctness(model, xt, yt, spec["eval_batch_size"]),
                      correctness(model, xs, ys, spec["eval_batch_size"])))
         if g + 1 < len(groups):
-            resume.save(stack_size, done, force=True)
+            resume.save(payload(stack_size, done))
         if save_checkpoint:
             trained.append({name: t.cpu() for name, t in model.state_dict().items()})
         del model
@@ -282,9 +258,10 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
              time.monotonic() - start, test_ok.mean(), table["train_accuracy"].to_numpy().mean())
     if save_checkpoint:
         with io.atomic_path(out.with_suffix(".pt")) as tmp:
-            torch.save({"key": resume.key, "stack_size": stack_size, "models": trained}, tmp)
+            torch.save({"key": resume.settings, "fingerprint": resume.fingerprint, "stack_size": stack_size,
+                        "models": trained}, tmp)
     io.write_parquet(table, out)
-    resume.path.unlink(missing_ok=True)
+    resume.remove()
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ At each evaluation epoch, log p(x) is estimated for every training example, thos
 and those held out. The evaluation inputs (binarization / dequantization noise) are drawn
 once from the split seed, so every model scores the very same x_i.
 
-A checkpoint (model, optimizer, finished epochs, rows so far, a hash of the settings) is
-written atomically after each epoch beside the model file; a restarted job with the same
-settings resumes from it. Each epoch's randomness is seeded from (seed, repeat, fold, epoch),
-so a resumed run produces the same tables as an uninterrupted one. An unreadable checkpoint stops
+A checkpoint (model, optimizer, finished epochs, rows so far) is written atomically after each
+epoch to ``<model file>.resume.pt`` (``pipeline.checkpoints``); a restarted job with the same
+settings, images and training mask resumes from it. Each epoch's randomness is seeded from
+(seed, repeat, fold, epoch), so a resumed run produces the same tables as an uninterrupted one. An unreadable checkpoint stops
 the job with one line naming it and is moved aside (``pipeline.cli.run``); the rerun starts afresh.
 
 logpx.parquet schema (one row per training example and evaluation epoch):
@@ -28,15 +28,13 @@ logpx.parquet schema (one row per training example and evaluation epoch):
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from pipeline import cli, io
+from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.devices import add_device_args, device_from_args
 from pipeline.errors import PipelineError
@@ -92,13 +90,15 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[VA
 
 
 def fit_and_evaluate(images: np.ndarray, train_mask: np.ndarray, spec: dict, seed: int, job: tuple[int, int],
-                     device: torch.device = torch.device("cpu"), checkpoint: Path | None = None,
+                     device: torch.device = torch.device("cpu"), out_model: Path | None = None,
                      evaluate: bool = True) -> tuple[VAE, pd.DataFrame]:
     """Train on ``images[train_mask]``; return the model and, per evaluation epoch, log p(x) of all ``images``.
 
     ``images``: uint8 (n, H, W, C), the whole training split in dataset order. ``job`` is
     (repeat, fold) and, with ``seed``, fixes every random draw. The returned rows carry
-    positions (0..n-1) in ``index``; callers map them to dataset indices.
+    positions (0..n-1) in ``index``; callers map them to dataset indices. With ``out_model``, progress
+    is checkpointed after each epoch to ``<out_model>.resume.pt`` and resumed from it; the caller
+    removes it once the final files are written.
     """
     spec = check_spec(spec)
     repeat, fold = job
@@ -110,18 +110,17 @@ def fit_and_evaluate(images: np.ndarray, train_mask: np.ndarray, spec: dict, see
     if len(members) == 0:
         raise PipelineError("kfold_vae: a model would train on no examples (check the fold table)")
     eval_x = model.prepare(images, torch.Generator().manual_seed(derived_seed(seed, 7)), train=False).to(device)
-    fingerprint = hashlib.sha256(json.dumps([spec, seed, list(job)], sort_keys=True).encode()
-                                 + members.astype(np.int64).tobytes()).hexdigest()
     start, rows = 0, []
-    state = io.load_checkpoint(checkpoint, map_location=device) if checkpoint is not None else None
-    if state is not None:  # an unreadable checkpoint raised CorruptFileError naming it
-        if state.get("fingerprint") == fingerprint:
+    resume = None
+    if out_model is not None:
+        settings = {"spec": spec, "seed": seed, "job": list(job), "evaluate": evaluate}
+        resume = checkpoints.Checkpoint(out_model, settings, [images, train_mask])
+        # an unreadable checkpoint raises CorruptFileError naming it
+        state = resume.load(device, describe=lambda s: f"after epoch {s['epoch']}")
+        if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start, rows = state["epoch"], state["rows"]
-            log.info("resuming from %s after epoch %d", checkpoint, start)
-        else:
-            log.info("ignoring %s: written for other settings", checkpoint)
     for epoch in range(start, spec["epochs"]):
         epoch_seed = derived_seed(job_seed, epoch)
         torch.manual_seed(epoch_seed)  # reparameterization noise
@@ -146,10 +145,9 @@ def fit_and_evaluate(images: np.ndarray, train_mask: np.ndarray, spec: dict, see
             rows.append({"epoch": epoch + 1, "logpx": values})
             log.info("epoch %d: mean log p(x) trained %.3f, held out %.3f", epoch + 1,
                      values[train_mask].mean(), values[~train_mask].mean() if (~train_mask).any() else np.nan)
-        if checkpoint is not None:
-            with io.atomic_path(checkpoint) as tmp:
-                torch.save({"fingerprint": fingerprint, "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "rows": rows}, tmp)
+        if resume is not None:
+            resume.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                         "rows": rows})
     n = len(images)
     table = pd.DataFrame(
         {
@@ -202,15 +200,14 @@ def main() -> None:
     device = device_from_args(a)
     log.info("%s: repeat %d, held-out fold %s: %d of %d training examples, %s on %s", a.dataset_dir, a.repeat,
              a.fold, int(mask.sum()), len(mask), spec["kind"], device)
-    checkpoint = a.out_model.with_name(a.out_model.name + ".checkpoint")
     model, table = fit_and_evaluate(images, mask, spec, a.seed, (a.repeat, -1 if fold is None else fold), device,
-                                    checkpoint, evaluate=a.out_logpx is not None)
+                                    a.out_model, evaluate=a.out_logpx is not None)
     if a.out_logpx is not None:
         table["index"] = train_index[table["index"].to_numpy()]
         io.write_parquet(table, a.out_logpx)
         log.info("wrote %s", a.out_logpx)
     save_model(model, spec, images.shape[1:], a.out_model)
-    checkpoint.unlink(missing_ok=True)
+    checkpoints.remove(a.out_model)
     log.info("wrote %s", a.out_model)
 
 

@@ -2,10 +2,12 @@
 
 Each step does ``d_steps`` discriminator updates on real batches and on all fakes, then one
 generator update on the fakes that survive memorization rejection (rejection.py). The job
-checkpoints atomically every ``checkpoint_every`` steps to ``<out-dir>/checkpoint.pt`` (models,
-optimisers, RNG state, log so far) and resumes from it when rerun with the same settings; the
-checkpoint is deleted once the final files are written. An unreadable checkpoint stops the job with
-one line naming it and is moved aside (``pipeline.cli.run``), so the rerun starts afresh.
+checkpoints atomically every ``checkpoint_every`` steps to ``<out-dir>/generator.pt.resume.pt``
+(``pipeline.checkpoints``: models, optimisers, RNG state, log so far) and resumes from it when
+rerun with the same settings, training images and labels and embedder file (their content, not
+their paths); the checkpoint is deleted once the final files are written. An unreadable checkpoint
+stops the job with one line naming it and is moved aside (``pipeline.cli.run``), so the rerun
+starts afresh.
 
 generator.pt: {"state_dict", "size", "channels", "n_classes", "z_dim", "width", "label_freq"}.
 
@@ -24,15 +26,13 @@ train_log.parquet schema (one row per generator step):
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from pipeline import cli, io
+from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.mrgan import gan
@@ -111,10 +111,11 @@ class Trainer:
         self.rows.append(row)
         return row
 
-    def state(self, fingerprint: str) -> dict:
+    def state(self) -> dict:
+        """The checkpoint payload: models, optimisers, RNG states and the log so far."""
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
                 "opt_d": self.opt_d.state_dict(), "gen": self.gen.get_state(), "torch": torch.get_rng_state(),
-                "rows": self.rows, "fingerprint": fingerprint}
+                "rows": self.rows}
 
     def load_state(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
@@ -126,23 +127,6 @@ class Trainer:
         self.rows = list(state["rows"])
 
 
-def save_checkpoint(trainer: Trainer, fingerprint: str, path: Path) -> None:
-    with io.atomic_path(path) as tmp:
-        torch.save(trainer.state(fingerprint), tmp)
-
-
-def try_resume(trainer: Trainer, fingerprint: str, path: Path) -> None:
-    """Resume from ``path`` if it was written for the same settings; unreadable: CorruptFileError."""
-    state = io.load_checkpoint(path, map_location=trainer.device)
-    if state is None:
-        return
-    if state.get("fingerprint") != fingerprint:
-        log.warning("ignoring checkpoint %s from different settings", path)
-        return
-    trainer.load_state(state)
-    log.info("resumed from %s at step %d", path, len(trainer.rows))
-
-
 def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_dir, device="cpu"):
     spec = settings(spec)
     out_dir = Path(out_dir)
@@ -151,24 +135,28 @@ def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_dir,
     train_features = embedder.embed_images(images)
     rejection = MemorizationRejection(embedder, train_features, tau, spec["max_resample"], device)
     trainer = Trainer(images, labels, spec, seed, rejection, device)
-    fingerprint = hashlib.sha256(json.dumps([str(dataset_dir), embedding_kind, tau, seed, spec],
-                                            sort_keys=True).encode()).hexdigest()
-    checkpoint = out_dir / "checkpoint.pt"
-    try_resume(trainer, fingerprint, checkpoint)
+    # content, not paths: other images or another embedder at the same path never resume this checkpoint
+    embedder_bytes = np.fromfile(embedding_file, dtype=np.uint8)  # load_embedder found the file
+    job = {"embedding": embedding_kind, "tau": float(tau), "seed": int(seed), "spec": spec}
+    resume = checkpoints.Checkpoint(out_dir / "generator.pt", job, [images, labels, embedder_bytes],
+                                    every=spec["checkpoint_every"])
+    state = resume.load(trainer.device, describe=lambda s: f"at step {len(s['rows'])}")  # unreadable: CorruptFileError
+    if state is not None:
+        trainer.load_state(state)
     progress = Progress(log, spec["steps"], f"generator steps (tau={tau})")
     progress.done = len(trainer.rows)
     while len(trainer.rows) < spec["steps"]:
         trainer.step()
         progress.update()
-        if len(trainer.rows) % spec["checkpoint_every"] == 0 and len(trainer.rows) < spec["steps"]:
-            save_checkpoint(trainer, fingerprint, checkpoint)
+        if resume.due(len(trainer.rows), spec["steps"]):
+            resume.save(trainer.state())
     table = pd.DataFrame(trainer.rows)
     table = table.assign(tau=float(tau), seed=int(seed), embedding=pd.array([embedder.name] * len(table),
                                                                            dtype="string"))
     with io.atomic_path(out_dir / "generator.pt") as tmp:
         torch.save({"state_dict": {k: v.cpu() for k, v in trainer.G.state_dict().items()}, **trainer.arch}, tmp)
     io.write_parquet(table, out_dir / "train_log.parquet")
-    checkpoint.unlink(missing_ok=True)
+    resume.remove()
     kept = table["kept"].sum() / table["generated"].sum()
     log.info("done: %d steps, %.1f%% of generator fakes kept", len(table), 100 * kept)
     return table
