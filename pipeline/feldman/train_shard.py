@@ -224,6 +224,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     else:
         stack_size = len(runs)
     groups = stacking.stacks(runs, stack_size)
+    eval_rows = stacking.eval_rows(spec) if shard_size == "auto" else spec["eval_batch_size"]
     done = [] if saved is None else list(saved["done"])
     log.info("%s/%s: shard %d = runs %d..%d on %s in %d stack(s) of up to %d, %d/%d training examples each",
              dataset_dir, arch, shard, runs[0], runs[-1], device, len(groups), stack_size, members[0].sum(),
@@ -244,8 +245,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         model.train()
         train_stacked(model, xt, yt, members[rows], group, seed, spec, state=state, on_epoch=checkpoint)
         model.eval()
-        done.append((correctness(model, xt, yt, spec["eval_batch_size"]),
-                     correctness(model, xs, ys, spec["eval_batch_size"])))
+        done.append((correctness(model, xt, yt, eval_rows), correctness(model, xs, ys, eval_rows)))
         if g + 1 < len(groups):
             resume.save(payload(stack_size, done))
         if save_checkpoint:
