@@ -68,7 +68,8 @@ def test_runs_do_not_depend_on_the_shard_and_resume_gives_the_same_models(flippe
     subsets = write_subsets(root, 4)
     spec = {"kind": "mlp", "hidden": [16], "epochs": 2}
     train_shard(root / "data", subsets, 0, 4, "mlp", spec, 0, "cpu", tmp_path / "all.parquet")
-    train_shard(root / "data", subsets, 1, 2, "mlp", spec, 0, "cpu", tmp_path / "half.parquet", save_checkpoint=True)
+    train_shard(root / "data", subsets, 1, 2, "mlp", spec, 0, "cpu", tmp_path / "half.parquet",
+                save_models=tmp_path / "half.pt")
     saved_models = torch.load(tmp_path / "half.pt", weights_only=False)
     assert saved_models["key"]["runs"] == [2, 3] and not (tmp_path / "half.parquet.resume.pt").exists()
     whole, half = io.read_parquet(tmp_path / "all.parquet"), io.read_parquet(tmp_path / "half.parquet")

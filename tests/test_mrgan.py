@@ -14,6 +14,11 @@ from pipeline.mrgan import ct_test, embed, fid, guideline, rejection, sample, tr
 from pipeline.neighbors import knn
 
 
+def job_outputs(folder):
+    """The generator and training-log paths of one MR-GAN training job in ``folder``."""
+    return folder / "generator.pt", folder / "train_log.parquet"
+
+
 def mixture(n, rng, centers):
     """Points around a few centres in 8-d (a data distribution with real cell structure)."""
     which = rng.integers(len(centers), size=n)
@@ -179,7 +184,7 @@ SPEC = {"steps": 6, "batch_size": 16, "width": 8, "z_dim": 8, "checkpoint_every"
 
 def test_training_resumes_from_checkpoint_to_the_same_result(tiny_job, monkeypatch):
     args = (tiny_job / "data", "classifier", tiny_job / "clf.pt", 0.001, 0, SPEC)
-    full = train.train(*args, tiny_job / "full")
+    full = train.train(*args, *job_outputs(tiny_job / "full"))
     assert len(full) == 6 and (full["embedding"] == "classifier_penultimate").all()
     assert (full["kept"] <= full["generated"]).all() and full["kept"].lt(16).any()  # the batch shrinks
 
@@ -192,10 +197,10 @@ def test_training_resumes_from_checkpoint_to_the_same_result(tiny_job, monkeypat
 
     monkeypatch.setattr(train.Trainer, "step", dies_at_step_5)
     with pytest.raises(KeyboardInterrupt):
-        train.train(*args, tiny_job / "killed")
+        train.train(*args, *job_outputs(tiny_job / "killed"))
     assert (tiny_job / "killed" / "generator.pt.resume.pt").exists()
     monkeypatch.setattr(train.Trainer, "step", original)
-    resumed = train.train(*args, tiny_job / "killed")
+    resumed = train.train(*args, *job_outputs(tiny_job / "killed"))
     pd.testing.assert_frame_equal(full, resumed)
     assert not (tiny_job / "killed" / "generator.pt.resume.pt").exists()
     a = torch.load(tiny_job / "full" / "generator.pt")["state_dict"]
@@ -225,15 +230,15 @@ def test_training_does_not_resume_a_checkpoint_of_other_data_at_the_same_path(ti
 
     monkeypatch.setattr(train.Trainer, "step", dies_at_step_5)
     with pytest.raises(KeyboardInterrupt):
-        train.train(*args, tmp_path / "job")
+        train.train(*args, *job_outputs(tmp_path / "job"))
     assert (tmp_path / "job" / "generator.pt.resume.pt").exists()
     monkeypatch.setattr(train.Trainer, "step", original)
     Dataset.from_arrays(second, labels, split, "toy").save(data)
     with caplog.at_level(logging.INFO, logger="pipeline"):
-        rerun = train.train(*args, tmp_path / "job")
+        rerun = train.train(*args, *job_outputs(tmp_path / "job"))
     assert "ignoring" in caplog.text and "written for other settings or data" in caplog.text
     assert "resuming" not in caplog.text
-    straight = train.train(*args, tmp_path / "straight")
+    straight = train.train(*args, *job_outputs(tmp_path / "straight"))
     pd.testing.assert_frame_equal(rerun, straight)
     a = torch.load(tmp_path / "job" / "generator.pt")["state_dict"]
     b = torch.load(tmp_path / "straight" / "generator.pt")["state_dict"]
@@ -243,7 +248,7 @@ def test_training_does_not_resume_a_checkpoint_of_other_data_at_the_same_path(ti
 
 def test_sampling_keeps_every_sample_and_class_frequencies(tiny_job):
     spec = {**SPEC, "loss": "ns", "d_steps": 2}
-    train.train(tiny_job / "data", "classifier", tiny_job / "clf.pt", 0.0, 1, spec, tiny_job / "ns")
+    train.train(tiny_job / "data", "classifier", tiny_job / "clf.pt", 0.0, 1, spec, *job_outputs(tiny_job / "ns"))
     G, saved = sample.load_generator(tiny_job / "ns" / "generator.pt")
     labels = sample.balanced_labels(saved["label_freq"], 30, np.random.default_rng(0))
     assert np.bincount(labels).tolist() == [10, 10, 10]

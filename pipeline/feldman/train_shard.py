@@ -189,7 +189,7 @@ def payload(stack_size: int, done: list, epoch: int = 0, model=None, opt=None) -
 
 
 def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | str, arch: str, spec: dict,
-                seed: int, device: str, out: Path, save_checkpoint: bool = False,
+                seed: int, device: str, out: Path, save_models: Path | None = None,
                 tf32: bool = schema_default("tf32")) -> None:
     """Train the job's runs in stacks (all at once for an integer shard size; as many as fit in the
     device's free memory for ``auto``) and write the shard table."""
@@ -248,7 +248,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         done.append((correctness(model, xt, yt, eval_rows), correctness(model, xs, ys, eval_rows)))
         if g + 1 < len(groups):
             resume.save(payload(stack_size, done))
-        if save_checkpoint:
+        if save_models is not None:
             trained.append({name: t.cpu() for name, t in model.state_dict().items()})
         del model
     train_ok = np.concatenate([d[0] for d in done])
@@ -256,8 +256,8 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     table = shard_table(runs, seed, arch, members, train_ok, test_ok)
     log.info("trained %d models in %.1fs; mean test accuracy %.4f, fit of J_r %.4f", len(runs),
              time.monotonic() - start, test_ok.mean(), table["train_accuracy"].to_numpy().mean())
-    if save_checkpoint:
-        with io.atomic_path(out.with_suffix(".pt")) as tmp:
+    if save_models is not None:
+        with io.atomic_path(save_models) as tmp:
             torch.save({"key": resume.settings, "fingerprint": resume.fingerprint, "stack_size": stack_size,
                         "models": trained}, tmp)
     io.write_parquet(table, out)
@@ -275,13 +275,13 @@ def main() -> None:
     parser.add_argument("--seed", required=True, type=int)
     add_device_args(parser)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--save-checkpoint", action="store_true", help="also write the trained models beside --out")
+    parser.add_argument("--save-models", type=Path, default=None, help="also write the trained models here (.pt)")
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     train_shard(a.dataset_dir, a.subsets, a.shard, a.shard_size, a.arch, a.spec, a.seed, a.device, a.out,
-                a.save_checkpoint, a.tf32 == "on")
+                a.save_models, a.tf32 == "on")
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--embedding-kind", required=True)
     parser.add_argument("--spec", type=cli.json_arg, required=True, help="kmeans_cells, classwise_cells, pca_dims")
-    parser.add_argument("--out-dir", required=True)
+    for name in ("scores", "classwise", "ct_cells", "nn_distances"):
+        parser.add_argument(f"--out-{name.replace('_', '-')}", required=True, help=f"{name}.parquet")
     args = parser.parse_args()
     spec = spec_defaults("mrgan", args.spec, keys=SCORE_KEYS)  # keys it lacks take the schema's defaults
     data = Dataset.load(args.dataset_dir)
@@ -117,7 +118,7 @@ def main() -> None:
         kmeans_cells=spec["kmeans_cells"], classwise_cells=spec["classwise_cells"],
         pca_dims=spec["pca_dims"], train_index=train_index)
     for name, table in tables.items():
-        io.write_parquet(table, f"{args.out_dir}/{name}.parquet")
+        io.write_parquet(table, getattr(args, f"out_{name}"))
     row = tables["scores"].iloc[0]
     log.info("tau=%g: C_T=%.2f FID(train)=%.4f FID(test)=%.4f kept=%.2f", args.tau, row.ct, row.fid_train,
              row.fid_test, row.kept_fraction)

@@ -2,7 +2,7 @@
 
 Each step does ``d_steps`` discriminator updates on real batches and on all fakes, then one
 generator update on the fakes that survive memorization rejection (rejection.py). The job
-checkpoints atomically every ``checkpoint_every`` steps to ``<out-dir>/generator.pt.resume.pt``
+checkpoints atomically every ``checkpoint_every`` steps to ``<out-generator>.resume.pt``
 (``pipeline.checkpoints``: models, optimisers, RNG state, log so far) and resumes from it when
 rerun with the same settings, training images and labels and embedder file (their content, not
 their paths); the checkpoint is deleted once the final files are written. An unreadable checkpoint
@@ -127,9 +127,9 @@ class Trainer:
         self.rows = list(state["rows"])
 
 
-def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_dir, device="cpu"):
+def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_generator, out_log, device="cpu"):
     spec = settings(spec)
-    out_dir = Path(out_dir)
+    out_generator = Path(out_generator)
     images, labels, _ = Dataset.load(dataset_dir).split_arrays("train")
     embedder = load_embedder(embedding_kind, embedding_file, device)
     train_features = embedder.embed_images(images)
@@ -138,7 +138,7 @@ def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_dir,
     # content, not paths: other images or another embedder at the same path never resume this checkpoint
     embedder_bytes = np.fromfile(embedding_file, dtype=np.uint8)  # load_embedder found the file
     job = {"embedding": embedding_kind, "tau": float(tau), "seed": int(seed), "spec": spec}
-    resume = checkpoints.Checkpoint(out_dir / "generator.pt", job, [images, labels, embedder_bytes],
+    resume = checkpoints.Checkpoint(out_generator, job, [images, labels, embedder_bytes],
                                     every=spec["checkpoint_every"])
     state = resume.load(trainer.device, describe=lambda s: f"at step {len(s['rows'])}")  # unreadable: CorruptFileError
     if state is not None:
@@ -153,9 +153,9 @@ def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_dir,
     table = pd.DataFrame(trainer.rows)
     table = table.assign(tau=float(tau), seed=int(seed), embedding=pd.array([embedder.name] * len(table),
                                                                            dtype="string"))
-    with io.atomic_path(out_dir / "generator.pt") as tmp:
+    with io.atomic_path(out_generator) as tmp:
         torch.save({"state_dict": {k: v.cpu() for k, v in trainer.G.state_dict().items()}, **trainer.arch}, tmp)
-    io.write_parquet(table, out_dir / "train_log.parquet")
+    io.write_parquet(table, out_log)
     resume.remove()
     kept = table["kept"].sum() / table["generated"].sum()
     log.info("done: %d steps, %.1f%% of generator fakes kept", len(table), 100 * kept)
@@ -171,10 +171,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--spec", type=cli.json_arg, default={})
     add_device_args(parser)
-    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--out-generator", required=True, help="generator.pt")
+    parser.add_argument("--out-log", required=True, help="train_log.parquet")
     args = parser.parse_args()
     train(args.dataset_dir, args.embedding_kind, args.embedding_file, args.tau, args.seed, args.spec,
-          args.out_dir, device_from_args(args))
+          args.out_generator, args.out_log, device_from_args(args))
 
 
 if __name__ == "__main__":

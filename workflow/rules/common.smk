@@ -3,6 +3,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 
 # The package this workflow runs lives two folders up; put it on the path of this process (the
@@ -33,11 +34,12 @@ TARGET_FUNCTIONS = []
 # Where every training and sampling job runs (config keys device and tf32), as command-line options.
 DEVICE_ARGS = f"--device {config['device']} --tf32 {'on' if config['tf32'] else 'off'}"
 # GPUs a training or sampling job takes: with the profile's `resources: [gpu=1]`, two such jobs never
-# share one GPU (raise the limit to share). Jobs that will run on the CPU take none.
+# share one GPU (raise the limit to share). Jobs that will run on the CPU take none (auto: no
+# NVIDIA driver tools here).
 GPU_JOB = (
     0
     if config["device"] == "cpu"
-    or (config["device"] == "auto" and not os.path.exists("/dev/nvidiactl"))
+    or (config["device"] == "auto" and shutil.which("nvidia-smi") is None)
     else 1
 )
 

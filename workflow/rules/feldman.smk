@@ -11,7 +11,7 @@ rule feldman_train_shard:
         data=dataset_input,
         subsets=feldman_subsets_file,
     output:
-        f"{FELDMAN_ARCH}/shards/shard{{shard}}.parquet",
+        **FELDMAN_SHARD_OUTPUTS,
     log:
         f"{RESULTS}/logs/feldman/{{dataset}}/{{arch}}/shard{{shard}}.log",
     benchmark:
@@ -28,12 +28,12 @@ rule feldman_train_shard:
         shard_size=config["feldman"]["shard_size"],
         seed=config["feldman"]["seed"],
         device=DEVICE_ARGS,
-        checkpoint=feldman_checkpoint_flag,
+        models=feldman_models_arg,
     shell:
         "python -m pipeline.feldman.train_shard --dataset-dir {params.dataset_dir} --subsets {input.subsets} "
         "--shard {wildcards.shard} --shard-size {params.shard_size} --arch {wildcards.arch} "
         "--spec {params.spec:q} --seed {params.seed} {params.device} --threads {threads} "
-        "{params.checkpoint} --out {output} 2> {log}"
+        "{params.models} --out {output.table} 2> {log}"
 
 
 rule feldman_estimate:

@@ -29,8 +29,14 @@ def feldman_arch_spec(wildcards):
     return as_json(config["feldman"]["architectures"][wildcards.arch])
 
 
-def feldman_checkpoint_flag(wildcards):
-    return "--save-checkpoint" if config["feldman"]["save_checkpoints"] else ""
+# With feldman.save_checkpoints, each shard job also writes its trained models, a declared output.
+FELDMAN_SHARD_OUTPUTS = {"table": f"{FELDMAN_ARCH}/shards/shard{{shard}}.parquet"}
+if config["feldman"]["save_checkpoints"]:
+    FELDMAN_SHARD_OUTPUTS["models"] = f"{FELDMAN_ARCH}/shards/shard{{shard}}.pt"
+
+
+def feldman_models_arg(wildcards, output):
+    return f"--save-models {output.models}" if "models" in output.keys() else ""
 
 
 def feldman_pair_tables(wildcards):

@@ -94,11 +94,11 @@ rule mrgan_train:
         dataset_dir=input_folder("data"),
         kind=mrgan_embedding_kind,
         spec=mrgan_train_spec,
-        out_dir=subpath(output.generator, parent=True),
     shell:
         "python -m pipeline.mrgan.train --dataset-dir {params.dataset_dir} --embedding-kind {params.kind} "
         "--embedding-file {input.embedder} --tau {wildcards.tau} --seed {wildcards.seed} "
-        "--spec {params.spec:q} {params.device} --out-dir {params.out_dir} 2> {log}"
+        "--spec {params.spec:q} {params.device} --out-generator {output.generator} "
+        "--out-log {output.log_table} 2> {log}"
 
 
 rule mrgan_sample:
@@ -171,13 +171,13 @@ rule mrgan_score:
         dataset_dir=input_folder("data"),
         kind=mrgan_embedding_kind,
         spec=mrgan_score_spec,
-        out_dir=subpath(output.scores, parent=True),
     shell:
         "python -m pipeline.mrgan.score --dataset-dir {params.dataset_dir} --dataset {wildcards.dataset} "
         "--train-features {input.train} --test-features {input.test} --sample-features {input.samples} "
         "--sample-table {input.sample_table} --train-log {input.train_log} --tau {wildcards.tau} "
         "--seed {wildcards.seed} --embedding-kind {params.kind} --spec {params.spec:q} "
-        "--out-dir {params.out_dir} 2> {log}"
+        "--out-scores {output.scores} --out-classwise {output.classwise} --out-ct-cells {output.cells} "
+        "--out-nn-distances {output.nn} 2> {log}"
 
 
 rule mrgan_summary:
