@@ -9,16 +9,26 @@ table it prints the path, the row count, the schema (column: Arrow type) and the
 ``--head`` rows. With ``--example I`` it prints instead, for every table that mentions dataset
 index I, the rows that do, and the matching atlas row column by column. Dataset indices are
 looked up in the columns that hold them (``index``, ``train_index``, ``test_index``,
-``nearest``, ``second``, ``ref_index``, ``nearest_validation``; ``index`` of MR-GAN's
-nn_distances and ``query`` are sample positions and are skipped). Indices are per data set, so
-``--dataset NAME`` keeps only tables of that data set: paths with a folder named NAME, and the
-diffusion experiments whose ``dataset`` is NAME in ``--config`` (default ./config.yaml).
+``nearest``, ``second``, ``ref_index``, ``nearest_validation``, and ``query`` of the shared
+neighbour tables results/neighbors/<dataset>/<job>.parquet). Not dataset indices, so not looked
+up: ``index`` of MR-GAN's nn_distances (a sample or test-split position), ``query`` of a
+diffusion job's neighbors.parquet (a sample position) and that table's ``ref_index``, a position
+in the job's training subset: it is mapped through ``n<size>/subset.parquet`` to a
+``ref_dataset_index`` column, which is looked up and shown.
+
+Indices are per data set, so ``--dataset NAME`` keeps only tables of that data set: paths with
+a folder named NAME, and the diffusion experiments trained on NAME. An experiment's data set is
+read from its own tables (the ``dataset`` column of results/diffusion/<experiment>/summary.parquet
+or of a job's scores.parquet), so no config is needed once a job has been scored; before that it
+comes from ``--config`` (default ./config.yaml), and without one the command stops with an error
+naming the experiment rather than leave its tables out.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -44,23 +54,72 @@ def find_tables(paths: list[Path]) -> list[Path]:
     return tables
 
 
-def diffusion_experiments(config_path: Path, dataset: str) -> set[str]:
-    """Diffusion experiments of ``config_path`` trained on ``dataset`` (none if there is no config)."""
-    if not config_path.is_file():
-        return set()
+def diffusion_experiment_dir(path: Path) -> Path | None:
+    """results/diffusion/<experiment> (absolute) of a table under it, else None (layout of
+    workflow/rules/diffusion_common.smk: <experiment>/summary.parquet, <experiment>/n<size>/...)."""
+    parts = path.resolve().parts
+    for i in range(len(parts) - 3, -1, -1):
+        below = parts[i + 2]
+        if parts[i] == "diffusion" and (re.fullmatch(r"n\d+", below) or below in ("summary.parquet", "figures")):
+            return Path(*parts[:i + 2])
+    return None
+
+
+def dataset_in_tables(experiment_dir: Path) -> str | None:
+    """The data set an experiment trained on, from the ``dataset`` column of its summary or a job's scores."""
+    candidates = [experiment_dir / "summary.parquet", *sorted(experiment_dir.glob("n*/w*/seed*/scores.parquet"))]
+    for table in candidates:
+        if not table.is_file():
+            continue
+        try:
+            names = set(pq.read_table(table, columns=["dataset"]).column("dataset").to_pylist())
+        except Exception:  # unreadable or without the column: try the next table
+            continue
+        if len(names) == 1:
+            return str(names.pop())
+    return None
+
+
+def read_config(config_path: Path | None) -> tuple[Path, dict | None]:
+    """(path, parsed config) of ``--config``, or of ./config.yaml (None if absent) when not given."""
+    path = Path("config.yaml") if config_path is None else config_path
+    if not path.is_file():
+        if config_path is not None:
+            raise PipelineError(f"--config {config_path}: no such file")
+        return path, None
     try:
-        config = yaml.safe_load(config_path.read_text()) or {}
+        return path, yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise PipelineError(f"{config_path}: not valid YAML ({err})") from err
-    experiments = (config.get("diffusion") or {}).get("experiments") or {}
-    return {name for name, spec in experiments.items() if (spec or {}).get("dataset") == dataset}
+        raise PipelineError(f"{path}: not valid YAML ({err})") from err
 
 
-def of_dataset(path: Path, dataset: str, experiments: set[str]) -> bool:
-    parts = path.parts
-    if dataset in parts[:-1]:
-        return True
-    return any(parts[i] == "diffusion" and parts[i + 1] in experiments for i in range(len(parts) - 1))
+def experiment_datasets(tables: list[Path], config_path: Path | None) -> dict[Path, str]:
+    """Data set of every diffusion experiment folder the tables lie in: from its tables, else from the config."""
+    config_file, config = None, None
+    datasets = {}
+    for experiment_dir in sorted({d for d in map(diffusion_experiment_dir, tables) if d is not None}):
+        name = dataset_in_tables(experiment_dir)
+        if name is None:
+            if config_file is None:
+                config_file, config = read_config(config_path)
+            shown = os.path.relpath(experiment_dir) if experiment_dir.is_relative_to(Path.cwd()) else experiment_dir
+            if config is None:
+                raise PipelineError(f"{shown}: no job scored yet, so only a config names its data set, and there is "
+                                    f"no ./{config_file}: pass --config PATH (the config of the run)")
+            spec = ((config.get("diffusion") or {}).get("experiments") or {}).get(experiment_dir.name) or {}
+            if "dataset" not in spec:
+                raise PipelineError(f"{shown}: no job scored yet, and {config_file} has no "
+                                    f"diffusion.experiments.{experiment_dir.name}.dataset: pass --config PATH")
+            name = spec["dataset"]
+        datasets[experiment_dir] = name
+    return datasets
+
+
+def of_dataset(path: Path, dataset: str, experiments: dict[Path, str]) -> bool:
+    experiment_dir = diffusion_experiment_dir(path)
+    if experiment_dir is not None:
+        return experiments[experiment_dir] == dataset
+    return dataset in path.parts[:-1]
 
 
 def shorten_lists(frame: pd.DataFrame) -> pd.DataFrame:
@@ -90,11 +149,35 @@ def describe_table(path: Path, head: int) -> str:
     return "\n".join(lines)
 
 
-def example_rows(table: pd.DataFrame, example: int) -> pd.DataFrame:
-    """Rows of ``table`` that mention dataset index ``example`` (see module docstring)."""
+def is_diffusion_neighbors(path: Path) -> bool:
+    return path.name == "neighbors.parquet" and diffusion_experiment_dir(path) is not None
+
+
+def lookup_table(path: Path) -> tuple[pd.DataFrame, list[str], str]:
+    """(table, the columns holding dataset indices, a note) of one table for ``--example``."""
+    table = io.read_parquet(path)
     columns = [c for c in INDEX_COLUMNS if c in table.columns]
-    if "set" in table.columns and "index" in columns:  # MR-GAN nn_distances: index = sample position
+    if "set" in table.columns and "index" in columns:  # MR-GAN nn_distances: index = sample or test position
         columns.remove("index")
+    if path.parent.parent.name == "neighbors" and "query" in table.columns:  # shared stage: query = dataset index
+        columns.append("query")
+    note = ""
+    if is_diffusion_neighbors(path) and "ref_index" in table.columns:
+        # query = sample position, ref_index = position in the job's training subset
+        columns.remove("ref_index")
+        subset_path = path.parent.parent.parent / "subset.parquet"
+        if not subset_path.is_file():
+            return table.iloc[:0], [], f"not searched: ref_index is a position in {subset_path}, which is missing"
+        subset = io.read_parquet(subset_path).set_index("position")["index"]
+        mapped = table["ref_index"].map(subset).astype("Int64")
+        table.insert(table.columns.get_loc("ref_index") + 1, "ref_dataset_index", mapped)
+        columns.append("ref_dataset_index")
+        note = f"ref_index: position in {subset_path}; ref_dataset_index: its dataset index"
+    return table, columns, note
+
+
+def example_rows(table: pd.DataFrame, columns: list[str], example: int) -> pd.DataFrame:
+    """Rows of ``table`` whose ``columns`` (dataset indices) mention ``example``."""
     mask = pd.Series(False, index=table.index)
     for column in columns:
         if pd.api.types.is_integer_dtype(table[column]):
@@ -103,9 +186,14 @@ def example_rows(table: pd.DataFrame, example: int) -> pd.DataFrame:
 
 
 def describe_example(tables: list[Path], example: int, limit: int) -> str:
-    blocks, found = [], 0
+    blocks, notes, found = [], [], 0
     for path in sorted(tables, key=lambda t: t.name != "atlas.parquet"):  # the atlas row first
-        rows = shorten_lists(example_rows(io.read_parquet(path), example))
+        table, columns, note = lookup_table(path)
+        if not columns:
+            if note:
+                notes.append(f"note: {path}: {note}")
+            continue
+        rows = shorten_lists(example_rows(table, columns, example))
         if rows.empty:
             continue
         found += 1
@@ -116,9 +204,9 @@ def describe_example(tables: list[Path], example: int, limit: int) -> str:
                 body = rows.head(limit).to_string(index=False)
                 if len(rows) > limit:
                     body += f"\n... {len(rows) - limit} more rows"
-        blocks.append(f"== {path} ({len(rows)} rows)\n{body}")
+        blocks.append(f"== {path} ({len(rows)} rows)\n" + (f"{note}\n" if note else "") + body)
     header = f"example {example}: found in {found} of {len(tables)} tables"
-    return "\n".join([header, *blocks])
+    return "\n".join([header, *notes, *blocks])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,13 +216,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--head", type=int, default=5, help="rows to show per table (default 5)")
     parser.add_argument("--example", type=int, help="dataset index of an example to look up across the tables")
     parser.add_argument("--dataset", help="keep only tables of this data set")
-    parser.add_argument("--config", type=Path, default=Path("config.yaml"),
-                        help="config naming the diffusion experiments' data sets (default ./config.yaml)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="with --dataset: config naming the data set of a diffusion experiment none of whose "
+                        "jobs is scored yet (default ./config.yaml; scored experiments name it in their tables)")
     parser.add_argument("--limit", type=int, default=20, help="rows to show per table with --example")
     a = parser.parse_args(argv)
     tables = find_tables(a.paths)
     if a.dataset is not None:
-        experiments = diffusion_experiments(a.config, a.dataset)
+        experiments = experiment_datasets(tables, a.config)
         tables = [t for t in tables if of_dataset(t, a.dataset, experiments)]
     if not tables:
         raise PipelineError(f"no Parquet tables under {' '.join(map(str, a.paths))}"

@@ -35,9 +35,15 @@ def run_workflow(workdir: Path, config: dict, *args: str, check: bool = True) ->
     return result
 
 
+def tiny_config(name: str) -> dict:
+    """A fresh copy of the tiny config .test/{name}.yaml (each file's header says what it exercises);
+    a test that needs a variant changes keys of its copy."""
+    return yaml.safe_load((REPO / ".test" / f"{name}.yaml").read_text())
+
+
 # Every method, the atlas and the figures on a few hundred tiny images: the config the fault tests
 # break and the SLURM test runs (a minute on 2 cores, against several for config.yaml).
-TINY_ALL_METHODS = yaml.safe_load((REPO / ".test" / "all_methods.yaml").read_text())
+TINY_ALL_METHODS = tiny_config("all_methods")
 
 
 @pytest.fixture
@@ -62,6 +68,22 @@ def default_run(tmp_path_factory) -> Path:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     run_workflow(workdir, config, "--workflow-profile", str(REPO / "workflow/profiles/default"))
     return workdir
+
+
+@pytest.fixture(scope="session")
+def default_config(default_run) -> dict:
+    """The config ``default_run`` used, validated with the schema's defaults filled in (as the rules see it):
+    tests assert on the default run through it, never through values copied from config.yaml."""
+    from pipeline.config import load_config
+
+    return load_config(default_run / "config.yaml")
+
+
+def atlas_datasets(config: dict) -> list[str]:
+    """Data sets of ``config`` on which a per-example method runs, in config order: those with an atlas."""
+    names = list(config["feldman"]["datasets"]) + list(config["kfold_vae"]["datasets"])
+    names += [config["diffusion"]["experiments"][e]["dataset"] for e in config["diffusion"]["run"]]
+    return list(dict.fromkeys(names + list(config["mrgan"]["datasets"])))
 
 
 def result_files(workdir: Path) -> dict[str, Path]:

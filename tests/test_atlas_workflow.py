@@ -1,21 +1,47 @@
-"""The atlas of the default run: every data set a per-example method ran on, the embedded
-MNIST digits with every method that ran there, nothing lost or doubled, documented dtypes."""
+"""The atlas of the default run: every data set a per-example method ran on, with exactly the
+columns of the methods that ran there, nothing lost or doubled, documented dtypes.
+
+Expectations come from the config the run used (``default_config``), not from copies of
+config.yaml's values, so editing the default experiment changes what is checked."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from pipeline.atlas.columns import describe, score_columns
+from conftest import atlas_datasets
+from pipeline.atlas.columns import describe, diffusion_job_name, mrgan_job_name, score_columns
 
 pytestmark = pytest.mark.workflow
 
 
-@pytest.fixture(scope="module")
-def config(default_run):
-    return yaml.safe_load((default_run / "config.yaml").read_text())
+def diffusion_jobs(config, dataset):
+    """(atlas job name, path of its replicates table, path of its subset table) of every DDPM trained on dataset."""
+    for experiment in config["diffusion"]["run"]:
+        spec = config["diffusion"]["experiments"][experiment]
+        if spec["dataset"] != dataset:
+            continue
+        for size in spec["sizes"]:
+            for width in spec["widths"]:
+                for seed in spec["seeds"]:
+                    base = f"results/diffusion/{experiment}/n{size}"
+                    yield (diffusion_job_name(experiment, size, width, seed),
+                           f"{base}/w{width}/seed{seed}/replicates.parquet", f"{base}/subset.parquet")
+
+
+def expected_columns(config, dataset) -> set[str]:
+    """The atlas columns of dataset besides index and label: one set per method that ran on it."""
+    columns = set()
+    if dataset in config["feldman"]["datasets"]:
+        columns |= {f"feldman_{q}_{arch}" for arch in config["feldman"]["architectures"] for q in ["mem", "se"]}
+    if dataset in config["kfold_vae"]["datasets"]:
+        columns |= {"kfold_M", "kfold_U", "kfold_V", "kfold_rho", "kfold_logpx_full"}
+    columns |= {f"diffusion_replicates_{job}" for job, _, _ in diffusion_jobs(config, dataset)}
+    if dataset in config["mrgan"]["datasets"]:
+        columns |= {f"mrgan_nn_{mrgan_job_name(tau, seed)}"
+                    for tau in config["mrgan"]["taus"] for seed in config["mrgan"]["seeds"]}
+    return columns
 
 
 def training_split(run, dataset):
@@ -23,72 +49,93 @@ def training_split(run, dataset):
     return index[index["split"] == "train"]
 
 
-def test_one_atlas_per_dataset_with_a_method(default_run, config):
-    expected = set(config["feldman"]["datasets"]) | set(config["kfold_vae"]["datasets"]) | \
-        set(config["mrgan"]["datasets"]) | {config["diffusion"]["experiments"][e]["dataset"]
-                                            for e in config["diffusion"]["run"]}
+def read_atlas(run, dataset) -> pd.DataFrame:
+    return pd.read_parquet(run / "results" / "atlas" / dataset / "atlas.parquet")
+
+
+def test_one_atlas_per_dataset_with_a_method(default_run, default_config):
+    expected = set(atlas_datasets(default_config))
     built = {p.parent.name for p in (default_run / "results" / "atlas").glob("*/atlas.parquet")}
-    assert built == expected
-    assert {"mnist5k", "digits", "mondrian8"} <= built
+    assert built == expected and built, (built, expected)
 
 
-@pytest.mark.parametrize("dataset", ["mnist5k", "digits", "mondrian8"])
-def test_atlas_join_keeps_every_training_example_once(default_run, dataset):
-    atlas = pd.read_parquet(default_run / "results" / "atlas" / dataset / "atlas.parquet")
-    train = training_split(default_run, dataset)
-    assert atlas["index"].tolist() == train["index"].tolist()  # none lost, none doubled, dataset order
-    assert atlas["label"].tolist() == train["label"].tolist()
-    for name in atlas.columns:
-        info = describe(name)
-        assert info is not None, f"undocumented column {name}"
-        assert str(atlas[name].dtype) == info.dtype, name
+def test_atlas_join_keeps_every_training_example_once(default_run, default_config):
+    for dataset in atlas_datasets(default_config):
+        atlas = read_atlas(default_run, dataset)
+        train = training_split(default_run, dataset)
+        # none lost, none doubled, dataset order
+        assert atlas["index"].tolist() == train["index"].tolist(), dataset
+        assert atlas["label"].tolist() == train["label"].tolist(), dataset
+        for name in atlas.columns:
+            info = describe(name)
+            assert info is not None, f"{dataset}: undocumented column {name}"
+            assert str(atlas[name].dtype) == info.dtype, (dataset, name)
 
 
-def test_mnist_atlas_has_feldman_and_kfold_columns_matching_their_tables(default_run, config):
-    run = default_run / "results"
-    atlas = pd.read_parquet(run / "atlas" / "mnist5k" / "atlas.parquet").set_index("index")
-    expected = {f"feldman_{q}_{arch}" for arch in config["feldman"]["architectures"] for q in ["mem", "se"]}
-    expected |= {"kfold_M", "kfold_U", "kfold_V", "kfold_rho", "kfold_logpx_full"}
-    assert set(atlas.columns) - {"label"} == expected  # no diffusion or GAN columns: they did not run here
-    mem = pd.read_parquet(run / "feldman" / "mnist5k" / "mlp" / "memorization.parquet").set_index("index")
-    np.testing.assert_array_equal(atlas["feldman_mem_mlp"], mem["mem"].reindex(atlas.index))
-    seed = config["kfold_vae"]["seed"]
-    scores = pd.read_parquet(run / "kfold_vae" / "mnist5k" / f"seed{seed}" / "kfold_scores.parquet").set_index("index")
-    np.testing.assert_array_equal(atlas["kfold_M"], scores["M"].reindex(atlas.index))
-    assert atlas[sorted(expected)].notna().all().all()
-    # log p(x) under the full VAE is a likelihood of 784 binarized pixels in nats: negative, finite
-    assert (atlas["kfold_logpx_full"] < 0).all() and np.isfinite(atlas["kfold_logpx_full"]).all()
+def test_atlas_columns_are_the_methods_that_ran_and_match_their_tables(default_run, default_config):
+    config, run = default_config, default_run / "results"
+    for dataset in atlas_datasets(config):
+        atlas = read_atlas(default_run, dataset).set_index("index")
+        assert set(atlas.columns) - {"label"} == expected_columns(config, dataset), dataset
+        if dataset in config["feldman"]["datasets"]:
+            for arch in config["feldman"]["architectures"]:
+                mem = pd.read_parquet(run / "feldman" / dataset / arch / "memorization.parquet").set_index("index")
+                np.testing.assert_array_equal(atlas[f"feldman_mem_{arch}"], mem["mem"].reindex(atlas.index),
+                                              err_msg=f"{dataset} {arch}")
+        if dataset in config["kfold_vae"]["datasets"]:
+            seed = config["kfold_vae"]["seed"]
+            scores = pd.read_parquet(run / "kfold_vae" / dataset / f"seed{seed}" / "kfold_scores.parquet")
+            np.testing.assert_array_equal(atlas["kfold_M"], scores.set_index("index")["M"].reindex(atlas.index),
+                                          err_msg=dataset)
+            kfold = ["kfold_M", "kfold_U", "kfold_V", "kfold_rho", "kfold_logpx_full"]
+            assert atlas[kfold].notna().all().all(), dataset
+            # log p(x) under the full VAE is a likelihood of binarized pixels in nats: negative, finite
+            assert (atlas["kfold_logpx_full"] < 0).all() and np.isfinite(atlas["kfold_logpx_full"]).all(), dataset
 
 
-def test_gan_and_diffusion_counts_add_up_to_their_samples(default_run, config):
-    digits = pd.read_parquet(default_run / "results" / "atlas" / "digits" / "atlas.parquet")
-    gan = [c for c in digits.columns if c.startswith("mrgan_nn_")]
-    assert len(gan) == len(config["mrgan"]["taus"]) * len(config["mrgan"]["seeds"])
-    assert all(digits[c].sum() == config["mrgan"]["n_samples"] for c in gan)  # every sample has one nearest
-    mondrian = pd.read_parquet(default_run / "results" / "atlas" / "mondrian8" / "atlas.parquet")
-    sweep = config["diffusion"]["experiments"]["sweep"]
-    for size in sweep["sizes"]:
-        column = f"diffusion_replicates_sweep_n{size}_w{sweep['widths'][0]}_seed{sweep['seeds'][0]}"
-        assert mondrian[column].notna().sum() == size  # defined exactly on the model's training subset
-        replicates = pd.read_parquet(default_run / "results" / "diffusion" / "sweep" / f"n{size}" /
-                                     f"w{sweep['widths'][0]}" / f"seed{sweep['seeds'][0]}" / "replicates.parquet")
-        assert mondrian[column].sum() == replicates["replicate"].sum()
+def test_gan_and_diffusion_counts_add_up_to_their_samples(default_run, default_config):
+    config = default_config
+    for dataset in config["mrgan"]["datasets"]:
+        atlas = read_atlas(default_run, dataset)
+        gan = [c for c in atlas.columns if c.startswith("mrgan_nn_")]
+        assert len(gan) == len(config["mrgan"]["taus"]) * len(config["mrgan"]["seeds"]), dataset
+        # every sample has one nearest training example
+        assert all(atlas[c].sum() == config["mrgan"]["n_samples"] for c in gan), dataset
+    for dataset in dict.fromkeys(config["diffusion"]["experiments"][e]["dataset"] for e in config["diffusion"]["run"]):
+        atlas = read_atlas(default_run, dataset)
+        for job, replicates, subset in diffusion_jobs(config, dataset):
+            column = f"diffusion_replicates_{job}"
+            # defined exactly on the model's training subset
+            subset = pd.read_parquet(default_run / subset)
+            assert atlas[column].notna().sum() == len(subset), column
+            assert set(atlas.loc[atlas[column].notna(), "index"]) == set(subset["index"]), column
+            assert atlas[column].sum() == pd.read_parquet(default_run / replicates)["replicate"].sum(), column
 
 
-def test_analysis_tables_of_the_default_run(default_run):
+def test_analysis_tables_of_the_default_run(default_run, default_config):
     run = default_run / "results" / "atlas"
-    for dataset in ["mnist5k", "digits"]:
-        atlas = pd.read_parquet(run / dataset / "atlas.parquet")
+    for dataset in atlas_datasets(default_config):
+        atlas = read_atlas(default_run, dataset)
         pairs = pd.read_parquet(run / dataset / "pairs.parquet")
         k = len(score_columns(atlas.columns))
-        assert len(pairs) == k * (k - 1) // 2
+        assert len(pairs) == k * (k - 1) // 2, dataset
         defined = pairs.dropna(subset=["spearman"])
         inside = (defined["ci_low"] <= defined["spearman"] + 1e-9) & (defined["spearman"] <= defined["ci_high"] + 1e-9)
-        assert inside.all()
+        assert inside.all(), dataset
         flagged = pd.read_parquet(run / dataset / "flagged.parquet")
-        assert flagged["index"].is_unique and set(flagged["index"]) <= set(atlas["index"])
-    pairs = pd.read_parquet(run / "mnist5k" / "pairs.parquet").set_index(["score_a", "score_b"])
-    # two architectures on the same subsets agree on which digits are memorized
-    assert pairs.loc[("feldman_mem_mlp", "feldman_mem_mlp_small"), "ci_low"] > 0.3
-    for name in ["correlations", "scatter", "flagged"]:
-        assert (run / "mnist5k" / "figures" / f"{name}.png").stat().st_size > 1000
+        assert flagged["index"].is_unique and set(flagged["index"]) <= set(atlas["index"]), dataset
+        for name in ["correlations", "scatter", "flagged"]:
+            assert (run / dataset / "figures" / f"{name}.png").stat().st_size > 1000, (dataset, name)
+
+
+def test_compared_architectures_agree_on_memorized_examples(default_run, default_config):
+    """Two architectures trained on the same subsets agree on which examples are memorized."""
+    feldman = default_config["feldman"]
+    if not (feldman["datasets"] and feldman["compare"]):
+        pytest.skip("the default config compares no Feldman architectures")
+    for dataset in feldman["datasets"]:
+        pairs = pd.read_parquet(default_run / "results" / "atlas" / dataset / "pairs.parquet")
+        for a, b in feldman["compare"]:
+            names = {f"feldman_mem_{a}", f"feldman_mem_{b}"}
+            row = pairs[[{x, y} == names for x, y in zip(pairs["score_a"], pairs["score_b"])]]
+            assert len(row) == 1 and row["ci_low"].iloc[0] > 0.3, (dataset, a, b, row)

@@ -4,20 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import tiny_config
+
 pytestmark = pytest.mark.workflow
 
-TINY = {
-    "datasets": {"digits": {"kind": "digits", "test_fraction": 0.2, "seed": 0}},
-    "splits": {"feldman": {"runs": 6, "ratio": 0.7}},
-    "feldman": {
-        "datasets": ["digits"],
-        "shard_size": 4,
-        "architectures": {"mlp": {"kind": "mlp", "hidden": [32], "epochs": 2, "batch_size": 64},
-                          "cnn": {"kind": "cnn", "channels": [4], "epochs": 1, "batch_size": 64}},
-        "compare": [["mlp", "cnn"]],
-        "thetas": [0.1, 0.5],
-    },
-}
+TINY = tiny_config("feldman")
 
 
 def test_feldman_outputs(workflow_runner):

@@ -84,3 +84,97 @@ def test_command_line_reports_a_corrupt_table_in_one_line(results):
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"error: {bad}: not a readable Parquet file")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def add_diffusion_job(root, experiment="sweep", dataset=None):
+    """A diffusion job's subset (positions 0-3 = dataset indices 7, 0, 1, 5) and its 2-NN table,
+    whose ref_index are subset positions; with ``dataset`` also the job's scores (naming it)."""
+    base = root / "results" / "diffusion" / experiment / "n4"
+    io.write_parquet(pd.DataFrame({"position": [0, 1, 2, 3], "index": [7, 0, 1, 5], "label": [5, 3, 4, 0]}),
+                     base / "subset.parquet")
+    io.write_parquet(pd.DataFrame({"query": [0, 0, 1, 1], "rank": [0, 1, 0, 1], "ref_index": [0, 1, 1, 2],
+                                   "distance": [0.1, 0.2, 0.3, 0.4]}),
+                     base / "w8" / "seed0" / "neighbors.parquet")
+    if dataset is not None:
+        io.write_parquet(pd.DataFrame({"experiment": [experiment], "dataset": [dataset], "class": [-1]}),
+                         base / "w8" / "seed0" / "scores.parquet")
+
+
+def block_of(out: str, suffix: str) -> str:
+    return next(block for block in out.split("== ")[1:] if block.split(" (")[0].endswith(suffix))
+
+
+def test_diffusion_neighbour_positions_are_mapped_to_dataset_indices(results, capsys, monkeypatch):
+    """ref_index of a diffusion job's neighbors.parquet is a position in its subset, not a dataset index."""
+    add_diffusion_job(results)
+    monkeypatch.chdir(results)
+    main(["results", "--dataset", "toy", "--example", "1"])
+    nn = block_of(capsys.readouterr().out, "w8/seed0/neighbors.parquet")
+    assert "(1 rows)" in nn  # position 2 holds example 1; the rows with ref_index 1 (example 0) are not about it
+    assert "ref_dataset_index" in nn and "subset.parquet" in nn
+    row = nn.strip().splitlines()[-1].split()
+    assert row[:4] == ["1", "1", "2", "1"]  # query, rank, ref_index (position 2), ref_dataset_index (example 1)
+    main(["results", "--dataset", "toy", "--example", "3"])  # position 3 exists, dataset index 3 is in no subset
+    out = capsys.readouterr().out
+    assert "neighbors.parquet" not in out and "subset.parquet" not in out
+
+
+def test_diffusion_neighbours_without_their_subset_are_not_searched(results, capsys, monkeypatch):
+    add_diffusion_job(results)
+    (results / "results" / "diffusion" / "sweep" / "n4" / "subset.parquet").unlink()
+    monkeypatch.chdir(results)
+    main(["results", "--dataset", "toy", "--example", "2"])  # ref_index 2 must not pass for example 2
+    out = capsys.readouterr().out
+    assert "note: results/diffusion/sweep/n4/w8/seed0/neighbors.parquet: not searched" in out
+    assert "== results/diffusion/sweep/n4/w8/seed0/neighbors.parquet" not in out
+
+
+def test_without_a_config_scored_experiments_are_found_by_their_tables(results, capsys, monkeypatch):
+    (results / "config.yaml").unlink()
+    add_diffusion_job(results, "sweep", dataset="toy")
+    add_diffusion_job(results, "elsewhere", dataset="other")
+    io.write_parquet(pd.DataFrame({"experiment": ["sweep"], "dataset": ["toy"]}),
+                     results / "results" / "diffusion" / "sweep" / "summary.parquet")
+    monkeypatch.chdir(results)
+    main(["results", "--dataset", "toy", "--example", "7"])
+    out = capsys.readouterr().out
+    assert "results/diffusion/sweep/n4/w8/seed0/replicates.parquet" in out
+    assert "results/diffusion/sweep/n4/subset.parquet" in out
+    assert "/elsewhere/" not in out
+    # the tables win over a config that says otherwise (it may not be the one the run used)
+    (results / "config.yaml").write_text(yaml.safe_dump({"diffusion": {"experiments": {"sweep": {"dataset": "x"}}}}))
+    main(["results", "--dataset", "toy", "--example", "7"])
+    assert "results/diffusion/sweep/n4/subset.parquet" in capsys.readouterr().out
+
+
+def test_unscored_experiment_without_a_config_is_one_clear_error(results, tmp_path, capsys, monkeypatch):
+    (results / "config.yaml").unlink()  # the fixture's sweep has no scores yet: only the config names its data set
+    monkeypatch.chdir(results)
+    expected = r"^results/diffusion/sweep: no job scored yet, .* no ./config.yaml: pass --config PATH"
+    with pytest.raises(PipelineError, match=expected):
+        main(["results", "--dataset", "toy", "--example", "7"])
+    with pytest.raises(PipelineError, match=r"--config nothere.yaml: no such file"):
+        main(["results", "--dataset", "toy", "--example", "7", "--config", "nothere.yaml"])
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"datasets": {}}))
+    with pytest.raises(PipelineError, match=r"has no diffusion.experiments.sweep.dataset"):
+        main(["results", "--dataset", "toy", "--example", "7", "--config", str(tmp_path / "c.yaml")])
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"diffusion": {"experiments": {"sweep": {"dataset": "toy"}}}}))
+    main(["results", "--dataset", "toy", "--example", "7", "--config", str(tmp_path / "run.yaml")])
+    assert "results/diffusion/sweep/n4/w8/seed0/replicates.parquet" in capsys.readouterr().out
+    # on the command line: one line on stderr, exit status 1, no tables silently left out
+    result = subprocess.run([sys.executable, "-m", "pipeline.inspect", "results", "--dataset", "toy", "--example", "7"],
+                            capture_output=True, text=True, cwd=results)
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--config PATH" in lines[0], result.stderr
+
+
+def test_query_of_a_shared_neighbour_table_is_a_dataset_index(results, capsys, monkeypatch):
+    # results/neighbors/<dataset>/<job>.parquet: test examples (query) against training examples (ref_index)
+    io.write_parquet(pd.DataFrame({"query": [7, 7, 8], "rank": [0, 1, 0], "ref_index": [0, 1, 7],
+                                   "distance": [0.1, 0.2, 0.3]}),
+                     results / "results" / "neighbors" / "toy" / "t.parquet")
+    monkeypatch.chdir(results)
+    main(["results", "--dataset", "toy", "--example", "7"])
+    # as query twice, as neighbour once
+    assert "(3 rows)" in block_of(capsys.readouterr().out, "neighbors/toy/t.parquet")

@@ -6,20 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import REPO, tiny_config
 from pipeline.config import load_config
 
 pytestmark = pytest.mark.workflow
 
-TINY = {
-    "datasets": {"ink": {"kind": "random_ink", "n_train": 60, "n_test": 20, "size": 16}},
-    "splits": {"datasets": [], "kfold": {"folds": 2, "repeats": 1}},
-    "kfold_vae": {
-        "datasets": ["ink"],
-        "models": {"ink": {"kind": "bernoulli_mlp", "latent_dim": 4, "hidden": [32, 16]}},
-        "epochs": 2, "eval_epochs": [1], "n_importance": 4, "n_samples": 30, "batch_size": 16,
-    },
-}
+TINY = tiny_config("kfold_vae")
 OUT = "results/kfold_vae/ink/seed0"
 
 
@@ -52,7 +44,8 @@ def test_paper_config_validates():
 
 
 def test_dataset_without_model_is_a_one_line_error(workflow_runner):
-    bad = {**TINY, "kfold_vae": {**TINY["kfold_vae"], "models": {}}}
+    bad = tiny_config("kfold_vae")
+    bad["kfold_vae"]["models"] = {}  # ink listed under kfold_vae.datasets, but no model for it
     result = workflow_runner(bad, "-n", check=False)
     assert result.returncode != 0
     assert "kfold_vae.models" in result.stderr + result.stdout

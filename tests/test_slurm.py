@@ -41,18 +41,20 @@ FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "2"]
 CONFIG_VARIABLE = "PIPELINE_SLURM_CONFIG"
 
 
-def killed_shard(dataset: str) -> dict:
-    """The Feldman shard killed after its first epoch's checkpoint; the retry (attempt 2) must resume it."""
-    shard = f"results/feldman/{dataset}/mlp/shards/shard0.parquet"
-    return {"feldman": ([shard], f"{shard}.resume.pt", f"results/logs/feldman/{dataset}/mlp/shard0.log", shard, [])}
+def killed_shard(config: dict) -> dict:
+    """The Feldman shard killed after its first epoch's checkpoint (the first data set and architecture
+    of ``config``); the retry (attempt 2) must resume it."""
+    dataset, arch = config["feldman"]["datasets"][0], next(iter(config["feldman"]["architectures"]))
+    shard = f"results/feldman/{dataset}/{arch}/shards/shard0.parquet"
+    return {"feldman": ([shard], f"{shard}.resume.pt", f"results/logs/feldman/{dataset}/{arch}/shard0.log", shard, [])}
 
 
 @pytest.fixture
-def case(request) -> tuple[dict, Path, str]:
-    """(config, local run of it, data set of the killed shard), chosen by PIPELINE_SLURM_CONFIG."""
+def case(request) -> tuple[dict, Path]:
+    """(config, local run of it), chosen by PIPELINE_SLURM_CONFIG."""
     if os.environ.get(CONFIG_VARIABLE, "tiny") == "default":
-        return yaml.safe_load((REPO / "config.yaml").read_text()), request.getfixturevalue("default_run"), "mnist5k"
-    return TINY_ALL_METHODS, request.getfixturevalue("tiny_run"), "g"
+        return yaml.safe_load((REPO / "config.yaml").read_text()), request.getfixturevalue("default_run")
+    return TINY_ALL_METHODS, request.getfixturevalue("tiny_run")
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,8 @@ def cluster(tmp_path_factory):
 
 
 def test_workflow_under_slurm_equals_local_run(cluster, case, tmp_path):
-    config, local_run, dataset = case
-    killed_job = killed_shard(dataset)
+    config, local_run = case
+    killed_job = killed_shard(config)
     workdir = tmp_path / "slurm_run"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

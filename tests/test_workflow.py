@@ -9,20 +9,12 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, SNAKEMAKE, run_workflow
+from conftest import REPO, SNAKEMAKE, run_workflow, tiny_config
 
 pytestmark = pytest.mark.workflow
 
-TINY = {
-    "datasets": {
-        "ri": {"kind": "random_ink", "n_train": 20, "n_test": 5, "size": 8},
-        "mo": {"kind": "mondrian", "n_train": 30, "n_test": 6, "size": 8},
-        "mix": {"kind": "mixture", "parts": [{"dataset": "mo", "n_train": 10, "label": 0},
-                                             {"dataset": "ri", "n_train": 5, "label": 1}]},
-    },
-    "splits": {"datasets": ["mo"], "feldman": {"runs": 4}, "kfold": {"folds": 3, "repeats": 2}},
-    "neighbors": {"t": {"datasets": ["ri", "mo"], "k": 2}},
-}
+# data sets, splits and neighbours only; tests that need a variant change keys of a copy
+TINY = tiny_config("data_splits_neighbors")
 
 
 def scheduled_jobs(dry_run_output: str) -> set[tuple[str, str]]:
@@ -48,8 +40,9 @@ def test_tiny_run_outputs_logs_and_determinism(tmp_path):
         assert (first / path).exists(), path
     assert "wrote" in (first / "results/logs/neighbors/mo/t.log").read_text()
     nn = pd.read_parquet(first / "results/neighbors/mo/t.parquet")
-    assert len(nn) == 6 * 2 and nn["query"].min() >= 30  # test queries against train references
-    assert (nn["ref_index"] < 30).all()
+    mo, k = TINY["datasets"]["mo"], TINY["neighbors"]["t"]["k"]
+    assert len(nn) == mo["n_test"] * k and nn["query"].min() >= mo["n_train"]  # test queries against train references
+    assert (nn["ref_index"] < mo["n_train"]).all()
     # same config, fresh folder: identical tables
     second = tmp_path / "b"
     run_workflow(second, TINY)
@@ -108,8 +101,7 @@ def test_config_errors_are_one_line_naming_the_key(workflow_runner, bad, key):
 
 def test_interrupted_run_leaves_no_partial_output_and_resumes(tmp_path):
     """Kill snakemake while a job writes; nothing half-written survives; --rerun-incomplete finishes."""
-    config = {"datasets": {"big": {"kind": "gaussian_mixture", "n_train": 60000, "size": 16}},
-              "neighbors": {}}
+    config = tiny_config("interrupt")  # one 60000-image data set
     workdir = tmp_path / "run"
     workdir.mkdir()
     import yaml
@@ -129,5 +121,5 @@ def test_interrupted_run_leaves_no_partial_output_and_resumes(tmp_path):
     run_workflow(workdir, config, "--unlock")  # a killed snakemake leaves its lock
     result = run_workflow(workdir, config, "--rerun-incomplete")
     assert result.returncode == 0
-    assert pd.read_parquet(out / "index.parquet").shape[0] == 60000
+    assert pd.read_parquet(out / "index.parquet").shape[0] == config["datasets"]["big"]["n_train"]
     assert sorted(p.name for p in out.iterdir()) == ["images.npy", "index.parquet"]  # no stale temp files

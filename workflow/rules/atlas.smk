@@ -13,9 +13,9 @@ rule atlas_join:
     output:
         f"{ATLAS}/atlas.parquet",
     log:
-        f"{RESULTS}/logs/atlas/{{dataset}}/join.log",
+        f"{paths.LOGS}/atlas/{{dataset}}/join.log",
     benchmark:
-        f"{RESULTS}/benchmarks/atlas/{{dataset}}/join.tsv"
+        f"{paths.BENCHMARKS}/atlas/{{dataset}}/join.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -34,9 +34,9 @@ rule atlas_analysis:
         pairs=f"{ATLAS}/pairs.parquet",
         flagged=f"{ATLAS}/flagged.parquet",
     log:
-        f"{RESULTS}/logs/atlas/{{dataset}}/analysis.log",
+        f"{paths.LOGS}/atlas/{{dataset}}/analysis.log",
     benchmark:
-        f"{RESULTS}/benchmarks/atlas/{{dataset}}/analysis.tsv"
+        f"{paths.BENCHMARKS}/atlas/{{dataset}}/analysis.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -77,9 +77,9 @@ rule atlas_figures:
             subcategory="{dataset}",
         ),
     log:
-        f"{RESULTS}/logs/atlas/{{dataset}}/figures.log",
+        f"{paths.LOGS}/atlas/{{dataset}}/figures.log",
     benchmark:
-        f"{RESULTS}/benchmarks/atlas/{{dataset}}/figures.tsv"
+        f"{paths.BENCHMARKS}/atlas/{{dataset}}/figures.tsv"
     conda:
         "../../envs/data.yaml"
     params:

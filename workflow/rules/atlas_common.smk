@@ -1,7 +1,7 @@
 # Helpers of the atlas rules (atlas.smk): which method tables of a data set feed its atlas.
 # Included after every method's rules, whose config sections and path helpers it reads.
 
-ATLAS = f"{RESULTS}/atlas/{{dataset}}"
+ATLAS = paths.ATLAS
 
 
 def atlas_diffusion_jobs(name):
@@ -14,7 +14,9 @@ def atlas_diffusion_jobs(name):
         for size in spec["sizes"]:
             for width in spec["widths"]:
                 for seed in spec["seeds"]:
-                    base = f"{RESULTS}/diffusion/{experiment}/n{size}"
+                    base = paths.DIFFUSION_SUBSET.format(
+                        experiment=experiment, size=size
+                    )
                     jobs.append(
                         (
                             f"{experiment}_n{size}_w{width}_seed{seed}",
@@ -30,10 +32,10 @@ def atlas_sources(name):
     sources = []
     if name in config["feldman"]["datasets"]:
         for arch in config["feldman"]["architectures"]:
-            path = f"{RESULTS}/feldman/{name}/{arch}/memorization.parquet"
+            path = f"{paths.FELDMAN_ARCH.format(dataset=name, arch=arch)}/memorization.parquet"
             sources.append(("--feldman", arch, [path]))
     if name in config["kfold_vae"]["datasets"]:
-        base = f"{RESULTS}/kfold_vae/{name}/seed{config['kfold_vae']['seed']}"
+        base = paths.KFOLD_VAE.format(dataset=name, seed=config["kfold_vae"]["seed"])
         for option, path in [
             ("--kfold-scores", f"{base}/kfold_scores.parquet"),
             ("--rho", f"{base}/rho.parquet"),
@@ -45,8 +47,9 @@ def atlas_sources(name):
     if name in config["mrgan"]["datasets"]:
         for tau in config["mrgan"]["taus"]:
             for seed in config["mrgan"]["seeds"]:
-                tau_label = mrgan_tau_label(tau)
-                path = f"{RESULTS}/mrgan/{name}/tau{tau_label}/seed{seed}/nn_distances.parquet"
+                tau_label = paths.tau_label(tau)
+                job = paths.MRGAN_JOB.format(dataset=name, tau=tau_label, seed=seed)
+                path = f"{job}/nn_distances.parquet"
                 sources.append(("--mrgan", f"tau{tau_label}_seed{seed}", [path]))
     return sources
 
@@ -79,7 +82,7 @@ def atlas_datasets():
 
 def atlas_targets():
     return [
-        f"{RESULTS}/atlas/{name}/{path}"
+        f"{paths.ATLAS.format(dataset=name)}/{path}"
         for name in atlas_datasets()
         for path in [
             "atlas.parquet",

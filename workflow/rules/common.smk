@@ -15,6 +15,7 @@ shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(REPO_ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
+from pipeline import paths
 from pipeline.code_deps import code_version
 from pipeline.config import validate_config
 from pipeline.errors import PipelineError
@@ -28,7 +29,6 @@ except PipelineError as err:
     sys.exit(f"error: {err}")
 
 
-RESULTS = "results"
 # Each rules file registers a function returning its part of the default target.
 TARGET_FUNCTIONS = []
 # Where every training and sampling job runs (config keys device and tf32), as command-line options.
@@ -53,10 +53,6 @@ def one_of(names):
     return "|".join(re.escape(str(name)) for name in names) or "(?!)"
 
 
-def mrgan_tau_label(tau):
-    return f"{float(tau):g}"
-
-
 # Every wildcard takes only values the config declares, so a bad target gets Snakemake's one-line
 # "no rule to produce" instead of a traceback.
 wildcard_constraints:
@@ -72,15 +68,12 @@ wildcard_constraints:
     arch=one_of(config["feldman"]["architectures"]),
     arch_b=one_of(config["feldman"]["architectures"]),
     experiment=one_of(config["diffusion"]["experiments"]),
-    tau=one_of(mrgan_tau_label(tau) for tau in config["mrgan"]["taus"]),
-
-
-def dataset_dir(name):
-    return f"{RESULTS}/data/{name}"
+    tau=one_of(paths.tau_label(tau) for tau in config["mrgan"]["taus"]),
 
 
 def dataset_files(name):
-    return [f"{dataset_dir(name)}/images.npy", f"{dataset_dir(name)}/index.parquet"]
+    folder = paths.DATASET.format(dataset=name)
+    return [f"{folder}/{file}" for file in paths.DATASET_FILES]
 
 
 def dataset_input(wildcards):
@@ -136,10 +129,8 @@ def data_targets():
     targets = [path for name in config["datasets"] for path in dataset_files(name)]
     for name in config["splits"]["datasets"]:
         for seed in config["splits"]["seeds"]:
-            targets.append(
-                f"{RESULTS}/splits/{name}/seed{seed}/feldman_subsets.parquet"
-            )
-            targets.append(f"{RESULTS}/splits/{name}/seed{seed}/kfold.parquet")
+            folder = paths.SPLITS.format(dataset=name, seed=seed)
+            targets += [f"{folder}/feldman_subsets.parquet", f"{folder}/kfold.parquet"]
     return targets
 
 
@@ -152,7 +143,7 @@ def neighbors_spec(wildcards):
 
 def neighbors_targets():
     return [
-        f"{RESULTS}/neighbors/{name}/{job}.parquet"
+        paths.NEIGHBORS.format(dataset=name, job=job)
         for job, spec in config["neighbors"].items()
         for name in spec["datasets"]
     ]

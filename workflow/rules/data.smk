@@ -5,12 +5,12 @@ rule prepare_dataset:
     input:
         unpack(mixture_part_files),
     output:
-        images=f"{RESULTS}/data/{{dataset}}/images.npy",
-        index=f"{RESULTS}/data/{{dataset}}/index.parquet",
+        images=f"{paths.DATASET}/images.npy",
+        index=f"{paths.DATASET}/index.parquet",
     log:
-        f"{RESULTS}/logs/data/{{dataset}}.log",
+        f"{paths.LOGS}/data/{{dataset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/data/{{dataset}}.tsv"
+        f"{paths.BENCHMARKS}/data/{{dataset}}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -28,11 +28,11 @@ rule feldman_subsets:
     input:
         rules.prepare_dataset.output,
     output:
-        f"{RESULTS}/splits/{{dataset}}/seed{{seed}}/feldman_subsets.parquet",
+        f"{paths.SPLITS}/feldman_subsets.parquet",
     log:
-        f"{RESULTS}/logs/splits/{{dataset}}/seed{{seed}}_feldman_subsets.log",
+        f"{paths.LOGS}/splits/{{dataset}}/seed{{seed}}_feldman_subsets.log",
     benchmark:
-        f"{RESULTS}/benchmarks/splits/{{dataset}}/seed{{seed}}_feldman_subsets.tsv"
+        f"{paths.BENCHMARKS}/splits/{{dataset}}/seed{{seed}}_feldman_subsets.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -49,11 +49,11 @@ rule kfold_assignment:
     input:
         rules.prepare_dataset.output,
     output:
-        f"{RESULTS}/splits/{{dataset}}/seed{{seed}}/kfold.parquet",
+        f"{paths.SPLITS}/kfold.parquet",
     log:
-        f"{RESULTS}/logs/splits/{{dataset}}/seed{{seed}}_kfold.log",
+        f"{paths.LOGS}/splits/{{dataset}}/seed{{seed}}_kfold.log",
     benchmark:
-        f"{RESULTS}/benchmarks/splits/{{dataset}}/seed{{seed}}_kfold.tsv"
+        f"{paths.BENCHMARKS}/splits/{{dataset}}/seed{{seed}}_kfold.tsv"
     conda:
         "../../envs/data.yaml"
     params:

@@ -1,10 +1,10 @@
 # Helpers of the diffusion rules (Yoon et al.): paths, config lookups and targets. No science here.
 
-DIFF = f"{RESULTS}/diffusion/{{experiment}}"
-DIFF_SUBSET = f"{DIFF}/n{{size}}"
-DIFF_JOB = f"{DIFF_SUBSET}/w{{width}}/seed{{seed}}"
-DIFF_LOG = f"{RESULTS}/logs/diffusion/{{experiment}}"
-DIFF_BENCH = f"{RESULTS}/benchmarks/diffusion/{{experiment}}"
+DIFF = paths.DIFFUSION
+DIFF_SUBSET = paths.DIFFUSION_SUBSET
+DIFF_JOB = paths.DIFFUSION_JOB
+DIFF_LOG = f"{paths.LOGS}/diffusion/{{experiment}}"
+DIFF_BENCH = f"{paths.BENCHMARKS}/diffusion/{{experiment}}"
 DIFF_TRAIN_KEYS = [
     "channel_mult",
     "num_res_blocks",
@@ -67,7 +67,9 @@ def diffusion_sample_param(key):
 def diffusion_job_dirs(experiment):
     spec = config["diffusion"]["experiments"][experiment]
     return [
-        f"{RESULTS}/diffusion/{experiment}/n{size}/w{width}/seed{seed}"
+        paths.DIFFUSION_JOB.format(
+            experiment=experiment, size=size, width=width, seed=seed
+        )
         for size in spec["sizes"]
         for width in spec["widths"]
         for seed in spec["seeds"]
@@ -84,7 +86,9 @@ def diffusion_grid_dirs(wildcards):
     sizes = sorted(set([min(spec["sizes"]), max(spec["sizes"])]))
     width, seed = max(spec["widths"]), spec["seeds"][0]
     return [
-        f"{RESULTS}/diffusion/{wildcards.experiment}/n{size}/w{width}/seed{seed}"
+        paths.DIFFUSION_JOB.format(
+            experiment=wildcards.experiment, size=size, width=width, seed=seed
+        )
         for size in sizes
     ]
 
@@ -99,7 +103,7 @@ def diffusion_grid_files(wildcards):
 
 def diffusion_targets():
     return [
-        f"{RESULTS}/diffusion/{experiment}/{path}"
+        f"{paths.DIFFUSION.format(experiment=experiment)}/{path}"
         for experiment in config["diffusion"]["run"]
         for path in [
             "summary.parquet",

@@ -13,9 +13,9 @@ rule feldman_train_shard:
     output:
         **FELDMAN_SHARD_OUTPUTS,
     log:
-        f"{RESULTS}/logs/feldman/{{dataset}}/{{arch}}/shard{{shard}}.log",
+        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/shard{{shard}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/feldman/{{dataset}}/{{arch}}/shard{{shard}}.tsv"
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/shard{{shard}}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -44,9 +44,9 @@ rule feldman_estimate:
         mem=f"{FELDMAN_ARCH}/memorization.parquet",
         pairs=f"{FELDMAN_ARCH}/influence_pairs.parquet",
     log:
-        f"{RESULTS}/logs/feldman/{{dataset}}/{{arch}}/estimate.log",
+        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/estimate.log",
     benchmark:
-        f"{RESULTS}/benchmarks/feldman/{{dataset}}/{{arch}}/estimate.tsv"
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/estimate.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -69,9 +69,9 @@ rule feldman_consistency:
     output:
         f"{FELDMAN}/consistency/{{arch}}_vs_{{arch_b}}.parquet",
     log:
-        f"{RESULTS}/logs/feldman/{{dataset}}/consistency_{{arch}}_vs_{{arch_b}}.log",
+        f"{paths.LOGS}/feldman/{{dataset}}/consistency_{{arch}}_vs_{{arch_b}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/feldman/{{dataset}}/consistency_{{arch}}_vs_{{arch_b}}.tsv"
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/consistency_{{arch}}_vs_{{arch_b}}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -113,9 +113,9 @@ rule feldman_figures:
             labels={"architecture": "{arch}", "figure": "high-influence pairs"},
         ),
     log:
-        f"{RESULTS}/logs/feldman/{{dataset}}/{{arch}}/figures.log",
+        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/figures.log",
     benchmark:
-        f"{RESULTS}/benchmarks/feldman/{{dataset}}/{{arch}}/figures.tsv"
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/figures.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -140,9 +140,9 @@ rule feldman_consistency_figure:
             subcategory="{dataset}",
         ),
     log:
-        f"{RESULTS}/logs/feldman/{{dataset}}/consistency_figure.log",
+        f"{paths.LOGS}/feldman/{{dataset}}/consistency_figure.log",
     benchmark:
-        f"{RESULTS}/benchmarks/feldman/{{dataset}}/consistency_figure.tsv"
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/consistency_figure.tsv"
     conda:
         "../../envs/data.yaml"
     params:

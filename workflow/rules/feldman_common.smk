@@ -1,6 +1,6 @@
 # Helpers of the Feldman & Zhang rules (feldman.smk), kept apart so rules and functions do not mix.
-FELDMAN = f"{RESULTS}/feldman/{{dataset}}"
-FELDMAN_ARCH = f"{FELDMAN}/{{arch}}"
+FELDMAN = paths.FELDMAN
+FELDMAN_ARCH = paths.FELDMAN_ARCH
 
 
 def feldman_n_shards():
@@ -13,7 +13,7 @@ def feldman_shard_files(arch_key):
     def files(wildcards):
         arch = getattr(wildcards, arch_key)
         return [
-            f"{RESULTS}/feldman/{wildcards.dataset}/{arch}/shards/shard{k}.parquet"
+            f"{paths.FELDMAN_ARCH.format(dataset=wildcards.dataset, arch=arch)}/shards/shard{k}.parquet"
             for k in range(feldman_n_shards())
         ]
 
@@ -22,7 +22,7 @@ def feldman_shard_files(arch_key):
 
 def feldman_subsets_file(wildcards):
     seed = config["feldman"]["seed"]
-    return f"{RESULTS}/splits/{wildcards.dataset}/seed{seed}/feldman_subsets.parquet"
+    return f"{paths.SPLITS.format(dataset=wildcards.dataset, seed=seed)}/feldman_subsets.parquet"
 
 
 def feldman_arch_spec(wildcards):
@@ -41,7 +41,7 @@ def feldman_models_arg(wildcards, output):
 
 def feldman_pair_tables(wildcards):
     return [
-        f"{RESULTS}/feldman/{wildcards.dataset}/consistency/{a}_vs_{b}.parquet"
+        f"{paths.FELDMAN.format(dataset=wildcards.dataset)}/consistency/{a}_vs_{b}.parquet"
         for a, b in config["feldman"]["compare"]
     ]
 
@@ -54,7 +54,7 @@ def feldman_targets():
     targets = []
     for name in config["feldman"]["datasets"]:
         for arch in config["feldman"]["architectures"]:
-            base = f"{RESULTS}/feldman/{name}/{arch}"
+            base = paths.FELDMAN_ARCH.format(dataset=name, arch=arch)
             targets += [
                 f"{base}/memorization.parquet",
                 f"{base}/influence_pairs.parquet",
@@ -64,7 +64,9 @@ def feldman_targets():
                 for fig in ["mem_histogram", "extremes", "influence_pairs"]
             ]
         if config["feldman"]["compare"]:
-            targets.append(f"{RESULTS}/feldman/{name}/figures/consistency.png")
+            targets.append(
+                f"{paths.FELDMAN.format(dataset=name)}/figures/consistency.png"
+            )
     return targets
 
 

@@ -15,9 +15,9 @@ rule kfold_vae_train:
         model=f"{KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/model.pt",
         logpx=f"{KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/logpx.parquet",
     log:
-        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/train_r{{repeat}}_f{{fold}}.log",
+        f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/train_r{{repeat}}_f{{fold}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/train_r{{repeat}}_f{{fold}}.tsv"
+        f"{paths.BENCHMARKS}/kfold_vae/{{dataset}}/seed{{seed}}/train_r{{repeat}}_f{{fold}}.tsv"
     wildcard_constraints:
         repeat=r"\d+",
         fold=r"\d+",
@@ -45,9 +45,9 @@ rule kfold_vae_full_model:
         model=f"{KFOLD_VAE}/full/model.pt",
         logpx=f"{KFOLD_VAE}/full/logpx.parquet",
     log:
-        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/train_full.log",
+        f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/train_full.log",
     benchmark:
-        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/train_full.tsv"
+        f"{paths.BENCHMARKS}/kfold_vae/{{dataset}}/seed{{seed}}/train_full.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -70,9 +70,9 @@ rule kfold_vae_samples:
     output:
         f"{KFOLD_VAE}/full/samples.npy",
     log:
-        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/samples.log",
+        f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/samples.log",
     benchmark:
-        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/samples.tsv"
+        f"{paths.BENCHMARKS}/kfold_vae/{{dataset}}/seed{{seed}}/samples.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -93,9 +93,9 @@ rule kfold_vae_rho:
     output:
         f"{KFOLD_VAE}/rho.parquet",
     log:
-        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/rho.log",
+        f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/rho.log",
     benchmark:
-        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/rho.tsv"
+        f"{paths.BENCHMARKS}/kfold_vae/{{dataset}}/seed{{seed}}/rho.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -116,9 +116,9 @@ rule kfold_vae_score:
         scores=f"{KFOLD_VAE}/kfold_scores.parquet",
         by_epoch=f"{KFOLD_VAE}/kfold_scores_by_epoch.parquet",
     log:
-        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/score.log",
+        f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/score.log",
     benchmark:
-        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/score.tsv"
+        f"{paths.BENCHMARKS}/kfold_vae/{{dataset}}/seed{{seed}}/score.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -162,9 +162,9 @@ rule kfold_vae_figures:
             subcategory="{dataset}",
         ),
     log:
-        f"{RESULTS}/logs/kfold_vae/{{dataset}}/seed{{seed}}/figures.log",
+        f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/figures.log",
     benchmark:
-        f"{RESULTS}/benchmarks/kfold_vae/{{dataset}}/seed{{seed}}/figures.tsv"
+        f"{paths.BENCHMARKS}/kfold_vae/{{dataset}}/seed{{seed}}/figures.tsv"
     conda:
         "../../envs/data.yaml"
     params:

@@ -1,5 +1,5 @@
 # Helpers of the K-fold VAE rules (kfold_vae.smk), kept apart so rules and functions do not mix.
-KFOLD_VAE = f"{RESULTS}/kfold_vae/{{dataset}}/seed{{seed}}"
+KFOLD_VAE = paths.KFOLD_VAE
 KFOLD_VAE_OVERRIDES = ["epochs", "eval_epochs", "lr", "batch_size", "n_importance"]
 
 
@@ -27,14 +27,14 @@ def kfold_vae_validation_split(wildcards):
 
 
 def kfold_vae_table(wildcards):
-    return f"{RESULTS}/splits/{wildcards.dataset}/seed{wildcards.seed}/kfold.parquet"
+    return f"{paths.SPLITS.format(dataset=wildcards.dataset, seed=wildcards.seed)}/kfold.parquet"
 
 
 def kfold_vae_logpx_files(wildcards):
     folds = config["splits"]["kfold"]["folds"]
     repeats = config["splits"]["kfold"]["repeats"]
     return [
-        f"{RESULTS}/kfold_vae/{wildcards.dataset}/seed{wildcards.seed}/models/r{r}_f{f}/logpx.parquet"
+        f"{paths.KFOLD_VAE.format(dataset=wildcards.dataset, seed=wildcards.seed)}/models/r{r}_f{f}/logpx.parquet"
         for r in range(repeats)
         for f in range(folds)
     ]
@@ -43,7 +43,7 @@ def kfold_vae_logpx_files(wildcards):
 def kfold_vae_targets():
     seed = config["kfold_vae"]["seed"]
     return [
-        f"{RESULTS}/kfold_vae/{name}/seed{seed}/{path}"
+        f"{paths.KFOLD_VAE.format(dataset=name, seed=seed)}/{path}"
         for name in config["kfold_vae"]["datasets"]
         for path in [
             "kfold_scores.parquet",

@@ -12,9 +12,9 @@ rule mrgan_embedder:
     output:
         f"{MRGAN}/embedder/classifier.pt",
     log:
-        f"{RESULTS}/logs/mrgan/{{dataset}}/embedder.log",
+        f"{paths.LOGS}/mrgan/{{dataset}}/embedder.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/embedder.tsv"
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/embedder.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -37,9 +37,9 @@ rule mrgan_dataset_features:
     output:
         f"{MRGAN}/features/{{split}}.npy",
     log:
-        f"{RESULTS}/logs/mrgan/{{dataset}}/features_{{split}}.log",
+        f"{paths.LOGS}/mrgan/{{dataset}}/features_{{split}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/features_{{split}}.tsv"
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/features_{{split}}.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -60,9 +60,9 @@ rule mrgan_guideline:
     output:
         f"{MRGAN}/guideline.parquet",
     log:
-        f"{RESULTS}/logs/mrgan/{{dataset}}/guideline.log",
+        f"{paths.LOGS}/mrgan/{{dataset}}/guideline.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/guideline.tsv"
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/guideline.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -81,9 +81,9 @@ rule mrgan_train:
         generator=f"{MRGAN_JOB}/generator.pt",
         log_table=f"{MRGAN_JOB}/train_log.parquet",
     log:
-        f"{RESULTS}/logs/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_train.log",
+        f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_train.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_train.tsv"
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_train.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -108,9 +108,9 @@ rule mrgan_sample:
         images=f"{MRGAN_JOB}/samples.npy",
         table=f"{MRGAN_JOB}/samples.parquet",
     log:
-        f"{RESULTS}/logs/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_sample.log",
+        f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_sample.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_sample.tsv"
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_sample.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -131,9 +131,9 @@ rule mrgan_sample_features:
     output:
         f"{MRGAN_JOB}/sample_features.npy",
     log:
-        f"{RESULTS}/logs/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_features.log",
+        f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_features.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_features.tsv"
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_features.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -161,9 +161,9 @@ rule mrgan_score:
         cells=f"{MRGAN_JOB}/ct_cells.parquet",
         nn=f"{MRGAN_JOB}/nn_distances.parquet",
     log:
-        f"{RESULTS}/logs/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_score.log",
+        f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_score.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_score.tsv"
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_score.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -189,9 +189,9 @@ rule mrgan_summary:
         summary=f"{MRGAN}/summary.parquet",
         classwise=f"{MRGAN}/classwise_summary.parquet",
     log:
-        f"{RESULTS}/logs/mrgan/{{dataset}}/summary.log",
+        f"{paths.LOGS}/mrgan/{{dataset}}/summary.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/summary.tsv"
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/summary.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -226,9 +226,9 @@ rule mrgan_figures:
             subcategory="{dataset}",
         ),
     log:
-        f"{RESULTS}/logs/mrgan/{{dataset}}/figures.log",
+        f"{paths.LOGS}/mrgan/{{dataset}}/figures.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mrgan/{{dataset}}/figures.tsv"
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/figures.tsv"
     conda:
         "../../envs/data.yaml"
     params:

@@ -1,5 +1,5 @@
 # Helpers of the MR-GAN rules (mrgan.smk), kept apart so rules and functions do not mix.
-MRGAN = f"{RESULTS}/mrgan/{{dataset}}"
+MRGAN = paths.MRGAN
 MRGAN_JOB = f"{MRGAN}/tau{{tau}}/seed{{seed}}"
 
 
@@ -11,7 +11,7 @@ def mrgan_embedder_file(wildcards):
     embedding = config["mrgan"]["embedding"]
     if embedding["kind"] == "inception":
         return embedding["inception_weights"]
-    return f"{RESULTS}/mrgan/{wildcards.dataset}/embedder/classifier.pt"
+    return f"{paths.MRGAN.format(dataset=wildcards.dataset)}/embedder/classifier.pt"
 
 
 def mrgan_train_spec(wildcards):
@@ -38,7 +38,7 @@ def mrgan_score_spec(wildcards):
 def mrgan_job_files(name):
     def files(wildcards):
         return [
-            f"{RESULTS}/mrgan/{wildcards.dataset}/tau{mrgan_tau_label(tau)}/seed{seed}/{name}"
+            f"{paths.MRGAN_JOB.format(dataset=wildcards.dataset, tau=paths.tau_label(tau), seed=seed)}/{name}"
             for tau in config["mrgan"]["taus"]
             for seed in config["mrgan"]["seeds"]
         ]
@@ -48,7 +48,7 @@ def mrgan_job_files(name):
 
 def mrgan_targets():
     return [
-        f"{RESULTS}/mrgan/{name}/{path}"
+        f"{paths.MRGAN.format(dataset=name)}/{path}"
         for name in config["mrgan"]["datasets"]
         for path in [
             "summary.parquet",

@@ -5,11 +5,11 @@ rule dataset_neighbors:
     input:
         data=dataset_input,
     output:
-        f"{RESULTS}/neighbors/{{dataset}}/{{job}}.parquet",
+        paths.NEIGHBORS,
     log:
-        f"{RESULTS}/logs/neighbors/{{dataset}}/{{job}}.log",
+        f"{paths.LOGS}/neighbors/{{dataset}}/{{job}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/neighbors/{{dataset}}/{{job}}.tsv"
+        f"{paths.BENCHMARKS}/neighbors/{{dataset}}/{{job}}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
