@@ -1,0 +1,41 @@
+"""The GPU suite's comparison of a CPU and a CUDA run: exact where no model computes, statistics elsewhere."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import gpu_suite  # noqa: E402
+
+
+def write(root, name, frame):
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path)
+
+
+def test_tables_compare_exactly_or_by_statistics(tmp_path):
+    rng = np.random.default_rng(0)
+    cpu, cuda = tmp_path / "cpu", tmp_path / "cuda"
+    index = pd.DataFrame({"index": np.arange(100), "label": rng.integers(0, 10, 100)})
+    mem = rng.uniform(0, 1, 100)
+    for root, shift in ((cpu, 0.0), (cuda, 0.01)):
+        write(root, "data/d/index.parquet", index)
+        write(root, "feldman/d/mlp/memorization.parquet", pd.DataFrame({"index": np.arange(100), "mem": mem + shift}))
+        write(root, "mrgan/d/scores.parquet", pd.DataFrame({"ct": [-1.0 if root is cpu else 5.0]}))
+    rows = {r["table"]: r for r in gpu_suite.compare_tables(cpu, cuda)}
+    assert rows["data/d/index.parquet"]["status"] == "equal" and rows["data/d/index.parquet"]["ok"]
+    assert rows["feldman/d/mlp/memorization.parquet"]["status"] == "same statistics"
+    assert not rows["mrgan/d/scores.parquet"]["ok"]  # C_T -1 against 5: not the same finding
+    # a table no model computes must be equal, not merely similar
+    write(cuda, "data/d/index.parquet", index.assign(label=(index["label"] + 1) % 10))
+    rows = {r["table"]: r for r in gpu_suite.compare_tables(cpu, cuda)}
+    assert not rows["data/d/index.parquet"]["ok"]
+    compared, differ = gpu_suite.identical(cpu, cuda)
+    assert compared == 3 and set(differ) == {"data/d/index.parquet", "feldman/d/mlp/memorization.parquet",
+                                             "mrgan/d/scores.parquet"}
