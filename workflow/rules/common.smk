@@ -9,9 +9,8 @@ import sys
 # The package this workflow runs lives two folders up; put it on the path of this process (the
 # Snakefile imports it) and of every job, also when the workflow is imported as a module.
 REPO_ROOT = os.path.abspath(os.path.join(workflow.current_basedir, "..", ".."))
-if (
-    sys.path[0] != REPO_ROOT
-):  # first, before the working directory, which may hold another copy
+# First on the path, before the working directory, which may hold another copy of the package.
+if sys.path[0] != REPO_ROOT:
     sys.path.insert(0, REPO_ROOT)
 shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(REPO_ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
