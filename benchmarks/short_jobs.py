@@ -7,7 +7,9 @@ the job's wall time) and prints the number of jobs, their total seconds, and the
 seconds of jobs under ``--under`` seconds. The run's wall time is ``--wall`` (one value per tree,
 e.g. measured with ``/usr/bin/time``); without it, the span from the first job's start to the last
 job's end (from the files' modification times) is shown instead, which leaves out Snakemake's
-start-up. With two trees it also prints after/before ratios; ``--list`` prints every short job.
+start-up. With two trees it also prints after/before ratios and the seconds of the jobs that were
+short in the first run (the same jobs in both, so a job that slows down past the limit still
+counts); ``--list`` prints every short job.
 """
 
 from __future__ import annotations
@@ -31,13 +33,17 @@ def read_jobs(results: Path) -> dict[str, tuple[float, float]]:
     return jobs
 
 
-def summary(jobs: dict[str, tuple[float, float]], under: float, wall: float | None) -> dict[str, float]:
+def summary(jobs: dict[str, tuple[float, float]], under: float, wall: float | None,
+            first_short: set[str] | None) -> dict[str, float]:
     seconds = [s for s, _ in jobs.values()]
     short = [s for s in seconds if s < under]
     span = max(end for _, end in jobs.values()) - min(end - s for s, end in jobs.values())
-    return {"jobs": len(seconds), "job seconds": sum(seconds), f"jobs under {under:g} s": len(short),
-            f"seconds in jobs under {under:g} s": sum(short),
-            "wall seconds" if wall is not None else "job span seconds": wall if wall is not None else span}
+    table = {"jobs": len(seconds), "job seconds": sum(seconds), f"jobs under {under:g} s": len(short),
+             f"seconds in jobs under {under:g} s": sum(short)}
+    if first_short is not None:
+        table[f"seconds in the first run's jobs under {under:g} s"] = sum(jobs[j][0] for j in first_short if j in jobs)
+    table["wall seconds" if wall is not None else "job span seconds"] = wall if wall is not None else span
+    return table
 
 
 def main() -> None:
@@ -51,13 +57,14 @@ def main() -> None:
         parser.error("give one or two results folders and, optionally, one --wall value for each")
     runs = [read_jobs(path) for path in args.results]
     walls = args.wall or [None] * len(runs)
-    tables = [summary(jobs, args.under, wall) for jobs, wall in zip(runs, walls)]
+    first_short = {job for job, (seconds, _) in runs[0].items() if seconds < args.under} if len(runs) == 2 else None
+    tables = [summary(jobs, args.under, wall, first_short) for jobs, wall in zip(runs, walls)]
 
     names = ["before", "after"][: len(runs)] if len(runs) == 2 else [str(args.results[0])]
-    print(f"{'':34}" + "".join(f"{name:>12}" for name in names) + ("     after/before" if len(runs) == 2 else ""))
+    print(f"{'':44}" + "".join(f"{name:>12}" for name in names) + ("     after/before" if len(runs) == 2 else ""))
     for key in tables[0]:
         values = [table[key] for table in tables]
-        line = f"{key:34}" + "".join(f"{v:12.1f}" if isinstance(v, float) else f"{v:12d}" for v in values)
+        line = f"{key:44}" + "".join(f"{v:12.1f}" if isinstance(v, float) else f"{v:12d}" for v in values)
         if len(values) == 2:
             line += f"{values[1] / values[0]:17.2f}" if values[0] else f"{'-':>17}"
         print(line)
