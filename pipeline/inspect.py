@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -36,7 +35,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from pipeline import cli, io
+from pipeline import cli, io, paths
 from pipeline.errors import PipelineError
 
 INDEX_COLUMNS = ["index", "train_index", "test_index", "nearest", "second", "ref_index", "nearest_validation"]
@@ -55,19 +54,16 @@ def find_tables(paths: list[Path]) -> list[Path]:
 
 
 def diffusion_experiment_dir(path: Path) -> Path | None:
-    """results/diffusion/<experiment> (absolute) of a table under it, else None (layout of
-    workflow/rules/diffusion_common.smk: <experiment>/summary.parquet, <experiment>/n<size>/...)."""
-    parts = path.resolve().parts
-    for i in range(len(parts) - 3, -1, -1):
-        below = parts[i + 2]
-        if parts[i] == "diffusion" and (re.fullmatch(r"n\d+", below) or below in ("summary.parquet", "figures")):
-            return Path(*parts[:i + 2])
-    return None
+    """The experiment folder (paths.DIFFUSION, absolute) of a table under it, else None."""
+    found = paths.locate(paths.DIFFUSION, path.resolve().as_posix())
+    return None if found is None else Path(found[0] + paths.DIFFUSION.format(**found[1]))
 
 
 def dataset_in_tables(experiment_dir: Path) -> str | None:
     """The data set an experiment trained on, from the ``dataset`` column of its summary or a job's scores."""
-    candidates = [experiment_dir / "summary.parquet", *sorted(experiment_dir.glob("n*/w*/seed*/scores.parquet"))]
+    root, wildcards = paths.locate(paths.DIFFUSION, experiment_dir.as_posix())
+    job_scores = paths.glob_pattern(f"{paths.DIFFUSION_JOB}/scores.parquet", **wildcards)
+    candidates = [experiment_dir / "summary.parquet", *sorted(Path(root or ".").glob(job_scores))]
     for table in candidates:
         if not table.is_file():
             continue
@@ -149,8 +145,9 @@ def describe_table(path: Path, head: int) -> str:
     return "\n".join(lines)
 
 
-def is_diffusion_neighbors(path: Path) -> bool:
-    return path.name == "neighbors.parquet" and diffusion_experiment_dir(path) is not None
+def diffusion_job_of_neighbors(path: Path) -> tuple[str, dict[str, str]] | None:
+    """(root, wildcards) of a diffusion job's neighbors.parquet (paths.DIFFUSION_JOB), else None."""
+    return paths.locate(f"{paths.DIFFUSION_JOB}/neighbors.parquet", path.as_posix())
 
 
 def lookup_table(path: Path) -> tuple[pd.DataFrame, list[str], str]:
@@ -159,13 +156,15 @@ def lookup_table(path: Path) -> tuple[pd.DataFrame, list[str], str]:
     columns = [c for c in INDEX_COLUMNS if c in table.columns]
     if "set" in table.columns and "index" in columns:  # MR-GAN nn_distances: index = sample or test position
         columns.remove("index")
-    if path.parent.parent.name == "neighbors" and "query" in table.columns:  # shared stage: query = dataset index
+    if paths.locate(paths.NEIGHBORS, path.as_posix()) and "query" in table.columns:  # shared: query = dataset index
         columns.append("query")
     note = ""
-    if is_diffusion_neighbors(path) and "ref_index" in table.columns:
+    diffusion_job = diffusion_job_of_neighbors(path)
+    if diffusion_job is not None and "ref_index" in table.columns:
         # query = sample position, ref_index = position in the job's training subset
         columns.remove("ref_index")
-        subset_path = path.parent.parent.parent / "subset.parquet"
+        root, wildcards = diffusion_job
+        subset_path = Path(root + paths.DIFFUSION_SUBSET.format(**wildcards)) / "subset.parquet"
         if not subset_path.is_file():
             return table.iloc[:0], [], f"not searched: ref_index is a position in {subset_path}, which is missing"
         subset = io.read_parquet(subset_path).set_index("position")["index"]

@@ -2,8 +2,11 @@
 
 The rules use them as patterns (``f"{paths.FELDMAN_ARCH}/memorization.parquet"``); the atlas,
 ``pipeline.inspect`` and the tests fill them in (``paths.FELDMAN_ARCH.format(dataset="mnist5k",
-arch="mlp")``). One home for paths, so a folder moves in one place. Standard library only.
+arch="mlp")``) and read them back (``locate``). One home for paths, so a folder moves in one
+place. Standard library only.
 """
+
+import re
 
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
@@ -33,3 +36,21 @@ DATASET_FILES = ("images.npy", "index.parquet")
 def tau_label(tau: float) -> str:
     """The {tau} of MR-GAN paths: 0.003, not 0.0030 or 3e-03."""
     return f"{float(tau):g}"
+
+
+def locate(template: str, path: str) -> tuple[str, dict[str, str]] | None:
+    """Find a filled-in ``template`` inside ``path``: (the part of ``path`` before it, the wildcard
+    values), or None. The match is whole path components anywhere in the path, so it works under a
+    module prefix or an absolute folder (``/x/memo/results/diffusion/sweep/n4/...`` gives
+    ``("/x/memo/", {"experiment": "sweep", "size": "4"})`` for ``DIFFUSION_SUBSET``)."""
+    pieces = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(piece) if i % 2 == 0 else f"(?P<{piece}>[^/]+)" for i, piece in enumerate(pieces))
+    found = None
+    for found in re.finditer(rf"(?:^|(?<=/)){regex}(?=/|$)", path):
+        pass  # the last match: the innermost results folder
+    return None if found is None else (path[:found.start()], found.groupdict())
+
+
+def glob_pattern(template: str, **known: str) -> str:
+    """``template`` with the ``known`` wildcards filled in and the others ``*`` (for ``Path.glob``)."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(known.get(m.group(1), "*")), template)

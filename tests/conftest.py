@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline import paths
+
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -88,7 +90,7 @@ def atlas_datasets(config: dict) -> list[str]:
 
 def result_files(workdir: Path) -> dict[str, Path]:
     """Every table (.parquet) and array (.npy) under workdir/results, by relative path."""
-    results = Path(workdir) / "results"
+    results = Path(workdir) / paths.RESULTS
     return {str(p.relative_to(results)): p for suffix in ("*.parquet", "*.npy") for p in sorted(results.rglob(suffix))}
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import atlas_datasets
+from pipeline import paths
 from pipeline.atlas.columns import describe, diffusion_job_name, mrgan_job_name, score_columns
 
 pytestmark = pytest.mark.workflow
@@ -25,9 +26,10 @@ def diffusion_jobs(config, dataset):
         for size in spec["sizes"]:
             for width in spec["widths"]:
                 for seed in spec["seeds"]:
-                    base = f"results/diffusion/{experiment}/n{size}"
+                    job = paths.DIFFUSION_JOB.format(experiment=experiment, size=size, width=width, seed=seed)
+                    subset = paths.DIFFUSION_SUBSET.format(experiment=experiment, size=size)
                     yield (diffusion_job_name(experiment, size, width, seed),
-                           f"{base}/w{width}/seed{seed}/replicates.parquet", f"{base}/subset.parquet")
+                           f"{job}/replicates.parquet", f"{subset}/subset.parquet")
 
 
 def expected_columns(config, dataset) -> set[str]:
@@ -45,17 +47,17 @@ def expected_columns(config, dataset) -> set[str]:
 
 
 def training_split(run, dataset):
-    index = pd.read_parquet(run / "results" / "data" / dataset / "index.parquet")
+    index = pd.read_parquet(run / paths.DATASET.format(dataset=dataset) / "index.parquet")
     return index[index["split"] == "train"]
 
 
 def read_atlas(run, dataset) -> pd.DataFrame:
-    return pd.read_parquet(run / "results" / "atlas" / dataset / "atlas.parquet")
+    return pd.read_parquet(run / paths.ATLAS.format(dataset=dataset) / "atlas.parquet")
 
 
 def test_one_atlas_per_dataset_with_a_method(default_run, default_config):
     expected = set(atlas_datasets(default_config))
-    built = {p.parent.name for p in (default_run / "results" / "atlas").glob("*/atlas.parquet")}
+    built = {p.parent.name for p in default_run.glob(paths.glob_pattern(f"{paths.ATLAS}/atlas.parquet"))}
     assert built == expected and built, (built, expected)
 
 
@@ -73,18 +75,18 @@ def test_atlas_join_keeps_every_training_example_once(default_run, default_confi
 
 
 def test_atlas_columns_are_the_methods_that_ran_and_match_their_tables(default_run, default_config):
-    config, run = default_config, default_run / "results"
+    config, run = default_config, default_run
     for dataset in atlas_datasets(config):
         atlas = read_atlas(default_run, dataset).set_index("index")
         assert set(atlas.columns) - {"label"} == expected_columns(config, dataset), dataset
         if dataset in config["feldman"]["datasets"]:
             for arch in config["feldman"]["architectures"]:
-                mem = pd.read_parquet(run / "feldman" / dataset / arch / "memorization.parquet").set_index("index")
+                mem = pd.read_parquet(run / paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch) / "memorization.parquet").set_index("index")
                 np.testing.assert_array_equal(atlas[f"feldman_mem_{arch}"], mem["mem"].reindex(atlas.index),
                                               err_msg=f"{dataset} {arch}")
         if dataset in config["kfold_vae"]["datasets"]:
             seed = config["kfold_vae"]["seed"]
-            scores = pd.read_parquet(run / "kfold_vae" / dataset / f"seed{seed}" / "kfold_scores.parquet")
+            scores = pd.read_parquet(run / paths.KFOLD_VAE.format(dataset=dataset, seed=seed) / "kfold_scores.parquet")
             np.testing.assert_array_equal(atlas["kfold_M"], scores.set_index("index")["M"].reindex(atlas.index),
                                           err_msg=dataset)
             kfold = ["kfold_M", "kfold_U", "kfold_V", "kfold_rho", "kfold_logpx_full"]
@@ -113,19 +115,19 @@ def test_gan_and_diffusion_counts_add_up_to_their_samples(default_run, default_c
 
 
 def test_analysis_tables_of_the_default_run(default_run, default_config):
-    run = default_run / "results" / "atlas"
     for dataset in atlas_datasets(default_config):
         atlas = read_atlas(default_run, dataset)
-        pairs = pd.read_parquet(run / dataset / "pairs.parquet")
+        folder = default_run / paths.ATLAS.format(dataset=dataset)
+        pairs = pd.read_parquet(folder / "pairs.parquet")
         k = len(score_columns(atlas.columns))
         assert len(pairs) == k * (k - 1) // 2, dataset
         defined = pairs.dropna(subset=["spearman"])
         inside = (defined["ci_low"] <= defined["spearman"] + 1e-9) & (defined["spearman"] <= defined["ci_high"] + 1e-9)
         assert inside.all(), dataset
-        flagged = pd.read_parquet(run / dataset / "flagged.parquet")
+        flagged = pd.read_parquet(folder / "flagged.parquet")
         assert flagged["index"].is_unique and set(flagged["index"]) <= set(atlas["index"]), dataset
         for name in ["correlations", "scatter", "flagged"]:
-            assert (run / dataset / "figures" / f"{name}.png").stat().st_size > 1000, (dataset, name)
+            assert (folder / "figures" / f"{name}.png").stat().st_size > 1000, (dataset, name)
 
 
 def test_compared_architectures_agree_on_memorized_examples(default_run, default_config):
@@ -136,7 +138,7 @@ def test_compared_architectures_agree_on_memorized_examples(default_run, default
     if not (feldman["datasets"] and feldman["compare"]):
         pytest.skip("the default config compares no Feldman architectures")
     for dataset in feldman["datasets"]:
-        pairs = pd.read_parquet(default_run / "results" / "atlas" / dataset / "pairs.parquet")
+        pairs = pd.read_parquet(default_run / paths.ATLAS.format(dataset=dataset) / "pairs.parquet")
         for a, b in feldman["compare"]:
             names = {f"feldman_mem_{a}", f"feldman_mem_{b}"}
             row = pairs[[{x, y} == names for x, y in zip(pairs["score_a"], pairs["score_b"])]]

@@ -3,6 +3,8 @@
 import pandas as pd
 import pytest
 
+from pipeline import paths
+
 pytestmark = pytest.mark.workflow
 
 
@@ -10,7 +12,7 @@ def test_default_sweep_replicate_share_falls_with_subset_size(default_run, defau
     if "sweep" not in default_config["diffusion"]["run"]:
         pytest.skip("the default config does not run the diffusion sweep")
     sweep = default_config["diffusion"]["experiments"]["sweep"]
-    out = default_run / "results/diffusion/sweep"
+    out = default_run / paths.DIFFUSION.format(experiment="sweep")
     smallest, largest, widest = min(sweep["sizes"]), max(sweep["sizes"]), max(sweep["widths"])
     seed = sweep["seeds"][0]
     summary = pd.read_parquet(out / "summary.parquet")
@@ -21,13 +23,14 @@ def test_default_sweep_replicate_share_falls_with_subset_size(default_run, defau
     assert overall.loc[largest, "replicate_share"] <= 0.2, overall
     assert overall.loc[smallest, "n_train_replicated"] >= smallest - 1
     assert overall.loc[largest, "n_train"] == largest
-    assert "falls with train-set size" in (default_run / "results/logs/diffusion/sweep/summary.log").read_text()
+    assert "falls with train-set size" in (default_run / paths.LOGS / "diffusion/sweep/summary.log").read_text()
     # the neighbours were searched in exactly the training subset, by its dataset indices
-    subset = pd.read_parquet(out / f"n{smallest}/subset.parquet")
-    assert set(subset["index"]) <= set(pd.read_parquet(out / f"n{largest}/subset.parquet")["index"])
-    reps = pd.read_parquet(out / f"n{smallest}/w{widest}/seed{seed}/replicates.parquet")
+    subset = pd.read_parquet(default_run / paths.DIFFUSION_SUBSET.format(experiment="sweep", size=smallest) / "subset.parquet")
+    assert set(subset["index"]) <= set(pd.read_parquet(default_run / paths.DIFFUSION_SUBSET.format(experiment="sweep", size=largest) / "subset.parquet")["index"])
+    job = paths.DIFFUSION_JOB.format(experiment="sweep", size=smallest, width=widest, seed=seed)
+    reps = pd.read_parquet(default_run / job / "replicates.parquet")
     assert set(reps["nearest"]) <= set(subset["index"])
     for name in ["share_vs_size.png", "per_class.png", "grid.png"]:
         assert (out / "figures" / name).stat().st_size > 1000
-    train_log = default_run / f"results/logs/diffusion/sweep/n{smallest}_w{widest}_seed{seed}_train.log"
+    train_log = default_run / paths.LOGS / f"diffusion/sweep/n{smallest}_w{widest}_seed{seed}_train.log"
     assert "done in" in train_log.read_text()

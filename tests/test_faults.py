@@ -15,31 +15,34 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, assert_same_results, run_workflow, workflow_env
+from pipeline import paths
 
 pytestmark = pytest.mark.workflow
 
 # final tables only (no figures, no atlas): what the fault runs are compared on
-TARGETS = ["results/feldman/g/mlp/memorization.parquet", "results/kfold_vae/ink/seed0/kfold_scores.parquet",
-           "results/diffusion/sweep/summary.parquet", "results/mrgan/g/summary.parquet"]
+KFOLD_RUN = paths.KFOLD_VAE.format(dataset="ink", seed=0)
+TARGETS = [f"{paths.FELDMAN_ARCH.format(dataset='g', arch='mlp')}/memorization.parquet",
+           f"{KFOLD_RUN}/kfold_scores.parquet", f"{paths.DIFFUSION.format(experiment='sweep')}/summary.parquet",
+           f"{paths.MRGAN.format(dataset='g')}/summary.parquet"]
 
 # one training job per method: its outputs, its resume checkpoint, its log, what its command line
 # contains, and the files downstream of it (Snakemake rebuilds a missing file only when a target needs it)
-FELDMAN = "results/feldman/g/mlp/shards/shard0.parquet"
-KFOLD = "results/kfold_vae/ink/seed0/models/r0_f0"
-DIFFUSION = "results/diffusion/sweep/n8/w8/seed0"
-MRGAN = "results/mrgan/g/tau0/seed0"
+FELDMAN = f"{paths.FELDMAN_ARCH.format(dataset='g', arch='mlp')}/shards/shard0.parquet"
+KFOLD = f"{KFOLD_RUN}/models/r0_f0"
+DIFFUSION = paths.DIFFUSION_JOB.format(experiment="sweep", size=8, width=8, seed=0)
+MRGAN = paths.MRGAN_JOB.format(dataset="g", tau=paths.tau_label(0), seed=0)
 TRAINING = {
-    "feldman": ([FELDMAN], f"{FELDMAN}.resume.pt", "results/logs/feldman/g/mlp/shard0.log", FELDMAN,
-                ["results/feldman/g/mlp/*.parquet"]),
+    "feldman": ([FELDMAN], f"{FELDMAN}.resume.pt", f"{paths.LOGS}/feldman/g/mlp/shard0.log", FELDMAN,
+                [f"{paths.FELDMAN_ARCH.format(dataset='g', arch='mlp')}/*.parquet"]),
     "kfold_vae": ([f"{KFOLD}/model.pt", f"{KFOLD}/logpx.parquet"], f"{KFOLD}/model.pt.resume.pt",
-                  "results/logs/kfold_vae/ink/seed0/train_r0_f0.log", f"{KFOLD}/model.pt",
-                  ["results/kfold_vae/ink/seed0/*.parquet"]),
+                  f"{paths.LOGS}/kfold_vae/ink/seed0/train_r0_f0.log", f"{KFOLD}/model.pt",
+                  [f"{KFOLD_RUN}/*.parquet"]),
     "diffusion": ([f"{DIFFUSION}/model.pt", f"{DIFFUSION}/train_log.parquet"], f"{DIFFUSION}/model.pt.resume.pt",
-                  "results/logs/diffusion/sweep/n8_w8_seed0_train.log", f"{DIFFUSION}/model.pt",
-                  [f"{DIFFUSION}/*", "results/diffusion/sweep/summary.parquet"]),
+                  f"{paths.LOGS}/diffusion/sweep/n8_w8_seed0_train.log", f"{DIFFUSION}/model.pt",
+                  [f"{DIFFUSION}/*", TARGETS[2]]),
     "mrgan": ([f"{MRGAN}/generator.pt", f"{MRGAN}/train_log.parquet"], f"{MRGAN}/generator.pt.resume.pt",
-              "results/logs/mrgan/g/tau0_seed0_train.log", "pipeline.mrgan.train",
-              [f"{MRGAN}/*", "results/mrgan/g/*summary.parquet"]),
+              f"{paths.LOGS}/mrgan/g/tau0_seed0_train.log", "pipeline.mrgan.train",
+              [f"{MRGAN}/*", f"{paths.MRGAN.format(dataset='g')}/*summary.parquet"]),
 }
 
 
@@ -150,7 +153,7 @@ def test_corrupt_parquet_input_is_named_set_aside_and_rebuilt(reference, tmp_pat
     shard.write_bytes(data[: len(data) // 2] if damage == "truncated" else os.urandom(len(data)))
     result = run(workdir, check=False)
     assert result.returncode != 0
-    log = (workdir / "results/logs/feldman/g/mlp/estimate.log").read_text()
+    log = (workdir / paths.LOGS / "feldman/g/mlp/estimate.log").read_text()
     lines = [line for line in log.splitlines() if line.strip()]
     assert lines[-1].startswith(f"error: {FELDMAN}: not a readable Parquet file"), log[-2000:]
     assert f"moved to {FELDMAN}.corrupt" in lines[-1] and "Traceback" not in log

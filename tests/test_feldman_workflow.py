@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_config
+from pipeline import paths
 
 pytestmark = pytest.mark.workflow
 
@@ -13,7 +14,7 @@ TINY = tiny_config("feldman")
 
 def test_feldman_outputs(workflow_runner):
     workflow_runner(TINY)
-    out = workflow_runner.workdir / "results" / "feldman" / "digits"
+    out = workflow_runner.workdir / paths.FELDMAN.format(dataset="digits")
     shards = [pd.read_parquet(out / "mlp" / "shards" / f"shard{k}.parquet") for k in range(2)]
     assert [s["run"].tolist() for s in shards] == [[0, 1, 2, 3], [4, 5]]
     n_train = len(shards[0]["member"].iloc[0])

@@ -9,36 +9,38 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import io
+from pipeline import io, paths
 from pipeline.errors import PipelineError
 from pipeline.inspect import main
+
+SUBSET = paths.DIFFUSION_SUBSET.format(experiment="sweep", size=4)  # the diffusion job of the fixtures
+JOB = paths.DIFFUSION_JOB.format(experiment="sweep", size=4, width=8, seed=0)
 
 
 @pytest.fixture
 def results(tmp_path):
-    r = tmp_path / "results"
     io.write_parquet(pd.DataFrame({"index": [0, 1, 7], "label": [3, 4, 5], "feldman_mem_mlp": [0.0, 0.5, 0.9],
                                    "diffusion_replicates_sweep_n4_w8_seed0": pd.array([pd.NA, 2, 0], dtype="Int64")}),
-                     r / "atlas" / "toy" / "atlas.parquet")
+                     tmp_path / paths.ATLAS.format(dataset="toy") / "atlas.parquet")
     io.write_parquet(pd.DataFrame({"index": [0, 1, 7], "label": [3, 4, 5], "mem": [0.0, 0.5, 0.9]}),
-                     r / "feldman" / "toy" / "mlp" / "memorization.parquet")
+                     tmp_path / paths.FELDMAN_ARCH.format(dataset="toy", arch="mlp") / "memorization.parquet")
     io.write_parquet(pd.DataFrame({"train_index": [7, 1], "test_index": [2, 7], "infl": [0.3, 0.2]}),
-                     r / "feldman" / "toy" / "mlp" / "influence_pairs.parquet")
+                     tmp_path / paths.FELDMAN_ARCH.format(dataset="toy", arch="mlp") / "influence_pairs.parquet")
     # MR-GAN: `index` is a sample position, `nearest` the training example
     io.write_parquet(pd.DataFrame({"set": ["generated", "generated", "test"], "index": [7, 8, 0],
                                    "nearest": [1, 7, 0]}),
-                     r / "mrgan" / "toy" / "tau0" / "seed0" / "nn_distances.parquet")
+                     tmp_path / paths.MRGAN_JOB.format(dataset="toy", tau="0", seed=0) / "nn_distances.parquet")
     io.write_parquet(pd.DataFrame({"sample": [0, 1], "nearest": [7, 1], "second": [1, 0]}),
-                     r / "diffusion" / "sweep" / "n4" / "w8" / "seed0" / "replicates.parquet")
+                     tmp_path / JOB / "replicates.parquet")
     # another data set with the same indices must not be mixed in
     io.write_parquet(pd.DataFrame({"index": [7], "label": [0], "mem": [0.1]}),
-                     r / "feldman" / "other" / "mlp" / "memorization.parquet")
+                     tmp_path / paths.FELDMAN_ARCH.format(dataset="other", arch="mlp") / "memorization.parquet")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"diffusion": {"experiments": {"sweep": {"dataset": "toy"}}}}))
     return tmp_path
 
 
 def test_prints_schema_row_count_and_head(results, capsys):
-    main([str(results / "results" / "atlas" / "toy" / "atlas.parquet"), "--head", "2"])
+    main([str(results / paths.ATLAS.format(dataset="toy") / "atlas.parquet"), "--head", "2"])
     out = capsys.readouterr().out
     assert "rows: 3" in out
     assert "feldman_mem_mlp" in out and "double" in out
@@ -49,14 +51,14 @@ def test_prints_schema_row_count_and_head(results, capsys):
 
 
 def test_folder_lists_every_table(results, capsys):
-    main([str(results / "results"), "--head", "0"])
+    main([str(results / paths.RESULTS), "--head", "0"])
     out = capsys.readouterr().out
     assert out.count("== ") == 6 and "head(" not in out
 
 
 def test_example_lookup_across_tables_of_one_dataset(results, capsys, monkeypatch):
     monkeypatch.chdir(results)
-    main(["results", "--dataset", "toy", "--example", "7"])
+    main([paths.RESULTS, "--dataset", "toy", "--example", "7"])
     out = capsys.readouterr().out
     assert out.startswith("example 7: found in 5 of 5 tables")
     blocks = {block.split("\n")[0].split(" (")[0]: block for block in out.split("== ")[1:]}
@@ -71,14 +73,14 @@ def test_example_lookup_across_tables_of_one_dataset(results, capsys, monkeypatc
 
 
 def test_unknown_example_and_bad_path(results, capsys):
-    main([str(results / "results"), "--dataset", "toy", "--example", "99"])
+    main([str(results / paths.RESULTS), "--dataset", "toy", "--example", "99"])
     assert capsys.readouterr().out.startswith("example 99: found in 0 of")
     with pytest.raises(PipelineError, match="nothere: no such file or folder"):
         main([str(results / "nothere")])
 
 
 def test_command_line_reports_a_corrupt_table_in_one_line(results):
-    bad = results / "results" / "atlas" / "toy" / "broken.parquet"
+    bad = results / paths.ATLAS.format(dataset="toy") / "broken.parquet"
     bad.write_bytes(b"not parquet")
     result = subprocess.run([sys.executable, "-m", "pipeline.inspect", str(bad)], capture_output=True, text=True)
     assert result.returncode == 1
@@ -89,15 +91,16 @@ def test_command_line_reports_a_corrupt_table_in_one_line(results):
 def add_diffusion_job(root, experiment="sweep", dataset=None):
     """A diffusion job's subset (positions 0-3 = dataset indices 7, 0, 1, 5) and its 2-NN table,
     whose ref_index are subset positions; with ``dataset`` also the job's scores (naming it)."""
-    base = root / "results" / "diffusion" / experiment / "n4"
+    subset = root / paths.DIFFUSION_SUBSET.format(experiment=experiment, size=4)
+    job = root / paths.DIFFUSION_JOB.format(experiment=experiment, size=4, width=8, seed=0)
     io.write_parquet(pd.DataFrame({"position": [0, 1, 2, 3], "index": [7, 0, 1, 5], "label": [5, 3, 4, 0]}),
-                     base / "subset.parquet")
+                     subset / "subset.parquet")
     io.write_parquet(pd.DataFrame({"query": [0, 0, 1, 1], "rank": [0, 1, 0, 1], "ref_index": [0, 1, 1, 2],
                                    "distance": [0.1, 0.2, 0.3, 0.4]}),
-                     base / "w8" / "seed0" / "neighbors.parquet")
+                     job / "neighbors.parquet")
     if dataset is not None:
         io.write_parquet(pd.DataFrame({"experiment": [experiment], "dataset": [dataset], "class": [-1]}),
-                         base / "w8" / "seed0" / "scores.parquet")
+                         job / "scores.parquet")
 
 
 def block_of(out: str, suffix: str) -> str:
@@ -108,25 +111,25 @@ def test_diffusion_neighbour_positions_are_mapped_to_dataset_indices(results, ca
     """ref_index of a diffusion job's neighbors.parquet is a position in its subset, not a dataset index."""
     add_diffusion_job(results)
     monkeypatch.chdir(results)
-    main(["results", "--dataset", "toy", "--example", "1"])
+    main([paths.RESULTS, "--dataset", "toy", "--example", "1"])
     nn = block_of(capsys.readouterr().out, "w8/seed0/neighbors.parquet")
     assert "(1 rows)" in nn  # position 2 holds example 1; the rows with ref_index 1 (example 0) are not about it
     assert "ref_dataset_index" in nn and "subset.parquet" in nn
     row = nn.strip().splitlines()[-1].split()
     assert row[:4] == ["1", "1", "2", "1"]  # query, rank, ref_index (position 2), ref_dataset_index (example 1)
-    main(["results", "--dataset", "toy", "--example", "3"])  # position 3 exists, dataset index 3 is in no subset
+    main([paths.RESULTS, "--dataset", "toy", "--example", "3"])  # position 3 exists, dataset index 3 is in no subset
     out = capsys.readouterr().out
     assert "neighbors.parquet" not in out and "subset.parquet" not in out
 
 
 def test_diffusion_neighbours_without_their_subset_are_not_searched(results, capsys, monkeypatch):
     add_diffusion_job(results)
-    (results / "results" / "diffusion" / "sweep" / "n4" / "subset.parquet").unlink()
+    (results / SUBSET / "subset.parquet").unlink()
     monkeypatch.chdir(results)
-    main(["results", "--dataset", "toy", "--example", "2"])  # ref_index 2 must not pass for example 2
+    main([paths.RESULTS, "--dataset", "toy", "--example", "2"])  # ref_index 2 must not pass for example 2
     out = capsys.readouterr().out
-    assert "note: results/diffusion/sweep/n4/w8/seed0/neighbors.parquet: not searched" in out
-    assert "== results/diffusion/sweep/n4/w8/seed0/neighbors.parquet" not in out
+    assert f"note: {JOB}/neighbors.parquet: not searched" in out
+    assert f"== {JOB}/neighbors.parquet" not in out
 
 
 def test_without_a_config_scored_experiments_are_found_by_their_tables(results, capsys, monkeypatch):
@@ -134,35 +137,35 @@ def test_without_a_config_scored_experiments_are_found_by_their_tables(results, 
     add_diffusion_job(results, "sweep", dataset="toy")
     add_diffusion_job(results, "elsewhere", dataset="other")
     io.write_parquet(pd.DataFrame({"experiment": ["sweep"], "dataset": ["toy"]}),
-                     results / "results" / "diffusion" / "sweep" / "summary.parquet")
+                     results / paths.DIFFUSION.format(experiment="sweep") / "summary.parquet")
     monkeypatch.chdir(results)
-    main(["results", "--dataset", "toy", "--example", "7"])
+    main([paths.RESULTS, "--dataset", "toy", "--example", "7"])
     out = capsys.readouterr().out
-    assert "results/diffusion/sweep/n4/w8/seed0/replicates.parquet" in out
-    assert "results/diffusion/sweep/n4/subset.parquet" in out
+    assert f"{JOB}/replicates.parquet" in out
+    assert f"{SUBSET}/subset.parquet" in out
     assert "/elsewhere/" not in out
     # the tables win over a config that says otherwise (it may not be the one the run used)
     (results / "config.yaml").write_text(yaml.safe_dump({"diffusion": {"experiments": {"sweep": {"dataset": "x"}}}}))
-    main(["results", "--dataset", "toy", "--example", "7"])
-    assert "results/diffusion/sweep/n4/subset.parquet" in capsys.readouterr().out
+    main([paths.RESULTS, "--dataset", "toy", "--example", "7"])
+    assert f"{SUBSET}/subset.parquet" in capsys.readouterr().out
 
 
 def test_unscored_experiment_without_a_config_is_one_clear_error(results, tmp_path, capsys, monkeypatch):
     (results / "config.yaml").unlink()  # the fixture's sweep has no scores yet: only the config names its data set
     monkeypatch.chdir(results)
-    expected = r"^results/diffusion/sweep: no job scored yet, .* no ./config.yaml: pass --config PATH"
+    expected = rf"^{paths.DIFFUSION.format(experiment='sweep')}: no job scored yet, .* no ./config.yaml: pass --config PATH"
     with pytest.raises(PipelineError, match=expected):
-        main(["results", "--dataset", "toy", "--example", "7"])
+        main([paths.RESULTS, "--dataset", "toy", "--example", "7"])
     with pytest.raises(PipelineError, match=r"--config nothere.yaml: no such file"):
-        main(["results", "--dataset", "toy", "--example", "7", "--config", "nothere.yaml"])
+        main([paths.RESULTS, "--dataset", "toy", "--example", "7", "--config", "nothere.yaml"])
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"datasets": {}}))
     with pytest.raises(PipelineError, match=r"has no diffusion.experiments.sweep.dataset"):
-        main(["results", "--dataset", "toy", "--example", "7", "--config", str(tmp_path / "c.yaml")])
+        main([paths.RESULTS, "--dataset", "toy", "--example", "7", "--config", str(tmp_path / "c.yaml")])
     (tmp_path / "run.yaml").write_text(yaml.safe_dump({"diffusion": {"experiments": {"sweep": {"dataset": "toy"}}}}))
-    main(["results", "--dataset", "toy", "--example", "7", "--config", str(tmp_path / "run.yaml")])
-    assert "results/diffusion/sweep/n4/w8/seed0/replicates.parquet" in capsys.readouterr().out
+    main([paths.RESULTS, "--dataset", "toy", "--example", "7", "--config", str(tmp_path / "run.yaml")])
+    assert f"{JOB}/replicates.parquet" in capsys.readouterr().out
     # on the command line: one line on stderr, exit status 1, no tables silently left out
-    result = subprocess.run([sys.executable, "-m", "pipeline.inspect", "results", "--dataset", "toy", "--example", "7"],
+    result = subprocess.run([sys.executable, "-m", "pipeline.inspect", paths.RESULTS, "--dataset", "toy", "--example", "7"],
                             capture_output=True, text=True, cwd=results)
     assert result.returncode == 1 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -173,8 +176,8 @@ def test_query_of_a_shared_neighbour_table_is_a_dataset_index(results, capsys, m
     # results/neighbors/<dataset>/<job>.parquet: test examples (query) against training examples (ref_index)
     io.write_parquet(pd.DataFrame({"query": [7, 7, 8], "rank": [0, 1, 0], "ref_index": [0, 1, 7],
                                    "distance": [0.1, 0.2, 0.3]}),
-                     results / "results" / "neighbors" / "toy" / "t.parquet")
+                     results / paths.NEIGHBORS.format(dataset="toy", job="t"))
     monkeypatch.chdir(results)
-    main(["results", "--dataset", "toy", "--example", "7"])
+    main([paths.RESULTS, "--dataset", "toy", "--example", "7"])
     # as query twice, as neighbour once
     assert "(3 rows)" in block_of(capsys.readouterr().out, "neighbors/toy/t.parquet")

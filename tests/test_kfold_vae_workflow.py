@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, tiny_config
+from pipeline import paths
 from pipeline.config import load_config
 
 pytestmark = pytest.mark.workflow
 
 TINY = tiny_config("kfold_vae")
-OUT = "results/kfold_vae/ink/seed0"
+OUT = paths.KFOLD_VAE.format(dataset="ink", seed=0)
 
 
 def test_tiny_kfold_vae_run(workflow_runner):
@@ -22,7 +23,7 @@ def test_tiny_kfold_vae_run(workflow_runner):
                        for r in range(1) for f in range(2)])
     assert list(logpx.columns) == ["index", "repeat", "fold", "in_training", "epoch", "logpx"]
     assert set(logpx["epoch"]) == {1, 2} and np.isfinite(logpx["logpx"]).all()
-    kfold = pd.read_parquet(root / "results/splits/ink/seed0/kfold.parquet")
+    kfold = pd.read_parquet(root / paths.SPLITS.format(dataset="ink", seed=0) / "kfold.parquet")
     merged = logpx.merge(kfold, on=["repeat", "index"], suffixes=("", "_of_example"))
     assert (merged["in_training"] == (merged["fold"] != merged["fold_of_example"])).all()
     scores = pd.read_parquet(root / OUT / "kfold_scores.parquet")
@@ -33,7 +34,7 @@ def test_tiny_kfold_vae_run(workflow_runner):
     assert np.load(root / OUT / "full/samples.npy").shape == (30, 16, 16, 3)  # random_ink is RGB
     for name in ["examples", "logpx_histogram", "rho", "m_quantiles"]:
         assert (root / OUT / f"figures/{name}.png").stat().st_size > 1000
-    assert "wrote" in (root / "results/logs/kfold_vae/ink/seed0/score.log").read_text()
+    assert "wrote" in (root / paths.LOGS / "kfold_vae/ink/seed0/score.log").read_text()
     assert not list((root / OUT).rglob("*.resume.pt"))  # removed once a job finished
 
 

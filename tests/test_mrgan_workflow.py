@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from pipeline import paths
 from pipeline.mrgan import EMBEDDING_NAMES
 
 pytestmark = pytest.mark.workflow
@@ -13,7 +14,7 @@ def test_mrgan_sweep_outputs(default_run, default_config):
     if not CONFIG["datasets"]:
         pytest.skip("the default config runs no MR-GAN")
     dataset = CONFIG["datasets"][0]
-    out = default_run / "results" / "mrgan" / dataset
+    out = default_run / paths.MRGAN.format(dataset=dataset)
     summary = pd.read_parquet(out / "summary.parquet")
     assert list(summary["tau"]) == sorted(float(t) for t in CONFIG["taus"])
     assert (summary["embedding"] == EMBEDDING_NAMES[CONFIG["embedding"]["kind"]]).all()
@@ -23,18 +24,18 @@ def test_mrgan_sweep_outputs(default_run, default_config):
     assert kept.get(0.0, 1.0) == 1.0 and kept.is_monotonic_decreasing, kept
     if kept.index.max() > 0:
         assert 0 < kept.iloc[-1] < 1.0, kept
-    n_classes = pd.read_parquet(default_run / f"results/data/{dataset}/index.parquet")["label"].nunique()
+    index = pd.read_parquet(default_run / paths.DATASET.format(dataset=dataset) / "index.parquet")
+    n_classes = index["label"].nunique()
     classwise = pd.read_parquet(out / "classwise_summary.parquet")
     assert len(classwise) == len(CONFIG["taus"]) * len(CONFIG["seeds"]) * n_classes
-    tau = max(CONFIG["taus"])  # the folder name is the tau as workflow/rules/common.smk mrgan_tau_label writes it
-    job = out / f"tau{float(tau):g}" / f"seed{CONFIG['seeds'][0]}"
+    job = default_run / paths.MRGAN_JOB.format(dataset=dataset, tau=paths.tau_label(max(CONFIG["taus"])),
+                                               seed=CONFIG["seeds"][0])
     nn = pd.read_parquet(job / "nn_distances.parquet")
     assert (nn["set"] == "generated").sum() == CONFIG["n_samples"]
-    index = pd.read_parquet(default_run / f"results/data/{dataset}/index.parquet")
     assert (nn["set"] == "test").sum() == (index["split"] == "test").sum()
     assert set(nn["nearest"]) <= set(index.loc[index["split"] == "train", "index"])
     log = pd.read_parquet(job / "train_log.parquet")
     assert len(log) == CONFIG["steps"] and not (job / "generator.pt.resume.pt").exists()
     for name in ["fid_vs_ct", "classwise_ct", "nn_distances"]:
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
-    assert "tau guideline" in (default_run / f"results/logs/mrgan/{dataset}/guideline.log").read_text()
+    assert "tau guideline" in (default_run / paths.LOGS / f"mrgan/{dataset}/guideline.log").read_text()

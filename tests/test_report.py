@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, SNAKEMAKE, atlas_datasets
+from pipeline import paths
 
 pytestmark = pytest.mark.workflow
 
@@ -38,7 +39,7 @@ def report(default_run):
 
 
 def test_every_figure_of_the_run_is_embedded(default_run, report):
-    figures = sorted(str(p.relative_to(default_run)) for p in (default_run / "results").rglob("*.png"))
+    figures = sorted(str(p.relative_to(default_run)) for p in (default_run / paths.RESULTS).rglob("*.png"))
     assert figures
     assert sorted(report["results"]) == figures  # every figure, and only figures
     for path in figures:
@@ -55,11 +56,11 @@ def test_every_caption_says_what_and_which_config(report, default_config):
         assert "{{" not in caption and "snakemake." not in caption, path  # templates rendered
     # the values, not just the key names
     for dataset in atlas_datasets(default_config):
-        atlas = report["results"][f"results/atlas/{dataset}/figures/correlations.png"]["caption"]
+        atlas = report["results"][f"{paths.ATLAS.format(dataset=dataset)}/figures/correlations.png"]["caption"]
         assert f"&quot;top_fraction&quot;: {json.dumps(default_config['atlas']['top_fraction'])}" in atlas, dataset
     for dataset in default_config["feldman"]["datasets"]:
         for arch in default_config["feldman"]["architectures"]:
-            feldman = report["results"][f"results/feldman/{dataset}/{arch}/figures/mem_histogram.png"]["caption"]
+            feldman = report["results"][f"{paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch)}/figures/mem_histogram.png"]["caption"]
             assert f"&quot;mem_threshold&quot;: {json.dumps(default_config['feldman']['mem_threshold'])}" in feldman
 
 

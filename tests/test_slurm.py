@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY_ALL_METHODS, assert_same_results, workflow_env
+from pipeline import paths
 from slurm_cluster import SKIP_VARIABLE, LocalSlurmCluster, SlurmUnavailable
 from test_faults import kill_after_checkpoint
 
@@ -45,8 +46,8 @@ def killed_shard(config: dict) -> dict:
     """The Feldman shard killed after its first epoch's checkpoint (the first data set and architecture
     of ``config``); the retry (attempt 2) must resume it."""
     dataset, arch = config["feldman"]["datasets"][0], next(iter(config["feldman"]["architectures"]))
-    shard = f"results/feldman/{dataset}/{arch}/shards/shard0.parquet"
-    return {"feldman": ([shard], f"{shard}.resume.pt", f"results/logs/feldman/{dataset}/{arch}/shard0.log", shard, [])}
+    shard = f"{paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch)}/shards/shard0.parquet"
+    return {"feldman": ([shard], f"{shard}.resume.pt", f"{paths.LOGS}/feldman/{dataset}/{arch}/shard0.log", shard, [])}
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, SNAKEMAKE, run_workflow, tiny_config
+from pipeline import paths
 
 pytestmark = pytest.mark.workflow
 
@@ -33,23 +34,24 @@ def scheduled_jobs(dry_run_output: str) -> set[tuple[str, str]]:
 def test_tiny_run_outputs_logs_and_determinism(tmp_path):
     first = tmp_path / "a"
     run_workflow(first, TINY)
-    for path in ["results/data/mix/index.parquet", "results/splits/mo/seed0/kfold.parquet",
-                 "results/splits/mo/seed0/feldman_subsets.parquet", "results/neighbors/ri/t.parquet",
-                 "results/logs/data/mix.log", "results/logs/neighbors/mo/t.log",
-                 "results/benchmarks/data/mo.tsv"]:
+    splits = paths.SPLITS.format(dataset="mo", seed=0)
+    neighbors = paths.NEIGHBORS.format(dataset="mo", job="t")
+    for path in [f"{paths.DATASET.format(dataset='mix')}/index.parquet", f"{splits}/kfold.parquet",
+                 f"{splits}/feldman_subsets.parquet", paths.NEIGHBORS.format(dataset="ri", job="t"),
+                 f"{paths.LOGS}/data/mix.log", f"{paths.LOGS}/neighbors/mo/t.log", f"{paths.BENCHMARKS}/data/mo.tsv"]:
         assert (first / path).exists(), path
-    assert "wrote" in (first / "results/logs/neighbors/mo/t.log").read_text()
-    nn = pd.read_parquet(first / "results/neighbors/mo/t.parquet")
+    assert "wrote" in (first / paths.LOGS / "neighbors/mo/t.log").read_text()
+    nn = pd.read_parquet(first / neighbors)
     mo, k = TINY["datasets"]["mo"], TINY["neighbors"]["t"]["k"]
     assert len(nn) == mo["n_test"] * k and nn["query"].min() >= mo["n_train"]  # test queries against train references
     assert (nn["ref_index"] < mo["n_train"]).all()
     # same config, fresh folder: identical tables
     second = tmp_path / "b"
     run_workflow(second, TINY)
-    for table in ["data/mix/index.parquet", "splits/mo/seed0/kfold.parquet", "neighbors/mo/t.parquet"]:
-        pd.testing.assert_frame_equal(pd.read_parquet(first / "results" / table),
-                                      pd.read_parquet(second / "results" / table))
-    assert (first / "results/data/mix/images.npy").read_bytes() == (second / "results/data/mix/images.npy").read_bytes()
+    mix = paths.DATASET.format(dataset="mix")
+    for table in [f"{mix}/index.parquet", f"{splits}/kfold.parquet", neighbors]:
+        pd.testing.assert_frame_equal(pd.read_parquet(first / table), pd.read_parquet(second / table))
+    assert (first / mix / "images.npy").read_bytes() == (second / mix / "images.npy").read_bytes()
     # nothing left to do
     assert "Nothing to be done" in run_workflow(first, TINY, "-n").stdout
 
@@ -110,13 +112,13 @@ def test_interrupted_run_leaves_no_partial_output_and_resumes(tmp_path):
     env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(__import__("sys").executable), os.environ["PATH"]])}
     proc = subprocess.Popen([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "1"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    log = workdir / "results/logs/data/big.log"
+    log = workdir / paths.LOGS / "data/big.log"
     deadline = time.monotonic() + 60
     while not (log.exists() and "building" in log.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    out = workdir / "results/data/big"
+    out = workdir / paths.DATASET.format(dataset="big")
     assert not (out / "images.npy").exists() or not (out / "index.parquet").exists()
     run_workflow(workdir, config, "--unlock")  # a killed snakemake leaves its lock
     result = run_workflow(workdir, config, "--rerun-incomplete")

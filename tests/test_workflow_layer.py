@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, workflow_env
-from pipeline import code_deps
+from pipeline import code_deps, paths
 from pipeline.config import coerce_overrides
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -160,9 +160,11 @@ def test_a_configfile_defines_the_experiment(tiny_workdir, tmp_path):
     assert "dataset=only" in result.stdout and "dataset=g" not in result.stdout
 
 
-@pytest.mark.parametrize("target", ["results/feldman/g/x/seed0/memorization.parquet",
-                                    "results/data/nope/images.npy", "results/splits/g/seedX/kfold.parquet",
-                                    "results/mrgan/g/tau0.5/seed0/scores.parquet"])
+@pytest.mark.parametrize("target", [f"{paths.FELDMAN_ARCH.format(dataset='g', arch='x')}/memorization.parquet",
+                                    f"{paths.FELDMAN_ARCH.format(dataset='g', arch='mlp')}/seed0/memorization.parquet",
+                                    f"{paths.DATASET.format(dataset='nope')}/images.npy",
+                                    f"{paths.SPLITS.format(dataset='g', seed='X')}/kfold.parquet",
+                                    f"{paths.MRGAN_JOB.format(dataset='g', tau='0.5', seed=0)}/scores.parquet"])
 def test_a_bad_target_gets_one_line_not_a_traceback(tiny_workdir, target):
     result = snakemake(tiny_workdir, "-n", target, check=False)
     assert result.returncode != 0
@@ -194,12 +196,13 @@ def test_the_workflow_imports_as_a_module(tmp_path, prefix):
 
         use rule * from memo as memo_*
         """))
-    base = f"{prefix}/results" if prefix else "results"
+    under = f"{prefix}/" if prefix else ""
+    kfold = f"{under}{paths.SPLITS.format(dataset='mo', seed=0)}/kfold.parquet"
     dry = snakemake(host, "-n", snakefile=host / "Snakefile")
-    assert f"{base}/splits/mo/seed0/kfold.parquet" in dry.stdout
-    snakemake(host, f"{base}/splits/mo/seed0/kfold.parquet", snakefile=host / "Snakefile")
-    assert (host / base / "splits/mo/seed0/kfold.parquet").is_file()
-    assert (host / base / "data/mo/index.parquet").is_file()
+    assert kfold in dry.stdout
+    snakemake(host, kfold, snakefile=host / "Snakefile")
+    assert (host / kfold).is_file()
+    assert (host / under / paths.DATASET.format(dataset="mo") / "index.parquet").is_file()
 
 
 def test_gpu_jobs_take_the_gpu_resource_only_where_they_run_on_cuda(tiny_workdir):
