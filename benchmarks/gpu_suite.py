@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from pipeline import paths
+
 REPO = Path(__file__).resolve().parent.parent
 EXACT_STAGES = ("data", "splits", "neighbors")  # tables no model computes: equal on any device
 ID_COLUMNS = {"index", "run", "seed", "query", "rank", "ref_index", "repeat", "fold", "epoch", "step", "label",
@@ -194,9 +196,10 @@ def workflow_part(out: Path, device: str, cores: int) -> dict:
         seconds[f"{device}_{run}"] = run_snakemake(out / f"workflow_{device}_{run}", {**config, "device": device},
                                                    cores=cores)
         log(f"workflow on {device} ({run}): {seconds[f'{device}_{run}']:.0f} s")
-    rows = compare_tables(out / "workflow_cpu" / "results", out / f"workflow_{device}_a" / "results")
+    rows = compare_tables(out / "workflow_cpu" / paths.RESULTS, out / f"workflow_{device}_a" / paths.RESULTS)
     pd.DataFrame(rows).to_csv(out / "workflow_comparison.csv", index=False)
-    compared, differ = identical(out / f"workflow_{device}_a" / "results", out / f"workflow_{device}_b" / "results")
+    compared, differ = identical(out / f"workflow_{device}_a" / paths.RESULTS,
+                               out / f"workflow_{device}_b" / paths.RESULTS)
     return {"seconds": seconds, "tables": len(rows), "equal": sum(r["status"] == "equal" for r in rows),
             "same_statistics": sum(r["status"] == "same statistics" for r in rows),
             "failed": [f"{r['table']}: {r['status']}" for r in rows if not r["ok"]],
@@ -266,10 +269,10 @@ def scale_config(mnist_root: Path, models: int, epochs: int, device: str) -> dic
 def scale_part(out: Path, mnist_root: Path, models: int, epochs: int, device: str, tf32_tflops: float | None) -> dict:
     workdir = out / "scale"
     config = scale_config(mnist_root.resolve(), models, epochs, device)
-    shard = "results/feldman/mnist/mlp/shards/shard0.parquet"
+    shard = f"{paths.FELDMAN_ARCH.format(dataset='mnist', arch='mlp')}/shards/shard0.parquet"
     wall = run_snakemake(workdir, config, shard, cores=4)
-    bench = pd.read_csv(workdir / "results/benchmarks/feldman/mnist/mlp/shard0.tsv", sep="\t")
-    log_text = (workdir / "results/logs/feldman/mnist/mlp/shard0.log").read_text()
+    bench = pd.read_csv(workdir / paths.BENCHMARKS / "feldman/mnist/mlp/shard0.tsv", sep="\t")
+    log_text = (workdir / paths.LOGS / "feldman/mnist/mlp/shard0.log").read_text()
     stack = re.search(r"-> (\d+) models at once", log_text)
     trained = re.search(r"trained \d+ models in ([\d.]+)s; mean test accuracy ([\d.]+)", log_text)
     table = pd.read_parquet(workdir / shard, columns=["run", "test_accuracy"])
