@@ -113,6 +113,23 @@ def check_references(config: dict) -> None:
             need(part["dataset"], f"datasets.{name}.parts.{i}.dataset")
             if config["datasets"][part["dataset"]]["kind"] == "mixture":
                 raise PipelineError(f"config key 'datasets.{name}.parts.{i}.dataset': a mixture cannot contain a mixture")
+        if spec["kind"] == "planted":
+            need(spec["base"], f"datasets.{name}.base")
+
+    def built_from(name: str) -> list[str]:
+        spec = config["datasets"][name]
+        return [part["dataset"] for part in spec.get("parts", [])] + ([spec["base"]] if "base" in spec else [])
+
+    for name, spec in config["datasets"].items():  # no data set built from itself (planted on planted...)
+        reached, todo = set(), built_from(name)
+        while todo:
+            other = todo.pop()
+            if other == name:
+                key = "base" if spec["kind"] == "planted" else "parts"
+                raise PipelineError(f"config key 'datasets.{name}.{key}': '{name}' would be built from itself")
+            if other not in reached:
+                reached.add(other)
+                todo += built_from(other)
     for name in config["splits"]["datasets"]:
         need(name, "splits.datasets")
     for job, spec in config["neighbors"].items():

@@ -56,7 +56,8 @@ def test_prepare_writes_canonical_form(tmp_path):
     prepare("ri", spec, tmp_path, tmp_path / "ri", {})
     loaded = Dataset.load(tmp_path / "ri")
     assert loaded.images.shape == (15, 8, 8, 3)
-    assert list(loaded.table.columns) == ["index", "label", "split", "source"]
+    assert list(loaded.table.columns) == ["index", "label", "split", "source", "source_index", "planted"]
+    assert loaded.table["source_index"].tolist() == list(range(15)) and (loaded.table["planted"] == "").all()
     assert loaded.table["index"].tolist() == list(range(15))
     assert (loaded.table["split"] == "train").sum() == 12
     assert set(np.unique(loaded.images)) == {0, 255}

@@ -2,10 +2,15 @@
 ``index.parquet``.
 
 index.parquet schema (one row per image, in array order):
-    index   int64   position in images.npy
-    label   int64   class label (component for Gaussian mixtures, part label for mixtures)
-    split   string  'train' or 'test' (CelebA also 'valid')
-    source  string  data set the image came from (the part's name for mixtures)
+    index         int64   position in images.npy
+    label         int64   class label (component for Gaussian mixtures, part label for mixtures)
+    split         string  'train' or 'test' (CelebA also 'valid')
+    source        string  data set the image came from (the part's name for mixtures, the base's
+                          for planted data sets)
+    source_index  int64   the row of ``source`` this image came from (its own index when the data
+                          set is its own source), so (source, source_index) traces every example
+    planted       string  '' for a clean example, else the canary kind planted there: flipped,
+                          outlier, duplicate, test_copy (pipeline/data/planted.py)
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pipeline.errors import PipelineError
 
 IMAGES_FILE = "images.npy"
 INDEX_FILE = "index.parquet"
-INDEX_COLUMNS = ["index", "label", "split", "source"]
+INDEX_COLUMNS = ["index", "label", "split", "source", "source_index", "planted"]
 
 
 @dataclass
@@ -30,14 +35,19 @@ class Dataset:
     table: pd.DataFrame
 
     @classmethod
-    def from_arrays(cls, images, labels, split, source) -> "Dataset":
+    def from_arrays(cls, images, labels, split, source, source_index=None, planted="") -> "Dataset":
+        """``source_index`` defaults to each row's own index (the data set is its own source);
+        ``planted`` to '' (clean)."""
         n = len(images)
+        own = np.arange(n, dtype=np.int64)
         table = pd.DataFrame(
             {
-                "index": np.arange(n, dtype=np.int64),
+                "index": own,
                 "label": np.asarray(labels, dtype=np.int64),
                 "split": pd.array(np.asarray(split, dtype=str), dtype="string"),
                 "source": pd.array(np.broadcast_to(np.asarray(source, dtype=str), (n,)), dtype="string"),
+                "source_index": own if source_index is None else np.asarray(source_index, dtype=np.int64),
+                "planted": pd.array(np.broadcast_to(np.asarray(planted, dtype=str), (n,)), dtype="string"),
             }
         )
         return cls(np.ascontiguousarray(images, dtype=np.uint8), table)

@@ -86,7 +86,7 @@ BUILDERS: dict[str, Callable[[dict, Path], Built]] = {
 
 
 def build(name: str, spec: dict, data_root: Path) -> Dataset:
-    """Build the data set a config entry describes (not a mixture); keys it lacks take the schema's defaults."""
+    """Build the data set a config entry describes (not one built from others: mixture, planted); keys it lacks take the schema's defaults."""
     kind = spec["kind"]
     if kind not in BUILDERS:
         raise PipelineError(f"config key datasets.{name}.kind: unknown kind '{kind}'; known: {sorted(BUILDERS)}")
@@ -111,7 +111,7 @@ def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
                     f"'{part['dataset']}' has {len(available)} in split '{split}'"
                 )
             chosen = np.sort(rng.permutation(available)[:count])
-            pieces.append((source.images[chosen], np.full(count, label), np.full(count, split), part["dataset"]))
+            pieces.append((source.images[chosen], np.full(count, label), np.full(count, split), part["dataset"], chosen))
     shapes = {p[0].shape[1:] for p in pieces if len(p[0])}
     if len(shapes) > 1:
         raise PipelineError(f"config key datasets.{name}.parts: image shapes differ across parts: {sorted(shapes)}")
@@ -120,4 +120,5 @@ def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
         np.concatenate([p[1] for p in pieces]).astype(np.int64),
         np.concatenate([p[2] for p in pieces]),
         source=np.concatenate([np.full(len(p[0]), p[3]) for p in pieces]),
+        source_index=np.concatenate([p[4] for p in pieces]),
     )

@@ -105,24 +105,22 @@ def dataset_spec(wildcards):
     return as_json(config["datasets"][wildcards.dataset])
 
 
-def mixture_parts(wildcards):
-    return sorted(
-        {
-            part["dataset"]
-            for part in config["datasets"][wildcards.dataset].get("parts", [])
-        }
-    )
+def source_datasets(wildcards):
+    """The data sets the job's {dataset} is built from: a mixture's parts, a planted data set's base."""
+    spec = config["datasets"][wildcards.dataset]
+    parts = {part["dataset"] for part in spec.get("parts", [])}
+    return sorted(parts | ({spec["base"]} if "base" in spec else set()))
 
 
-def mixture_part_files(wildcards):
-    """The prepared files of a mixture's parts, named by part (unpacked into the rule's input)."""
-    return {name: dataset_files(name) for name in mixture_parts(wildcards)}
+def source_dataset_files(wildcards):
+    """The prepared files of those data sets, named by data set (unpacked into the rule's input)."""
+    return {name: dataset_files(name) for name in source_datasets(wildcards)}
 
 
-def mixture_part_args(wildcards, input):
+def source_dataset_args(wildcards, input):
     return " ".join(
-        f"--part {name}={os.path.dirname(input[name][0])}"
-        for name in mixture_parts(wildcards)
+        f"--source {name}={os.path.dirname(input[name][0])}"
+        for name in source_datasets(wildcards)
     )
 
 

@@ -3,7 +3,7 @@
 
 rule prepare_dataset:
     input:
-        unpack(mixture_part_files),
+        unpack(source_dataset_files),
     output:
         images=f"{paths.DATASET}/images.npy",
         index=f"{paths.DATASET}/index.parquet",
@@ -16,12 +16,12 @@ rule prepare_dataset:
     params:
         code=code_version("pipeline.data.prepare"),
         spec=dataset_spec,
-        parts=mixture_part_args,
+        sources=source_dataset_args,
         data_root=config["data_root"],
         out_dir=subpath(output.index, parent=True),
     shell:
         "python -m pipeline.data.prepare --name {wildcards.dataset} --spec {params.spec:q} "
-        "--data-root {params.data_root:q} --out {params.out_dir} {params.parts} 2> {log}"
+        "--data-root {params.data_root:q} --out {params.out_dir} {params.sources} 2> {log}"
 
 
 rule feldman_subsets:
