@@ -1,5 +1,6 @@
 # The memorization atlas: per data set, every method's per-training-example results joined
-# into one table -> rank correlations, top-set overlap and flagged examples -> figures.
+# into one table -> rank correlations, top-set overlap and flagged examples -> figures; on data
+# sets with planted canaries, how well each score detects them.
 # Science lives in pipeline/atlas/; nothing is recomputed from the models.
 
 
@@ -93,6 +94,57 @@ rule atlas_figures:
         "--top-fraction {params.top} --per-row {params.per_row} "
         "--out-correlations {output.correlations} --out-scatter {output.scatter} "
         "--out-flagged {output.flagged} 2> {log}"
+
+
+rule atlas_planted:
+    input:
+        atlas=f"{ATLAS}/atlas.parquet",
+        index=f"{paths.DATASET}/index.parquet",
+    output:
+        f"{ATLAS}/planted.parquet",
+    log:
+        f"{paths.LOGS}/atlas/{{dataset}}/planted.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/atlas/{{dataset}}/planted.tsv"
+    wildcard_constraints:
+        dataset=one_of(atlas_planted_datasets()),
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.atlas.planted"),
+        top=config["atlas"]["top_fraction"],
+        n_boot=config["atlas"]["bootstrap"],
+        confidence=config["atlas"]["confidence"],
+        seed=config["atlas"]["seed"],
+    shell:
+        "python -m pipeline.atlas.planted --atlas {input.atlas} --index {input.index} "
+        "--dataset {wildcards.dataset} --top-fraction {params.top} --n-boot {params.n_boot} "
+        "--confidence {params.confidence} --seed {params.seed} --out {output} 2> {log}"
+
+
+rule atlas_planted_figure:
+    input:
+        f"{ATLAS}/planted.parquet",
+    output:
+        report(
+            f"{ATLAS}/figures/planted.png",
+            caption="../report/atlas_planted.rst",
+            category="Memorization atlas",
+            subcategory="{dataset}",
+        ),
+    log:
+        f"{paths.LOGS}/atlas/{{dataset}}/planted_figure.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/atlas/{{dataset}}/planted_figure.tsv"
+    wildcard_constraints:
+        dataset=one_of(atlas_planted_datasets()),
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.atlas.planted_figure"),
+    shell:
+        "python -m pipeline.atlas.planted_figure --planted {input} --title {wildcards.dataset} "
+        "--out {output} 2> {log}"
 
 
 TARGET_FUNCTIONS.append(atlas_targets)

@@ -80,8 +80,17 @@ def atlas_datasets():
     return [name for name in dict.fromkeys(names) if atlas_sources(name)]
 
 
-def atlas_targets():
+def atlas_planted_datasets():
+    """The atlas data sets of kind ``planted``: their canaries say how well each score detects memorization."""
     return [
+        name
+        for name in atlas_datasets()
+        if config["datasets"][name]["kind"] == "planted"
+    ]
+
+
+def atlas_targets():
+    targets = [
         f"{paths.ATLAS.format(dataset=name)}/{path}"
         for name in atlas_datasets()
         for path in [
@@ -92,4 +101,9 @@ def atlas_targets():
             "figures/scatter.png",
             "figures/flagged.png",
         ]
+    ]
+    return targets + [
+        f"{paths.ATLAS.format(dataset=name)}/{path}"
+        for name in atlas_planted_datasets()
+        for path in ["planted.parquet", "figures/planted.png"]
     ]
