@@ -124,6 +124,27 @@ def influence_pairs(member, test_correct, mem: np.ndarray, mem_threshold: float,
     return pairs.sort_values(["train_pos", "infl"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
+def memorization_and_influence(member, train_correct, test_correct, block: int = 512
+                               ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The estimator on one's own 0/1 matrices, all influence kept (the workflow keeps only selected pairs).
+
+    ``member``, ``train_correct``: (t, n); ``test_correct``: (t, n_test). Returns the memorization
+    table of ``memorization`` (one row per training column) and the dense (n, n_test) influence and
+    its standard error, NaN where n_in or n_out is 0.
+    """
+    member, train_correct, test_correct = (np.asarray(a, dtype=bool) for a in (member, train_correct, test_correct))
+    if member.ndim != 2 or member.shape != train_correct.shape:
+        raise PipelineError(f"train_correct: shape {train_correct.shape} must equal member's (runs, n_train) "
+                            f"shape {member.shape}")
+    if test_correct.ndim != 2 or len(test_correct) != len(member):
+        raise PipelineError(f"test_correct: shape {test_correct.shape} must be (runs={len(member)}, n_test)")
+    infl = np.empty((member.shape[1], test_correct.shape[1]))
+    infl_se = np.empty_like(infl)
+    for pos, block_infl, block_se in influence_blocks(member, test_correct, block=block):
+        infl[pos], infl_se[pos] = block_infl, block_se
+    return memorization(member, train_correct), infl, infl_se
+
+
 def estimate(shards: list[Path], dataset_dir: Path, mem_threshold: float, infl_threshold: float,
              out_mem: Path, out_pairs: Path, block: int = 512) -> None:
     member, train_ok, test_ok, runs = read_shards(shards)
