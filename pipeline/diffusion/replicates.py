@@ -42,6 +42,7 @@ import pandas as pd
 
 from pipeline import cli, io
 from pipeline.errors import PipelineError
+from pipeline.neighbors import knn
 from pipeline.progress import get_logger
 from pipeline.schema import schema_default
 
@@ -57,6 +58,20 @@ def ratio_flags(d1: np.ndarray, d2: np.ndarray, threshold: float = schema_defaul
     d1, d2 = np.asarray(d1, dtype=np.float64), np.asarray(d2, dtype=np.float64)
     ratio = np.divide(d1, d2, out=np.zeros_like(d1), where=d2 > 0)
     return ratio, ratio < threshold
+
+
+def replicates(samples: np.ndarray, train: np.ndarray, threshold: float = schema_default("diffusion.threshold"),
+               backend: str = schema_default("neighbors.*.backend")) -> pd.DataFrame:
+    """The ratio criterion from images: each sample's two nearest training images (pixel L2, the
+    workflow's ``pipeline.neighbors.knn``), then ``ratio_flags``.
+
+    Rows of either array are images of any shape (uint8 scaled to [0, 1], floats taken as they are).
+    Columns: nearest, second (row positions in ``train``), d1, d2, ratio, replicate.
+    """
+    positions, distances = knn(samples, train, 2, metric="l2", backend=backend)
+    ratio, flag = ratio_flags(distances[:, 0], distances[:, 1], threshold)
+    return pd.DataFrame({"nearest": positions[:, 0], "second": positions[:, 1], "d1": distances[:, 0],
+                         "d2": distances[:, 1], "ratio": ratio, "replicate": flag})
 
 
 def replicate_table(neighbors: pd.DataFrame, subset: pd.DataFrame, samples: pd.DataFrame,

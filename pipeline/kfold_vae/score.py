@@ -63,6 +63,22 @@ def memorization_scores(logpx: pd.DataFrame) -> pd.DataFrame:
     return out[["epoch", "index", "U", "V", "M", "n_in", "n_out"]]
 
 
+def kfold_scores(index, in_training, logpx) -> pd.DataFrame:
+    """U, V, M, n_in, n_out per example (sorted by index) from one evaluation's log p(x) values.
+
+    Equal-length 1-D arrays, one entry per (example, model): the example's id, whether that model
+    trained on it, and log p(x) under that model. Repeats and folds need no labels: every model
+    counts once. The same computation as ``memorization_scores``, for a single epoch.
+    """
+    columns = {"index": np.asarray(index), "in_training": np.asarray(in_training, dtype=bool),
+               "logpx": np.asarray(logpx, dtype=np.float64)}
+    lengths = {name: values.shape for name, values in columns.items()}
+    if len(set(lengths.values())) != 1 or len(columns["index"].shape) != 1:
+        raise PipelineError(f"kfold_scores: index, in_training and logpx must be 1-D of one length, got {lengths}")
+    scores = memorization_scores(pd.DataFrame(columns).assign(epoch=0))
+    return scores.drop(columns="epoch")
+
+
 def final_scores(by_epoch: pd.DataFrame, labels: pd.Series, high_quantile: float) -> pd.DataFrame:
     """Scores at the last epoch with labels and the high-memorization flag."""
     last = by_epoch[by_epoch["epoch"] == by_epoch["epoch"].max()].copy()
