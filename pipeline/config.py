@@ -163,6 +163,41 @@ def check_references(config: dict) -> None:
         raise PipelineError(
             f"config key 'mrgan.embedding.inception_weights': file '{embedding['inception_weights']}' not found; "
             "save torchvision's ImageNet Inception-v3 state dict there (see pipeline/mrgan/embed.py) or use kind classifier")
+    check_claims(config)
+
+
+def check_claims(config: dict) -> None:
+    """The experiments ``claims`` names are declared in their methods' sections (the claims read their
+    tables); a dummies experiment names its fixed class (keep_label)."""
+    claims = config["claims"]
+
+    def need(key: str, where: str) -> None:
+        section, name = where.split(".")
+        declared = config[section][name]
+        value = claims[key.split(".")[0]][key.split(".")[1]]
+        if value not in declared:
+            raise PipelineError(f"config key 'claims.{key}': '{value}' is not in {where}; declared: {sorted(declared)}")
+
+    if "feldman" in claims:
+        section = claims["feldman"]
+        need("feldman.dataset", "feldman.datasets")
+        for key in ("arch", "replicate", "other_arch"):
+            if key in section:
+                need(f"feldman.{key}", "feldman.architectures")
+        for key in ("replicate", "other_arch"):
+            if section.get(key) == section["arch"]:
+                raise PipelineError(f"config key 'claims.feldman.{key}': must name another architecture entry than "
+                                    f"arch '{section['arch']}'")
+    if "kfold_vae" in claims:
+        need("kfold_vae.dataset", "kfold_vae.datasets")
+    for key in claims.get("diffusion", {}):
+        need(f"diffusion.{key}", "diffusion.experiments")
+    dummies = claims.get("diffusion", {}).get("dummies")
+    if dummies is not None and config["diffusion"]["experiments"][dummies]["keep_label"] < 0:
+        raise PipelineError(f"config key 'claims.diffusion.dummies': experiment '{dummies}' has no keep_label, "
+                            "the class whose replicates the dummies should reduce")
+    if "mrgan" in claims:
+        need("mrgan.dataset", "mrgan.datasets")
 
 
 def load_config(path: str | Path) -> dict:

@@ -30,6 +30,8 @@ MRGAN_JOB = f"{MRGAN}/tau{{tau}}/seed{{seed}}"  # generator, samples, scores, nn
 
 ATLAS = f"{RESULTS}/atlas/{{dataset}}"  # atlas.parquet, pairs.parquet, flagged.parquet, figures/
 
+CLAIMS = f"{RESULTS}/claims"  # claims.parquet, figures/ (one per paper, table.png)
+
 DATASET_FILES = ("images.npy", "index.parquet")
 
 

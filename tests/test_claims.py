@@ -1,0 +1,425 @@
+"""The claims checks: each claim passes on synthetic tables where it holds and fails where it does not,
+is `not run` when a piece is missing, the config section is cross-checked, and the rule asks for exactly
+the tables of the configured pieces."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, SNAKEMAKE, tiny_config, workflow_env
+from pipeline.claims import evaluate as ev
+from pipeline.claims.tables import Inputs, Shards
+from pipeline.config import validate_config
+from pipeline.errors import PipelineError
+
+CLAIMS = {claim.id: claim for claim in ev.CLAIMS}
+
+
+def outcome(claim_id: str, **tables) -> dict:
+    """The claims.parquet row of one claim on these tables (each named like the rule's inputs)."""
+    inputs = Inputs({name: t for name, t in tables.items()}, {name: [f"{name}.parquet"] for name in tables})
+    return ev.evaluate_claim(CLAIMS[claim_id], inputs)
+
+
+def passed(claim_id: str, **tables) -> str:
+    return outcome(claim_id, **tables)["passed"]
+
+
+# --- a planted data set: 100 clean, 10 flipped, 10 outliers, 5 copies of one duplicate (train); 10 test
+#     copies of the flipped examples and 10 clean test examples ---
+
+N_CLEAN, N_FLIP, N_OUT, N_DUP = 100, 10, 10, 5
+
+
+def planted_index() -> pd.DataFrame:
+    kinds = [""] * N_CLEAN + ["flipped"] * N_FLIP + ["outlier"] * N_OUT + ["duplicate"] * N_DUP
+    source = list(range(N_CLEAN + N_FLIP + N_OUT)) + [999] * N_DUP
+    flipped_sources = source[N_CLEAN:N_CLEAN + N_FLIP]
+    kinds += ["test_copy"] * N_FLIP + [""] * 10
+    source += flipped_sources + list(range(2000, 2010))
+    split = ["train"] * (len(kinds) - 20) + ["test"] * 20
+    return pd.DataFrame({"index": np.arange(len(kinds)), "split": split, "planted": kinds,
+                         "source_index": np.array(source, dtype=np.int64)})
+
+
+def train_masks(index: pd.DataFrame) -> dict:
+    train = index[index["split"] == "train"]
+    return {kind or "clean": (train["planted"] == kind).to_numpy() for kind in ("", "flipped", "outlier", "duplicate")}
+
+
+def score_table(index, column: str, by_kind: dict, seed: int = 0) -> pd.DataFrame:
+    """A per-training-example table whose ``column`` is drawn per canary kind: by_kind[kind] = (mean, sd)."""
+    rng = np.random.default_rng(seed)
+    train = index[index["split"] == "train"]
+    values = np.empty(len(train))
+    for kind, mask in train_masks(index).items():
+        mean, sd = by_kind[kind]
+        values[mask] = rng.normal(mean, sd, mask.sum())
+    return pd.DataFrame({"index": train["index"].to_numpy(), column: values})
+
+
+MEM_MEMORIZED = {"clean": (0.05, 0.05), "flipped": (0.8, 0.05), "outlier": (0.7, 0.05), "duplicate": (0.1, 0.05)}
+
+
+def test_fz1_flipped_labels_are_memorized():
+    index = planted_index()
+    assert passed("FZ1", feldman_index=index, feldman_mem=score_table(index, "mem", MEM_MEMORIZED)) == "true"
+    flat = {kind: (0.05, 0.05) for kind in MEM_MEMORIZED}
+    row = outcome("FZ1", feldman_index=index, feldman_mem=score_table(index, "mem", flat))
+    assert row["passed"] == "false" and 0.2 < row["value"] < 0.8  # AUROC near chance
+    # median >= 0.5 is needed too: flipped above every clean example, but only at 0.4
+    low = {**MEM_MEMORIZED, "flipped": (0.4, 0.01)}
+    row = outcome("FZ1", feldman_index=index, feldman_mem=score_table(index, "mem", low))
+    assert row["value"] == 1.0 and row["passed"] == "false"
+
+
+def shards_with_copies(index: pd.DataFrame, copied: bool, runs: int = 80) -> Shards:
+    """Membership of the training examples in random subsets; each test copy is answered right exactly
+    when its flipped source was trained on (infl = 1), or at random (infl near 0)."""
+    rng = np.random.default_rng(1)
+    n_train, n_test = (index["split"] == "train").sum(), (index["split"] == "test").sum()
+    member = rng.random((runs, n_train)) < 0.7
+    test_correct = rng.random((runs, n_test)) < 0.5
+    if copied:
+        for k in range(N_FLIP):
+            test_correct[:, k] = member[:, N_CLEAN + k]
+    return Shards(member, test_correct)
+
+
+def all_copy_pairs(index) -> pd.DataFrame:
+    return ev.copy_pairs(index).assign(infl=1.0)
+
+
+def test_fz2_a_memorized_example_lifts_its_test_copy():
+    index = planted_index()
+    pairs = ev.copy_pairs(index)
+    assert len(pairs) == N_FLIP
+    assert (pairs["test_index"] - pairs["train_index"]).eq(N_OUT + N_DUP + N_FLIP).all()  # each flipped, its copy
+    influence = ev.copy_influence(index, shards_with_copies(index, copied=True))
+    np.testing.assert_allclose(influence["infl"], 1.0)
+    assert passed("FZ2", feldman_index=index, feldman_pairs=all_copy_pairs(index),
+                  feldman_shards=shards_with_copies(index, copied=True)) == "true"
+    row = outcome("FZ2", feldman_index=index, feldman_pairs=all_copy_pairs(index),
+                  feldman_shards=shards_with_copies(index, copied=False))
+    assert row["passed"] == "false" and abs(row["value"]) < 0.3
+    # high influence, but under 80 % of the pairs made it into influence_pairs.parquet
+    assert passed("FZ2", feldman_index=index, feldman_pairs=all_copy_pairs(index).head(7),
+                  feldman_shards=shards_with_copies(index, copied=True)) == "false"
+
+
+def test_fz3_duplicates_are_not_memorized_single_outliers_are():
+    index = planted_index()
+    assert passed("FZ3", feldman_index=index, feldman_mem=score_table(index, "mem", MEM_MEMORIZED)) == "true"
+    same = {**MEM_MEMORIZED, "duplicate": (0.6, 0.01)}
+    row = outcome("FZ3", feldman_index=index, feldman_mem=score_table(index, "mem", same))
+    assert row["passed"] == "false" and row["value"] < 0.3
+
+
+def test_fz4_independent_runs_select_the_same_examples():
+    index = planted_index()
+    mem = score_table(index, "mem", MEM_MEMORIZED)
+    rerun = mem.assign(mem=mem["mem"] + np.random.default_rng(2).normal(0, 0.01, len(mem)))
+    row = outcome("FZ4", feldman_mem=mem, replicate_mem=rerun)
+    assert row["passed"] == "true" and row["value"] == 1.0
+    shuffled = mem.assign(mem=np.random.default_rng(3).permutation(mem["mem"].to_numpy()))
+    assert passed("FZ4", feldman_mem=mem, replicate_mem=shuffled) == "false"
+
+
+def test_fz5_architectures_rank_examples_alike():
+    index = planted_index()
+    mem = score_table(index, "mem", MEM_MEMORIZED)
+    assert passed("FZ5", feldman_mem=mem, other_mem=mem.assign(mem=mem["mem"] ** 3)) == "true"
+    assert passed("FZ5", feldman_mem=mem, other_mem=mem.assign(mem=-mem["mem"])) == "false"
+
+
+M_SCORES = {"clean": (0.1, 0.05), "outlier": (2.0, 0.1), "duplicate": (0.2, 0.05), "flipped": (0.1, 0.05)}
+
+
+def test_kf1_outliers_score_high():
+    index = planted_index()
+    assert passed("KF1", kfold_index=index, kfold_scores=score_table(index, "M", M_SCORES)) == "true"
+    hidden = {**M_SCORES, "outlier": (0.1, 0.05)}
+    assert passed("KF1", kfold_index=index, kfold_scores=score_table(index, "M", hidden)) == "false"
+
+
+def test_kf2_copies_lower_the_score():
+    index = planted_index()
+    assert passed("KF2", kfold_index=index, kfold_scores=score_table(index, "M", M_SCORES)) == "true"
+    # below the outliers, but by less than half the outlier-clean gap
+    close = {**M_SCORES, "duplicate": (1.5, 0.01)}
+    row = outcome("KF2", kfold_index=index, kfold_scores=score_table(index, "M", close))
+    assert row["passed"] == "false" and 0 < row["value"] < 0.95
+
+
+def unplanted_scores(n: int = 400, seed: int = 4) -> pd.DataFrame:
+    return pd.DataFrame({"index": np.arange(n), "M": np.random.default_rng(seed).normal(0.2, 1.0, n)})
+
+
+def full_logpx(scores: pd.DataFrame, values) -> pd.DataFrame:
+    return pd.DataFrame({"index": scores["index"], "epoch": 6, "logpx": np.asarray(values, float)})
+
+
+def test_kf3_memorization_is_not_only_low_likelihood():
+    scores = unplanted_scores()
+    assert passed("KF3", kfold_scores=scores, kfold_logpx_full=full_logpx(scores, scores["M"])) == "true"
+    row = outcome("KF3", kfold_scores=scores, kfold_logpx_full=full_logpx(scores, -scores["M"]))
+    assert row["passed"] == "false" and row["value"] == 0.0  # the top 5 % of M are the lowest log p(x)
+
+
+def test_kf4_rho_and_m_unrelated():
+    scores = unplanted_scores()
+    noise = np.exp(np.random.default_rng(5).normal(size=len(scores)))
+    rho = pd.DataFrame({"index": scores["index"], "rho": noise})
+    assert passed("KF4", kfold_scores=scores, kfold_rho=rho) == "true"
+    assert passed("KF4", kfold_scores=scores, kfold_rho=rho.assign(rho=np.exp(scores["M"]))) == "false"
+
+
+def test_kf5_training_folds_fit_better():
+    scores = unplanted_scores()
+    assert passed("KF5", kfold_scores=scores) == "true"
+    assert passed("KF5", kfold_scores=scores.assign(M=scores["M"] - 1)) == "false"
+
+
+def test_kf_clean_leaves_out_canaries():
+    index = planted_index()
+    # clean M just above 0, the canaries far below: the median over clean examples decides
+    scores = score_table(index, "M", {"clean": (0.05, 0.01), "outlier": (-5, 0.1), "duplicate": (-5, 0.1),
+                                      "flipped": (-5, 0.1)})
+    assert passed("KF5", kfold_scores=scores, kfold_index=index) == "true"
+
+
+def sweep(shares: dict, cls: int = -1, sizes=(4, 32, 256), extra: dict | None = None) -> pd.DataFrame:
+    """A diffusion summary: shares[width] = replicate share per size (two seeds, same values)."""
+    rows = []
+    for width, values in shares.items():
+        for k, (size, share) in enumerate(zip(sizes, values)):
+            for seed in (0, 1):
+                row = {"size": size, "width": width, "seed": seed, "class": cls, "replicate_share": share}
+                row.update({key: value[width][k] for key, value in (extra or {}).items()})
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_capacity_size_interpolates_in_log_size():
+    assert ev.capacity_size([4, 32, 256], [1.0, 0.75, 0.25]) == pytest.approx(np.sqrt(32 * 256))
+    assert ev.capacity_size([4, 32], [1.0, 0.9]) == np.inf
+    assert ev.capacity_size([4, 32], [0.4, 0.0]) == 0.0
+
+
+def test_y1_replication_drops_past_capacity():
+    assert passed("Y1", capacity=sweep({8: [1.0, 0.5, 0.0], 16: [1.0, 0.8, 0.05]})) == "true"
+    assert passed("Y1", capacity=sweep({8: [1.0, 0.2, 0.3], 16: [1.0, 0.8, 0.05]})) == "false"  # rises 0.1
+    assert passed("Y1", capacity=sweep({8: [1.0, 0.5, 0.2], 16: [1.0, 0.8, 0.05]})) == "false"  # not <= 0.1
+    assert passed("Y1", capacity=sweep({8: [0.85, 0.5, 0.0]})) == "false"  # not >= 0.9 at the smallest
+
+
+def test_y2_capacity_grows_with_width():
+    row = outcome("Y2", capacity=sweep({8: [1.0, 0.5, 0.0], 16: [1.0, 0.8, 0.05]}))
+    assert row["passed"] == "true" and row["value"] == pytest.approx(8 ** 0.4)  # MC 32 -> 32 * 8^0.4
+    assert passed("Y2", capacity=sweep({8: [1.0, 0.5, 0.0], 16: [1.0, 0.5, 0.0]})) == "false"  # equal MC
+    # larger MC, but the wider model replicates less at the largest size by more than 0.05
+    assert passed("Y2", capacity=sweep({8: [1.0, 0.5, 0.1], 16: [1.0, 0.9, 0.0]})) == "false"
+    assert passed("Y2", capacity=sweep({8: [1.0, 0.5, 0.0]})) == "not run"  # one width
+
+
+def test_y3_dummies_induce_generalization():
+    counts = {16: [8, 5, 0]}
+    good = sweep({16: [0.9, 0.4, 0.05]}, cls=0, sizes=(0, 64, 512), extra={"n_train_replicated": counts})
+    assert passed("Y3", dummies=good, dummies_class=0) == "true"
+    rising = good.assign(n_train_replicated=good["n_train_replicated"].replace({5: 9}))
+    assert passed("Y3", dummies=rising, dummies_class=0) == "false"
+    still = sweep({16: [0.9, 0.4, 0.2]}, cls=0, sizes=(0, 64, 512), extra={"n_train_replicated": counts})
+    assert passed("Y3", dummies=still, dummies_class=0) == "false"
+    no_zero = sweep({16: [0.9, 0.05]}, cls=0, sizes=(64, 512), extra={"n_train_replicated": {16: [8, 0]}})
+    assert passed("Y3", dummies=no_zero, dummies_class=0) == "not run"
+
+
+def per_class(majority_share: float, minority_share: float, minority_images: float) -> pd.DataFrame:
+    rows = [{"class": -1, "replicate_share": 0.1, "n_train_class": 64, "train_replicated_share": 0.1},
+            {"class": 0, "replicate_share": majority_share, "n_train_class": 60, "train_replicated_share": 0.02},
+            {"class": 1, "replicate_share": minority_share, "n_train_class": 4,
+             "train_replicated_share": minority_images}]
+    return pd.DataFrame([{"size": 64, "width": 16, "seed": 0, **row} for row in rows])
+
+
+def test_y4_the_minority_class_is_memorized_the_majority_not():
+    assert passed("Y4", minority=per_class(0.05, 0.7, 0.75)) == "true"
+    assert passed("Y4", minority=per_class(0.2, 0.7, 0.75)) == "false"
+    assert passed("Y4", minority=per_class(0.05, 0.7, 0.25)) == "false"
+
+
+def gan_summary(ct: dict, kept: dict | None = None, fid: dict | None = None, guideline: float = 0.0035,
+                pixels: dict | None = None) -> pd.DataFrame:
+    """MR-GAN summary: ct[tau] = C_T per seed."""
+    rows = []
+    for tau, values in ct.items():
+        for seed, value in enumerate(values):
+            row = {"tau": tau, "seed": seed, "ct": value, "tau_guideline": guideline,
+                   "kept_fraction": (kept or {}).get(tau, [1.0 - tau * 30] * len(values))[seed],
+                   "fid_test": (fid or {}).get(tau, [10.0] * len(values))[seed]}
+            if pixels is not None:
+                row["ct_pixels"] = pixels[tau][seed]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+CT_RISING = {0.0: [-5.0, -5.2], 0.003: [-3.0, -3.1], 0.006: [-1.0, -1.2]}
+
+
+def test_b1_without_rejection_the_gan_copies():
+    assert passed("B1", mrgan_summary=gan_summary(CT_RISING)) == "true"
+    assert passed("B1", mrgan_summary=gan_summary({**CT_RISING, 0.0: [-2.0, -2.5]})) == "false"
+    assert passed("B1", mrgan_summary=gan_summary({0.003: [-5.0]})) == "not run"  # no tau = 0
+
+
+def test_b2_rejection_raises_ct_with_tau():
+    assert passed("B2", mrgan_summary=gan_summary(CT_RISING)) == "true"
+    dip = {0.0: [-5.0, -5.2], 0.003: [-6.0, -6.1], 0.006: [-1.0, -1.2]}  # falls by far more than one se
+    assert passed("B2", mrgan_summary=gan_summary(dip)) == "false"
+    small = {0.0: [-5.0, -5.2], 0.003: [-4.0, -4.1], 0.006: [-3.0, -3.2]}  # rises only 2
+    assert passed("B2", mrgan_summary=gan_summary(small)) == "false"
+    # a dip within one standard error of the difference is no fall: se(0) = 1, se(0.003) = 0.2
+    noisy = {0.0: [-5.0, -3.0], 0.003: [-4.5, -4.1], 0.006: [0.0, 0.0]}
+    assert passed("B2", mrgan_summary=gan_summary(noisy)) == "true"
+
+
+def test_b3_moderate_rejection_costs_little_quality():
+    fid = {0.0: [10.0, 11.0], 0.003: [12.0, 12.0], 0.006: [20.0, 20.0]}
+    row = outcome("B3", mrgan_summary=gan_summary(CT_RISING, fid=fid, guideline=0.0035))
+    assert row["passed"] == "true" and row["value"] == pytest.approx(12 / 10.5)
+    assert passed("B3", mrgan_summary=gan_summary(CT_RISING, fid=fid, guideline=0.006)) == "false"
+    renamed = gan_summary(CT_RISING, fid=fid).rename(columns={"fid_test": "fd_test"})
+    assert passed("B3", mrgan_summary=renamed) == "true"
+
+
+def test_b4_ct_rises_in_a_second_space():
+    up = {0.0: [0.0, 0.0], 0.003: [1.0, 1.0], 0.006: [2.0, 2.0]}
+    assert passed("B4", mrgan_summary=gan_summary(CT_RISING, pixels=up)) == "true"
+    down = {tau: [-v for v in values] for tau, values in up.items()}
+    assert passed("B4", mrgan_summary=gan_summary(CT_RISING, pixels=down)) == "false"
+    assert passed("B4", mrgan_summary=gan_summary(CT_RISING)) == "not run"  # no ct_pixels column
+
+
+def classwise(ct0: list, ct_last: list) -> pd.DataFrame:
+    rows = [{"tau": tau, "seed": 0, "label": label, "ct": value}
+            for tau, values in ((0.0, ct0), (0.006, ct_last)) for label, value in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_b5_rejection_acts_on_the_memorized_classes():
+    assert passed("B5", mrgan_classwise=classwise([-5, -4, 1, 2], [0, 0, 1, 2])) == "true"
+    assert passed("B5", mrgan_classwise=classwise([-5, -4, 1, 2], [-5, -4, 4, 5])) == "false"
+
+
+def test_b6_rejection_keeps_fewer_fakes_with_larger_tau():
+    assert passed("B6", mrgan_summary=gan_summary(CT_RISING)) == "true"
+    leaky = {0.0: [1.0, 0.99], 0.003: [0.9, 0.9], 0.006: [0.8, 0.8]}
+    assert passed("B6", mrgan_summary=gan_summary(CT_RISING, kept=leaky)) == "false"
+    rising = {0.0: [1.0, 1.0], 0.003: [0.8, 0.8], 0.006: [0.9, 0.9]}
+    assert passed("B6", mrgan_summary=gan_summary(CT_RISING, kept=rising)) == "false"
+
+
+def test_auroc_is_the_mann_whitney_probability_with_ties_half():
+    assert ev.auroc([1, 2, 3], [0, 0]) == 1.0
+    assert ev.auroc([1, 1], [1, 1]) == 0.5
+    assert ev.auroc([0, 2], [1]) == 0.5
+    assert ev.auroc([3, 1, 2], [2, 0]) == pytest.approx(4.5 / 6)
+
+
+def test_missing_pieces_are_not_run_never_passed():
+    table = ev.evaluate(Inputs())
+    assert list(table["id"]) == list(CLAIMS) and len(table) == 20
+    assert (table["passed"] == "not run").all() and table["value"].isna().all() and (table["tables"] == "").all()
+    assert table.set_index("id").loc["FZ4", "detail"] == "not configured: needs claims.feldman, claims.feldman.replicate"
+    # a data set without canaries: FZ1-FZ3 are not run, FZ5 runs; KF1-KF2 not run, KF3-KF5 run
+    index = planted_index()
+    mem = score_table(index, "mem", MEM_MEMORIZED)
+    scores = unplanted_scores()
+    inputs = Inputs({"feldman_mem": mem, "other_mem": mem, "kfold_scores": scores,
+                     "kfold_logpx_full": full_logpx(scores, scores["M"]),
+                     "kfold_rho": scores.rename(columns={"M": "rho"})},
+                    {"feldman_mem": ["a/mem.parquet"], "other_mem": ["b/mem.parquet"], "kfold_scores": ["s"],
+                     "kfold_logpx_full": ["l"], "kfold_rho": ["r"]})
+    table = ev.evaluate(inputs).set_index("id")
+    assert set(table.index[table["passed"] != "not run"]) == {"FZ5", "KF3", "KF4", "KF5"}
+    assert table.loc["FZ5", "tables"] == "a/mem.parquet;b/mem.parquet"
+    assert "planted" in table.loc["FZ1", "detail"] and "planted" in table.loc["KF1", "detail"]
+    assert table.loc["FZ4", "detail"] == "not configured: needs claims.feldman.replicate"
+
+
+# --- config ---
+
+
+def claims_config(claims: dict) -> dict:
+    config = tiny_config("all_methods")
+    config["datasets"]["gp"] = {"kind": "planted", "base": "g", "flipped": 5, "outlier": 5, "duplicate": 1,
+                                "copies": 3, "test_copy": 5}
+    config["feldman"]["datasets"] = ["gp"]
+    config["feldman"]["architectures"]["mlp_rerun"] = dict(config["feldman"]["architectures"]["mlp"])
+    config["feldman"]["architectures"]["mlp_wide"] = {**config["feldman"]["architectures"]["mlp"], "hidden": [64]}
+    config["diffusion"]["experiments"]["dummies"] = {"dataset": "mo", "sizes": [0, 4], "keep_label": 0}
+    config["claims"] = claims
+    return config
+
+
+@pytest.mark.parametrize("claims, key", [
+    ({"feldman": {"dataset": "g", "arch": "mlp"}}, "claims.feldman.dataset"),
+    ({"feldman": {"dataset": "gp", "arch": "cnn"}}, "claims.feldman.arch"),
+    ({"feldman": {"dataset": "gp", "arch": "mlp", "replicate": "mlp"}}, "claims.feldman.replicate"),
+    ({"feldman": {"dataset": "gp", "arch": "mlp", "other_arch": "nope"}}, "claims.feldman.other_arch"),
+    ({"kfold_vae": {"dataset": "g"}}, "claims.kfold_vae.dataset"),
+    ({"diffusion": {"capacity": "nope"}}, "claims.diffusion.capacity"),
+    ({"diffusion": {"dummies": "sweep"}}, "claims.diffusion.dummies"),  # no keep_label
+    ({"mrgan": {"dataset": "ink"}}, "claims.mrgan.dataset"),
+    ({"feldman": {"dataset": "gp"}}, "claims.feldman"),  # arch is required
+])
+def test_config_names_declared_experiments(claims, key):
+    with pytest.raises(PipelineError, match=f"config key '{key}'") as error:
+        validate_config(claims_config(claims))
+    assert "\n" not in str(error.value)
+
+
+FULL_CLAIMS = {"feldman": {"dataset": "gp", "arch": "mlp", "replicate": "mlp_rerun", "other_arch": "mlp_wide"},
+               "kfold_vae": {"dataset": "ink"}, "diffusion": {"capacity": "sweep", "dummies": "dummies"},
+               "mrgan": {"dataset": "g"}}
+
+
+def test_config_accepts_a_claims_section():
+    config = validate_config(claims_config(FULL_CLAIMS))
+    assert config["claims"] == FULL_CLAIMS
+    assert validate_config(tiny_config("all_methods"))["claims"] == {}  # default: no claims
+
+
+def dry_run(tmp_path, config: dict, *targets: str) -> str:
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    command = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "1", "-n",
+               "--configfile", str(tmp_path / "config.yaml"), *targets]
+    result = subprocess.run(command, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return result.stdout + result.stderr
+
+
+def rule_inputs(output: str, rule: str) -> list[str]:
+    """The input files the dry run lists for the job of ``rule``."""
+    lines = output[output.index(f"rule {rule}:\n"):].splitlines()
+    return next(line for line in lines if line.strip().startswith("input:")).split(":", 1)[1].strip().split(", ")
+
+
+@pytest.mark.workflow
+def test_dry_run_asks_for_the_configured_tables_only(tmp_path):
+    config = claims_config({"feldman": {"dataset": "gp", "arch": "mlp", "replicate": "mlp_rerun"},
+                            "diffusion": {"capacity": "sweep"}})
+    output = dry_run(tmp_path, config)
+    assert sorted(rule_inputs(output, "claims")) == sorted([
+        "results/data/gp/index.parquet", "results/feldman/gp/mlp/memorization.parquet",
+        "results/feldman/gp/mlp/influence_pairs.parquet", "results/feldman/gp/mlp/shards/shard0.parquet",
+        "results/feldman/gp/mlp_rerun/memorization.parquet", "results/diffusion/sweep/summary.parquet"])
+    assert "rule claims_figures:" in output  # part of the default target
+    # without a claims section nothing of it runs
+    config["claims"] = {}
+    assert "rule claims" not in dry_run(tmp_path, config)

@@ -1,0 +1,63 @@
+# Do the papers' claims reproduce? Each claim's statistic and fixed criterion, checked on the result
+# tables of the experiments the config section `claims` names -> claims.parquet -> figures.
+# Science lives in pipeline/claims/; nothing is recomputed from the models.
+
+
+include: "claims_common.smk"
+
+
+rule claims:
+    input:
+        unpack(claims_input_files),
+    output:
+        f"{CLAIMS}/claims.parquet",
+    log:
+        f"{paths.LOGS}/claims/evaluate.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/claims/evaluate.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.claims.evaluate"),
+        args=claims_args,
+    shell:
+        "python -m pipeline.claims.evaluate {params.args} --out {output} 2> {log}"
+
+
+rule claims_figures:
+    input:
+        unpack(claims_input_files),
+        claims=f"{CLAIMS}/claims.parquet",
+    output:
+        **{
+            paper: report(
+                f"{CLAIMS}/figures/{paper}.png",
+                caption=f"../report/claims_{paper}.rst",
+                category="Claims",
+                subcategory="figures",
+            )
+            for paper in CLAIMS_PAPERS
+        },
+        table=report(
+            f"{CLAIMS}/figures/table.png",
+            caption="../report/claims_table.rst",
+            category="Claims",
+            subcategory="table",
+        ),
+    log:
+        f"{paths.LOGS}/claims/figures.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/claims/figures.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.claims.figures"),
+        args=claims_args,
+    shell:
+        "python -m pipeline.claims.figures {params.args} --claims {input.claims} "
+        "--out-feldman {output.feldman} --out-kfold-vae {output.kfold_vae} "
+        "--out-diffusion {output.diffusion} --out-mrgan {output.mrgan} "
+        "--out-table {output.table} 2> {log}"
+
+
+TARGET_FUNCTIONS.append(claims_targets)
