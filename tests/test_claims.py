@@ -423,3 +423,12 @@ def test_dry_run_asks_for_the_configured_tables_only(tmp_path):
     # without a claims section nothing of it runs
     config["claims"] = {}
     assert "rule claims" not in dry_run(tmp_path, config)
+
+
+def test_tables_that_do_not_fit_together_are_named():
+    mem = unplanted_scores().rename(columns={"M": "mem"})
+    inputs = Inputs({"feldman_mem": mem, "other_mem": mem.head(10)},
+                    {"feldman_mem": ["a/memorization.parquet"], "other_mem": ["b/memorization.parquet"]})
+    with pytest.raises(PipelineError, match="FZ5 on a/memorization.parquet, b/memorization.parquet: ") as error:
+        ev.evaluate(inputs)
+    assert "\n" not in str(error.value)

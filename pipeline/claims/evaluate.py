@@ -503,8 +503,11 @@ def evaluate_claim(claim: Claim, inputs: Inputs) -> dict:
         outcome, files = not_run("not configured: needs " + ", ".join(dict.fromkeys(SOURCES[n] for n in missing))), []
     else:
         used = [name for name in claim.uses() if name in inputs.tables]
-        outcome = claim.check(**{name: inputs.tables[name] for name in used})
         files = [path for name in used for path in inputs.files[name]]
+        try:
+            outcome = claim.check(**{name: inputs.tables[name] for name in used})
+        except PipelineError as err:  # tables that do not fit together: name them
+            raise PipelineError(f"{claim.id} on {', '.join(files)}: {err}") from err
     passed = NOT_RUN if outcome.passed is None else TRUE if outcome.passed else FALSE
     return {**row, "value": float(outcome.value), "detail": outcome.detail, "passed": passed,
             "tables": ";".join(files)}
