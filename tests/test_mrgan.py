@@ -144,17 +144,17 @@ def test_resample_until_some_survive():
     assert stats_.attempts == 3 and stats_.generated == 24 and 0 < stats_.kept <= 8
 
 
-# --- FID ---
+# --- Frechet distance ---
 
 
-def test_fid_of_a_set_with_itself_is_zero_and_shift_matches_closed_form():
+def test_frechet_distance_of_a_set_with_itself_is_zero_and_shift_matches_closed_form():
     x = np.random.default_rng(4).standard_normal((500, 6)) @ np.diag([1, 2, 0.5, 1, 3, 1])
-    assert fid.fid(x, x) == pytest.approx(0.0, abs=1e-6)
+    assert fid.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
     shift = np.array([0.5, -1.0, 2.0, 0.0, 0.3, 1.0])
-    assert fid.fid(x, x + shift) == pytest.approx(shift @ shift, rel=1e-6)
+    assert fid.frechet_distance(x, x + shift) == pytest.approx(shift @ shift, rel=1e-6)
     # singular covariance: the eps fallback still gives a finite value
     low_rank = np.repeat(x[:, :1], 6, axis=1)
-    assert np.isfinite(fid.fid(low_rank, low_rank + 1.0))
+    assert np.isfinite(fid.frechet_distance(low_rank, low_rank + 1.0))
 
 
 def test_guideline_is_mean_distance_to_nearest_other_training_point():

@@ -35,7 +35,7 @@ C_T << 0: generated points lie closer to the training set than held-out data do 
 C_T >> 0: farther (underfitting). Class-wise C_T repeats this within each class with
 ``classwise_cells`` cells fitted on that class's training points.
 
-FID (``fid``): the Frechet distance between Gaussians fitted to two feature sets,
+FID (``fid.frechet_distance``): the Frechet distance between Gaussians fitted to two feature sets,
     FID = |mu_1 - mu_2|^2 + tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2)),
 of samples against training features, against test features, and of test against training (the
 floor for this data size), in the chosen embedding (FID proper with Inception features).

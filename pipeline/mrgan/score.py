@@ -45,7 +45,7 @@ from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.mrgan import EMBEDDING_NAMES
 from pipeline.mrgan.ct_test import classwise_ct, ct_statistic
-from pipeline.mrgan.fid import fid
+from pipeline.mrgan.fid import frechet_distance
 from pipeline.neighbors import knn
 from pipeline.progress import get_logger
 from pipeline.schema import spec_defaults
@@ -74,8 +74,9 @@ def score(train_f, train_y, test_f, test_y, gen_f, gen_y, train_log, *, dataset,
     nn_test, d_test = (column[:, 0] for column in knn(test_f, train_f, 1, metric="abscosine"))
     kept = train_log["kept"].sum() / train_log["generated"].sum()
     scores = pd.DataFrame([{
-        "ct": ct.ct, "ct_cells_kept": ct.n_kept, "fid_train": fid(gen_f, train_f), "fid_test": fid(gen_f, test_f),
-        "fid_test_train": fid(test_f, train_f), "mean_nn_gen": float(d_gen.mean()),
+        "ct": ct.ct, "ct_cells_kept": ct.n_kept, "fid_train": frechet_distance(gen_f, train_f),
+        "fid_test": frechet_distance(gen_f, test_f), "fid_test_train": frechet_distance(test_f, train_f),
+        "mean_nn_gen": float(d_gen.mean()),
         "mean_nn_test": float(d_test.mean()), "frac_gen_below_tau": float((d_gen <= tau).mean()),
         "kept_fraction": float(kept), "n_samples": len(gen_f)}]).astype({"ct_cells_kept": "int64",
                                                                          "n_samples": "int64"})
