@@ -84,6 +84,7 @@ def test_table_median_rank_and_top_share_on_a_hand_made_atlas():
     assert (flipped["n_kind"], flipped["n_clean"], flipped["n_defined"]) == (3, 6, 10)
     # top 20 %: scores 9 and 8 (examples 0 and 1); one of the two is flipped
     assert (flipped["n_top"], flipped["n_kind_top"], flipped["top_fraction_share"]) == (2, 1, 0.5)
+    assert flipped["flagged_share"] == 1 / flipped["n_kind"]
     # pairs flipped > clean: example 0 beats 6, example 2 beats 5, example 9 beats none: 11 of 18
     assert flipped["auroc"] == pytest.approx(11 / 18)
     assert flipped["median_score_kind"] == 7.0 and flipped["median_score_clean"] == 4.0

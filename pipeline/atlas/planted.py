@@ -37,6 +37,7 @@ rows when no training example is a canary):
     n_top                int64    size of the score's top set
     n_kind_top           int64    canaries of the kind in it
     top_fraction_share   float64  n_kind_top / n_top: the kind's share of the top set (NaN when empty)
+    flagged_share        float64  n_kind_top / n_kind: share of the kind's canaries the top set flags
     n_boot               int64    bootstrap resamples
     confidence           float64  interval level
     top_fraction         float64  atlas.top_fraction
@@ -66,7 +67,7 @@ KIND_ORDER = ("flipped", "outlier", "duplicate", "test_copy")  # table and figur
 PLANTED_COLUMNS = {"dataset": "string", "score": "string", "kind": "string", "n_kind": "int64", "n_clean": "int64",
                    "auroc": "float64", "auroc_low": "float64", "auroc_high": "float64",
                    "median_score_kind": "float64", "median_score_clean": "float64", "median_rank": "float64",
-                   "n_defined": "int64", "n_top": "int64", "n_kind_top": "int64", "top_fraction_share": "float64",
+                   "n_defined": "int64", "n_top": "int64", "n_kind_top": "int64", "top_fraction_share": "float64", "flagged_share": "float64",
                    "n_boot": "int64", "confidence": "float64", "top_fraction": "float64"}
 
 
@@ -179,7 +180,9 @@ def planted_table(atlas: pd.DataFrame, planted: np.ndarray, dataset: str, top_fr
                          "auroc_low": low, "auroc_high": high, "median_score_kind": _median(kind_values),
                          "median_score_clean": _median(clean_values), "median_rank": _median(ranks[is_kind]),
                          "n_defined": int(defined.sum()), "n_top": n_top, "n_kind_top": n_kind_top,
-                         "top_fraction_share": n_kind_top / n_top if n_top else float("nan"), "n_boot": n_boot,
+                         "top_fraction_share": n_kind_top / n_top if n_top else float("nan"),
+                         "flagged_share": n_kind_top / len(kind_values) if len(kind_values) else float("nan"),
+                         "n_boot": n_boot,
                          "confidence": confidence, "top_fraction": top_fraction})
             log.info("%s / %s: n=%d vs %d clean, AUROC %.3f [%.3f, %.3f], median rank %.1f of %d, top-set share %.3f",
                      score, kind, rows[-1]["n_kind"], rows[-1]["n_clean"], rows[-1]["auroc"], low, high,
