@@ -153,6 +153,7 @@ rule mrgan_score:
         train=f"{MRGAN}/features/train.npy",
         test=f"{MRGAN}/features/test.npy",
         samples=f"{MRGAN_JOB}/sample_features.npy",
+        sample_images=f"{MRGAN_JOB}/samples.npy",
         sample_table=f"{MRGAN_JOB}/samples.parquet",
         train_log=f"{MRGAN_JOB}/train_log.parquet",
     output:
@@ -174,8 +175,8 @@ rule mrgan_score:
     shell:
         "python -m pipeline.mrgan.score --dataset-dir {params.dataset_dir} --dataset {wildcards.dataset} "
         "--train-features {input.train} --test-features {input.test} --sample-features {input.samples} "
-        "--sample-table {input.sample_table} --train-log {input.train_log} --tau {wildcards.tau} "
-        "--seed {wildcards.seed} --embedding-kind {params.kind} --spec {params.spec:q} "
+        "--sample-images {input.sample_images} --sample-table {input.sample_table} "
+        "--train-log {input.train_log} --tau {wildcards.tau} --seed {wildcards.seed} --embedding-kind {params.kind} --spec {params.spec:q} "
         "--out-scores {output.scores} --out-classwise {output.classwise} --out-ct-cells {output.cells} "
         "--out-nn-distances {output.nn} 2> {log}"
 
