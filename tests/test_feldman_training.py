@@ -151,7 +151,8 @@ def test_flipped_labels_are_memorized_and_test_copies_are_influenced(flipped_dat
     shards = [tmp_path / f"shard{k}.parquet" for k in range(2)]
     for k, path in enumerate(shards):
         train_shard(root / "data", subsets, k, runs // 2, "mlp", spec, 0, "cpu", path)
-    estimate(shards, root / "data", 0.25, 0.15, tmp_path / "mem.parquet", tmp_path / "pairs.parquet")
+    estimate(shards, root / "data", 0.25, 0.15, 1.0, tmp_path / "mem.parquet", tmp_path / "pairs.parquet",
+             tmp_path / "chance.parquet")
     mem = io.read_parquet(tmp_path / "mem.parquet")
     is_flipped = np.isin(np.arange(N_TRAIN), flipped)
     assert mem["n_in"].min() > 0 and mem["n_out"].min() > 0 and (mem["n_in"] + mem["n_out"] == runs).all()
@@ -179,9 +180,14 @@ def test_flipped_labels_are_memorized_and_test_copies_are_influenced(flipped_dat
         assert np.nanargmax(infl[:, j]) == i and infl[i, j] - np.quantile(others, 0.99) > 0.2
         row = pairs[(pairs["train_index"] == i) & (pairs["test_index"] == N_TRAIN + j)]
         assert len(row) == 1 and row["infl"].iloc[0] == pytest.approx(infl[i, j])
+        # and it is far from what noise gives: a large z, a small p-value
+        assert row["z"].iloc[0] > 3 and row["p_value"].iloc[0] < 1e-3, row
     assert memorized_copies >= N_COPY - 2
     assert set(pairs["train_index"]) <= set(np.flatnonzero(mem["mem"] >= 0.25))
     assert pd.api.types.is_integer_dtype(pairs["test_label"]) and (pairs["infl"] >= 0.15).all()
+    chance = io.read_parquet(tmp_path / "chance.parquet").iloc[0]
+    assert chance["n_selected"] == chance["n_threshold"] == len(pairs) and chance["runs"] == runs
+    assert 0 < chance["expected_selected"] == chance["expected_threshold"] < chance["n_candidate_pairs"]
 
 
 def test_bad_input_names_the_key_or_file(flipped_dataset, tmp_path):

@@ -23,8 +23,19 @@ sets of ratio * n examples, the quantity the paper estimates. High-influence pai
 with mem_i >= mem_threshold and infl(i, j) >= infl_threshold. Influence is formed in blocks of
 training examples, so the dense n x n_test matrix is never held (``estimate``).
 
+Noise in the pairs (``estimate``). At small t few models miss i (about 19 of 64), so among the
+~10^5 candidate pairs some reach infl >= infl_threshold with no influence at all. Under zero
+influence, correctness on j is independent of membership of i; given that K_j runs are right on j,
+the count h of runs trained on i that are right on j is hypergeometric (t, K_j, n_in). Each pair gets
+the one-sided exact p-value P(H >= h), the z statistic infl / sqrt(pbar (1 - pbar) (1/n_in + 1/n_out))
+(pbar = K_j / t), and, optionally, must reach p <= influence_max_p. The number of pairs expected over
+the thresholds if no candidate pair had any influence is the sum of P(H >= h_thr) over candidate
+pairs, exact under this null; it is written beside the number selected.
+
 Consistency across architectures (``consistency``, the paper's supplement): two architectures A, A'
-are trained on the same subsets. For each threshold theta in ``feldman.thetas`` (0.05 to 0.95 in
+are trained on the same subsets; or, as a check of the estimates under resampling, two entries of one
+architecture with other ``split_seed`` (the splits seed of their subsets, default ``feldman.seed``)
+and ``init_seed`` are independent replicate runs. For each threshold theta in ``feldman.thetas`` (0.05 to 0.95 in
 steps of 0.05), I(theta) = {i : mem_i >= theta}; for influence, the pairs with infl >= theta among
 examples with mem >= mem_threshold. Then the Jaccard index |I n I'| / |I u I'| and the mean of
 |estimate - estimate'| over I u I'.
@@ -33,8 +44,8 @@ Training (``train_shard``): cross-entropy, SGD with momentum, minibatches of J_r
 from (seed, r, epoch), learning rate constant or ``warmup_decay`` (linear up over the first 15 % of
 steps, then linearly down to 0). Architectures: ``mlp`` (ReLU layers of the ``hidden`` widths) and
 ``cnn`` (conv3x3, ReLU and 2x2 max-pool per entry of ``channels``, then a linear layer). A job
-trains S models at once as one stacked model; initial weights come from (seed, r), so a model does
-not depend on which job trains it.
+trains S models at once as one stacked model; initial weights and batch order come from
+(split seed, r, init_seed), so a model does not depend on which job trains it.
 
 Defaults (the schema's, workflow/schemas/config.schema.yaml; tests/test_config_defaults.py checks
 this table against it):
@@ -42,6 +53,7 @@ this table against it):
     splits.feldman.ratio                       0.7         |J_r| / n
     feldman.mem_threshold                      0.25        pairs need mem_i >= this
     feldman.infl_threshold                     0.15        pairs need infl(i, j) >= this
+    feldman.influence_max_p                    1           pairs need p-value <= this (1: all)
     feldman.architectures.*.epochs             10
     feldman.architectures.*.batch_size         128
     feldman.architectures.*.lr                 0.1
@@ -49,6 +61,7 @@ this table against it):
     feldman.architectures.*.schedule           constant
     feldman.architectures.*.hidden             [512, 256]  mlp
     feldman.architectures.*.channels           [16, 32]    cnn
+    feldman.architectures.*.init_seed          0           0: init and order from (seed, r) alone
 
 Modules: ``train_shard`` (shard tables of 0/1 correctness), ``estimate`` (mem and high-influence
 pairs), ``consistency`` (agreement of two architectures), ``figures``; ``models`` and ``stacking``

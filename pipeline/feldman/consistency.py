@@ -1,4 +1,10 @@
-"""Agreement of the estimates of two architectures A, A' trained on the same subsets (supplement C).
+"""Agreement of the estimates of two runs A, A' on one data set (the paper's supplement C).
+
+A and A' are entries of ``feldman.architectures``: two architectures trained on the same subsets
+(the paper's comparison), or two entries of one architecture with other ``split_seed`` and
+``init_seed``: independent replicate runs on other random subsets from other initial weights,
+which measure how far the estimates move under resampling alone. Each run's estimates come from its
+own membership matrix, so the subsets need not be the same; only the data set must be.
 
 For each threshold theta: I(theta) = {i : mem_i >= theta} (and for influence
 I(theta) = {(i, j) : infl(i, j) >= theta and mem_i >= the mem selection threshold}), then
@@ -79,9 +85,11 @@ def consistency(shards_a: list[Path], mem_a: Path, shards_b: list[Path], mem_b: 
                 thetas: list[float], mem_threshold: float, out: Path, block: int = 512) -> None:
     member_a, _, test_a, runs_a = read_shards(shards_a)
     member_b, _, test_b, runs_b = read_shards(shards_b)
-    if member_a.shape != member_b.shape or not (member_a == member_b).all():
-        raise PipelineError(f"{shards_a[0]} and {shards_b[0]}: the two architectures were not trained on the same "
-                            "subsets (same data set, splits seed and runs)")
+    if member_a.shape[1] != member_b.shape[1] or test_a.shape[1] != test_b.shape[1]:
+        raise PipelineError(f"{shards_a[0]} and {shards_b[0]}: not of one data set ({member_a.shape[1]} vs "
+                            f"{member_b.shape[1]} training, {test_a.shape[1]} vs {test_b.shape[1]} test examples)")
+    log.info("%s vs %s: %s subsets", arch_a, arch_b,
+             "the same" if member_a.shape == member_b.shape and (member_a == member_b).all() else "other")
     ma = io.read_parquet(mem_a, columns=["mem"])["mem"].to_numpy()
     mb = io.read_parquet(mem_b, columns=["mem"])["mem"].to_numpy()
     rows = mem_consistency(ma, mb, thetas)
@@ -99,7 +107,7 @@ def consistency(shards_a: list[Path], mem_a: Path, shards_b: list[Path], mem_b: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Consistency of Feldman estimates between two architectures.")
+    parser = argparse.ArgumentParser(description="Consistency of Feldman estimates between two runs.")
     parser.add_argument("--shards-a", required=True, nargs="+", type=Path)
     parser.add_argument("--mem-a", required=True, type=Path)
     parser.add_argument("--shards-b", required=True, nargs="+", type=Path)

@@ -1,8 +1,9 @@
 """S classifiers of one architecture held as stacked parameters, so one forward/backward pass and one
 optimizer step train all S at once (batched matmuls and grouped convolutions).
 
-Each model's slice is initialised from its own generator, seeded by (seed, run), so a model's initial
-weights depend only on its run index, not on which shard it lands in. ``plain_model`` builds the
+Each model's slice is initialised from its own generator, seeded by (seed, run, init_seed), so a
+model's initial weights depend only on its run index, not on which shard it lands in; init_seed
+(``feldman.architectures.*.init_seed``) gives a replicate run other initial weights on the same subsets. ``plain_model`` builds the
 equivalent ordinary ``nn.Sequential`` of one slice (the baseline of the benchmark and the tests).
 """
 
@@ -19,9 +20,15 @@ from pipeline.errors import PipelineError
 from pipeline.schema import spec_defaults
 
 
-def run_generator(seed: int, run: int, stream: int) -> torch.Generator:
-    """A torch generator that depends only on (seed, run, stream)."""
-    state = np.random.SeedSequence([seed, run, stream]).generate_state(2, dtype=np.uint64)
+def run_entropy(seed: int, run: int, init_seed: int, *stream: int) -> list[int]:
+    """The seed words of one of run ``run``'s random streams: (seed, run, *stream), then init_seed
+    unless it is 0, so init_seed 0 keeps the streams (and results) runs had before it existed."""
+    return [seed, run, *stream] + ([init_seed] if init_seed else [])
+
+
+def run_generator(seed: int, run: int, stream: int, init_seed: int) -> torch.Generator:
+    """A torch generator that depends only on (seed, run, stream, init_seed)."""
+    state = np.random.SeedSequence(run_entropy(seed, run, init_seed, stream)).generate_state(2, dtype=np.uint64)
     return torch.Generator().manual_seed(int(state[0] % (2**63)))
 
 
@@ -33,11 +40,11 @@ class StackedMLP(nn.Module):
     """S multilayer perceptrons input -> hidden... -> classes with ReLU, as (S, in, out) weights."""
 
     def __init__(self, runs: list[int], seed: int, in_shape: tuple[int, int, int], n_classes: int,
-                 hidden: list[int]):
+                 hidden: list[int], init_seed: int):
         super().__init__()
         sizes = [int(np.prod(in_shape)), *hidden, n_classes]
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        per_model = [run_generator(seed, run, 0) for run in runs]
+        per_model = [run_generator(seed, run, 0, init_seed) for run in runs]
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = 1 / math.sqrt(fan_in)  # torch's nn.Linear default
             self.weights.append(nn.Parameter(torch.stack([_uniform((fan_in, fan_out), bound, g) for g in per_model])))
@@ -60,11 +67,11 @@ class StackedCNN(nn.Module):
     """
 
     def __init__(self, runs: list[int], seed: int, in_shape: tuple[int, int, int], n_classes: int,
-                 channels: list[int]):
+                 channels: list[int], init_seed: int):
         super().__init__()
         self.s = len(runs)
         height, width, c_in = in_shape
-        per_model = [run_generator(seed, run, 0) for run in runs]
+        per_model = [run_generator(seed, run, 0, init_seed) for run in runs]
         self.convs, self.conv_biases = nn.ParameterList(), nn.ParameterList()
         for c_out in channels:
             bound = 1 / math.sqrt(c_in * 9)
@@ -92,13 +99,13 @@ class StackedCNN(nn.Module):
 
 
 def build(spec: dict, runs: list[int], seed: int, in_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-    """The stacked models of one architecture spec (``feldman.architectures.<name>``; keys it lacks
-    take the schema's defaults)."""
+    """The stacked models of runs ``runs`` of splits seed ``seed`` for one architecture spec
+    (``feldman.architectures.<name>``; keys it lacks take the schema's defaults, its init_seed seeds too)."""
     spec = spec_defaults("feldman.architectures.*", spec)
     if spec["kind"] == "mlp":
-        return StackedMLP(runs, seed, in_shape, n_classes, list(spec["hidden"]))
+        return StackedMLP(runs, seed, in_shape, n_classes, list(spec["hidden"]), spec["init_seed"])
     if spec["kind"] == "cnn":
-        return StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]))
+        return StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]), spec["init_seed"])
     raise PipelineError(f"config key feldman.architectures.*.kind: unknown model kind {spec['kind']!r}")
 
 

@@ -1,12 +1,14 @@
 """Train one shard of S subset classifiers at once and record their 0/1 correctness.
 
 Model r of the shard (run r of ``feldman_subsets.parquet``) is trained only on its subset J_r, with
-initial weights and batch order drawn from generators seeded by (seed, r): a run's result does not
-depend on the shard size. One optimizer step updates all S models; their losses are summed, so their
-gradients (and SGD momentum buffers) never mix. Progress is checkpointed atomically after every
-epoch to ``<out>.resume.pt`` (``pipeline.checkpoints``) and a killed job resumes from it (only a
-checkpoint of the same runs, settings and data); an unreadable checkpoint stops the job with one
-line naming it and is moved aside, so the rerun starts the shard afresh. Saving thousands of
+initial weights and batch order drawn from generators seeded by (seed, r, init_seed), seed the splits
+seed of the subsets and init_seed the spec's (``models.run_entropy``): a run's result does not depend
+on the shard size, and an architecture entry with another init_seed is an independent replicate.
+One optimizer step updates all S models; their losses are summed, so their gradients (and SGD
+momentum buffers) never mix. Progress is checkpointed atomically after every epoch to
+``<out>.resume.pt`` (``pipeline.checkpoints``) and a killed job resumes from it (only a checkpoint of
+the same runs, settings and data); an unreadable checkpoint stops the job with one line naming it and
+is moved aside, so the rerun starts the shard afresh. Saving thousands of
 stacked models takes seconds, so after an epoch the state is saved only once the time since the
 last save is at least ``SAVE_COST_RATIO`` times what that save took (always after the first
 epoch): checkpoints cost at most about 1/SAVE_COST_RATIO of the training time. The checkpoint's
@@ -15,7 +17,8 @@ stack's ``epoch``, ``model`` and ``optimizer`` state.
 
 shard table (``shards/shard{k}.parquet``), one row per run:
     run             int32       run index r (row r of feldman_subsets.parquet)
-    seed            int64       split seed (also seeds init and batch order with r)
+    seed            int64       split seed (also seeds init and batch order with r and init_seed)
+    init_seed       int64       the spec's init_seed
     arch            string      architecture name (key of feldman.architectures)
     member          list<bool>  length n_train: is the p-th training example in J_r
     train_correct   list<bool>  length n_train: argmax of model r == label on the p-th training example
@@ -56,9 +59,10 @@ def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255)
 
 
-def batch_order(members: np.ndarray, seed: int, run: int, epoch: int) -> np.ndarray:
+def batch_order(members: np.ndarray, seed: int, run: int, epoch: int, init_seed: int) -> np.ndarray:
     """Positions of J_r in the order run ``run`` visits them in ``epoch``."""
-    return np.random.default_rng([seed, run, 1, epoch]).permutation(np.flatnonzero(members))
+    return np.random.default_rng(models.run_entropy(seed, run, init_seed, 1, epoch)).permutation(
+        np.flatnonzero(members))
 
 
 def lr_at(spec: dict, step: int, total: int) -> float:
@@ -94,7 +98,7 @@ def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, 
     progress = Progress(log, total, f"{len(runs)} models, steps")
     progress.update(start * n_steps)
     for epoch in range(start, spec["epochs"]):
-        order = np.stack([batch_order(members[s], seed, run, epoch) for s, run in enumerate(runs)])
+        order = np.stack([batch_order(members[s], seed, run, epoch, spec["init_seed"]) for s, run in enumerate(runs)])
         order = torch.from_numpy(order).to(x.device)
         for k in range(n_steps):
             for group in opt.param_groups:
@@ -118,7 +122,7 @@ def train_plain(net, x, y, members: np.ndarray, run: int, seed: int, spec: dict)
     total = spec["epochs"] * n_steps
     opt = torch.optim.SGD(net.parameters(), lr=spec["lr"], momentum=spec["momentum"])
     for epoch in range(spec["epochs"]):
-        order = torch.from_numpy(batch_order(members, seed, run, epoch)).to(x.device)
+        order = torch.from_numpy(batch_order(members, seed, run, epoch, spec["init_seed"])).to(x.device)
         for k in range(n_steps):
             for group in opt.param_groups:
                 group["lr"] = lr_at(spec, epoch * n_steps + k, total)
@@ -161,11 +165,12 @@ def shard_size_arg(text: str) -> int | str:
     return value
 
 
-def shard_table(runs, seed, arch, members, train_ok, test_ok) -> pa.Table:
+def shard_table(runs, seed, init_seed, arch, members, train_ok, test_ok) -> pa.Table:
     member_acc = (train_ok & members).sum(1) / members.sum(1)
     return pa.table({
         "run": pa.array(np.asarray(runs, dtype=np.int32)),
         "seed": pa.array(np.full(len(runs), seed, dtype=np.int64)),
+        "init_seed": pa.array(np.full(len(runs), init_seed, dtype=np.int64)),
         "arch": pa.array([arch] * len(runs), type=pa.string()),
         "member": pa.array(list(members), type=pa.list_(pa.bool_())),
         "train_correct": pa.array(list(train_ok), type=pa.list_(pa.bool_())),
@@ -253,7 +258,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         del model
     train_ok = np.concatenate([d[0] for d in done])
     test_ok = np.concatenate([d[1] for d in done])
-    table = shard_table(runs, seed, arch, members, train_ok, test_ok)
+    table = shard_table(runs, seed, spec["init_seed"], arch, members, train_ok, test_ok)
     log.info("trained %d models in %.1fs; mean test accuracy %.4f, fit of J_r %.4f", len(runs),
              time.monotonic() - start, test_ok.mean(), table["train_accuracy"].to_numpy().mean())
     if save_models is not None:
@@ -272,7 +277,7 @@ def main() -> None:
     parser.add_argument("--shard-size", required=True, type=shard_size_arg, help="runs per job, or auto")
     parser.add_argument("--arch", required=True, help="architecture name")
     parser.add_argument("--spec", required=True, type=cli.json_arg, help="architecture spec as JSON")
-    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--seed", required=True, type=int, help="splits seed of --subsets (seeds init and order too)")
     add_device_args(parser)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--save-models", type=Path, default=None, help="also write the trained models here (.pt)")

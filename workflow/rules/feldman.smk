@@ -26,7 +26,7 @@ rule feldman_train_shard:
         dataset_dir=input_folder("data"),
         spec=feldman_arch_spec,
         shard_size=config["feldman"]["shard_size"],
-        seed=config["feldman"]["seed"],
+        seed=feldman_split_seed,
         device=DEVICE_ARGS,
         models=feldman_models_arg,
     shell:
@@ -43,6 +43,7 @@ rule feldman_estimate:
     output:
         mem=f"{FELDMAN_ARCH}/memorization.parquet",
         pairs=f"{FELDMAN_ARCH}/influence_pairs.parquet",
+        chance=f"{FELDMAN_ARCH}/influence_chance.parquet",
     log:
         f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/estimate.log",
     benchmark:
@@ -54,10 +55,12 @@ rule feldman_estimate:
         dataset_dir=input_folder("data"),
         mem_threshold=config["feldman"]["mem_threshold"],
         infl_threshold=config["feldman"]["infl_threshold"],
+        influence_max_p=config["feldman"]["influence_max_p"],
     shell:
         "python -m pipeline.feldman.estimate --shards {input.shards} --dataset-dir {params.dataset_dir} "
         "--mem-threshold {params.mem_threshold} --infl-threshold {params.infl_threshold} "
-        "--out-mem {output.mem} --out-pairs {output.pairs} 2> {log}"
+        "--influence-max-p {params.influence_max_p} --out-mem {output.mem} --out-pairs {output.pairs} "
+        "--out-chance {output.chance} 2> {log}"
 
 
 rule feldman_consistency:

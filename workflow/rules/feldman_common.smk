@@ -20,8 +20,14 @@ def feldman_shard_files(arch_key):
     return files
 
 
+def feldman_split_seed(wildcards):
+    """The splits seed whose subsets the architecture trains on: its split_seed, else feldman.seed."""
+    spec = config["feldman"]["architectures"][wildcards.arch]
+    return spec.get("split_seed", config["feldman"]["seed"])
+
+
 def feldman_subsets_file(wildcards):
-    seed = config["feldman"]["seed"]
+    seed = feldman_split_seed(wildcards)
     return f"{paths.SPLITS.format(dataset=wildcards.dataset, seed=seed)}/feldman_subsets.parquet"
 
 
@@ -58,6 +64,7 @@ def feldman_targets():
             targets += [
                 f"{base}/memorization.parquet",
                 f"{base}/influence_pairs.parquet",
+                f"{base}/influence_chance.parquet",
             ]
             targets += [
                 f"{base}/figures/{fig}.png"
