@@ -322,6 +322,7 @@ def test_b6_rejection_keeps_fewer_fakes_with_larger_tau():
     assert passed("B6", mrgan_summary=gan_summary(CT_RISING, kept=leaky)) == "false"
     rising = {0.0: [1.0, 1.0], 0.003: [0.8, 0.8], 0.006: [0.9, 0.9]}
     assert passed("B6", mrgan_summary=gan_summary(CT_RISING, kept=rising)) == "false"
+    assert passed("B6", mrgan_summary=gan_summary({0.0: [-5.0]})) == "not run"  # no rejection to check
 
 
 def test_auroc_is_the_mann_whitney_probability_with_ties_half():

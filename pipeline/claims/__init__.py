@@ -59,7 +59,8 @@ Bai et al. (``claims.mrgan``: dataset; needs tau = 0 among mrgan.taus)
          (column ``ct_pixels``) at the largest tau > at tau = 0.
     B5   rejection acts on the memorized classes: mean class-wise C_T gain (largest tau minus 0)
          of the classes below the median C_T at tau = 0 > that of the classes above it.
-    B6   rejection does what it says: kept fraction 1.0 at tau = 0 (every seed) and non-increasing in tau.
+    B6   rejection does what it says: kept fraction 1.0 at tau = 0 (every seed) and non-increasing in tau
+         (needs a second tau).
 
 claims.parquet (``evaluate``; one row per claim, in the order above):
     paper      string   feldman / kfold_vae / diffusion / mrgan

@@ -431,7 +431,7 @@ def b5(mrgan_classwise) -> Outcome:
 
 
 def b6(mrgan_summary) -> Outcome:
-    if reason := _needs_zero(mrgan_summary):
+    if reason := _needs_zero(mrgan_summary, 2):
         return not_run(reason)
     kept = ct_by_tau(mrgan_summary, "kept_fraction")["mean"]
     all_kept = bool((mrgan_summary.loc[mrgan_summary["tau"] == 0, "kept_fraction"] == 1.0).all())

@@ -101,8 +101,11 @@ def draw_kf3(ax, kfold_scores, kfold_logpx_full, kfold_index=None):
 def draw_kf4(ax, kfold_scores, kfold_rho, kfold_index=None):
     table = kfold_scores[["index", "M"]].merge(kfold_rho[["index", "rho"]], on="index")
     groups, m = ev._kfold_groups(kfold_index, table)
-    ax.scatter(table["rho"][groups["clean"]], m[groups["clean"]], s=3, alpha=0.4)
-    ax.set_xscale("log")
+    rho = table["rho"][groups["clean"]]
+    ax.scatter(rho, m[groups["clean"]], s=3, alpha=0.4)
+    finite = rho[np.isfinite(rho) & (rho > 0)]
+    if len(finite) and finite.max() > 10 * finite.min():  # a wide range of ratios
+        ax.set_xscale("log")
     ax.set_xlabel("rho")
     ax.set_ylabel("M")
 
