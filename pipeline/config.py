@@ -163,6 +163,7 @@ def check_references(config: dict) -> None:
         raise PipelineError(
             f"config key 'mrgan.embedding.inception_weights': file '{embedding['inception_weights']}' not found; "
             "save torchvision's ImageNet Inception-v3 state dict there (see pipeline/mrgan/embed.py) or use kind classifier")
+    check_samples(config)
     check_claims(config)
 
 
@@ -198,6 +199,20 @@ def check_claims(config: dict) -> None:
                             "the class whose replicates the dummies should reduce")
     if "mrgan" in claims:
         need("mrgan.dataset", "mrgan.datasets")
+
+
+def check_samples(config: dict) -> None:
+    """Each sample set names a declared data set and files that exist (relative to the working directory)."""
+    for name, spec in config["samples"].items():
+        if spec["dataset"] not in config["datasets"]:
+            raise PipelineError(f"config key 'samples.{name}.dataset': unknown dataset '{spec['dataset']}'; "
+                                f"declared: {sorted(config['datasets'])}")
+        path = Path(spec["path"])
+        if not (path.is_dir() or (path.is_file() and path.suffix in (".npy", ".npz"))):
+            raise PipelineError(f"config key 'samples.{name}.path': '{path}' is not an .npy file, an .npz file or "
+                                "a folder of images" + ("" if path.exists() else " (not found)"))
+        if "labels" in spec and not (Path(spec["labels"]).is_file() and spec["labels"].endswith(".npy")):
+            raise PipelineError(f"config key 'samples.{name}.labels': '{spec['labels']}' is not an .npy file")
 
 
 def load_config(path: str | Path) -> dict:

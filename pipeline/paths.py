@@ -28,6 +28,8 @@ DIFFUSION_JOB = f"{DIFFUSION_SUBSET}/w{{width}}/seed{{seed}}"  # model, samples,
 MRGAN = f"{RESULTS}/mrgan/{{dataset}}"  # embedder/, features/, summary.parquet, figures/
 MRGAN_JOB = f"{MRGAN}/tau{{tau}}/seed{{seed}}"  # generator, samples, scores, nn_distances
 
+SAMPLES = f"{RESULTS}/samples/{{sample_set}}"  # images, features, neighbors, replicates, scores, nn_counts
+
 ATLAS = f"{RESULTS}/atlas/{{dataset}}"  # atlas.parquet, pairs.parquet, flagged.parquet, figures/
 
 CLAIMS = f"{RESULTS}/claims"  # claims.parquet, figures/ (one per paper, table.png)

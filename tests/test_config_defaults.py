@@ -234,6 +234,7 @@ NOT_CONFIG_DEFAULTS = {
     ("pipeline/atlas/join.py", "feldman"), ("pipeline/atlas/join.py", "diffusion"),
     ("pipeline/atlas/join.py", "mrgan"), ("pipeline/atlas/join.py", "--feldman"),
     ("pipeline/atlas/join.py", "--diffusion"), ("pipeline/atlas/join.py", "--mrgan"),
+    ("pipeline/atlas/join.py", "samples"), ("pipeline/atlas/join.py", "--samples"),
     # the data's channel count, not a config key
     ("pipeline/kfold_vae/models.py", "channels"),
 }

@@ -29,6 +29,7 @@ NEEDS = {
     "pipeline.mrgan.train": TORCH,
     "pipeline.mrgan.sample": TORCH,
     "pipeline.mrgan.score": {"sklearn"},  # k-means cells of the C_T test
+    "pipeline.samples.score": {"sklearn"},  # the same C_T test
 }
 
 # Imports every module named on the command line in turn and prints, per module, the heavy

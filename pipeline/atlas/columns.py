@@ -1,6 +1,7 @@
 """Names, types and meanings of the atlas columns, and which of them are memorization scores.
 
-A column's method is the prefix of its name (``feldman``, ``kfold``, ``diffusion``, ``mrgan``);
+A column's method is the prefix of its name (``feldman``, ``kfold``, ``diffusion``, ``mrgan``,
+``samples``);
 ``index`` and ``label`` belong to the data set. Scores are the columns where a higher value
 means "more memorized"; the analysis compares exactly those.
 """
@@ -15,6 +16,7 @@ METHODS = {
     "kfold": "K-fold VAE",
     "diffusion": "Diffusion replicates",
     "mrgan": "MR-GAN",
+    "samples": "Sample sets",
 }
 
 
@@ -47,6 +49,10 @@ COLUMNS = [
     Column(r"mrgan_nn_(?P<job>.+)", "int64", "mrgan", True,
            "GAN samples of model {job} whose nearest training point (embedding, 1 - |cos|) is the example; "
            "tau0 = without memorization rejection"),
+    Column(r"samples_(?P<set>.+)_nn_count", "int64", "samples", True,
+           "samples of sample set {set} whose nearest training image (pixels, L2) is the example"),
+    Column(r"samples_(?P<set>.+)_replicated", "int64", "samples", True,
+           "replicates (ratio criterion) of sample set {set} whose nearest training image is the example"),
 ]
 
 

@@ -18,6 +18,9 @@ atlas.parquet schema (``pipeline.atlas.columns`` holds the same list; README has
     mrgan_nn_tau{tau}_seed{seed}
                               int64    GAN samples whose nearest training point is the example
                                        (mrgan/.../nn_distances.parquet, set 'generated'); tau0: no rejection
+    samples_{set}_nn_count    int64    samples of sample set {set} whose nearest training image (pixels) is the
+                                       example (samples/{set}/nn_counts.parquet, column nn_count)
+    samples_{set}_replicated  int64    replicates of that set whose nearest training image is the example
 """
 
 from __future__ import annotations
@@ -109,6 +112,12 @@ def mrgan_columns(nn: pd.DataFrame, path, base: pd.DataFrame, name: str) -> pd.D
     return pd.DataFrame({f"mrgan_nn_{name}": counts.reset_index(drop=True)})
 
 
+def samples_columns(table: pd.DataFrame, path, base: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Per training example: the set's samples nearest to it and the replicates among them."""
+    return _per_example(table, path, base, {"nn_count": f"samples_{name}_nn_count",
+                                            "replicated": f"samples_{name}_replicated"})
+
+
 def join(base: pd.DataFrame, parts: list[pd.DataFrame]) -> pd.DataFrame:
     """``base`` (index, label) beside the aligned method columns; a repeated column name is an error."""
     atlas = pd.concat([base.reset_index(drop=True), *parts], axis=1)
@@ -123,7 +132,7 @@ def join(base: pd.DataFrame, parts: list[pd.DataFrame]) -> pd.DataFrame:
     return atlas
 
 
-def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None, diffusion=(), mrgan=()):
+def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None, diffusion=(), mrgan=(), samples=()):
     """Read the tables named by the arguments (paths; see main) and return the atlas."""
     base = training_examples(io.read_parquet(Path(dataset_dir) / "index.parquet", ["index", "label", "split"]))
     parts = []
@@ -141,6 +150,9 @@ def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None,
                                        io.read_parquet(subset, ["index"]), subset, base, name))
     for name, path in mrgan:
         parts.append(mrgan_columns(io.read_parquet(path, ["set", "nearest"]), path, base, name))
+    for name, path in samples:
+        table = io.read_parquet(path, ["index", "label", "nn_count", "replicated"])
+        parts.append(samples_columns(table, path, base, name))
     return join(base, parts)
 
 
@@ -153,9 +165,10 @@ def main() -> None:
     parser.add_argument("--logpx-full", type=Path)
     parser.add_argument("--diffusion", nargs=3, action="append", default=[], metavar=("JOB", "REPLICATES", "SUBSET"))
     parser.add_argument("--mrgan", nargs=2, action="append", default=[], metavar=("JOB", "NN_DISTANCES"))
+    parser.add_argument("--samples", nargs=2, action="append", default=[], metavar=("SET", "NN_COUNTS"))
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
-    atlas = build(a.dataset_dir, a.feldman, a.kfold_scores, a.rho, a.logpx_full, a.diffusion, a.mrgan)
+    atlas = build(a.dataset_dir, a.feldman, a.kfold_scores, a.rho, a.logpx_full, a.diffusion, a.mrgan, a.samples)
     io.write_parquet(atlas, a.out)
     log.info("wrote %s: %d training examples x %d columns (%s)", a.out, len(atlas), atlas.shape[1],
              ", ".join(atlas.columns[2:]) or "no method columns")

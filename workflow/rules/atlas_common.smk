@@ -51,6 +51,10 @@ def atlas_sources(name):
                 job = paths.MRGAN_JOB.format(dataset=name, tau=tau_label, seed=seed)
                 path = f"{job}/nn_distances.parquet"
                 sources.append(("--mrgan", f"tau{tau_label}_seed{seed}", [path]))
+    for sample_set, spec in config["samples"].items():
+        if spec["dataset"] == name:
+            path = f"{paths.SAMPLES.format(sample_set=sample_set)}/nn_counts.parquet"
+            sources.append(("--samples", sample_set, [path]))
     return sources
 
 
@@ -77,6 +81,7 @@ def atlas_datasets():
         for experiment in config["diffusion"]["run"]
     ]
     names += list(config["mrgan"]["datasets"])
+    names += [spec["dataset"] for spec in config["samples"].values()]
     return [name for name in dict.fromkeys(names) if atlas_sources(name)]
 
 

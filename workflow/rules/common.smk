@@ -70,6 +70,7 @@ wildcard_constraints:
     arch_b=one_of(config["feldman"]["architectures"]),
     experiment=one_of(config["diffusion"]["experiments"]),
     tau=one_of(paths.tau_label(tau) for tau in config["mrgan"]["taus"]),
+    sample_set=one_of(config["samples"]),
 
 
 def dataset_files(name):

@@ -7,11 +7,16 @@ def mrgan_embedding_kind(wildcards):
     return config["mrgan"]["embedding"]["kind"]
 
 
-def mrgan_embedder_file(wildcards):
+def mrgan_embedder_path(name):
+    """The embedding file of data set ``name``: the classifier rule mrgan_embedder trains, or Inception's weights."""
     embedding = config["mrgan"]["embedding"]
     if embedding["kind"] == "inception":
         return embedding["inception_weights"]
-    return f"{paths.MRGAN.format(dataset=wildcards.dataset)}/embedder/classifier.pt"
+    return f"{paths.MRGAN.format(dataset=name)}/embedder/classifier.pt"
+
+
+def mrgan_embedder_file(wildcards):
+    return mrgan_embedder_path(wildcards.dataset)
 
 
 def mrgan_train_spec(wildcards):

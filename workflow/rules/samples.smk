@@ -1,0 +1,92 @@
+# Sample sets from models trained elsewhere (config section samples): read into the data set's form
+# -> embedded with the MR-GAN embedding of that data set (its classifier and split features are the
+# MR-GAN rules' outputs, shared) -> neighbours, replicates, C_T, Frechet distance, per-example
+# counts. Science lives in pipeline/samples/.
+
+
+include: "samples_common.smk"
+
+
+rule samples_import:
+    input:
+        samples=samples_source,
+        data=samples_dataset_input,
+        labels=samples_labels,
+    output:
+        images=f"{SAMPLES}/images.npy",
+        table=f"{SAMPLES}/samples.parquet",
+    log:
+        f"{paths.LOGS}/samples/{{sample_set}}/import.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/samples/{{sample_set}}/import.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.samples.load"),
+        dataset_dir=input_folder("data"),
+        labels=samples_labels_arg,
+        resize=samples_resize_arg,
+    shell:
+        "python -m pipeline.samples.load --samples {input.samples:q} --dataset-dir {params.dataset_dir} "
+        "{params.labels} --resize {params.resize} --out-images {output.images} "
+        "--out-table {output.table} 2> {log}"
+
+
+rule samples_features:
+    input:
+        images=f"{SAMPLES}/images.npy",
+        embedder=samples_embedder_file,
+    output:
+        f"{SAMPLES}/features.npy",
+    log:
+        f"{paths.LOGS}/samples/{{sample_set}}/features.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/samples/{{sample_set}}/features.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
+    params:
+        code=code_version("pipeline.mrgan.embed"),
+        device=DEVICE_ARGS,
+        kind=mrgan_embedding_kind,
+    shell:
+        "python -m pipeline.mrgan.embed features --images {input.images} --kind {params.kind} "
+        "--file {input.embedder} {params.device} --out {output} 2> {log}"
+
+
+rule samples_score:
+    input:
+        data=samples_dataset_input,
+        train=samples_dataset_features("train"),
+        test=samples_dataset_features("test"),
+        features=f"{SAMPLES}/features.npy",
+        images=f"{SAMPLES}/images.npy",
+        table=f"{SAMPLES}/samples.parquet",
+    output:
+        neighbors=f"{SAMPLES}/neighbors.parquet",
+        replicates=f"{SAMPLES}/replicates.parquet",
+        scores=f"{SAMPLES}/scores.parquet",
+        nn_counts=f"{SAMPLES}/nn_counts.parquet",
+    log:
+        f"{paths.LOGS}/samples/{{sample_set}}/score.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/samples/{{sample_set}}/score.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.samples.score"),
+        dataset_dir=input_folder("data"),
+        dataset=samples_dataset_name,
+        kind=mrgan_embedding_kind,
+        spec=samples_score_spec,
+    shell:
+        "python -m pipeline.samples.score --dataset-dir {params.dataset_dir} --dataset {params.dataset} "
+        "--sample-set {wildcards.sample_set} --train-features {input.train} --test-features {input.test} "
+        "--sample-features {input.features} --sample-images {input.images} --sample-table {input.table} "
+        "--embedding-kind {params.kind} --spec {params.spec:q} --out-neighbors {output.neighbors} "
+        "--out-replicates {output.replicates} --out-scores {output.scores} "
+        "--out-nn-counts {output.nn_counts} 2> {log}"
+
+
+TARGET_FUNCTIONS.append(samples_targets)
