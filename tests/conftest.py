@@ -85,7 +85,8 @@ def atlas_datasets(config: dict) -> list[str]:
     """Data sets of ``config`` on which a per-example method runs, in config order: those with an atlas."""
     names = list(config["feldman"]["datasets"]) + list(config["kfold_vae"]["datasets"])
     names += [config["diffusion"]["experiments"][e]["dataset"] for e in config["diffusion"]["run"]]
-    return list(dict.fromkeys(names + list(config["mrgan"]["datasets"])))
+    names += list(config["mrgan"]["datasets"]) + [spec["dataset"] for spec in config.get("samples", {}).values()]
+    return list(dict.fromkeys(names))
 
 
 def result_files(workdir: Path) -> dict[str, Path]:
