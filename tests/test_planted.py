@@ -189,3 +189,21 @@ def test_planted_on_a_mixture_through_prepare(tmp_path):
     flipped = loaded.table[loaded.table["planted"] == "flipped"]
     assert (flipped["label"].to_numpy() != mix.table["label"].to_numpy()[flipped["source_index"]]).all()
     assert set(flipped["label"]) <= {0, 1}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_canaries_fall_into_folds_and_subsets_like_clean_examples(base, seed):
+    """The planting draws must not share a random stream with the splits of the same seed: with
+    default_rng(0) every canary landed in fold 0 of K-fold repeat 0, so duplicates were held out
+    together and looked memorized."""
+    from pipeline.splits import kfold_assignment, subset_masks
+
+    data = planted.build_planted("p", {**SPEC, "seed": seed}, base)
+    train = data.table[data.table["split"] == "train"].reset_index(drop=True)
+    canary = (train["planted"] != "").to_numpy()
+    folds = kfold_assignment(len(train), 4, 2, seed)
+    for repeat in range(2):
+        counts = np.bincount(folds[repeat, canary], minlength=4)
+        assert counts.max() < 0.5 * canary.sum(), (repeat, counts)  # about a quarter each
+    share_in = subset_masks(len(train), 8, 0.7, seed)[:, canary].mean(1)
+    assert (np.abs(share_in - 0.7) < 0.25).all(), share_in

@@ -26,7 +26,10 @@ by at most one canary. Canaries are drawn only from training examples whose imag
 the base and whose inverted image occurs nowhere in it, so no clean example equals a planted image
 and the only images shared between splits are the test copies.
 
-Draws (``numpy.random.default_rng(seed)``): one permutation of the eligible training examples,
+Draws (``numpy.random.default_rng([seed, PLANTED_STREAM])``: a stream of its own, because the splits
+draw run r / repeat r from ``default_rng([seed, r])`` and ``default_rng(0)`` is the same stream as
+``default_rng([0, 0])``, which put every canary into one K-fold fold): one permutation of the
+eligible training examples,
 whose consecutive blocks are the flipped, outlier and duplicate examples; then the new labels; then
 the flipped examples that get test copies.
 
@@ -38,6 +41,7 @@ the canary kind, '' for clean rows.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -48,6 +52,8 @@ from pipeline.schema import spec_defaults
 
 KINDS = ("flipped", "outlier", "duplicate", "test_copy")
 
+
+PLANTED_STREAM = zlib.crc32(b"planted")  # the planted draws' stream tag (see the docstring)
 
 def inverted(images: np.ndarray) -> np.ndarray:
     """The atypical version of an image: every pixel value v becomes 255 - v."""
@@ -91,7 +97,7 @@ def build_planted(name: str, spec: dict, base: Dataset) -> Dataset:
     """The base with canaries planted as the module docstring says; keys ``spec`` lacks take the
     schema's defaults."""
     spec = spec_defaults("datasets.*", spec, check=False)
-    rng = np.random.default_rng(spec["seed"])
+    rng = np.random.default_rng([spec["seed"], PLANTED_STREAM])
     eligible = eligible_examples(base)
     labels = base.table["label"].to_numpy(dtype=np.int64)
     classes = np.unique(labels[base.indices("train")])
