@@ -1,7 +1,9 @@
 """The registry of data sets: a config entry's ``kind`` names a builder here.
 
-Every builder returns images as uint8 (n, H, W, C), integer labels and a split name per
-example; ``prepare`` turns that into the canonical cached form.
+Every builder takes the data set's name (for error messages naming its config keys), its spec and
+``data_root``, and returns images as uint8 (n, H, W, C), integer labels and a split name per
+example; ``prepare`` turns that into the canonical cached form. Data sets researchers bring as
+files (``image_folder``, ``arrays``) are read by pipeline/data/files.py.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.data import embedded, full, synthetic
+from pipeline.data import embedded, files, full, synthetic
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.schema import spec_defaults
@@ -28,21 +30,21 @@ def _synthetic_split(n_train: int, n_test: int) -> np.ndarray:
     return np.array(["train"] * n_train + ["test"] * n_test)
 
 
-def build_mnist5k(spec: dict, data_root: Path) -> Built:
+def build_mnist5k(name: str, spec: dict, data_root: Path) -> Built:
     return _with_test_split(*embedded.mnist5k(), spec)
 
 
-def build_digits(spec: dict, data_root: Path) -> Built:
+def build_digits(name: str, spec: dict, data_root: Path) -> Built:
     return _with_test_split(*embedded.digits(), spec)
 
 
-def build_mondrian(spec: dict, data_root: Path) -> Built:
+def build_mondrian(name: str, spec: dict, data_root: Path) -> Built:
     n = spec["n_train"] + spec["n_test"]
     images = synthetic.to_uint8(synthetic.mondrian(n, spec["size"], spec["seed"]))
     return images, np.zeros(n, dtype=np.int64), _synthetic_split(spec["n_train"], spec["n_test"])
 
 
-def build_gaussian_mixture(spec: dict, data_root: Path) -> Built:
+def build_gaussian_mixture(name: str, spec: dict, data_root: Path) -> Built:
     n = spec["n_train"] + spec["n_test"]
     images, component = synthetic.gaussian_mixture(
         n, spec["size"], spec["seed"], spec["n_centers"], spec["sd"], spec["center_seed"]
@@ -50,38 +52,53 @@ def build_gaussian_mixture(spec: dict, data_root: Path) -> Built:
     return synthetic.to_uint8(images), component.astype(np.int64), _synthetic_split(spec["n_train"], spec["n_test"])
 
 
-def build_random_ink(spec: dict, data_root: Path) -> Built:
+def build_random_ink(name: str, spec: dict, data_root: Path) -> Built:
     n = spec["n_train"] + spec["n_test"]
     images = synthetic.to_uint8(synthetic.random_ink(n, spec["size"], spec["seed"]))
     return images, np.zeros(n, dtype=np.int64), _synthetic_split(spec["n_train"], spec["n_test"])
 
 
-def build_mnist(spec: dict, data_root: Path) -> Built:
+def build_mnist(name: str, spec: dict, data_root: Path) -> Built:
     return full.mnist(data_root, spec["download"])
 
 
-def build_cifar10(spec: dict, data_root: Path) -> Built:
+def build_fashion_mnist(name: str, spec: dict, data_root: Path) -> Built:
+    return full.fashion_mnist(data_root, spec["download"])
+
+
+def build_cifar10(name: str, spec: dict, data_root: Path) -> Built:
     return full.cifar10(data_root, spec["download"])
 
 
-def build_cifar100(spec: dict, data_root: Path) -> Built:
+def build_cifar100(name: str, spec: dict, data_root: Path) -> Built:
     return full.cifar100(data_root, spec["download"])
 
 
-def build_celeba(spec: dict, data_root: Path) -> Built:
+def build_celeba(name: str, spec: dict, data_root: Path) -> Built:
     return full.celeba(data_root, spec["download"], spec["size"], spec.get("attribute"))
 
 
-BUILDERS: dict[str, Callable[[dict, Path], Built]] = {
+def build_image_folder(name: str, spec: dict, data_root: Path) -> Built:
+    return files.image_folder(name, spec)
+
+
+def build_arrays(name: str, spec: dict, data_root: Path) -> Built:
+    return files.arrays(name, spec)
+
+
+BUILDERS: dict[str, Callable[[str, dict, Path], Built]] = {
     "mnist5k": build_mnist5k,
     "digits": build_digits,
     "mondrian": build_mondrian,
     "gaussian_mixture": build_gaussian_mixture,
     "random_ink": build_random_ink,
     "mnist": build_mnist,
+    "fashion_mnist": build_fashion_mnist,
     "cifar10": build_cifar10,
     "cifar100": build_cifar100,
     "celeba": build_celeba,
+    "image_folder": build_image_folder,
+    "arrays": build_arrays,
 }
 
 
@@ -91,18 +108,20 @@ def build(name: str, spec: dict, data_root: Path) -> Dataset:
     if kind not in BUILDERS:
         raise PipelineError(f"config key datasets.{name}.kind: unknown kind '{kind}'; known: {sorted(BUILDERS)}")
     spec = spec_defaults("datasets.*", spec, check=False)
-    images, labels, split = BUILDERS[kind](spec, data_root)
+    images, labels, split = BUILDERS[kind](name, spec, data_root)
     return Dataset.from_arrays(images, labels, split, source=name)
 
 
 def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
-    """Concatenate seeded draws from prepared data sets, relabelled by part (the dummy-data experiments)."""
+    """Concatenate seeded draws from prepared data sets, relabelled by part (the dummy-data experiments).
+
+    A part without ``label`` keeps its source's labels, so a one-part mixture is a seeded subset of
+    a labelled data set (e.g. a few hundred training digits, few enough for a GAN to copy)."""
     spec = spec_defaults("datasets.*", spec, check=False)
     rng = np.random.default_rng(spec["seed"])
     pieces = []
     for i, part in enumerate(spec["parts"]):
         source = parts[part["dataset"]]
-        label = part.get("label", i)
         for split, count in (("train", part["n_train"]), ("test", part["n_test"])):
             available = source.indices(split)
             if count > len(available):
@@ -111,7 +130,8 @@ def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
                     f"'{part['dataset']}' has {len(available)} in split '{split}'"
                 )
             chosen = np.sort(rng.permutation(available)[:count])
-            pieces.append((source.images[chosen], np.full(count, label), np.full(count, split), part["dataset"], chosen))
+            labels = source.table["label"].to_numpy()[chosen] if "label" not in part else np.full(count, part["label"])
+            pieces.append((source.images[chosen], labels, np.full(count, split), part["dataset"], chosen))
     shapes = {p[0].shape[1:] for p in pieces if len(p[0])}
     if len(shapes) > 1:
         raise PipelineError(f"config key datasets.{name}.parts: image shapes differ across parts: {sorted(shapes)}")

@@ -19,6 +19,7 @@ shell.prefix(
 from pipeline import paths
 from pipeline.code_deps import code_version
 from pipeline.config import validate_config
+from pipeline.data.files import array_files, folder_listing
 from pipeline.errors import PipelineError
 
 try:
@@ -123,6 +124,26 @@ def source_dataset_args(wildcards, input):
         f"--source {name}={os.path.dirname(input[name][0])}"
         for name in source_datasets(wildcards)
     )
+
+
+def user_data_files(wildcards):
+    """An arrays data set's own files, those that exist, as absolute paths (no module prefix is
+    put before them): a newer file reruns the prepare job; the job reports a missing one, naming
+    its config key. Image folders rerun through ``user_folder_listing`` instead."""
+    spec = config["datasets"][wildcards.dataset]
+    if spec["kind"] != "arrays":
+        return []
+    return sorted(
+        {os.path.abspath(p) for p in array_files(spec).values() if os.path.isfile(p)}
+    )
+
+
+def user_folder_listing(wildcards):
+    """A param: the digest of an image folder's listing (paths, sizes, modification
+    times), so adding, removing or rewriting an image reruns the prepare job; '' for
+    other kinds."""
+    spec = config["datasets"][wildcards.dataset]
+    return folder_listing(spec["path"]) if spec["kind"] == "image_folder" else ""
 
 
 def data_targets():

@@ -4,6 +4,7 @@
 rule prepare_dataset:
     input:
         unpack(source_dataset_files),
+        user_files=user_data_files,
     output:
         images=f"{paths.DATASET}/images.npy",
         index=f"{paths.DATASET}/index.parquet",
@@ -17,6 +18,7 @@ rule prepare_dataset:
         code=code_version("pipeline.data.prepare"),
         spec=dataset_spec,
         sources=source_dataset_args,
+        folder_listing=user_folder_listing,
         data_root=config["data_root"],
         out_dir=subpath(output.index, parent=True),
     shell:

@@ -1,0 +1,252 @@
+"""Data sets researchers bring as files: a folder of images in class subfolders (``image_folder``)
+or arrays in ``.npz`` / ``.npy`` files (``arrays``).
+
+Paths in the config are relative to the working directory (where snakemake runs, its
+``--directory``), or absolute. A path that does not exist stops the prepare job with one line
+naming the config key and the path; a bad file with one line naming the file. User files are only
+ever read: nothing here moves a bad one aside, as the workflow does with its own corrupt outputs.
+
+``image_folder`` (``path``: the folder)::
+
+    PATH/CLASS/**/*.png|jpg|jpeg                        split: seeded stratified ``test_fraction``
+    PATH/train/CLASS/**/*, PATH/test/CLASS/**/*        split: these subfolders (when both exist)
+
+Labels: the class folder names, sorted (over train and test together), are labels 0..C-1;
+``class_names`` returns them and the prepare job's log (results/logs/data/{dataset}.log) lists
+them. Image files are those ending in .png, .jpg or .jpeg (any case), searched recursively in each
+class folder; hidden files, other files and files beside the class folders are skipped. Colour:
+grey images (Pillow modes 1, L, LA, I, I;16, F) are read as one channel, every other mode as RGB
+(alpha dropped, palettes expanded). When all images are grey the data set has one channel,
+otherwise three, grey images repeated into R, G and B. Size: ``resize`` scales the shorter side to
+that many pixels (bilinear, the size rule of torchvision's ``Resize(int)``), then ``center_crop``
+takes the centred square of that side (as torchvision's ``CenterCrop``); every image must end up
+one size, else the error names two files and their sizes. Order: train before test, then class,
+then path.
+
+``arrays``: ``path`` an ``.npz`` file with arrays ``images`` (n, H, W[, C] uint8, C 1 or 3) and
+``labels`` (n integers, 0 or more), optionally ``split`` (n strings, each 'train' or 'test'); or
+``path`` a folder holding ``images.npy``, ``labels.npy`` and optionally ``split.npy``; or ``path`` a
+list of two ``.npy`` files, [images, labels]. Without a split, a seeded stratified ``test_fraction``
+(``pipeline.data.embedded.stratified_test_mask``) makes one, as for image folders.
+
+Rerunning on edits: the prepare rule declares an ``arrays`` data set's files as inputs, so a newer
+file reruns it; for an image folder it takes ``folder_listing`` (a digest of every file's path,
+size and modification time) as a param, so adding, removing or rewriting an image reruns it
+without declaring thousands of images as inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.data.embedded import stratified_test_mask
+from pipeline.errors import PipelineError
+from pipeline.progress import get_logger
+
+log = get_logger("data.files")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+SPLITS = ("train", "test")
+ARRAY_NAMES = ("images", "labels", "split")  # keys of the .npz, stems of the .npy files
+
+Built = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def existing_path(name: str, path: str | Path) -> Path:
+    """``path``, the value of config key ``datasets.<name>.path`` (or one of its entries), which must exist."""
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(f"config key 'datasets.{name}.path': {path} not found "
+                            f"(relative paths are taken from the working directory {Path.cwd()})")
+    return path
+
+
+def _seeded_split(labels: np.ndarray, spec: dict) -> np.ndarray:
+    return np.where(stratified_test_mask(labels, spec["test_fraction"], spec["seed"]), "test", "train")
+
+
+# --- image folders ---
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def split_folders(folder: Path) -> dict[str, Path]:
+    """Split name -> folder of class folders: train/ and test/ when both exist, else the folder as train."""
+    if all((folder / split).is_dir() for split in SPLITS):
+        return {split: folder / split for split in SPLITS}
+    return {"train": folder}
+
+
+def class_names(folder: str | Path) -> list[str]:
+    """The class folder names of an image folder, sorted: label c is ``class_names(folder)[c]``."""
+    return sorted({p.name for root in split_folders(Path(folder)).values() for p in _class_folders(root)})
+
+
+def _image_files(folder: Path) -> list[tuple[str, str, Path]]:
+    """(split, class name, file) of every image, in data set order."""
+    found = []
+    for split, root in split_folders(folder).items():
+        for class_folder in _class_folders(root):
+            files = sorted(p for p in class_folder.rglob("*") if _is_image(p))
+            if not files:
+                raise PipelineError(f"{class_folder}: class folder without .png/.jpg/.jpeg images")
+            found += [(split, class_folder.name, file) for file in files]
+    if not found:
+        raise PipelineError(f"{folder}: no class subfolders of images (expected {folder}/CLASS/*.png, "
+                            f"or {folder}/train/CLASS/*.png and {folder}/test/CLASS/*.png)")
+    return found
+
+
+def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
+    """(width, height) with the shorter side ``shorter`` and the aspect kept (torchvision's rule)."""
+    if width <= height:
+        return shorter, int(shorter * height / width)
+    return int(shorter * width / height), shorter
+
+
+def read_image(path: Path, resize: int | None, center_crop: int | None) -> np.ndarray:
+    """One image as uint8 (H, W) when grey, (H, W, 3) otherwise, resized and cropped as asked."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if image.mode in GREY_MODES else "RGB")
+            if resize is not None and resized_size(*image.size, resize) != image.size:
+                image = image.resize(resized_size(*image.size, resize), Image.Resampling.BILINEAR)
+            if center_crop is not None:
+                width, height = image.size
+                if center_crop > min(width, height):
+                    raise PipelineError(f"{path}: {width}x{height} (after resize) is smaller than "
+                                        f"center_crop {center_crop}")
+                top, left = int(round((height - center_crop) / 2)), int(round((width - center_crop) / 2))
+                image = image.crop((left, top, left + center_crop, top + center_crop))
+            return np.asarray(image, dtype=np.uint8)
+    except PipelineError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PipelineError(f"{path}: not a readable image ({reason[:300]})") from err
+
+
+def _size(image: np.ndarray) -> str:
+    return f"{image.shape[1]}x{image.shape[0]}"
+
+
+def image_folder(name: str, spec: dict) -> Built:
+    """Images, labels and split of an ``image_folder`` data set (see the module docstring)."""
+    folder = existing_path(name, spec["path"])
+    if not folder.is_dir():
+        raise PipelineError(f"config key 'datasets.{name}.path': {folder} is not a folder")
+    files = _image_files(folder)
+    classes = class_names(folder)
+    log.info("%s: %d images; labels 0..%d are the classes %s", name, len(files), len(classes) - 1,
+             ", ".join(f"{c}={n}" for c, n in enumerate(classes)))
+    resize, crop = spec.get("resize"), spec.get("center_crop")
+    images = []
+    for _, _, file in files:
+        image = read_image(file, resize, crop)
+        if images and image.shape[:2] != images[0].shape[:2]:
+            transformed = " after resize/center_crop" if resize or crop else ""
+            raise PipelineError(f"images differ in size{transformed}: {files[0][2]} is {_size(images[0])}, "
+                                f"{file} is {_size(image)}; set resize and center_crop of "
+                                f"datasets.{name} to make them one size")
+        images.append(image)
+    if all(image.ndim == 2 for image in images):
+        stacked = np.stack(images)[..., None]
+    else:
+        stacked = np.stack([np.repeat(i[..., None], 3, axis=2) if i.ndim == 2 else i for i in images])
+    log.info("%s: %d channel(s), %dx%d pixels", name, stacked.shape[3], stacked.shape[2], stacked.shape[1])
+    labels = np.array([classes.index(class_name) for _, class_name, _ in files], dtype=np.int64)
+    split = np.array([split for split, _, _ in files])
+    if len(split_folders(folder)) == 1:
+        split = _seeded_split(labels, spec)
+    return stacked, labels, split
+
+
+def folder_listing(path: str | Path) -> str:
+    """A digest of every file under ``path`` (relative path, size, modification time): a param of the
+    prepare rule that changes when an image is added, removed or rewritten. 'missing' when absent."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return "missing"
+    digest = hashlib.blake2b(digest_size=16)
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for file_name in sorted(names):
+            stat = os.stat(os.path.join(root, file_name))
+            relative = os.path.relpath(os.path.join(root, file_name), folder)
+            digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+# --- arrays ---
+
+
+def array_files(spec: dict) -> dict[str, Path]:
+    """Which file holds each array of an ``arrays`` data set (an .npz holds them all); only
+    ``split`` may be absent. The paths need not exist (``arrays`` checks)."""
+    if isinstance(spec["path"], list):
+        return {"images": Path(spec["path"][0]), "labels": Path(spec["path"][1])}
+    path = Path(spec["path"])
+    if path.is_dir():
+        files = {key: path / f"{key}.npy" for key in ARRAY_NAMES}
+        return {key: file for key, file in files.items() if key != "split" or file.exists()}
+    return {key: path for key in ARRAY_NAMES}
+
+
+def _load(path: Path, key: str):
+    """Array ``key`` of an .npz (None when absent), or the array of an .npy file."""
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                return archive[key] if key in archive.files else None
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PipelineError(f"{path}: not a readable {path.suffix or 'numpy'} file ({reason[:300]})") from err
+
+
+def arrays(name: str, spec: dict) -> Built:
+    """Images, labels and split of an ``arrays`` data set (see the module docstring)."""
+    for path in spec["path"] if isinstance(spec["path"], list) else [spec["path"]]:
+        existing_path(name, path)
+    files = array_files(spec)
+    loaded = {key: _load(file, key) for key, file in files.items()}
+    for key in ("images", "labels"):
+        if loaded[key] is None:
+            raise PipelineError(f"{files[key]}: no array '{key}' (an .npz needs arrays images and labels)")
+    images, labels, split = loaded["images"], loaded["labels"], loaded.get("split")
+
+    def where(key: str) -> str:
+        return f"{files[key]}" + (f" ('{key}')" if files[key].suffix == ".npz" else "")
+
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3)):
+        raise PipelineError(f"{where('images')}: images must be uint8 (n, H, W) or (n, H, W, 1|3), "
+                            f"got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise PipelineError(f"{where('labels')}: labels must be one integer per image, got {labels.dtype} {labels.shape}")
+    if len(labels) and labels.min() < 0:
+        raise PipelineError(f"{where('labels')}: labels must be 0 or more, found {labels.min()}")
+    if len(labels) != len(images):
+        raise PipelineError(f"{where('labels')}: {len(labels)} labels for {len(images)} images in {where('images')}")
+    if split is None:
+        split = _seeded_split(labels, spec)
+    else:
+        if split.shape != labels.shape or split.dtype.kind != "U" or not np.isin(split, SPLITS).all():
+            raise PipelineError(f"{where('split')}: split must be one of 'train'/'test' per image "
+                                f"({len(images)} images), got {split.dtype} {split.shape}")
+    if images.ndim == 3:
+        images = images[..., None]
+    return images, labels.astype(np.int64), split.astype(str)
