@@ -60,7 +60,8 @@ def test_every_caption_says_what_and_which_config(report, default_config):
         assert f"&quot;top_fraction&quot;: {json.dumps(default_config['atlas']['top_fraction'])}" in atlas, dataset
     for dataset in default_config["feldman"]["datasets"]:
         for arch in default_config["feldman"]["architectures"]:
-            feldman = report["results"][f"{paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch)}/figures/mem_histogram.png"]["caption"]
+            figure = f"{paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch)}/figures/mem_histogram.png"
+            feldman = report["results"][figure]["caption"]
             assert f"&quot;mem_threshold&quot;: {json.dumps(default_config['feldman']['mem_threshold'])}" in feldman
 
 
