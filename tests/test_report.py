@@ -16,7 +16,7 @@ from pipeline import paths
 pytestmark = pytest.mark.workflow
 
 METHODS = {"feldman": "Feldman & Zhang", "kfold_vae": "K-fold VAE", "diffusion": "Diffusion replicates",
-           "mrgan": "MR-GAN", "atlas": "Memorization atlas"}
+           "mrgan": "MR-GAN", "atlas": "Memorization atlas", "claims": "Claims"}
 
 
 def embedded_object(html: str, name: str) -> dict:
@@ -72,13 +72,16 @@ def test_figures_are_grouped_by_method_and_dataset(report, default_config):
     categories = report["categories"]
     ran = {"feldman": config["feldman"]["datasets"], "kfold_vae": config["kfold_vae"]["datasets"],
            "diffusion": config["diffusion"]["run"], "mrgan": config["mrgan"]["datasets"],
-           "atlas": atlas_datasets(config)}
+           "atlas": atlas_datasets(config), "claims": list(config.get("claims") or {})}
     assert set(categories) == {METHODS[method] for method, names in ran.items() if names}
     for category, subcategories in categories.items():
-        for dataset, paths in subcategories.items():
-            for path in paths:
+        for dataset, figures in subcategories.items():
+            for path in figures:
                 parts = path.split("/")
                 assert METHODS[parts[1]] == category, path
+                if parts[1] == "claims":  # one page: the papers' figures and the table
+                    assert dataset in ("figures", "table"), path
+                    continue
                 expected = diffusion_datasets[parts[2]] if parts[1] == "diffusion" else parts[2]
                 assert dataset == expected, path
     assert set(categories.get("Memorization atlas", {})) == set(atlas_datasets(config))
