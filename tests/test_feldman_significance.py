@@ -88,3 +88,12 @@ def test_expected_by_chance_counts_only_the_candidate_rows_and_falls_with_t():
     assert half == pytest.approx(threshold_only / 2, rel=0.15)
     member, test_correct = noise(100, 80, seed=0, t=1000)
     assert expected_by_chance(member.sum(0), test_correct.sum(0), 1000, 0.15, 1.0)[0] < 1e-3 * threshold_only
+
+
+def test_an_example_in_every_subset_is_never_a_candidate():
+    member, test_correct = noise(20, 10, seed=5)
+    member[:, 3] = True  # mem_3 undefined (NaN): no model missed it
+    mem = np.where(np.arange(20) == 3, np.nan, 1.0)
+    pairs = influence_pairs(member, test_correct, mem, -np.inf, -np.inf)
+    assert 3 not in set(pairs["train_pos"]) and len(pairs) == 19 * 10
+    assert np.isfinite(pairs[["infl", "z", "p_value"]].to_numpy()).all()

@@ -40,7 +40,8 @@ influence_pairs.parquet (one row per selected pair, by train index then influenc
     mem          float64  mem_i
     infl         float64  infl(i, j)
     infl_se      float64  standard error of infl(i, j), as for mem
-    z            float64  infl over its standard error under zero influence (pooled, see above)
+    z            float64  infl over its standard error under zero influence (pooled, see above; NaN
+                          if every run or none is right on j, where infl is 0)
     p_value      float64  one-sided exact p-value of infl(i, j) > 0 (hypergeometric, see above)
     n_in         int32
     n_out        int32
@@ -138,8 +139,10 @@ def influence_blocks(member: np.ndarray, test_correct: np.ndarray, rows: np.ndar
 
 
 def candidate_rows(mem: np.ndarray, mem_threshold: float) -> np.ndarray:
-    """Positions of the training examples whose pairs are candidates: mem_i >= mem_threshold (not NaN)."""
-    return np.flatnonzero(np.nan_to_num(mem, nan=-np.inf) >= mem_threshold)
+    """Positions of the training examples whose pairs are candidates: mem_i >= mem_threshold; never an
+    undefined mem (NaN: i in every subset or in none), whatever the threshold."""
+    mem = np.asarray(mem, dtype=np.float64)
+    return np.flatnonzero(~np.isnan(mem) & (np.nan_to_num(mem, nan=-np.inf) >= mem_threshold))
 
 
 def pair_hits(member, test_correct, train_pos, test_pos, chunk: int = 4096) -> np.ndarray:
