@@ -327,3 +327,23 @@ def test_image_folder_through_feldman_and_kfold_workflow(workflow_runner):
     write_png(folder / "bars" / "bars10.png", np.zeros((8, 8)))
     rerun = workflow_runner(config, "-n", "--", mem_table, scores_table)
     assert "prepare_dataset" in rerun.stdout + rerun.stderr
+
+
+@pytest.mark.workflow
+def test_arrays_files_are_inputs_of_the_prepare_job(workflow_runner):
+    """A changed .npz reruns preparation; a missing one stops the job with one line naming its key."""
+    config = {**tiny_config("byo_folder"), "datasets": {"own": {"kind": "arrays", "path": "own.npz"}},
+              "feldman": {"datasets": []}, "kfold_vae": {"datasets": []}}
+    images, labels = _arrays(n=20)
+    workflow_runner.workdir.mkdir(parents=True)
+    np.savez(workflow_runner.workdir / "own.npz", images=images, labels=labels)
+    target = paths.DATASET.format(dataset="own") + "/index.parquet"
+    workflow_runner(config, "--", target)
+    np.savez(workflow_runner.workdir / "own.npz", images=255 - images, labels=labels)
+    rerun = workflow_runner(config, "-n", "--", target)
+    assert "Updated input files" in rerun.stdout + rerun.stderr and "own.npz" in rerun.stdout + rerun.stderr
+    (workflow_runner.workdir / "own.npz").unlink()
+    failed = workflow_runner(config, "--", target, check=False)
+    assert failed.returncode != 0
+    log = (workflow_runner.workdir / paths.LOGS / "data" / "own.log").read_text()
+    assert "error: config key 'datasets.own.path': own.npz not found" in log
