@@ -14,7 +14,7 @@ ever read: nothing here moves a bad one aside, as the workflow does with its own
 Labels: the class folder names, sorted (over train and test together), are labels 0..C-1;
 ``class_names`` returns them and the prepare job's log (results/logs/data/{dataset}.log) lists
 them. Image files are those ending in .png, .jpg or .jpeg (any case), searched recursively in each
-class folder; hidden files, other files and files beside the class folders are skipped. Colour:
+class folder; hidden files and folders, other files and files beside the class folders are skipped. Colour:
 grey images (Pillow modes 1, L, LA, I, I;16, F) are read as one channel, every other mode as RGB
 (alpha dropped, palettes expanded). When all images are grey the data set has one channel,
 otherwise three, grey images repeated into R, G and B. Size: ``resize`` scales the shorter side to
@@ -74,8 +74,9 @@ def _seeded_split(labels: np.ndarray, spec: dict) -> np.ndarray:
 # --- image folders ---
 
 
-def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+def _is_image(path: Path, class_folder: Path) -> bool:
+    hidden = any(part.startswith(".") for part in path.relative_to(class_folder).parts)
+    return path.suffix.lower() in IMAGE_SUFFIXES and not hidden and path.is_file()
 
 
 def _class_folders(folder: Path) -> list[Path]:
@@ -99,7 +100,7 @@ def _image_files(folder: Path) -> list[tuple[str, str, Path]]:
     found = []
     for split, root in split_folders(folder).items():
         for class_folder in _class_folders(root):
-            files = sorted(p for p in class_folder.rglob("*") if _is_image(p))
+            files = sorted(p for p in class_folder.rglob("*") if _is_image(p, class_folder))
             if not files:
                 raise PipelineError(f"{class_folder}: class folder without .png/.jpg/.jpeg images")
             found += [(split, class_folder.name, file) for file in files]
