@@ -17,9 +17,10 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import spearmanr
 
 from pipeline import cli, io
+from pipeline.atlas import planted
 from pipeline.claims.tables import SOURCES, Inputs, add_arguments, canary_groups, frechet_column, read_inputs
 from pipeline.errors import PipelineError
 from pipeline.feldman.estimate import influence_blocks
@@ -68,13 +69,9 @@ def not_run(reason: str) -> Outcome:
 
 
 def auroc(a, b) -> float:
-    """P(random a > random b), ties 1/2 (Mann-Whitney; equals sklearn's roc_auc_score). NaNs dropped."""
+    """P(random a > random b), ties 1/2: the atlas's AUROC of a against b."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if not len(a) or not len(b):
-        return float("nan")
-    ranks = rankdata(np.concatenate([a, b]))
-    return float((ranks[:len(a)].sum() - len(a) * (len(a) + 1) / 2) / (len(a) * len(b)))
+    return planted.auroc(np.concatenate([a, b]), np.arange(len(a) + len(b)) < len(a))
 
 
 def spearman(x, y) -> tuple[float, int]:
