@@ -117,13 +117,14 @@ def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
     return int(shorter * width / height), shorter
 
 
-def read_image(path: Path, resize: int | None, center_crop: int | None) -> np.ndarray:
-    """One image as uint8 (H, W) when grey, (H, W, 3) otherwise, resized and cropped as asked."""
+def read_image(path: Path, resize: int | None, center_crop: int | None, mode: str | None = None) -> np.ndarray:
+    """One image as uint8 (H, W) when grey, (H, W, 3) otherwise, resized and cropped as asked;
+    ``mode`` ('L' or 'RGB') converts every image to it instead."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if image.mode in GREY_MODES else "RGB")
+            image = image.convert(mode or ("L" if image.mode in GREY_MODES else "RGB"))
             if resize is not None and resized_size(*image.size, resize) != image.size:
                 image = image.resize(resized_size(*image.size, resize), Image.Resampling.BILINEAR)
             if center_crop is not None:

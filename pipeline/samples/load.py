@@ -33,12 +33,12 @@ import pandas as pd
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
+from pipeline.data.files import IMAGE_SUFFIXES, read_image
 from pipeline.errors import PipelineError
 from pipeline.progress import get_logger
 
 log = get_logger("samples.load")
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 FLOAT_TOLERANCE = 1e-3  # float pixels this far outside [-1, 1] are clipped, farther is an error
 
 
@@ -80,19 +80,12 @@ def to_uint8(array: np.ndarray, path: Path) -> np.ndarray:
 
 def read_image_folder(folder: Path, channels: int) -> np.ndarray:
     """uint8 (n, H, W, channels) from the folder's image files in name order."""
-    from PIL import Image
-
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise PipelineError(f"{folder}: no {'/'.join(IMAGE_SUFFIXES)} files in the samples folder")
-    mode = "L" if channels == 1 else "RGB"
     images = []
     for file in files:
-        try:
-            with Image.open(file) as image:
-                pixels = np.asarray(image.convert(mode))
-        except OSError as err:
-            raise PipelineError(f"{file}: not a readable image ({err})") from err
+        pixels = read_image(file, None, None, mode="L" if channels == 1 else "RGB")
         if images and pixels.shape != images[0].shape:
             raise PipelineError(f"{file}: size {pixels.shape[:2]} differs from {files[0].name}'s {images[0].shape[:2]}")
         images.append(pixels)
