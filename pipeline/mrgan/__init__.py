@@ -33,7 +33,10 @@ generated and test points to the cell's training points, and
     C_T    = sum_{kept pi} (n_pi / n) Z_U_pi / sum_{kept pi} (n_pi / n).
 C_T << 0: generated points lie closer to the training set than held-out data do (data copying);
 C_T >> 0: farther (underfitting). Class-wise C_T repeats this within each class with
-``classwise_cells`` cells fitted on that class's training points.
+``classwise_cells`` cells fitted on that class's training points. ``score`` computes C_T (overall
+and per class) twice: in the embedding, and in pixel space (images flattened to [0, 1], the same
+cells count and PCA), which rejection never sees, so a fall in copying there is not an artefact of
+rejecting in the very features C_T is measured in.
 
 FID (``fid.frechet_distance``): the Frechet distance between Gaussians fitted to two feature sets,
     FID = |mu_1 - mu_2|^2 + tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2)),
