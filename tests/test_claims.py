@@ -5,6 +5,7 @@ the tables of the configured pieces."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -433,3 +434,18 @@ def test_tables_that_do_not_fit_together_are_named():
     with pytest.raises(PipelineError, match="FZ5 on a/memorization.parquet, b/memorization.parquet: ") as error:
         ev.evaluate(inputs)
     assert "\n" not in str(error.value)
+
+
+def test_the_reproduce_config_runs_every_claims_experiment():
+    """workflow/configs/reproduce.yaml is valid and names an experiment for every claim (none `not run`)."""
+    from pipeline.config import load_config
+
+    config = load_config(Path(__file__).resolve().parent.parent / "workflow" / "configs" / "reproduce.yaml")
+    claims = config["claims"]
+    assert set(claims["feldman"]) == {"dataset", "arch", "replicate", "other_arch"}
+    assert set(claims["diffusion"]) == {"capacity", "dummies", "minority"}
+    assert {"kfold_vae", "mrgan"} <= set(claims)
+    for key in ("feldman", "kfold_vae"):
+        assert config["datasets"][claims[key]["dataset"]]["kind"] == "planted", key
+    assert set(claims["diffusion"].values()) <= set(config["diffusion"]["run"])
+    assert 0 in config["mrgan"]["taus"] and len(config["mrgan"]["taus"]) >= 2
