@@ -56,6 +56,7 @@ from scipy.stats import rankdata
 from pipeline import cli, io
 from pipeline.atlas.analysis import top_set
 from pipeline.atlas.columns import score_columns
+from pipeline.data import planted as planted_data
 from pipeline.errors import PipelineError
 from pipeline.progress import get_logger
 from pipeline.schema import schema_default
@@ -133,12 +134,7 @@ def training_canaries(index_table: pd.DataFrame, atlas: pd.DataFrame, path) -> n
     """The ``planted`` value of each atlas row, from the data set's index table at ``path``."""
     if "planted" not in index_table:
         raise PipelineError(f"{path}: no column 'planted'; planted canaries need a data set of kind 'planted'")
-    train = index_table[index_table["split"] == "train"].set_index("index")["planted"]
-    missing = np.setdiff1d(atlas["index"].to_numpy(), train.index.to_numpy())
-    if len(missing):
-        raise PipelineError(f"{path}: atlas examples {missing[:5].tolist()} are not training examples of this "
-                            f"data set; rebuild the atlas")
-    return train.reindex(atlas["index"].to_numpy()).fillna(CLEAN).astype(str).to_numpy()
+    return planted_data.training_kinds(index_table, atlas["index"].to_numpy(), f"atlas beside {path}")
 
 
 def kinds_present(planted: np.ndarray) -> list[str]:

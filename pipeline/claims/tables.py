@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import io
+from pipeline.data.planted import training_kinds
 from pipeline.errors import PipelineError
 from pipeline.feldman.estimate import read_shards
 
@@ -116,10 +117,5 @@ def canary_groups(index: pd.DataFrame, indices) -> dict[str, np.ndarray]:
     if index is None:
         kinds = np.full(len(indices), "", dtype=object)
     else:
-        train = index[index["split"] == "train"].set_index("index")["planted"]
-        unknown = ~np.isin(indices, train.index.to_numpy())
-        if unknown.any():
-            raise PipelineError(f"training example {indices[unknown][0]} of a result table is not in the training "
-                                "split of the data set's index.parquet")
-        kinds = train.reindex(indices).to_numpy()
+        kinds = training_kinds(index, indices, "a result table")
     return {kind or "clean": kinds == kind for kind in ("", "flipped", "outlier", "duplicate")}

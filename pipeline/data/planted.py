@@ -136,3 +136,16 @@ def build_planted(name: str, spec: dict, base: Dataset) -> Dataset:
         source_index=np.concatenate([source_index, copied]),
         planted=np.concatenate([planted, np.full(len(copied), "test_copy", dtype=object)]),
     )
+
+
+def training_kinds(index_table, indices, where: str) -> np.ndarray:
+    """The ``planted`` kind ('' for clean) of each dataset index in ``indices``, all of which must be
+    training examples of the data set whose index.parquet is ``index_table`` (``where`` names the table
+    of ``indices`` in the error)."""
+    indices = np.asarray(indices)
+    train = index_table[index_table["split"] == "train"].set_index("index")["planted"]
+    missing = np.setdiff1d(indices, train.index.to_numpy())
+    if len(missing):
+        raise PipelineError(f"{where}: examples {missing[:5].tolist()} are not training examples of the data set "
+                            "its index.parquet describes")
+    return train.reindex(indices).astype(str).to_numpy()
