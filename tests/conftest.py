@@ -48,6 +48,28 @@ def tiny_config(name: str) -> dict:
 TINY_ALL_METHODS = tiny_config("all_methods")
 
 
+# Session-wide workflow runs (fixture names) and the xdist group of the tests that use them, heaviest
+# first: under `pytest -n` (pyproject's addopts) each group runs on one worker, so each run happens once.
+SHARED_RUNS = {"default_run": ("default_run", "default_config"), "tiny_run": ("tiny_run",)}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Group tests for pytest-xdist: those sharing a session run go to one worker, the rest by file (so
+    module-scoped fixtures are built once); the shared-run groups are scheduled first, being longest."""
+    def group(item) -> str:
+        used = set(getattr(item, "fixturenames", ()))
+        for name, fixtures in SHARED_RUNS.items():
+            if used & set(fixtures):
+                return name
+        return item.nodeid.split("::")[0]
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    order = list(SHARED_RUNS)
+    items.sort(key=lambda item: order.index(group(item)) if group(item) in order else len(order))
+
+
 @pytest.fixture
 def workflow_runner(tmp_path):
     """Call as ``workflow_runner(config, *snakemake_args)``; runs in a fresh folder per test."""
