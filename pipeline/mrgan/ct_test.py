@@ -3,7 +3,8 @@
 Cells come from k-means fitted on the training set T (optionally after a PCA fitted on T).
 Cells holding more than tau_cells = 20 / m of the m generated samples are kept. In each kept
 cell, L(Q) and L(P) are the 1-NN (Euclidean) distances of the cell's generated and test points
-to the cell's training points; U counts pairs with L(Q) > L(P), ties 1/2, and
+to the cell's training points (pipeline.neighbors.knn: exact, and fast in pixel dimensions where a
+KD-tree degrades to brute force); U counts pairs with L(Q) > L(P), ties 1/2, and
 Z_U = (U - (m_pi n_pi / 2 - 0.5)) / sqrt(m_pi n_pi (m_pi + n_pi + 1) / 12). C_T is the test-mass
 weighted mean of Z_U over kept cells; C_T << 0 means the generator copies its training data.
 
@@ -25,11 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from pipeline.errors import PipelineError
+from pipeline.neighbors import knn
 from pipeline.schema import schema_default
 
 
@@ -99,8 +100,7 @@ def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_c
                     f"{what}: cell {cell} holds {len(in_q)} generated points but {len(in_p)} test and "
                     f"{len(in_t)} training points; Z_U is undefined; use fewer cells (mrgan.kmeans_cells)"
                 )
-            tree = cKDTree(in_t)
-            lq, lp = tree.query(in_q, k=1)[0], tree.query(in_p, k=1)[0]
+            lq, lp = knn(in_q, in_t, k=1, metric="l2")[1][:, 0], knn(in_p, in_t, k=1, metric="l2")[1][:, 0]
             u = mann_whitney_u(lq, lp)
             zu = z_u(u, len(in_q), len(in_p))
             num += len(in_p) / n * zu
