@@ -5,6 +5,9 @@ Each model's slice is initialised from its own generator, seeded by (seed, run, 
 model's initial weights depend only on its run index, not on which shard it lands in; init_seed
 (``feldman.architectures.*.init_seed``) gives a replicate run other initial weights on the same subsets. ``plain_model`` builds the
 equivalent ordinary ``nn.Sequential`` of one slice (the baseline of the benchmark and the tests).
+Kind ``module`` (a researcher's own ``nn.Module``) is stacked by ``module_stack`` with torch.func,
+each copy seeded by the same (seed, run, init_seed) stream; kinds mlp and cnn keep these hand-stacked
+networks, which train faster (``benchmarks/feldman_shard_throughput.py --compare-module``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.errors import PipelineError
+from pipeline.feldman import module_stack
 from pipeline.schema import spec_defaults
 
 
@@ -26,10 +30,15 @@ def run_entropy(seed: int, run: int, init_seed: int, *stream: int) -> list[int]:
     return [seed, run, *stream] + ([init_seed] if init_seed else [])
 
 
+def run_torch_seed(seed: int, run: int, stream: int, init_seed: int) -> int:
+    """A torch seed that depends only on (seed, run, stream, init_seed)."""
+    state = np.random.SeedSequence(run_entropy(seed, run, init_seed, stream)).generate_state(2, dtype=np.uint64)
+    return int(state[0] % (2**63))
+
+
 def run_generator(seed: int, run: int, stream: int, init_seed: int) -> torch.Generator:
     """A torch generator that depends only on (seed, run, stream, init_seed)."""
-    state = np.random.SeedSequence(run_entropy(seed, run, init_seed, stream)).generate_state(2, dtype=np.uint64)
-    return torch.Generator().manual_seed(int(state[0] % (2**63)))
+    return torch.Generator().manual_seed(run_torch_seed(seed, run, stream, init_seed))
 
 
 def _uniform(shape, bound: float, gen: torch.Generator) -> torch.Tensor:
@@ -98,14 +107,20 @@ class StackedCNN(nn.Module):
         return torch.matmul(h, self.head) + self.head_bias
 
 
-def build(spec: dict, runs: list[int], seed: int, in_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+def build(spec: dict, runs: list[int], seed: int, in_shape: tuple[int, int, int], n_classes: int,
+          arch: str = "*") -> nn.Module:
     """The stacked models of runs ``runs`` of splits seed ``seed`` for one architecture spec
-    (``feldman.architectures.<name>``; keys it lacks take the schema's defaults, its init_seed seeds too)."""
-    spec = spec_defaults("feldman.architectures.*", spec)
+    (``feldman.architectures.<arch>``; keys it lacks take the schema's defaults, its init_seed seeds too).
+    ``in_shape`` is (H, W, C), the shape of the data's images."""
+    spec = spec_defaults("feldman.architectures.*", spec, where=f"feldman.architectures.{arch}")
     if spec["kind"] == "mlp":
         return StackedMLP(runs, seed, in_shape, n_classes, list(spec["hidden"]), spec["init_seed"])
     if spec["kind"] == "cnn":
         return StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]), spec["init_seed"])
+    if spec["kind"] == "module":
+        # stream 0, as the mlp and cnn initial weights: a copy's weights depend only on its run
+        seeds = [run_torch_seed(seed, run, 0, spec["init_seed"]) for run in runs]
+        return module_stack.build(spec["factory"], seeds, in_shape, n_classes, arch)
     raise PipelineError(f"config key feldman.architectures.*.kind: unknown model kind {spec['kind']!r}")
 
 

@@ -44,7 +44,7 @@ from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.devices import add_device_args, free_memory_bytes, resolve_device
 from pipeline.errors import PipelineError
-from pipeline.feldman import models, stacking
+from pipeline.feldman import models, module_stack, stacking
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import schema_default, spec_defaults
 from pipeline.splits import read_subset_masks
@@ -180,10 +180,10 @@ def shard_table(runs, seed, init_seed, arch, members, train_ok, test_ok) -> pa.T
     })
 
 
-def full_spec(spec: dict) -> dict:
-    """The complete architecture spec: ``spec`` with the schema's defaults of
+def full_spec(spec: dict, arch: str = "*") -> dict:
+    """The complete spec of architecture ``arch``: ``spec`` with the schema's defaults of
     ``feldman.architectures.*`` filled in and checked (a bad or unknown key raises, naming it)."""
-    return spec_defaults("feldman.architectures.*", spec)
+    return spec_defaults("feldman.architectures.*", spec, where=f"feldman.architectures.{arch}")
 
 
 def payload(stack_size: int, done: list, epoch: int = 0, model=None, opt=None) -> dict:
@@ -200,7 +200,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     device's free memory for ``auto``) and write the shard table."""
     torch.manual_seed(seed)
     device = resolve_device(device, tf32)
-    spec = full_spec(spec)
+    spec = full_spec(spec, arch)
     data = Dataset.load(dataset_dir)
     x_train, y_train, _ = data.split_arrays("train")
     x_test, y_test, _ = data.split_arrays("test")
@@ -210,6 +210,11 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     runs = shard_runs(len(masks), shard, shard_size)
     members = masks[runs]
     n_classes = int(data.table["label"].max()) + 1
+    if spec["kind"] == "module":
+        reason = module_stack.vmap_failure(spec["factory"], x_train.shape[1:], n_classes, arch)
+        if reason is not None:
+            log.warning("architecture %s: torch.func.vmap cannot run its module (%s); training its copies one "
+                        "after another with ordinary autograd instead", arch, reason)
     # the data stay on the device for every stack
     xt, yt = as_tensor(x_train, device), torch.from_numpy(y_train).to(device)
     xs, ys = as_tensor(x_test, device), torch.from_numpy(y_test).to(device)
@@ -240,7 +245,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         if g < len(done):
             continue
         rows = slice(g * stack_size, g * stack_size + len(group))
-        model = models.build(spec, group, seed, x_train.shape[1:], n_classes).to(device)
+        model = models.build(spec, group, seed, x_train.shape[1:], n_classes, arch).to(device)
         state = saved if saved is not None and saved.get("model") is not None and g == len(saved["done"]) else None
 
         def checkpoint(epoch, model, opt):
