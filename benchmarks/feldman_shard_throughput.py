@@ -2,12 +2,17 @@
 training the same S models (same initial weights, subsets, batches and optimizer) one at a time.
 
     python benchmarks/feldman_shard_throughput.py [--arch mlp|cnn] [--models 16] [--quick] [--device auto]
+    python benchmarks/feldman_shard_throughput.py --compare-module [--arch mlp|cnn] [--models 16] [--quick]
 
 Prints both rates and their ratio, and the max |logit difference| between the two (should be ~1e-6).
 For the MLP it also prints the shard's achieved FLOP/s next to the FLOP/s of plain batched matrix
 products of exactly the shapes one training step multiplies, timed in the same run: the ceiling the
 shard could reach if nothing but its matrix products took time. ``--loop-models`` times the loop on
 fewer models when S is large (its rate is per model, so the ratio stays fair).
+
+``--compare-module`` times instead the same S models (the same initial weights) trained as kind mlp or
+cnn (the hand-stacked network) and as kind module (``module_stack.StackedModule``: torch.func's vmap
+over the ordinary ``nn.Sequential`` copies), and prints each one's time per optimizer step and the ratio.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import numpy as np
 import torch
 
 from pipeline.data import embedded
-from pipeline.feldman import models
+from pipeline.feldman import models, module_stack
 from pipeline.devices import resolve_device
 from pipeline.feldman.train_shard import as_tensor, full_spec, train_plain, train_stacked
 from pipeline.splits import subset_masks
@@ -59,6 +64,33 @@ def matmul_rate(shapes, s: int, device: torch.device, repeats: int = 20) -> floa
     return repeats * flops / (time.perf_counter() - start)
 
 
+def timed_training(model, x, y, members, runs, spec, device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    train_stacked(model, x, y, members, runs, 0, spec)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def compare_module(x, y, members, runs, spec, image_shape, device) -> None:
+    """Seconds per step of the hand-stacked kind and of kind module on the same S models."""
+    hand = models.build(spec, runs, 0, image_shape, 10).to(device)
+    functional = module_stack.StackedModule([models.plain_model(hand, s) for s in range(len(runs))]).to(device)
+    warm = models.build(spec, runs[:2], 0, image_shape, 10).to(device)
+    warm_functional = module_stack.StackedModule([models.plain_model(warm, s) for s in range(2)]).to(device)
+    for model in (warm, warm_functional):
+        train_stacked(model, x, y, members[:2], runs[:2], 0, {**spec, "epochs": 1})
+    steps = spec["epochs"] * -(-int(members[0].sum()) // spec["batch_size"])
+    hand_s = timed_training(hand, x, y, members, runs, spec, device) / steps
+    functional_s = timed_training(functional, x, y, members, runs, spec, device) / steps
+    with torch.no_grad():
+        diff = (hand(x[:256]) - functional(x[:256])).abs().max().item()
+    print(f"kind {spec['kind']} (hand-stacked):   {1e3 * hand_s:.2f} ms/step")
+    print(f"kind module (torch.func): {1e3 * functional_s:.2f} ms/step")
+    print(f"torch.func / hand-stacked time per step: {functional_s / hand_s:.2f}x   "
+          f"(max |logit difference| {diff:.1e} after {steps} steps)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=sorted(ARCHS), default="mlp")
@@ -70,6 +102,8 @@ def main() -> None:
     parser.add_argument("--loop-models", type=int, default=0, help="models the loop baseline trains (0: all S)")
     parser.add_argument("--tf32", choices=("on", "off"), default="on", help="TensorFloat-32 products on CUDA")
     parser.add_argument("--quick", action="store_true", help="S=8 on 1000 examples")
+    parser.add_argument("--compare-module", action="store_true",
+                        help="time kind module (torch.func) against the hand-stacked kind on the same models")
     a = parser.parse_args()
     if a.quick:
         a.models, a.n_train = 8, 1000
@@ -83,6 +117,11 @@ def main() -> None:
     spec = full_spec({**ARCHS[a.arch], "epochs": a.epochs})
     runs = list(range(a.models))
     members = subset_masks(a.n_train, a.models, 0.7, 0)
+    if a.compare_module:
+        print(f"device {device}, arch {a.arch} {spec['hidden' if a.arch == 'mlp' else 'channels']}, S={a.models}, "
+              f"{int(members[0].sum())} examples x {a.epochs} epoch(s), batch {spec['batch_size']}")
+        compare_module(x, y, members, runs, spec, images.shape[1:], device)
+        return
     stacked = models.build(spec, runs, 0, images.shape[1:], 10).to(device)
     plain = [models.plain_model(stacked, s).to(device) for s in runs]
 
@@ -107,7 +146,7 @@ def main() -> None:
         diff = max((stacked(probe)[s] - plain[s](probe)).abs().max().item() for s in loop_runs)
     m = int(members[0].sum())
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{a.threads} thread(s)'})"
-          f", arch {a.arch} {spec.get('hidden', spec.get('channels'))}, S={a.models}, {m} examples x {a.epochs} epoch(s)")
+          f", arch {a.arch} {spec['hidden' if a.arch == 'mlp' else 'channels']}, S={a.models}, {m} examples x {a.epochs} epoch(s)")
     print(f"vectorized shard: {vectorized:.2f} s, {a.models / vectorized:.2f} models/s "
           f"({a.models * a.epochs / vectorized:.2f} model-epochs/s)")
     print(f"plain loop:       {loop:.2f} s, {a.models / loop:.2f} models/s")

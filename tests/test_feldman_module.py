@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from pipeline import io
+from pipeline import io, paths
 from pipeline.config import validate_config
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
-from pipeline.feldman import models, module_stack
+from pipeline.feldman import models, module_stack, stacking
 from pipeline.feldman.train_shard import correctness, full_spec, train_plain, train_shard, train_stacked
 from pipeline.splits import subset_masks, subsets_table
 
@@ -74,6 +74,15 @@ def test_stacked_copies_train_exactly_like_separate_copies():
     # the weights moved, and differently for each copy
     assert not torch.allclose(stack.member_state(0)["body.1.weight"], before["body.1.weight"])
     assert not torch.allclose(stack(x)[0], stack(x)[1])
+
+
+def test_auto_shard_size_measures_a_module_like_the_same_hand_stacked_mlp():
+    """feldman.shard_size auto sizes stacks by one model's measured footprint: TinyMLP (8x8 -> 16 -> 10)
+    as kind module needs what kind mlp with hidden [16] needs."""
+    module = stacking.model_footprint_bytes(module_spec(MLP), (8, 8, 1), 10)
+    assert module == stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [16], "batch_size": 16}),
+                                                    (8, 8, 1), 10)
+    assert module > 0
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +216,14 @@ def test_two_stacked_resnet18_train_like_separate_copies():
         for s in range(len(runs)):
             torch.testing.assert_close(logits[s], plain[s].eval()(x), rtol=1e-4, atol=1e-4)
     assert not torch.allclose(logits[0], logits[1])
+
+
+@pytest.mark.workflow
+def test_workflow_dry_run_schedules_the_shards_of_a_module_architecture(workflow_runner):
+    config = tiny_config("feldman")
+    config["feldman"]["architectures"]["resnet"] = {"kind": "module", "factory": "pipeline.feldman.zoo:resnet18_cifar"}
+    out = workflow_runner(config, "-n").stdout
+    resnet = paths.FELDMAN_ARCH.format(dataset="digits", arch="resnet")
+    for k in range(2):  # 6 runs in shards of 4
+        assert f"{resnet}/shards/shard{k}.parquet" in out
+    assert f"{resnet}/memorization.parquet" in out

@@ -43,9 +43,22 @@ examples with mem >= mem_threshold. Then the Jaccard index |I n I'| / |I u I'| a
 Training (``train_shard``): cross-entropy, SGD with momentum, minibatches of J_r in an order drawn
 from (seed, r, epoch), learning rate constant or ``warmup_decay`` (linear up over the first 15 % of
 steps, then linearly down to 0). Architectures: ``mlp`` (ReLU layers of the ``hidden`` widths) and
-``cnn`` (conv3x3, ReLU and 2x2 max-pool per entry of ``channels``, then a linear layer). A job
-trains S models at once as one stacked model; initial weights and batch order come from
-(split seed, r, init_seed), so a model does not depend on which job trains it.
+``cnn`` (conv3x3, ReLU and 2x2 max-pool per entry of ``channels``, then a linear layer), held as
+hand-stacked networks, and ``module``: any classifier, built by ``factory: "package.module:callable"``
+as ``callable(in_shape=(C, H, W), n_classes=K)``, an ``nn.Module`` from (B, C, H, W) images to (B, K)
+logits (``zoo.resnet18_cifar``: torchvision's ResNet-18 for 32x32 images). A job trains S models at
+once as one stacked model; initial weights and batch order come from (split seed, r, init_seed), so a
+model does not depend on which job trains it (kind module: copy r is built under
+``torch.manual_seed`` of that stream). Kind module stacks the S copies' parameters and buffers
+(``torch.func.stack_module_state``) and runs them with ``torch.vmap`` over ``functional_call``,
+autograd through it, with the same SGD, schedule, batches and evaluation as mlp and cnn.
+BatchNorm: the running statistics are stacked buffers, each copy's slice updated in place from its own
+batches in training, and evaluation uses them, exactly as one copy trained alone would (not
+``replace_all_batch_norm_modules_``, which would make evaluation use each evaluation batch's
+statistics, so a prediction would depend on its batch). A module vmap cannot run (data-dependent
+Python control flow, ``.item()``, dropout or other random operations) is found by a probe before
+training; its S copies then train one after another at each step with ordinary autograd, to the same
+models, and the job logs one WARNING naming the architecture and the reason.
 
 Defaults (the schema's, workflow/schemas/config.schema.yaml; tests/test_config_defaults.py checks
 this table against it):
@@ -65,5 +78,6 @@ this table against it):
 
 Modules: ``train_shard`` (shard tables of 0/1 correctness), ``estimate`` (mem and high-influence
 pairs), ``consistency`` (agreement of two architectures), ``figures``; ``models`` and ``stacking``
-(stacked models, how many fit on a device).
+(stacked models, how many fit on a device); ``module_stack`` (kind module with torch.func) and ``zoo``
+(ready-made factories).
 """
