@@ -176,7 +176,8 @@ def vmap_failure(factory: str, image_shape: tuple[int, int, int], n_classes: int
                                 f"{tuple(x[0].shape)}: {type(err).__name__}: {_first_line(err)}") from err
         if tuple(logits.shape) != (PROBE_EXAMPLES, n_classes):
             raise PipelineError(f"{factory_key(arch)}: the module of {factory} maps a batch of shape "
-                                f"{tuple(x[0].shape)} to {tuple(logits.shape)}, not ({PROBE_EXAMPLES}, {n_classes}) logits")
+                                f"{tuple(x[0].shape)} to {tuple(logits.shape)}, "
+                                f"not ({PROBE_EXAMPLES}, {n_classes}) logits")
         try:
             StackedModule(pair).train()(x).sum().backward()
         except Exception as err:  # whatever vmap rejects
