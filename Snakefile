@@ -27,6 +27,7 @@ rule all:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/neighbors.smk"
+include: "workflow/rules/fid.smk"
 include: "workflow/rules/mrgan.smk"
 include: "workflow/rules/kfold_vae.smk"
 include: "workflow/rules/diffusion.smk"

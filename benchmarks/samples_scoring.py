@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.frechet import frechet_distance
 from pipeline.mrgan.ct_test import ct_statistic
-from pipeline.mrgan.fid import frechet_distance
 from pipeline.mrgan.score import pixels
 from pipeline.neighbors import knn
 from pipeline.samples.score import SPACE_METRICS, nn_counts, replicate_table

@@ -23,7 +23,8 @@ ct_statistic(train, test, generated, n_cells, pca_dims, seed)
     (C_T; strongly negative: the generated points copy the training points) and ``.cells``.
 frechet_distance(features_a, features_b)
     Frechet distance between Gaussians fitted to two feature sets (rows = points), in whatever
-    feature space is given; FID only if the features are Inception pool features.
+    feature space is given. It is FID only for the pool features of the reference FID network,
+    ``pipeline.fid.pool_features(images)`` (kept out of this module: it loads torch).
 nearest_neighbors(query, ref, k, metric)
     Exact k nearest rows of ``ref`` for each row of ``query`` (metrics l2, cosine, abscosine)
     -> (positions (nq, k), distances (nq, k)); ``pipeline.neighbors.knn``.
@@ -31,9 +32,9 @@ nearest_neighbors(query, ref, k, metric)
 
 from pipeline.diffusion.replicates import ratio_flags, replicates
 from pipeline.feldman.estimate import memorization_and_influence
+from pipeline.frechet import frechet_distance
 from pipeline.kfold_vae.score import kfold_scores
 from pipeline.mrgan.ct_test import ct_statistic
-from pipeline.mrgan.fid import frechet_distance
 from pipeline.neighbors import knn as nearest_neighbors
 
 __all__ = ["memorization_and_influence", "kfold_scores", "ratio_flags", "replicates", "ct_statistic",

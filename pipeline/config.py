@@ -163,6 +163,9 @@ def check_references(config: dict) -> None:
         raise PipelineError(
             f"config key 'mrgan.embedding.inception_weights': file '{embedding['inception_weights']}' not found; "
             "save torchvision's ImageNet Inception-v3 state dict there (see pipeline/mrgan/embed.py) or use kind classifier")
+    if mrgan["fid_images"] > mrgan["n_samples"]:
+        raise PipelineError(f"config key 'mrgan.fid_images': {mrgan['fid_images']} images for FID, but each job draws "
+                            f"only mrgan.n_samples = {mrgan['n_samples']} samples")
     check_samples(config)
     check_claims(config)
 

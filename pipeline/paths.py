@@ -30,6 +30,10 @@ MRGAN_JOB = f"{MRGAN}/tau{{tau}}/seed{{seed}}"  # generator, samples, scores, nn
 
 SAMPLES = f"{RESULTS}/samples/{{sample_set}}"  # images, features, neighbors, replicates, scores, nn_counts
 
+# The FID network's pool features of n images of a data set's split (pipeline.fid), shared by every job
+# that computes FID against that split.
+FID_FEATURES = f"{RESULTS}/fid/{{dataset}}/{{split}}_n{{n}}.npy"
+
 ATLAS = f"{RESULTS}/atlas/{{dataset}}"  # atlas.parquet, pairs.parquet, flagged.parquet, figures/
 
 CLAIMS = f"{RESULTS}/claims"  # claims.parquet, figures/ (one per paper, table.png)

@@ -294,8 +294,15 @@ def test_b3_moderate_rejection_costs_little_quality():
     row = outcome("B3", mrgan_summary=gan_summary(CT_RISING, fid=fid, guideline=0.0035))
     assert row["passed"] == "true" and row["value"] == pytest.approx(12 / 10.5)
     assert passed("B3", mrgan_summary=gan_summary(CT_RISING, fid=fid, guideline=0.006)) == "false"
-    renamed = gan_summary(CT_RISING, fid=fid).rename(columns={"fid_test": "fd_test"})
-    assert passed("B3", mrgan_summary=renamed) == "true"
+    # without FID, the Frechet distance in the embedding; with both, FID proper decides and is named
+    embedding_only = gan_summary(CT_RISING, fid=fid).rename(columns={"fid_test": "fd_classifier_test"})
+    row = outcome("B3", mrgan_summary=embedding_only)
+    assert row["passed"] == "true" and row["detail"].startswith("fd_classifier_test at tau = 0.003")
+    both = embedding_only.assign(fid_test=[50.0, 50.0, 90.0, 90.0, 60.0, 60.0])
+    row = outcome("B3", mrgan_summary=both)
+    assert row["passed"] == "false" and row["detail"].startswith("fid_test") and row["value"] == pytest.approx(90 / 50)
+    no_distance = embedding_only.drop(columns="fd_classifier_test")
+    assert passed("B3", mrgan_summary=no_distance) == "not run"
 
 
 def test_b4_ct_rises_in_a_second_space():

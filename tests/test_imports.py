@@ -21,6 +21,7 @@ HEAVY = ("torch", "torchvision", "faiss", "sklearn")
 TORCH = {"torch"}
 NEEDS = {
     "pipeline.diffusion.train": TORCH,
+    "pipeline.fid": TORCH,
     "pipeline.diffusion.sample": TORCH,
     "pipeline.feldman.train_shard": TORCH,
     "pipeline.kfold_vae.train": TORCH,

@@ -1,4 +1,4 @@
-"""MR-GAN (Bai et al.): the C_T test, memorization rejection, FID, training resume and sampling."""
+"""MR-GAN (Bai et al.): the C_T test, memorization rejection, the Frechet distance, training resume and sampling."""
 
 import logging
 
@@ -10,7 +10,8 @@ from scipy import stats
 
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
-from pipeline.mrgan import ct_test, embed, fid, guideline, rejection, sample, train
+from pipeline.frechet import fd_column, frechet_distance, frechet_test_column
+from pipeline.mrgan import ct_test, embed, guideline, rejection, sample, train
 from pipeline.neighbors import knn
 
 
@@ -149,12 +150,20 @@ def test_resample_until_some_survive():
 
 def test_frechet_distance_of_a_set_with_itself_is_zero_and_shift_matches_closed_form():
     x = np.random.default_rng(4).standard_normal((500, 6)) @ np.diag([1, 2, 0.5, 1, 3, 1])
-    assert fid.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
     shift = np.array([0.5, -1.0, 2.0, 0.0, 0.3, 1.0])
-    assert fid.frechet_distance(x, x + shift) == pytest.approx(shift @ shift, rel=1e-6)
+    assert frechet_distance(x, x + shift) == pytest.approx(shift @ shift, rel=1e-6)
     # singular covariance: the eps fallback still gives a finite value
     low_rank = np.repeat(x[:, :1], 6, axis=1)
-    assert np.isfinite(fid.frechet_distance(low_rank, low_rank + 1.0))
+    assert np.isfinite(frechet_distance(low_rank, low_rank + 1.0))
+
+
+def test_frechet_columns_name_the_embedding_and_fid_is_preferred():
+    assert fd_column("classifier", "test") == "fd_classifier_test"
+    embedding_only = ["ct", "fd_classifier_train", "fd_classifier_test", "fd_classifier_test_train"]
+    assert frechet_test_column(embedding_only) == "fd_classifier_test"
+    assert frechet_test_column([*embedding_only, "fid_test", "fid_images"]) == "fid_test"
+    assert frechet_test_column(["ct", "fd_classifier_test_train"]) is None
 
 
 def test_guideline_is_mean_distance_to_nearest_other_training_point():

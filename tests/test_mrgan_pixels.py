@@ -37,7 +37,7 @@ def scores_of(generated, images, pca_dims=0):
     log = pd.DataFrame({"generated": [64], "kept": [64]})
     return score.score(features[0], train_y, features[1], test_y, features[2], gen_y, log,
                        train_images=train, test_images=test, gen_images=gen, dataset="toy", tau=0.0, seed=0,
-                       embedding="noise", kmeans_cells=N_CLASSES, classwise_cells=1, pca_dims=pca_dims)
+                       embedding_kind="classifier", kmeans_cells=N_CLASSES, classwise_cells=1, pca_dims=pca_dims)
 
 
 def test_pixels_are_flattened_and_scaled_to_unit_range():

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from pipeline import paths
+from pipeline.frechet import fd_column
 from pipeline.mrgan import EMBEDDING_NAMES
 
 pytestmark = pytest.mark.workflow
@@ -18,7 +19,10 @@ def test_mrgan_sweep_outputs(default_run, default_config):
     summary = pd.read_parquet(out / "summary.parquet")
     assert list(summary["tau"]) == sorted(float(t) for t in CONFIG["taus"])
     assert (summary["embedding"] == EMBEDDING_NAMES[CONFIG["embedding"]["kind"]]).all()
-    assert summary[["ct", "fid_train", "fid_test", "tau_guideline"]].notna().all().all()
+    kind = CONFIG["embedding"]["kind"]  # Frechet distances in the embedding are named for it, never FID
+    distances = [fd_column(kind, against) for against in ("train", "test", "test_train")]
+    assert summary[["ct", *distances, "tau_guideline"]].notna().all().all()
+    assert ("fid_test" in summary.columns) == (CONFIG["fid_images"] > 0)
     # tau = 0 rejects nothing; a positive tau drops some fakes, more as tau grows
     kept = summary.set_index("tau")["kept_fraction"]
     assert kept.get(0.0, 1.0) == 1.0 and kept.is_monotonic_decreasing, kept
@@ -36,6 +40,6 @@ def test_mrgan_sweep_outputs(default_run, default_config):
     assert set(nn["nearest"]) <= set(index.loc[index["split"] == "train", "index"])
     log = pd.read_parquet(job / "train_log.parquet")
     assert len(log) == CONFIG["steps"] and not (job / "generator.pt.resume.pt").exists()
-    for name in ["fid_vs_ct", "classwise_ct", "nn_distances"]:
+    for name in ["fd_vs_ct", "classwise_ct", "nn_distances"]:
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
     assert "tau guideline" in (default_run / paths.LOGS / f"mrgan/{dataset}/guideline.log").read_text()

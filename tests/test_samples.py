@@ -156,7 +156,7 @@ def test_near_copies_are_replicates_and_fresh_draws_are_not(workflow_runner):
     assert copied["ct_pixels"] < -5 and copied["ct_embedding"] < -5, copied
     assert abs(drawn["ct_pixels"]) < 3 and drawn["ct_embedding"] > -3, drawn
     assert copied["label_agreement"] == 1.0 and np.isnan(drawn["label_agreement"])
-    assert copied["embedding"] == "classifier_penultimate" and np.isfinite(copied["fd_classifier"])
+    assert copied["embedding"] == "classifier_penultimate" and np.isfinite(copied["fd_classifier_test"])
 
     folder = out / paths.SAMPLES.format(sample_set="copies")
     replicates = pd.read_parquet(folder / "replicates.parquet")

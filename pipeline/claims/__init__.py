@@ -53,8 +53,10 @@ Bai et al. (``claims.mrgan``: dataset; needs tau = 0 among mrgan.taus)
     B2   rejection reduces copying, more with larger tau: mean C_T never falls from one tau to the
          next by more than one standard error of the difference (sqrt(se_a^2 + se_b^2), se over
          seeds, 0 with one seed), and C_T(largest tau) - C_T(0) >= 3.
-    B3   moderate rejection costs little quality: Frechet distance to the test features at the
-         non-zero tau closest to the threshold guideline over that at tau = 0 <= 1.5.
+    B3   moderate rejection costs little quality: Frechet distance to the test split at the
+         non-zero tau closest to the threshold guideline over that at tau = 0 <= 1.5; FID proper
+         (``fid_test``, with mrgan.fid_images > 0) when the summary has it, else the Frechet distance
+         in the embedding (``fd_<kind>_test``); the claim's detail names the column it used.
     B4   the reduction is not an artifact of the rejection embedding: C_T in a second space
          (column ``ct_pixels``) at the largest tau > at tau = 0.
     B5   rejection acts on the memorized classes: mean class-wise C_T gain (largest tau minus 0)

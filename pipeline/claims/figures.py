@@ -16,7 +16,8 @@ import pandas as pd
 
 from pipeline import cli, io
 from pipeline.claims import evaluate as ev
-from pipeline.claims.tables import Inputs, add_arguments, frechet_column, read_inputs
+from pipeline.claims.tables import Inputs, add_arguments, read_inputs
+from pipeline.frechet import frechet_test_column
 from pipeline.plotting import close, new_figure
 
 PAPERS = {"feldman": "Feldman & Zhang", "kfold_vae": "van den Burg & Williams", "diffusion": "Yoon et al.",
@@ -180,7 +181,7 @@ def draw_b2(ax, mrgan_summary):
 
 
 def draw_b3(ax, mrgan_summary):
-    column = frechet_column(mrgan_summary.columns)
+    column = frechet_test_column(mrgan_summary.columns)
     _by_tau(ax, ev.ct_by_tau(mrgan_summary, column), column)
     ax.axvline(float(mrgan_summary["tau_guideline"].iloc[0]), color="k", ls="--", lw=0.8, label="guideline")
 

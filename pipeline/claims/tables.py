@@ -48,11 +48,6 @@ DUMMIES_CLASS = "dummies_class"
 SOURCES = {**{name: source for name, (_, source) in TABLE_INPUTS.items()}, SHARDS: SHARDS_SOURCE,
            DUMMIES_CLASS: "claims.diffusion.dummies"}
 
-# A Frechet distance to the test split's features, whichever name the run gives it.
-FRECHET_PREFIXES = ("fd_", "fid_")
-FRECHET_SET = "test"
-
-
 @dataclass
 class Shards:
     """Membership and test correctness of every Feldman run (columns: training / test split order)."""
@@ -74,14 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(f"--{SHARDS.replace('_', '-')}", nargs="+", type=Path)
     parser.add_argument(f"--{DUMMIES_CLASS.replace('_', '-')}", type=int,
                         help="the fixed class of the dummies experiment (its keep_label)")
-
-
-def frechet_column(columns) -> str | None:
-    """The Frechet-distance-to-test column of an MR-GAN summary (``fd_test`` or ``fid_test``), or None."""
-    for prefix in FRECHET_PREFIXES:
-        if f"{prefix}{FRECHET_SET}" in columns:
-            return f"{prefix}{FRECHET_SET}"
-    return None
 
 
 def read_inputs(args: argparse.Namespace) -> Inputs:

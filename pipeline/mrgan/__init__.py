@@ -1,5 +1,5 @@
 """Bai et al. (2021): GAN training with memorization rejection (MR), scored by the C_T data-copying
-test and FID.
+test, Frechet distances in the embedding and, when asked, FID.
 
 Papers: C.-Y. Bai, H.-T. Lin, C. Raffel and W. C. Kan, "On Training Sample Memorization: Lessons
 from Benchmarking Generative Modeling with a Large-scale Competition", KDD 2021 (memorization
@@ -38,10 +38,15 @@ and per class) twice: in the embedding, and in pixel space (images flattened to 
 cells count and PCA), which rejection never sees, so a fall in copying there is not an artefact of
 rejecting in the very features C_T is measured in.
 
-FID (``fid.frechet_distance``): the Frechet distance between Gaussians fitted to two feature sets,
-    FID = |mu_1 - mu_2|^2 + tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2)),
+Frechet distance (``pipeline.frechet.frechet_distance``) between Gaussians fitted to two feature sets,
+    d = |mu_1 - mu_2|^2 + tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2)),
 of samples against training features, against test features, and of test against training (the
-floor for this data size), in the chosen embedding (FID proper with Inception features).
+floor for this data size), in the chosen embedding: columns ``fd_<kind>_train``, ``fd_<kind>_test``,
+``fd_<kind>_test_train`` (``fd_classifier_test``). These are not FID, which is that distance in the
+pool features of one fixed network (Inception-v3 with the 2015 TensorFlow weights, ``pipeline.fid``),
+not in L2-normalised features of the embedding. FID proper, ``fid_test``, is computed when
+``mrgan.fid_images`` = n > 0: n samples of each job against n test images, drawn once
+(``pipeline.fid.subset``); it is slow on a CPU (about 0.3 s per image), so the default is off.
 ``score`` also records every sample's and test point's d(x) and nearest training image.
 
 Defaults (the schema's, workflow/schemas/config.schema.yaml; tests/test_config_defaults.py checks
@@ -63,9 +68,10 @@ this table against it):
     mrgan.pca_dims                             0           no PCA (the paper: 64)
     mrgan.embedding.kind                       classifier
     mrgan.embedding.classifier_epochs          20
+    mrgan.fid_images                           0           n per side of FID proper (0: off)
 
 Modules: ``embed``, ``guideline``, ``gan``, ``rejection``, ``train``, ``sample``, ``ct_test``,
-``fid``, ``score``, ``summary``, ``figures``.
+``score``, ``summary``, ``figures``; the Frechet distance is ``pipeline.frechet``, FID's network ``pipeline.fid``.
 """
 
 # Here, not in embed.py, so that jobs which only name the embedding (guideline, score) do not import torch.

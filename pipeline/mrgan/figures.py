@@ -1,7 +1,8 @@
 """Figures of the MR-GAN sweep, one function each, read from the summary tables.
 
-- ``fid_vs_ct``: FID (vs test features) against C_T, one point per tau (mean +- sd over seeds),
-  as Bai et al. Fig. 6.
+- ``fd_vs_ct``: a Frechet distance to the test split against C_T, one point per tau (mean +- sd over
+  seeds), as Bai et al. Fig. 6: FID proper (``fid_test``) when the sweep computed it, else the
+  Frechet distance in the embedding (``fd_<kind>_test``); the axis label says which.
 - ``classwise_ct``: class-wise C_T against tau, one line per class (Fig. 8).
 - ``nn_distances``: distributions of the distance to the nearest training point for test points,
   samples of the tau = 0 baseline and of each MR run (Figs. 1, 5), with the guideline marked.
@@ -15,20 +16,33 @@ import numpy as np
 import pandas as pd
 
 from pipeline import cli, io, plotting
+from pipeline.errors import PipelineError
+from pipeline.frechet import FID_TEST, frechet_test_column
 
 
-def fid_vs_ct(summary: pd.DataFrame):
+def distance_label(summary: pd.DataFrame, column: str) -> str:
+    """What the Frechet column of the summary is: FID and its image count, or the embedding it is in."""
+    if column == FID_TEST:
+        return f"FID vs test (Inception, {int(summary['fid_images'].iloc[0])} images)"
+    return f"Frechet distance vs test ({summary['embedding'].iloc[0]}, not FID)"
+
+
+def fd_vs_ct(summary: pd.DataFrame):
+    column = frechet_test_column(summary.columns)
+    if column is None:
+        raise PipelineError("MR-GAN summary: no Frechet distance to the test split (fid_test or fd_<kind>_test)")
     fig, axes = plotting.new_figure(size=(4.5, 3.5))
     ax = axes[0, 0]
-    stats = summary.groupby("tau").agg(ct=("ct", "mean"), ct_sd=("ct", "std"), fid=("fid_test", "mean"),
-                                       fid_sd=("fid_test", "std")).reset_index().fillna({"ct_sd": 0, "fid_sd": 0})
-    ax.errorbar(stats["ct"], stats["fid"], xerr=stats["ct_sd"], yerr=stats["fid_sd"], fmt="o-", capsize=2)
+    stats = summary.groupby("tau").agg(ct=("ct", "mean"), ct_sd=("ct", "std"), fd=(column, "mean"),
+                                       fd_sd=(column, "std")).reset_index().fillna({"ct_sd": 0, "fd_sd": 0})
+    ax.errorbar(stats["ct"], stats["fd"], xerr=stats["ct_sd"], yerr=stats["fd_sd"], fmt="o-", capsize=2)
     for row in stats.itertuples():
-        ax.annotate(f"tau={row.tau:g}", (row.ct, row.fid), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.annotate(f"tau={row.tau:g}", (row.ct, row.fd), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.axvline(0, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("C_T (negative: data copying)")
-    ax.set_ylabel(f"FID vs test ({summary['embedding'].iloc[0]})")
-    ax.set_title(f"{summary['dataset'].iloc[0]}: FID vs C_T across tau", fontsize=9)
+    ax.set_ylabel(distance_label(summary, column), fontsize=8)
+    name = "FID" if column == FID_TEST else "Frechet distance"
+    ax.set_title(f"{summary['dataset'].iloc[0]}: {name} vs C_T across tau", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -75,13 +89,13 @@ def main() -> None:
     parser.add_argument("--summary", required=True)
     parser.add_argument("--classwise", required=True)
     parser.add_argument("--nn-distances", nargs="+", required=True)
-    parser.add_argument("--out-fid-ct", required=True)
+    parser.add_argument("--out-fd-ct", required=True)
     parser.add_argument("--out-classwise", required=True)
     parser.add_argument("--out-nn", required=True)
     args = parser.parse_args()
     summary = io.read_parquet(args.summary)
     nn = pd.concat([io.read_parquet(f) for f in args.nn_distances], ignore_index=True)
-    for fig, out in [(fid_vs_ct(summary), args.out_fid_ct),
+    for fig, out in [(fd_vs_ct(summary), args.out_fd_ct),
                      (classwise_ct(io.read_parquet(args.classwise)), args.out_classwise),
                      (nn_distances(nn, summary["tau_guideline"].iloc[0]), args.out_nn)]:
         io.save_figure(fig, out, dpi=120)

@@ -7,9 +7,11 @@ pipeline.mrgan), by the exact search of pipeline.neighbors; and whether it is a 
 al.'s ratio criterion on its two nearest training images in pixels, d1 / d2 < threshold
 (pipeline.diffusion.replicates.ratio_flags). Per set: C_T of pipeline.mrgan.ct_test against the
 test split, in the embedding and in pixels (pipeline.mrgan.score.pixels; same cells and PCA settings); the Frechet distance
-between Gaussians fitted to the sample and test features, ``fd_<kind>`` after the embedding kind
-(FID only with Inception features, so it is not called FID); and per training example how many
-samples have it as their nearest training image, which the memorization atlas shows.
+between Gaussians fitted to the sample and test features, ``fd_<kind>_test`` after the embedding kind
+(pipeline.frechet: a Frechet distance in that embedding, not FID); FID proper, ``fid_test``, of
+``samples.<name>.fid_images`` samples against as many test images in the FID network's pool features
+(pipeline.fid), only when that key is above 0; and per training example how many samples have it as
+their nearest training image, which the memorization atlas shows.
 
 neighbors.parquet schema (one row per sample, space and rank):
     sample     int64    position in images.npy
@@ -51,9 +53,12 @@ scores.parquet schema (one row):
     ct_embedding_cells_kept  int64    cells holding more than 20 samples
     ct_pixels                float64  C_T in pixels ([0, 1], flattened)
     ct_pixels_cells_kept     int64
-    fd_<kind>                float64  Frechet distance of sample vs test features (kind: classifier, inception)
+    fd_<kind>_test           float64  Frechet distance of sample vs test features in the embedding (kind:
+                                      mrgan.embedding.kind, e.g. fd_classifier_test)
     fd_<kind>_test_train     float64  the same of test vs training features: its floor at this data size
     label_agreement          float64  share of samples whose X1 has the sample's label; NaN without labels
+    fid_test                 float64  FID of fid_images samples vs fid_images test images (only with fid_images > 0)
+    fid_images               int64    images per side of fid_test (only with fid_test)
 """
 
 from __future__ import annotations
@@ -68,9 +73,9 @@ from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.diffusion.replicates import ratio_flags
 from pipeline.errors import PipelineError
+from pipeline.frechet import FID_TEST, fd_column, fid_columns, frechet_distance, read_fid_features
 from pipeline.mrgan import EMBEDDING_NAMES
 from pipeline.mrgan.ct_test import ct_statistic
-from pipeline.mrgan.fid import frechet_distance
 from pipeline.mrgan.score import pixels
 from pipeline.neighbors import knn, neighbors_table
 from pipeline.progress import get_logger
@@ -118,10 +123,11 @@ def nn_counts(train_index: np.ndarray, train_labels: np.ndarray, nearest_pixels:
 
 def score(train_images, train_labels, train_index, test_images, train_features, test_features, sample_images,
           sample_features, sample_labels, *, sample_set: str, dataset: str, embedding_kind: str, threshold: float,
-          k: int, kmeans_cells: int, pca_dims: int, backend: str = schema_default("neighbors.*.backend")
-          ) -> dict[str, pd.DataFrame]:
+          k: int, kmeans_cells: int, pca_dims: int, backend: str = schema_default("neighbors.*.backend"),
+          fid_features=None) -> dict[str, pd.DataFrame]:
     """The four tables of one sample set (module docstring); images uint8 (n, H, W, C), features (n, d)
-    in the same row order, ``train_index`` the dataset indices of the training rows."""
+    in the same row order, ``train_index`` the dataset indices of the training rows; ``fid_features``:
+    (samples', test images') FID network pool features, as many of each, for ``fid_test``."""
     train_index, train_labels = np.asarray(train_index, dtype=np.int64), np.asarray(train_labels)
     found = {}
     for space, query, ref in (("pixels", sample_images, train_images), ("embedding", sample_features, train_features)):
@@ -150,10 +156,11 @@ def score(train_images, train_labels, train_index, test_images, train_features, 
         "mean_nn_pixels": float(pix_dist[:, 0].mean()), "mean_nn_embedding": float(emb_dist[:, 0].mean()),
         "ct_embedding": ct_embedding.ct, "ct_embedding_cells_kept": ct_embedding.n_kept,
         "ct_pixels": ct_pixels.ct, "ct_pixels_cells_kept": ct_pixels.n_kept,
-        f"fd_{embedding_kind}": frechet_distance(sample_features, test_features),
-        f"fd_{embedding_kind}_test_train": frechet_distance(test_features, train_features),
+        fd_column(embedding_kind, "test"): frechet_distance(sample_features, test_features),
+        fd_column(embedding_kind, "test_train"): frechet_distance(test_features, train_features),
         "label_agreement": float((replicates["label"] == replicates["nearest_label"])[labelled].mean())
         if labelled.any() else float("nan"),
+        **(fid_columns(*fid_features) if fid_features is not None else {}),
     }
     scores = pd.DataFrame([row]).astype({"sample_set": "string", "dataset": "string", "embedding": "string"})
     return {"neighbors": neighbors, "replicates": replicates, "scores": scores, "nn_counts": counts}
@@ -179,9 +186,12 @@ def main() -> None:
     parser.add_argument("--sample-table", required=True, help="samples.parquet (labels)")
     parser.add_argument("--embedding-kind", required=True, choices=sorted(EMBEDDING_NAMES))
     parser.add_argument("--spec", type=cli.json_arg, required=True, help="threshold, k, kmeans_cells, pca_dims")
+    parser.add_argument("--fid-sample-features", help="FID network features of fid_images samples (pipeline.fid)")
+    parser.add_argument("--fid-test-features", help="FID network features of as many test images")
     for name in ("neighbors", "replicates", "scores", "nn_counts"):
         parser.add_argument(f"--out-{name.replace('_', '-')}", required=True)
     a = parser.parse_args()
+    fid_features = read_fid_features(a.fid_sample_features, a.fid_test_features)
     spec = spec_defaults("samples.*", a.spec, keys=SCORE_KEYS, where=f"samples.{a.sample_set}")
     data = Dataset.load(a.dataset_dir)
     train_images, train_labels, train_index = data.split_arrays("train")
@@ -194,13 +204,15 @@ def main() -> None:
                    read_features(a.train_features, len(train_images), "training images"),
                    read_features(a.test_features, len(test_images), "test images"), sample_images,
                    read_features(a.sample_features, len(sample_images), "samples"), labels,
-                   sample_set=a.sample_set, dataset=a.dataset, embedding_kind=a.embedding_kind, **spec)
+                   sample_set=a.sample_set, dataset=a.dataset, embedding_kind=a.embedding_kind,
+                   fid_features=fid_features, **spec)
     for name, table in tables.items():
         io.write_parquet(table, getattr(a, f"out_{name}"))
     row = tables["scores"].iloc[0]
-    log.info("%s: %d samples, replicate share %.3f, C_T %.2f (embedding) %.2f (pixels), fd_%s %.4f", a.sample_set,
-             row.n_samples, row.replicate_share, row.ct_embedding, row.ct_pixels, a.embedding_kind,
-             row[f"fd_{a.embedding_kind}"])
+    fd = fd_column(a.embedding_kind, "test")
+    log.info("%s: %d samples, replicate share %.3f, C_T %.2f (embedding) %.2f (pixels), %s %.4f%s", a.sample_set,
+             row.n_samples, row.replicate_share, row.ct_embedding, row.ct_pixels, fd, row[fd],
+             "" if fid_features is None else f", FID ({row.fid_images} images) {row[FID_TEST]:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-# Bai et al.: conditional GAN training with memorization rejection, scored by C_T and FID.
-# Per (dataset, tau, seed): train -> sample -> embed -> score; per dataset: embedder, features,
+# Bai et al.: conditional GAN training with memorization rejection, scored by C_T, Frechet distances
+# in the embedding and, with mrgan.fid_images > 0, FID (rule fid_split_features gives the test side).
+# Per (dataset, tau, seed): train -> sample -> embed (and FID features) -> score; per dataset: embedder, features,
 # threshold guideline, summary and figures. Science lives in pipeline/mrgan/.
 
 
@@ -147,8 +148,30 @@ rule mrgan_sample_features:
         "--file {input.embedder} {params.device} --out {output} 2> {log}"
 
 
+rule mrgan_sample_fid_features:
+    input:
+        f"{MRGAN_JOB}/samples.npy",
+    output:
+        f"{MRGAN_JOB}/fid_features.npy",
+    log:
+        f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_fid_features.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_fid_features.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
+    params:
+        code=code_version("pipeline.fid"),
+        device=DEVICE_ARGS,
+        n=config["mrgan"]["fid_images"],
+    shell:
+        "python -m pipeline.fid --images {input} --n {params.n} {params.device} --out {output} 2> {log}"
+
+
 rule mrgan_score:
     input:
+        unpack(mrgan_fid_inputs),
         data=dataset_input,
         train=f"{MRGAN}/features/train.npy",
         test=f"{MRGAN}/features/test.npy",
@@ -172,11 +195,12 @@ rule mrgan_score:
         dataset_dir=input_folder("data"),
         kind=mrgan_embedding_kind,
         spec=mrgan_score_spec,
+        fid=fid_args,
     shell:
         "python -m pipeline.mrgan.score --dataset-dir {params.dataset_dir} --dataset {wildcards.dataset} "
         "--train-features {input.train} --test-features {input.test} --sample-features {input.samples} "
         "--sample-images {input.sample_images} --sample-table {input.sample_table} "
-        "--train-log {input.train_log} --tau {wildcards.tau} --seed {wildcards.seed} --embedding-kind {params.kind} --spec {params.spec:q} "
+        "--train-log {input.train_log} --tau {wildcards.tau} --seed {wildcards.seed} --embedding-kind {params.kind} --spec {params.spec:q} {params.fid} "
         "--out-scores {output.scores} --out-classwise {output.classwise} --out-ct-cells {output.cells} "
         "--out-nn-distances {output.nn} 2> {log}"
 
@@ -208,9 +232,9 @@ rule mrgan_figures:
         classwise=f"{MRGAN}/classwise_summary.parquet",
         nn=mrgan_job_files("nn_distances.parquet"),
     output:
-        fid_ct=report(
-            f"{MRGAN}/figures/fid_vs_ct.png",
-            caption="../report/mrgan_fid_vs_ct.rst",
+        fd_ct=report(
+            f"{MRGAN}/figures/fd_vs_ct.png",
+            caption="../report/mrgan_fd_vs_ct.rst",
             category="MR-GAN",
             subcategory="{dataset}",
         ),
@@ -236,7 +260,7 @@ rule mrgan_figures:
         code=code_version("pipeline.mrgan.figures"),
     shell:
         "python -m pipeline.mrgan.figures --summary {input.summary} --classwise {input.classwise} "
-        "--nn-distances {input.nn} --out-fid-ct {output.fid_ct} --out-classwise {output.classwise} "
+        "--nn-distances {input.nn} --out-fd-ct {output.fd_ct} --out-classwise {output.classwise} "
         "--out-nn {output.nn} 2> {log}"
 
 

@@ -40,6 +40,20 @@ def mrgan_score_spec(wildcards):
     return as_json({key: config["mrgan"][key] for key in keys})
 
 
+def mrgan_fid_inputs(wildcards):
+    """With mrgan.fid_images = n > 0: the FID features of n of the job's samples and of n test images."""
+    n = config["mrgan"]["fid_images"]
+    if n == 0:
+        return {}
+    job = paths.MRGAN_JOB.format(
+        dataset=wildcards.dataset, tau=wildcards.tau, seed=wildcards.seed
+    )
+    return {
+        "fid_samples": f"{job}/fid_features.npy",
+        "fid_test": fid_test_features(wildcards.dataset, n),
+    }
+
+
 def mrgan_job_files(name):
     def files(wildcards):
         return [
@@ -57,7 +71,7 @@ def mrgan_targets():
         for name in config["mrgan"]["datasets"]
         for path in [
             "summary.parquet",
-            "figures/fid_vs_ct.png",
+            "figures/fd_vs_ct.png",
             "figures/classwise_ct.png",
             "figures/nn_distances.png",
         ]

@@ -1,7 +1,7 @@
 # Sample sets from models trained elsewhere (config section samples): read into the data set's form
 # -> embedded with the MR-GAN embedding of that data set (its classifier and split features are the
-# MR-GAN rules' outputs, shared) -> neighbours, replicates, C_T, Frechet distance, per-example
-# counts. Science lives in pipeline/samples/.
+# MR-GAN rules' outputs, shared) -> neighbours, replicates, C_T, Frechet distance, FID (with
+# samples.<name>.fid_images > 0), per-example counts. Science lives in pipeline/samples/.
 
 
 include: "samples_common.smk"
@@ -55,8 +55,30 @@ rule samples_features:
         "--file {input.embedder} {params.device} --out {output} 2> {log}"
 
 
+rule samples_fid_features:
+    input:
+        f"{SAMPLES}/images.npy",
+    output:
+        f"{SAMPLES}/fid_features.npy",
+    log:
+        f"{paths.LOGS}/samples/{{sample_set}}/fid_features.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/samples/{{sample_set}}/fid_features.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        gpu=GPU_JOB,
+    params:
+        code=code_version("pipeline.fid"),
+        device=DEVICE_ARGS,
+        n=samples_fid_images,
+    shell:
+        "python -m pipeline.fid --images {input} --n {params.n} {params.device} --out {output} 2> {log}"
+
+
 rule samples_score:
     input:
+        unpack(samples_fid_inputs),
         data=samples_dataset_input,
         train=samples_dataset_features("train"),
         test=samples_dataset_features("test"),
@@ -80,11 +102,12 @@ rule samples_score:
         dataset=samples_dataset_name,
         kind=mrgan_embedding_kind,
         spec=samples_score_spec,
+        fid=fid_args,
     shell:
         "python -m pipeline.samples.score --dataset-dir {params.dataset_dir} --dataset {params.dataset} "
         "--sample-set {wildcards.sample_set} --train-features {input.train} --test-features {input.test} "
         "--sample-features {input.features} --sample-images {input.images} --sample-table {input.table} "
-        "--embedding-kind {params.kind} --spec {params.spec:q} --out-neighbors {output.neighbors} "
+        "--embedding-kind {params.kind} --spec {params.spec:q} {params.fid} --out-neighbors {output.neighbors} "
         "--out-replicates {output.replicates} --out-scores {output.scores} "
         "--out-nn-counts {output.nn_counts} 2> {log}"
 

@@ -43,6 +43,21 @@ def samples_dataset_features(split):
     return features
 
 
+def samples_fid_images(wildcards):
+    return samples_spec(wildcards)["fid_images"]
+
+
+def samples_fid_inputs(wildcards):
+    """With fid_images = n > 0: the FID features of n of the set's samples and of n test images."""
+    n = samples_fid_images(wildcards)
+    if n == 0:
+        return {}
+    return {
+        "fid_samples": f"{paths.SAMPLES.format(sample_set=wildcards.sample_set)}/fid_features.npy",
+        "fid_test": fid_test_features(samples_spec(wildcards)["dataset"], n),
+    }
+
+
 def samples_score_spec(wildcards):
     keys = ["threshold", "k", "kmeans_cells", "pca_dims"]
     return as_json({key: samples_spec(wildcards)[key] for key in keys})
