@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from pipeline import fid, paths
+from pipeline.config import validate_config
 from pipeline.data import registry
 from pipeline.data.embedded import mnist5k
 from pipeline.data.full import read_idx
@@ -80,6 +81,14 @@ def test_subset_is_a_fixed_draw_in_array_order():
         fid.subset(10, 11, "x.npy")
 
 
+def test_config_asks_for_no_more_fid_images_than_samples():
+    assert validate_config({"mrgan": {"n_samples": 10, "fid_images": 10}})["mrgan"]["fid_images"] == 10
+    assert validate_config({})["mrgan"]["fid_images"] == 0  # off by default: no network needed
+    with pytest.raises(PipelineError, match=r"config key 'mrgan\.fid_images': 20 images .* mrgan\.n_samples = 10"):
+        validate_config({"mrgan": {"n_samples": 10, "fid_images": 20}})
+
+
+@pytest.mark.slow
 @needs_network
 def test_grey_rgb_and_float_images_give_the_same_features(mnist_sets, mnist_features):
     grey = mnist_sets[0][:4]
@@ -89,11 +98,13 @@ def test_grey_rgb_and_float_images_give_the_same_features(mnist_sets, mnist_feat
         np.testing.assert_allclose(fid.pool_features(images), expected, atol=1e-4)
 
 
+@pytest.mark.slow
 @needs_network
 def test_fid_of_a_set_with_itself_is_zero(mnist_features):
     assert abs(frechet_distance(mnist_features[0], mnist_features[0])) < 1e-2
 
 
+@pytest.mark.slow
 @needs_network
 def test_fid_of_mnist_against_mnist_is_far_below_against_fashion_mnist(mnist_features):
     if not FASHION_TEST.is_file():
@@ -105,6 +116,7 @@ def test_fid_of_mnist_against_mnist_is_far_below_against_fashion_mnist(mnist_fea
 
 
 @pytest.mark.workflow
+@pytest.mark.slow
 @needs_network
 def test_the_workflow_computes_fid_for_gan_and_samples_from_one_test_features_file(workflow_runner):
     """mrgan.fid_images = samples.<name>.fid_images = 8 on one data set: both score tables get fid_test
