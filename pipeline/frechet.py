@@ -6,15 +6,17 @@ workflow's ``mrgan.embedding``, L2-normalised) it is a Frechet distance in that 
 tables say so in the column name: ``fd_<kind>_<against>`` (``fd_classifier_test``) for a Frechet
 distance in embedding ``<kind>``, ``fid_test`` only for the FID network's.
 
-d = |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)); if the matrix square root is not finite,
-eps = 1e-6 is added to both diagonals, as in the reference FID implementation. At the FID network's
-2048 dimensions the square root takes about 20 s on one CPU core.
+d = |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)). Only the trace of the square root is needed, and
+S1 S2 has the eigenvalues of the symmetric S1^(1/2) S2 S1^(1/2), so tr((S1 S2)^(1/2)) is the sum of
+the square roots of those (two symmetric eigendecompositions, eigenvalues clipped at 0): the same
+number as the reference implementation's general matrix square root (scipy.linalg.sqrtm), to
+about 1e-6, about 5x faster at the FID network's 2048 dimensions (a few seconds on one core), and
+defined for the singular covariances of fewer points than dimensions without an eps offset.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
 from scipy import linalg
@@ -30,16 +32,18 @@ def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
-def gaussian_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """tr((S1 S2)^(1/2)) for symmetric PSD S1, S2, from the eigenvalues of S1^(1/2) S2 S1^(1/2)."""
+    w, v = linalg.eigh(sigma1)
+    root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    inner = root1 @ sigma2 @ root1
+    eigenvalues = linalg.eigvalsh((inner + inner.T) / 2.0)
+    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+
+
+def gaussian_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     diff = mu1 - mu2
-    with warnings.catch_warnings():  # a singular product is handled below, not an error
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean = linalg.sqrtm(sigma1 @ sigma2)
-        if not np.isfinite(covmean).all():
-            offset = np.eye(len(sigma1)) * eps
-            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    covmean = np.real(covmean)
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt_product(sigma1, sigma2))
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
