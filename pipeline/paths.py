@@ -27,6 +27,8 @@ DIFFUSION_JOB = f"{DIFFUSION_SUBSET}/w{{width}}/seed{{seed}}"  # model, samples,
 
 MRGAN = f"{RESULTS}/mrgan/{{dataset}}"  # embedder/, features/, summary.parquet, figures/
 MRGAN_JOB = f"{MRGAN}/tau{{tau}}/seed{{seed}}"  # generator, samples, scores, nn_distances
+# A data set's split in the MR-GAN embedding (rule mrgan_dataset_features), shared with the sample sets.
+MRGAN_FEATURES = f"{MRGAN}/features/{{split}}.npy"
 
 SAMPLES = f"{RESULTS}/samples/{{sample_set}}"  # images, features, neighbors, replicates, scores, nn_counts
 

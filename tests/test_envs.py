@@ -69,6 +69,7 @@ class Rule:
     name: str
     snakefile: Path
     directives: dict[str, str] = field(default_factory=dict)  # directive -> its source text
+    base: str | None = None  # `use rule BASE as NAME with:`: the rule whose directives it inherits
 
     @property
     def where(self) -> str:
@@ -100,11 +101,11 @@ def parse_rules(snakefile: Path, text: str | None = None) -> list[Rule]:
     """The rules of one Snakefile with the source text of each directive (``shell``, ``conda``, ...).
 
     A rule is a ``rule NAME:`` (or ``checkpoint NAME:``) line and the lines indented deeper below it;
-    its directives are the lines at the body's first indentation, each followed by its value.
+    its directives are the lines at the body's first indentation, each followed by its value. A
+    ``use rule BASE as NAME with:`` rule holds the directives of its ``with:`` block and names its base
+    (``resolve_bases`` fills in the rest); ``use rule`` from another module is not understood.
     """
     text = snakefile.read_text() if text is None else text
-    assert not re.search(r"^\s*use\s+rule\b", text, re.M), \
-        f"{snakefile}: `use rule` is not understood by tests/test_envs.py; extend it first"
     rules, rule, start, indent, directive = [], None, 0, None, None
     for line in text.splitlines():
         stripped = line.strip()
@@ -112,8 +113,12 @@ def parse_rules(snakefile: Path, text: str | None = None) -> list[Rule]:
             continue
         width = len(line) - len(line.lstrip())
         header = re.match(r"^(?:rule|checkpoint)\s+(\w+)\s*:$", stripped)
-        if header:
-            rule, start, indent, directive = Rule(header.group(1), snakefile), width, None, None
+        derived = re.match(r"^use\s+rule\s+(\w+)\s+as\s+(\w+)(?:\s+with\s*:)?$", stripped)
+        assert header or derived or not stripped.startswith("use rule"), \
+            f"{snakefile}: {stripped!r}: this form of `use rule` is not understood by tests/test_envs.py; extend it"
+        if header or derived:
+            name, base = (header.group(1), None) if header else (derived.group(2), derived.group(1))
+            rule, start, indent, directive = Rule(name, snakefile, base=base), width, None, None
             rules.append(rule)
         elif rule is not None and width <= start:  # dedented to the rule line: the rule ended
             rule = None
@@ -128,7 +133,17 @@ def parse_rules(snakefile: Path, text: str | None = None) -> list[Rule]:
     return rules
 
 
-RULES = [rule for snakefile in SNAKEFILES for rule in parse_rules(snakefile)]
+def resolve_bases(rules: list[Rule]) -> list[Rule]:
+    """Give each ``use rule`` its base's directives, overridden by those of its own ``with:`` block."""
+    by_name = {rule.name: rule for rule in rules}
+    for rule in rules:
+        if rule.base is not None:
+            assert rule.base in by_name, f"{rule.where}: uses rule {rule.base}, which no Snakefile defines"
+            rule.directives = {**by_name[rule.base].directives, **rule.directives}
+    return rules
+
+
+RULES = resolve_bases([rule for snakefile in SNAKEFILES for rule in parse_rules(snakefile)])
 PIPELINE_RULES = [rule for rule in RULES if rule.modules]
 
 
@@ -273,3 +288,14 @@ def test_missing_import_is_reported():
                          '        "python -m pipeline.neighbors "\n        # a comment\n        "--k 2 2> {log}"\n')
     assert rule.modules == ["pipeline.neighbors"] and rule.env_file == (REPO / "envs" / "x.yaml").resolve()
     assert rule.string("shell") == "python -m pipeline.neighbors --k 2 2> {log}"
+
+
+def test_use_rule_inherits_its_bases_directives():
+    """A `use rule ... with:` rule runs its base's command in its base's env unless its block overrides."""
+    text = ('rule base:\n    conda:\n        "../envs/x.yaml"\n    shell:\n        "python -m pipeline.neighbors"\n\n\n'
+            'use rule base as derived with:\n    output:\n        "y"\n')
+    base, derived = resolve_bases(parse_rules(REPO / "workflow" / "example.smk", text))
+    assert derived.name == "derived" and derived.modules == ["pipeline.neighbors"]
+    assert derived.env_file == base.env_file and derived.directives["output"].strip() == '"y"'
+    with pytest.raises(AssertionError, match="not understood"):
+        parse_rules(REPO / "workflow" / "example.smk", "use rule * from other as other_*\n")

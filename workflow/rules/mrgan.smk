@@ -36,7 +36,7 @@ rule mrgan_dataset_features:
         data=dataset_input,
         embedder=mrgan_embedder_file,
     output:
-        f"{MRGAN}/features/{{split}}.npy",
+        paths.MRGAN_FEATURES,
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/features_{{split}}.log",
     benchmark:
@@ -57,7 +57,7 @@ rule mrgan_dataset_features:
 
 rule mrgan_guideline:
     input:
-        f"{MRGAN}/features/train.npy",
+        paths.MRGAN_FEATURES.format(dataset="{dataset}", split="train"),
     output:
         f"{MRGAN}/guideline.parquet",
     log:
@@ -173,8 +173,8 @@ rule mrgan_score:
     input:
         unpack(mrgan_fid_inputs),
         data=dataset_input,
-        train=f"{MRGAN}/features/train.npy",
-        test=f"{MRGAN}/features/test.npy",
+        train=paths.MRGAN_FEATURES.format(dataset="{dataset}", split="train"),
+        test=paths.MRGAN_FEATURES.format(dataset="{dataset}", split="test"),
         samples=f"{MRGAN_JOB}/sample_features.npy",
         sample_images=f"{MRGAN_JOB}/samples.npy",
         sample_table=f"{MRGAN_JOB}/samples.parquet",

@@ -32,7 +32,7 @@ rule samples_import:
         "--out-table {output.table} 2> {log}"
 
 
-rule samples_features:
+use rule mrgan_sample_features as samples_features with:
     input:
         images=f"{SAMPLES}/images.npy",
         embedder=samples_embedder_file,
@@ -42,20 +42,9 @@ rule samples_features:
         f"{paths.LOGS}/samples/{{sample_set}}/features.log",
     benchmark:
         f"{paths.BENCHMARKS}/samples/{{sample_set}}/features.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    resources:
-        gpu=GPU_JOB,
-    params:
-        code=code_version("pipeline.mrgan.embed"),
-        device=DEVICE_ARGS,
-        kind=mrgan_embedding_kind,
-    shell:
-        "python -m pipeline.mrgan.embed features --images {input.images} --kind {params.kind} "
-        "--file {input.embedder} {params.device} --out {output} 2> {log}"
 
 
-rule samples_fid_features:
+use rule mrgan_sample_fid_features as samples_fid_features with:
     input:
         f"{SAMPLES}/images.npy",
     output:
@@ -64,16 +53,8 @@ rule samples_fid_features:
         f"{paths.LOGS}/samples/{{sample_set}}/fid_features.log",
     benchmark:
         f"{paths.BENCHMARKS}/samples/{{sample_set}}/fid_features.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    resources:
-        gpu=GPU_JOB,
     params:
-        code=code_version("pipeline.fid"),
-        device=DEVICE_ARGS,
         n=samples_fid_images,
-    shell:
-        "python -m pipeline.fid --images {input} --n {params.n} {params.device} --out {output} 2> {log}"
 
 
 rule samples_score:

@@ -37,8 +37,9 @@ def samples_dataset_features(split):
     """The data set's features of ``split`` in the MR-GAN embedding (rule mrgan_dataset_features)."""
 
     def features(wildcards):
-        folder = paths.MRGAN.format(dataset=samples_spec(wildcards)["dataset"])
-        return f"{folder}/features/{split}.npy"
+        return paths.MRGAN_FEATURES.format(
+            dataset=samples_spec(wildcards)["dataset"], split=split
+        )
 
     return features
 
