@@ -42,16 +42,10 @@ def mrgan_score_spec(wildcards):
 
 def mrgan_fid_inputs(wildcards):
     """With mrgan.fid_images = n > 0: the FID features of n of the job's samples and of n test images."""
-    n = config["mrgan"]["fid_images"]
-    if n == 0:
-        return {}
     job = paths.MRGAN_JOB.format(
         dataset=wildcards.dataset, tau=wildcards.tau, seed=wildcards.seed
     )
-    return {
-        "fid_samples": f"{job}/fid_features.npy",
-        "fid_test": fid_test_features(wildcards.dataset, n),
-    }
+    return fid_inputs(config["mrgan"]["fid_images"], job, wildcards.dataset)
 
 
 def mrgan_job_files(name):

@@ -50,13 +50,10 @@ def samples_fid_images(wildcards):
 
 def samples_fid_inputs(wildcards):
     """With fid_images = n > 0: the FID features of n of the set's samples and of n test images."""
-    n = samples_fid_images(wildcards)
-    if n == 0:
-        return {}
-    return {
-        "fid_samples": f"{paths.SAMPLES.format(sample_set=wildcards.sample_set)}/fid_features.npy",
-        "fid_test": fid_test_features(samples_spec(wildcards)["dataset"], n),
-    }
+    folder = paths.SAMPLES.format(sample_set=wildcards.sample_set)
+    return fid_inputs(
+        samples_fid_images(wildcards), folder, samples_spec(wildcards)["dataset"]
+    )
 
 
 def samples_score_spec(wildcards):
