@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,26 +50,47 @@ def tiny_config(name: str) -> dict:
 TINY_ALL_METHODS = tiny_config("all_methods")
 
 
-# Session-wide workflow runs (fixture names) and the xdist group of the tests that use them, heaviest
-# first: under `pytest -n` (pyproject's addopts) each group runs on one worker, so each run happens once.
-SHARED_RUNS = {"default_run": ("default_run", "default_config"), "tiny_run": ("tiny_run",)}
+# Session-wide workflow runs: each fixture, and the names by which a test file asks for it. Under
+# `pytest -n` (pyproject's addopts) every file naming one runs on one worker, so each run happens once.
+SHARED_RUNS = {"tiny_run": ("tiny_run",), "default_run": ("default_run", "default_config")}
+SCHEDULED_FIRST = ("default_run", "tiny_run")  # the longest groups first, so neither ends the suite alone
+
+
+@functools.lru_cache(maxsize=None)
+def worker_group(test_file: str) -> str:
+    """The pytest-xdist group of a test file (path relative to the repository): the first shared run
+    its text names (as a fixture argument or in ``request.getfixturevalue``), else the file itself, so
+    a file's module-scoped fixtures are built once too."""
+    text = (REPO / test_file).read_text()
+    for run, fixtures in SHARED_RUNS.items():
+        if any(re.search(rf"\b{name}\b", text) for name in fixtures):
+            return run
+    return test_file
+
+
+def group_rank(nodeid: str) -> int:
+    group = worker_group(nodeid.split("::")[0])
+    return SCHEDULED_FIRST.index(group) if group in SCHEDULED_FIRST else len(SCHEDULED_FIRST)
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Group tests for pytest-xdist: those sharing a session run go to one worker, the rest by file (so
-    module-scoped fixtures are built once); the shared-run groups are scheduled first, being longest."""
-    def group(item) -> str:
-        used = set(getattr(item, "fixturenames", ()))
-        for name, fixtures in SHARED_RUNS.items():
-            if used & set(fixtures):
-                return name
-        return item.nodeid.split("::")[0]
+def pytest_collection_modifyitems(items):
+    """The shared-run groups first in the collection, which the scheduler below keeps in order."""
+    items.sort(key=lambda item: group_rank(item.nodeid))
 
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
-    order = list(SHARED_RUNS)
-    items.sort(key=lambda item: order.index(group(item)) if group(item) in order else len(order))
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scope scheduling with our groups as scopes, in collection order. (Its own
+    ``xdist_group`` marks do not reach the scheduler under pytest 9, whose node ids they can no longer
+    rewrite.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid.split("::")[0])
+
+    config.option.loadscopereorder = False
+    return SharedRunScheduling(config, log)
 
 
 @pytest.fixture
