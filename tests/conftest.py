@@ -79,12 +79,6 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: group_rank(item.nodeid))
 
 
-def pytest_xdist_auto_num_workers(config):
-    """``-n auto``: one worker per core, plus one: the workflow tests spend much of their time waiting on
-    Snakemake and on SLURM (a clean CI run with one per core kept the 2 cores 74 % busy)."""
-    return len(os.sched_getaffinity(0)) + 1
-
-
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's scope scheduling with our groups as scopes, in collection order. (Its own
     ``xdist_group`` marks do not reach the scheduler under pytest 9, whose node ids they can no longer
