@@ -50,10 +50,10 @@ def package_copy(tmp_path, monkeypatch):
     root = tmp_path / "pipeline"
     shutil.copytree(REPO / "pipeline", root, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(code_deps, "PACKAGE_ROOT", root)
-    for cached in (code_deps._tree, code_deps.module_closure, code_deps.code_version):
+    for cached in (code_deps._parsed, code_deps.module_closure, code_deps.code_version):
         cached.cache_clear()
     yield root
-    for cached in (code_deps._tree, code_deps.module_closure, code_deps.code_version):
+    for cached in (code_deps._parsed, code_deps.module_closure, code_deps.code_version):
         cached.cache_clear()
 
 
@@ -62,10 +62,10 @@ def test_code_version_changes_with_code_not_with_comments_or_docstrings(package_
     plotting = package_copy / "plotting.py"
     text = plotting.read_text()
     plotting.write_text(text.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n\n\n")
-    code_deps.code_version.cache_clear(), code_deps._tree.cache_clear()
+    code_deps.code_version.cache_clear(), code_deps._parsed.cache_clear()
     assert {m: code_deps.code_version(m) for m in before} == before
     plotting.write_text(text + "\nEXTRA = 1\n")
-    code_deps.code_version.cache_clear(), code_deps._tree.cache_clear()
+    code_deps.code_version.cache_clear(), code_deps._parsed.cache_clear()
     assert code_deps.code_version("pipeline.feldman.figures") != before["pipeline.feldman.figures"]
     assert code_deps.code_version("pipeline.feldman.train_shard") == before["pipeline.feldman.train_shard"]
 
