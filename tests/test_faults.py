@@ -144,21 +144,28 @@ def test_corrupt_checkpoints_are_named_set_aside_and_rebuilt(reference, tmp_path
     assert_same_results(reference, workdir, partial=True)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
-def test_corrupt_parquet_input_is_named_set_aside_and_rebuilt(reference, tmp_path, damage):
+# two damaged tables in one run: a truncated Feldman shard (read by feldman_estimate) and an
+# overwritten K-fold log p table (read by kfold_vae_score), each with the log of the job that reads it
+DAMAGED = {"truncated": (FELDMAN, f"{paths.LOGS}/feldman/g/mlp/estimate.log", "feldman_train_shard"),
+           "overwritten": (f"{KFOLD}/logpx.parquet", f"{paths.LOGS}/kfold_vae/ink/seed0/score.log", "kfold_vae_train")}
+
+
+def test_corrupt_parquet_inputs_are_named_set_aside_and_rebuilt(reference, tmp_path):
     """A damaged table stops the job reading it with one line naming it; the rerun rebuilds it."""
     workdir = copy_of(reference, tmp_path)
-    shard = workdir / FELDMAN
-    data = shard.read_bytes()
-    shard.write_bytes(data[: len(data) // 2] if damage == "truncated" else os.urandom(len(data)))
-    result = run(workdir, check=False)
+    for damage, (table, _, _) in DAMAGED.items():
+        data = (workdir / table).read_bytes()
+        (workdir / table).write_bytes(data[: len(data) // 2] if damage == "truncated" else os.urandom(len(data)))
+    result = run(workdir, "--keep-going", check=False)
     assert result.returncode != 0
-    log = (workdir / paths.LOGS / "feldman/g/mlp/estimate.log").read_text()
-    lines = [line for line in log.splitlines() if line.strip()]
-    assert lines[-1].startswith(f"error: {FELDMAN}: not a readable Parquet file"), log[-2000:]
-    assert f"moved to {FELDMAN}.corrupt" in lines[-1] and "Traceback" not in log
-    assert not shard.exists() and (workdir / f"{FELDMAN}.corrupt").exists()
+    for table, log_path, _ in DAMAGED.values():
+        log = (workdir / log_path).read_text()
+        lines = [line for line in log.splitlines() if line.strip()]
+        assert lines[-1].startswith(f"error: {table}: not a readable Parquet file"), log[-2000:]
+        assert f"moved to {table}.corrupt" in lines[-1] and "Traceback" not in log
+        assert not (workdir / table).exists() and (workdir / f"{table}.corrupt").exists()
     dry = run(workdir, "-n")
-    assert "feldman_train_shard" in dry.stdout  # the rerun rebuilds the damaged shard ...
+    for _, _, rebuilt_by in DAMAGED.values():
+        assert rebuilt_by in dry.stdout  # the rerun rebuilds the damaged tables ...
     run(workdir)
-    assert_same_results(reference, workdir, partial=True)  # ... to the very same table
+    assert_same_results(reference, workdir, partial=True)  # ... to the very same tables

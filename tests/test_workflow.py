@@ -1,7 +1,9 @@
 """The workflow end to end on a tiny config: outputs, logs, determinism, reruns and config errors."""
 
+import copy
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -31,9 +33,21 @@ def scheduled_jobs(dry_run_output: str) -> set[tuple[str, str]]:
     return jobs
 
 
-def test_tiny_run_outputs_logs_and_determinism(tmp_path):
-    first = tmp_path / "a"
-    run_workflow(first, TINY)
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """TINY run once; tests that change it work on a copy (``copy_of``)."""
+    workdir = tmp_path_factory.mktemp("tiny_data") / "run"
+    run_workflow(workdir, TINY)
+    return workdir
+
+
+def copy_of(run, folder):
+    """The finished run with its .snakemake metadata and mtimes, to change and rerun."""
+    return shutil.copytree(run, folder / "run", symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+
+
+def test_tiny_run_outputs_logs_and_determinism(finished_run, tmp_path):
+    first = finished_run
     splits = paths.SPLITS.format(dataset="mo", seed=0)
     neighbors = paths.NEIGHBORS.format(dataset="mo", job="t")
     for path in [f"{paths.DATASET.format(dataset='mix')}/index.parquet", f"{splits}/kfold.parquet",
@@ -72,13 +86,10 @@ def test_tiny_run_outputs_logs_and_determinism(tmp_path):
     ],
     ids=["dataset-size", "kfold-folds", "neighbors-k", "mixture-part"],
 )
-def test_changing_one_parameter_reruns_exactly_its_dependents(workflow_runner, change, expected):
-    import copy
-
-    workflow_runner(TINY)
+def test_changing_one_parameter_reruns_exactly_its_dependents(finished_run, tmp_path, change, expected):
     changed = copy.deepcopy(TINY)
     change(changed)
-    dry = workflow_runner(changed, "-n")
+    dry = run_workflow(copy_of(finished_run, tmp_path), changed, "-n")
     assert scheduled_jobs(dry.stdout) == expected
 
 
