@@ -70,18 +70,24 @@ def remove_training_results(workdir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def training_processes(marker: str) -> list[int]:
-    """Pids of python training processes whose command line contains ``marker``."""
-    pids = []
+def training_processes(marker: str, workdir: Path) -> list[int]:
+    """Pids of python training processes running in ``workdir`` whose command line contains ``marker``.
+
+    The working directory tells this run's jobs from another run's on the same machine (under
+    ``pytest -n`` the default run trains MR-GAN models with the same command at the same time).
+    """
+    pids, workdir = [], workdir.resolve()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
+            cwd = (entry / "cwd").resolve()
         except OSError:
             continue
         text = " ".join(part.decode(errors="replace") for part in argv)
-        if "python" in argv[0].decode(errors="replace") and " -m pipeline." in text and marker in text:
+        if "python" in argv[0].decode(errors="replace") and " -m pipeline." in text and marker in text \
+                and cwd == workdir:
             pids.append(int(entry.name))
     return pids
 
@@ -94,7 +100,7 @@ def kill_after_checkpoint(popen: subprocess.Popen, workdir: Path, jobs: dict, ti
         for name, (_, checkpoint, _, marker, _) in jobs.items():
             if name in killed or not (workdir / checkpoint).exists():
                 continue
-            for pid in training_processes(marker):
+            for pid in training_processes(marker, workdir):
                 os.kill(pid, signal.SIGKILL)
                 killed.add(name)
         time.sleep(0.01)

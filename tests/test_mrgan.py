@@ -191,12 +191,8 @@ def tiny_job(tmp_path_factory):
 SPEC = {"steps": 6, "batch_size": 16, "width": 8, "z_dim": 8, "checkpoint_every": 3}
 
 
-def test_training_resumes_from_checkpoint_to_the_same_result(tiny_job, monkeypatch):
-    args = (tiny_job / "data", "classifier", tiny_job / "clf.pt", 0.001, 0, SPEC)
-    full = train.train(*args, *job_outputs(tiny_job / "full"))
-    assert len(full) == 6 and (full["embedding"] == "classifier_penultimate").all()
-    assert (full["kept"] <= full["generated"]).all() and full["kept"].lt(16).any()  # the batch shrinks
-
+def killed_at_step_5(args: tuple, folder, monkeypatch) -> None:
+    """Train ``args`` into ``folder`` until an interrupt at step 5, which leaves the step-3 checkpoint."""
     original = train.Trainer.step
 
     def dies_at_step_5(self):
@@ -204,11 +200,20 @@ def test_training_resumes_from_checkpoint_to_the_same_result(tiny_job, monkeypat
             raise KeyboardInterrupt
         return original(self)
 
-    monkeypatch.setattr(train.Trainer, "step", dies_at_step_5)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(*args, *job_outputs(tiny_job / "killed"))
-    assert (tiny_job / "killed" / "generator.pt.resume.pt").exists()
-    monkeypatch.setattr(train.Trainer, "step", original)
+    with monkeypatch.context() as patch:
+        patch.setattr(train.Trainer, "step", dies_at_step_5)
+        with pytest.raises(KeyboardInterrupt):
+            train.train(*args, *job_outputs(folder))
+    assert (folder / "generator.pt.resume.pt").exists()
+
+
+def test_training_resumes_from_checkpoint_to_the_same_result(tiny_job, monkeypatch):
+    args = (tiny_job / "data", "classifier", tiny_job / "clf.pt", 0.001, 0, SPEC)
+    full = train.train(*args, *job_outputs(tiny_job / "full"))
+    assert len(full) == 6 and (full["embedding"] == "classifier_penultimate").all()
+    assert (full["kept"] <= full["generated"]).all() and full["kept"].lt(16).any()  # the batch shrinks
+
+    killed_at_step_5(args, tiny_job / "killed", monkeypatch)
     resumed = train.train(*args, *job_outputs(tiny_job / "killed"))
     pd.testing.assert_frame_equal(full, resumed)
     assert not (tiny_job / "killed" / "generator.pt.resume.pt").exists()
@@ -230,18 +235,7 @@ def test_training_does_not_resume_a_checkpoint_of_other_data_at_the_same_path(ti
     data = tmp_path / "data"
     Dataset.from_arrays(first, labels, split, "toy").save(data)
     args = (data, "classifier", tiny_job / "clf.pt", 0.001, 0, SPEC)
-    original = train.Trainer.step
-
-    def dies_at_step_5(self):
-        if len(self.rows) == 4:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(train.Trainer, "step", dies_at_step_5)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(*args, *job_outputs(tmp_path / "job"))
-    assert (tmp_path / "job" / "generator.pt.resume.pt").exists()
-    monkeypatch.setattr(train.Trainer, "step", original)
+    killed_at_step_5(args, tmp_path / "job", monkeypatch)
     Dataset.from_arrays(second, labels, split, "toy").save(data)
     with caplog.at_level(logging.INFO, logger="pipeline"):
         rerun = train.train(*args, *job_outputs(tmp_path / "job"))
