@@ -8,7 +8,8 @@ The conf must live at ``/etc/slurm/slurm.conf`` while the cluster runs: snakemak
 drops every ``SLURM_*`` variable from the job environment, so the ``srun`` inside a job finds the
 cluster only through the default path. Outside the cluster's lifetime that file must not exist:
 with a conf but no controller, every ``import snakemake`` (the plugin asks ``scontrol`` at import)
-blocks for seconds. So a file already there is moved aside and put back on close.
+blocks for seconds. So a file already there is moved aside and put back on close, unless it is one
+this module wrote (its first line is ``MARK``) and a killed test run left behind: that one is deleted.
 
 Node: by default this machine's CPUs and a bit less memory than is free; ask for more CPUs or
 memory than the machine has and the node declares them anyway (``SlurmdParameters=config_overrides``;
@@ -31,6 +32,7 @@ from pathlib import Path
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
 GRES_CONF = Path("/etc/slurm/gres.conf")
 SKIP_VARIABLE = "PIPELINE_SKIP_SLURM"
+MARK = "# scratch cluster of tests/slurm_cluster.py: deleted when the cluster stops"
 
 
 class SlurmUnavailable(RuntimeError):
@@ -86,6 +88,7 @@ class LocalSlurmCluster:
     def conf_text(self) -> str:
         run = self.root / "run"
         return "\n".join([
+            MARK,
             "ClusterName=local",
             f"SlurmctldHost={self.host}",
             "SlurmUser=root",
@@ -126,6 +129,8 @@ class LocalSlurmCluster:
 
     def _install_file(self, target: Path, text: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and target.read_text().startswith(MARK):  # left by a killed run: not the machine's
+            target.unlink()
         if target.exists():
             backup = target.with_name(f"{target.name}.pipeline-test-{os.getpid()}")
             target.rename(backup)
@@ -158,7 +163,7 @@ class LocalSlurmCluster:
             key.write_bytes(os.urandom(128))
             key.chmod(0o400)
         self._install_file(SLURM_CONF, self.conf_text())
-        self._install_file(GRES_CONF, "".join(f"NodeName={self.host} Name=gpu File={device}\n" for device in self.gpu_files()))
+        self._install_file(GRES_CONF, MARK + "\n" + "".join(f"NodeName={self.host} Name=gpu File={device}\n" for device in self.gpu_files()))
         try:
             self._start("munged", ["munged", "--force", f"--socket={run / 'munge.socket'}", f"--key-file={key}",
                                    f"--pid-file={run / 'munged.pid'}", f"--log-file={self.root / 'log' / 'munged.log'}",
