@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,12 @@ def assert_same_results(expected: Path, actual: Path, partial: bool = False) -> 
             except AssertionError as err:
                 raise AssertionError(f"{name}: {err}") from err
     return len(a)
+
+
+def copy_of(run: Path, folder: Path) -> Path:
+    """A finished run to change or break: ``run`` copied to folder/run with its .snakemake metadata and
+    mtimes (so Snakemake sees it as finished), without a lock a running Snakemake would hold."""
+    return Path(shutil.copytree(run, folder / "run", symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete")))
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, assert_same_results, run_workflow, workflow_env
+from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, assert_same_results, copy_of, run_workflow, workflow_env
 from pipeline import paths
 
 pytestmark = pytest.mark.workflow
@@ -54,13 +53,6 @@ def run(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
 def reference(tiny_run) -> Path:
     """The tiny all-methods config run once without faults (shared with the SLURM test)."""
     return tiny_run
-
-
-def copy_of(reference: Path, folder: Path) -> Path:
-    """A finished run to break: the reference folder with its .snakemake metadata and mtimes."""
-    target = folder / "run"
-    shutil.copytree(reference, target, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
-    return target
 
 
 def remove_training_results(workdir: Path) -> None:

@@ -3,7 +3,6 @@
 import copy
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -11,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, SNAKEMAKE, run_workflow, tiny_config
+from conftest import REPO, SNAKEMAKE, copy_of, run_workflow, tiny_config
 from pipeline import paths
 
 pytestmark = pytest.mark.workflow
@@ -39,11 +38,6 @@ def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny_data") / "run"
     run_workflow(workdir, TINY)
     return workdir
-
-
-def copy_of(run, folder):
-    """The finished run with its .snakemake metadata and mtimes, to change and rerun."""
-    return shutil.copytree(run, folder / "run", symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
 
 
 def test_tiny_run_outputs_logs_and_determinism(finished_run, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, workflow_env
+from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, copy_of, workflow_env
 from pipeline import code_deps, paths
 from pipeline.config import coerce_overrides
 
@@ -99,8 +99,7 @@ def test_an_edit_reruns_exactly_the_jobs_whose_code_changed(tiny_run, tmp_path):
     for part in ("Snakefile", "config.yaml", "workflow", "pipeline"):
         copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
         copy(REPO / part, repo / part, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
-    run = tmp_path / "run"
-    shutil.copytree(tiny_run, run, symlinks=True)
+    run = copy_of(tiny_run, tmp_path)
     snakefile, env = repo / "Snakefile", {"PYTHONPATH": str(repo)}
     assert "Nothing to be done" in snakemake(run, "-n", snakefile=snakefile, **env).stdout
     plotting = repo / "pipeline" / "plotting.py"
