@@ -19,6 +19,9 @@ from pipeline import paths
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# The module a rule's shell command runs: `python -m pipeline.job pipeline.X` (pipeline/job.py runs
+# it on the job server or in its own process); also plain `python -m pipeline.X`.
+RULE_MODULE = re.compile(r"\bpython3?\s+-m\s+(?:pipeline\.job\s+)?([\w.]+)")
 
 
 def workflow_env(**extra: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
+from conftest import RULE_MODULE
 from pipeline import code_deps
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +51,6 @@ PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)\s*(?P<op>==|=)\s*"
                  r"(?P<version>[0-9][A-Za-z0-9_.+!]*)(?:=(?P<build>\S+))?$")
 PIP_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)==(?P<version>[0-9][A-Za-z0-9_.+!]*)$")
 LOCAL = re.compile(r"(^|\s)-e\s|(^|[\s=@])\.{0,2}/|file:|\.\./")
-PYTHON_M = re.compile(r"\bpython3?\s+-m\s+([\w.]+)")
 PYTHON = re.compile(r"\bpython3?\b")
 
 
@@ -90,7 +90,7 @@ class Rule:
 
     @property
     def modules(self) -> list[str]:
-        return PYTHON_M.findall(self.string("shell")) if "shell" in self.directives else []
+        return RULE_MODULE.findall(self.string("shell")) if "shell" in self.directives else []
 
     @property
     def env_file(self) -> Path | None:

@@ -9,10 +9,11 @@ import is declared below. Imports inside functions (faiss for a neighbour search
 """
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import RULE_MODULE
 
 REPO = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "torchvision", "faiss", "sklearn")
@@ -49,7 +50,7 @@ print(json.dumps(added))
 def rule_modules() -> set[str]:
     """The modules the rules run as ``python -m pipeline.X``."""
     text = "".join(path.read_text() for path in [REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")])
-    return set(re.findall(r"python -m (pipeline(?:\.\w+)+)", text))
+    return set(RULE_MODULE.findall(text))
 
 
 def entry_points() -> set[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, TINY_ALL_METHODS, copy_of, workflow_env
+from conftest import REPO, RULE_MODULE, SNAKEMAKE, TINY_ALL_METHODS, copy_of, workflow_env
 from pipeline import code_deps, paths
 from pipeline.config import coerce_overrides
 
@@ -81,7 +81,7 @@ def rule_blocks() -> list[tuple[str, str]]:
 def test_every_rule_passes_the_code_version_of_the_module_it_runs():
     checked = 0
     for name, block in rule_blocks():
-        modules = set(re.findall(r"python -m (pipeline[\w.]*)", block))
+        modules = set(RULE_MODULE.findall(block))
         if not modules:
             continue
         versioned = set(re.findall(r'code=code_version\("(pipeline[\w.]*)"\)', block))
@@ -111,7 +111,7 @@ def test_an_edit_reruns_exactly_the_jobs_whose_code_changed(tiny_run, tmp_path):
     rules = scheduled_rules(dry.stdout)
     plotting_users = {name for name, block in rule_blocks()
                       if any("pipeline.plotting" in code_deps.module_closure(m)
-                             for m in re.findall(r"python -m (pipeline[\w.]*)", block))}
+                             for m in RULE_MODULE.findall(block))}
     assert rules and rules <= plotting_users, (rules, dry.stdout[-2000:], dry.stderr[-2000:])
     assert not any("train" in rule or "sample" in rule for rule in rules)
 

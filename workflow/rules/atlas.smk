@@ -24,7 +24,7 @@ rule atlas_join:
         dataset_dir=input_folder("data"),
         sources=atlas_join_args,
     shell:
-        "python -m pipeline.atlas.join --dataset-dir {params.dataset_dir} {params.sources} "
+        "python -m pipeline.job pipeline.atlas.join --dataset-dir {params.dataset_dir} {params.sources} "
         "--out {output} 2> {log}"
 
 
@@ -47,7 +47,7 @@ rule atlas_analysis:
         confidence=config["atlas"]["confidence"],
         seed=config["atlas"]["seed"],
     shell:
-        "python -m pipeline.atlas.analysis --atlas {input} --top-fraction {params.top} "
+        "python -m pipeline.job pipeline.atlas.analysis --atlas {input} --top-fraction {params.top} "
         "--n-boot {params.n_boot} --confidence {params.confidence} --seed {params.seed} "
         "--out-pairs {output.pairs} --out-flagged {output.flagged} 2> {log}"
 
@@ -89,7 +89,7 @@ rule atlas_figures:
         top=config["atlas"]["top_fraction"],
         per_row=config["atlas"]["grid_examples"],
     shell:
-        "python -m pipeline.atlas.figures --atlas {input.atlas} --pairs {input.pairs} "
+        "python -m pipeline.job pipeline.atlas.figures --atlas {input.atlas} --pairs {input.pairs} "
         "--flagged {input.flagged} --dataset-dir {params.dataset_dir} --title {wildcards.dataset} "
         "--top-fraction {params.top} --per-row {params.per_row} "
         "--out-correlations {output.correlations} --out-scatter {output.scatter} "
@@ -117,7 +117,7 @@ rule atlas_planted:
         confidence=config["atlas"]["confidence"],
         seed=config["atlas"]["seed"],
     shell:
-        "python -m pipeline.atlas.planted --atlas {input.atlas} --index {input.index} "
+        "python -m pipeline.job pipeline.atlas.planted --atlas {input.atlas} --index {input.index} "
         "--dataset {wildcards.dataset} --top-fraction {params.top} --n-boot {params.n_boot} "
         "--confidence {params.confidence} --seed {params.seed} --out {output} 2> {log}"
 
@@ -143,7 +143,7 @@ rule atlas_planted_figure:
     params:
         code=code_version("pipeline.atlas.planted_figure"),
     shell:
-        "python -m pipeline.atlas.planted_figure --planted {input} --title {wildcards.dataset} "
+        "python -m pipeline.job pipeline.atlas.planted_figure --planted {input} --title {wildcards.dataset} "
         "--out {output} 2> {log}"
 
 

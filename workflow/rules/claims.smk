@@ -21,7 +21,7 @@ rule claims:
         code=code_version("pipeline.claims.evaluate"),
         args=claims_args,
     shell:
-        "python -m pipeline.claims.evaluate {params.args} --out {output} 2> {log}"
+        "python -m pipeline.job pipeline.claims.evaluate {params.args} --out {output} 2> {log}"
 
 
 rule claims_figures:
@@ -54,7 +54,7 @@ rule claims_figures:
         code=code_version("pipeline.claims.figures"),
         args=claims_args,
     shell:
-        "python -m pipeline.claims.figures {params.args} --claims {input.claims} "
+        "python -m pipeline.job pipeline.claims.figures {params.args} --claims {input.claims} "
         "--out-feldman {output.feldman} --out-kfold-vae {output.kfold_vae} "
         "--out-diffusion {output.diffusion} --out-mrgan {output.mrgan} "
         "--out-table {output.table} 2> {log}"

@@ -16,7 +16,7 @@ shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(REPO_ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
-from pipeline import paths
+from pipeline import jobserver, paths
 from pipeline.code_deps import code_version
 from pipeline.config import validate_config
 from pipeline.data.files import array_files, folder_listing
@@ -29,6 +29,27 @@ try:
     )
 except PipelineError as err:
     sys.exit(f"error: {err}")
+
+
+# Jobs run through pipeline/job.py start as forks of one warm process in a local run
+# instead of each starting Python and importing its libraries (pipeline/jobserver.py); cluster jobs
+# and PIPELINE_JOBSERVER=off run them as plain processes. Stopped when the run ends.
+JOB_SERVER = []
+
+
+onstart:
+    if workflow.local_exec and not workflow.remote_exec:
+        JOB_SERVER.append(jobserver.start(f"{paths.LOGS}/jobserver.log", REPO_ROOT))
+
+
+onsuccess:
+    for server in JOB_SERVER:
+        jobserver.stop(server)
+
+
+onerror:
+    for server in JOB_SERVER:
+        jobserver.stop(server)
 
 
 # Each rules file registers a function returning its part of the default target.

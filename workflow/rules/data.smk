@@ -22,7 +22,7 @@ rule prepare_dataset:
         data_root=config["data_root"],
         out_dir=subpath(output.index, parent=True),
     shell:
-        "python -m pipeline.data.prepare --name {wildcards.dataset} --spec {params.spec:q} "
+        "python -m pipeline.job pipeline.data.prepare --name {wildcards.dataset} --spec {params.spec:q} "
         "--data-root {params.data_root:q} --out {params.out_dir} {params.sources} 2> {log}"
 
 
@@ -43,7 +43,7 @@ rule feldman_subsets:
         ratio=config["splits"]["feldman"]["ratio"],
         dataset_dir=subpath(input[0], parent=True),
     shell:
-        "python -m pipeline.splits subsets --dataset-dir {params.dataset_dir} --runs {params.runs} "
+        "python -m pipeline.job pipeline.splits subsets --dataset-dir {params.dataset_dir} --runs {params.runs} "
         "--ratio {params.ratio} --seed {wildcards.seed} --out {output} 2> {log}"
 
 
@@ -64,7 +64,7 @@ rule kfold_assignment:
         repeats=config["splits"]["kfold"]["repeats"],
         dataset_dir=subpath(input[0], parent=True),
     shell:
-        "python -m pipeline.splits kfold --dataset-dir {params.dataset_dir} --folds {params.folds} "
+        "python -m pipeline.job pipeline.splits kfold --dataset-dir {params.dataset_dir} --folds {params.folds} "
         "--repeats {params.repeats} --seed {wildcards.seed} --out {output} 2> {log}"
 
 

@@ -25,7 +25,7 @@ rule diffusion_subset:
         seed=diffusion_subset_seed,
         keep=diffusion_keep_label_arg,
     shell:
-        "python -m pipeline.diffusion.subset --dataset-dir {params.dataset_dir} --n {wildcards.size} "
+        "python -m pipeline.job pipeline.diffusion.subset --dataset-dir {params.dataset_dir} --n {wildcards.size} "
         "--seed {params.seed} {params.keep} --out-table {output.table} --out-images {output.images} 2> {log}"
 
 
@@ -49,7 +49,7 @@ rule diffusion_train:
         device=DEVICE_ARGS,
         spec=diffusion_train_spec,
     shell:
-        "python -m pipeline.diffusion.train --subset {input.table} --images {input.images} "
+        "python -m pipeline.job pipeline.diffusion.train --subset {input.table} --images {input.images} "
         "--spec {params.spec:q} --seed {wildcards.seed} {params.device} --out-model {output.model} "
         "--out-log {output.log_table} 2> {log}"
 
@@ -75,7 +75,7 @@ rule diffusion_sample:
         sampler=diffusion_sample_param("sampler"),
         steps=diffusion_sample_param("sample_steps"),
     shell:
-        "python -m pipeline.diffusion.sample --model {input} --n {params.n} --sampler {params.sampler} "
+        "python -m pipeline.job pipeline.diffusion.sample --model {input} --n {params.n} --sampler {params.sampler} "
         "--steps {params.steps} --seed {wildcards.seed} {params.device} --out-images {output.images} "
         "--out-table {output.table} 2> {log}"
 
@@ -95,7 +95,7 @@ rule diffusion_neighbors:
     params:
         code=code_version("pipeline.neighbors"),
     shell:
-        "python -m pipeline.neighbors --query {input.samples} --ref {input.train} --k 2 --metric l2 "
+        "python -m pipeline.job pipeline.neighbors --query {input.samples} --ref {input.train} --k 2 --metric l2 "
         "--out {output} 2> {log}"
 
 
@@ -118,7 +118,7 @@ rule diffusion_score:
         threshold=config["diffusion"]["threshold"],
         dataset=diffusion_dataset_name,
     shell:
-        "python -m pipeline.diffusion.replicates score --neighbors {input.neighbors} --subset {input.subset} "
+        "python -m pipeline.job pipeline.diffusion.replicates score --neighbors {input.neighbors} --subset {input.subset} "
         "--samples {input.samples} --threshold {params.threshold} --experiment {wildcards.experiment} "
         "--dataset {params.dataset} --size {wildcards.size} --width {wildcards.width} --seed {wildcards.seed} "
         "--out-replicates {output.replicates} --out-scores {output.scores} 2> {log}"
@@ -138,7 +138,7 @@ rule diffusion_summary:
     params:
         code=code_version("pipeline.diffusion.replicates"),
     shell:
-        "python -m pipeline.diffusion.replicates summary --scores {input} --out {output} 2> {log}"
+        "python -m pipeline.job pipeline.diffusion.replicates summary --scores {input} --out {output} 2> {log}"
 
 
 rule diffusion_figures:
@@ -178,7 +178,7 @@ rule diffusion_figures:
         keep=diffusion_keep_label_arg,
         x_label=diffusion_sample_param("x_label"),
     shell:
-        "python -m pipeline.diffusion.figures --summary {input.summary} --dataset-dir {params.dataset_dir} "
+        "python -m pipeline.job pipeline.diffusion.figures --summary {input.summary} --dataset-dir {params.dataset_dir} "
         "--grid-jobs {params.grid_dirs} --x-label {params.x_label:q} {params.keep} --out-share {output.share} "
         "--out-per-class {output.per_class} --out-grid {output.grid} 2> {log}"
 

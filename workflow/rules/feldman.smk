@@ -30,7 +30,7 @@ rule feldman_train_shard:
         device=DEVICE_ARGS,
         models=feldman_models_arg,
     shell:
-        "python -m pipeline.feldman.train_shard --dataset-dir {params.dataset_dir} --subsets {input.subsets} "
+        "python -m pipeline.job pipeline.feldman.train_shard --dataset-dir {params.dataset_dir} --subsets {input.subsets} "
         "--shard {wildcards.shard} --shard-size {params.shard_size} --arch {wildcards.arch} "
         "--spec {params.spec:q} --seed {params.seed} {params.device} --threads {threads} "
         "{params.models} --out {output.table} 2> {log}"
@@ -57,7 +57,7 @@ rule feldman_estimate:
         infl_threshold=config["feldman"]["infl_threshold"],
         influence_max_p=config["feldman"]["influence_max_p"],
     shell:
-        "python -m pipeline.feldman.estimate --shards {input.shards} --dataset-dir {params.dataset_dir} "
+        "python -m pipeline.job pipeline.feldman.estimate --shards {input.shards} --dataset-dir {params.dataset_dir} "
         "--mem-threshold {params.mem_threshold} --infl-threshold {params.infl_threshold} "
         "--influence-max-p {params.influence_max_p} --out-mem {output.mem} --out-pairs {output.pairs} "
         "--out-chance {output.chance} 2> {log}"
@@ -82,7 +82,7 @@ rule feldman_consistency:
         thetas=feldman_thetas,
         mem_threshold=config["feldman"]["mem_threshold"],
     shell:
-        "python -m pipeline.feldman.consistency --shards-a {input.shards_a} --mem-a {input.mem_a} "
+        "python -m pipeline.job pipeline.feldman.consistency --shards-a {input.shards_a} --mem-a {input.mem_a} "
         "--shards-b {input.shards_b} --mem-b {input.mem_b} --arch-a {wildcards.arch} "
         "--arch-b {wildcards.arch_b} --thetas {params.thetas} --mem-threshold {params.mem_threshold} "
         "--out {output} 2> {log}"
@@ -126,7 +126,7 @@ rule feldman_figures:
         dataset_dir=input_folder("data"),
         mem_threshold=config["feldman"]["mem_threshold"],
     shell:
-        "python -m pipeline.feldman.figures estimates --memorization {input.mem} --pairs {input.pairs} "
+        "python -m pipeline.job pipeline.feldman.figures estimates --memorization {input.mem} --pairs {input.pairs} "
         "--dataset-dir {params.dataset_dir} --mem-threshold {params.mem_threshold} "
         "--title {wildcards.dataset}/{wildcards.arch} --out-histogram {output.histogram} "
         "--out-extremes {output.extremes} --out-influence {output.influence} 2> {log}"
@@ -151,4 +151,4 @@ rule feldman_consistency_figure:
     params:
         code=code_version("pipeline.feldman.figures"),
     shell:
-        "python -m pipeline.feldman.figures consistency --tables {input} --out {output} 2> {log}"
+        "python -m pipeline.job pipeline.feldman.figures consistency --tables {input} --out {output} 2> {log}"

@@ -26,5 +26,5 @@ rule fid_split_features:
         device=DEVICE_ARGS,
         dataset_dir=input_folder("data"),
     shell:
-        "python -m pipeline.fid --images {params.dataset_dir} --split {wildcards.split} --n {wildcards.n} "
+        "python -m pipeline.job pipeline.fid --images {params.dataset_dir} --split {wildcards.split} --n {wildcards.n} "
         "{params.device} --out {output} 2> {log}"

@@ -32,7 +32,7 @@ rule kfold_vae_train:
         dataset_dir=input_folder("data"),
         spec=kfold_vae_spec,
     shell:
-        "python -m pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
+        "python -m pipeline.job pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
         "--repeat {wildcards.repeat} --fold {wildcards.fold} --spec {params.spec:q} --seed {wildcards.seed} "
         "{params.device} --threads {threads} --out-model {output.model} --out-logpx {output.logpx} 2> {log}"
 
@@ -59,7 +59,7 @@ rule kfold_vae_full_model:
         dataset_dir=input_folder("data"),
         spec=kfold_vae_full_spec,
     shell:
-        "python -m pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
+        "python -m pipeline.job pipeline.kfold_vae.train --dataset-dir {params.dataset_dir} --kfold {input.kfold} "
         "--repeat 0 --fold all --spec {params.spec:q} --seed {wildcards.seed} {params.device} "
         "--threads {threads} --out-model {output.model} --out-logpx {output.logpx} 2> {log}"
 
@@ -82,7 +82,7 @@ rule kfold_vae_samples:
         device=DEVICE_ARGS,
         n=config["kfold_vae"]["n_samples"],
     shell:
-        "python -m pipeline.kfold_vae.sample --model {input} --n {params.n} --seed {wildcards.seed} "
+        "python -m pipeline.job pipeline.kfold_vae.sample --model {input} --n {params.n} --seed {wildcards.seed} "
         "{params.device} --out {output} 2> {log}"
 
 
@@ -104,7 +104,7 @@ rule kfold_vae_rho:
         split=kfold_vae_validation_split,
         resize=config["kfold_vae"]["rho_resize"],
     shell:
-        "python -m pipeline.kfold_vae.rho --dataset-dir {params.dataset_dir} --samples {input.samples} "
+        "python -m pipeline.job pipeline.kfold_vae.rho --dataset-dir {params.dataset_dir} --samples {input.samples} "
         "--validation-split {params.split} --resize {params.resize} --out {output} 2> {log}"
 
 
@@ -126,7 +126,7 @@ rule kfold_vae_score:
         dataset_dir=input_folder("data"),
         high=config["kfold_vae"]["high_quantile"],
     shell:
-        "python -m pipeline.kfold_vae.score --logpx {input.logpx} --dataset-dir {params.dataset_dir} "
+        "python -m pipeline.job pipeline.kfold_vae.score --logpx {input.logpx} --dataset-dir {params.dataset_dir} "
         "--high-quantile {params.high} --out {output.scores} --out-by-epoch {output.by_epoch} 2> {log}"
 
 
@@ -172,7 +172,7 @@ rule kfold_vae_figures:
         dataset_dir=input_folder("data"),
         bins=config["kfold_vae"]["histogram_bins"],
     shell:
-        "python -m pipeline.kfold_vae.figures --scores {input.scores} --scores-by-epoch {input.by_epoch} "
+        "python -m pipeline.job pipeline.kfold_vae.figures --scores {input.scores} --scores-by-epoch {input.by_epoch} "
         "--rho {input.rho} --dataset-dir {params.dataset_dir} --bins {params.bins} "
         "--out-examples {output.examples} --out-histogram {output.histogram} --out-rho {output.rho} "
         "--out-quantiles {output.quantiles} 2> {log}"

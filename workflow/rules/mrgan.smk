@@ -27,7 +27,7 @@ rule mrgan_embedder:
         epochs=config["mrgan"]["embedding"]["classifier_epochs"],
         seed=config["mrgan"]["embedding"]["seed"],
     shell:
-        "python -m pipeline.mrgan.embed train-classifier --dataset-dir {params.dataset_dir} "
+        "python -m pipeline.job pipeline.mrgan.embed train-classifier --dataset-dir {params.dataset_dir} "
         "--epochs {params.epochs} --seed {params.seed} {params.device} --out {output} 2> {log}"
 
 
@@ -51,7 +51,7 @@ rule mrgan_dataset_features:
         dataset_dir=input_folder("data"),
         kind=mrgan_embedding_kind,
     shell:
-        "python -m pipeline.mrgan.embed features --images {params.dataset_dir} --split {wildcards.split} "
+        "python -m pipeline.job pipeline.mrgan.embed features --images {params.dataset_dir} --split {wildcards.split} "
         "--kind {params.kind} --file {input.embedder} {params.device} --out {output} 2> {log}"
 
 
@@ -70,7 +70,7 @@ rule mrgan_guideline:
         code=code_version("pipeline.mrgan.guideline"),
         kind=mrgan_embedding_kind,
     shell:
-        "python -m pipeline.mrgan.guideline --train-features {input} --dataset {wildcards.dataset} "
+        "python -m pipeline.job pipeline.mrgan.guideline --train-features {input} --dataset {wildcards.dataset} "
         "--embedding-kind {params.kind} --out {output} 2> {log}"
 
 
@@ -96,7 +96,7 @@ rule mrgan_train:
         kind=mrgan_embedding_kind,
         spec=mrgan_train_spec,
     shell:
-        "python -m pipeline.mrgan.train --dataset-dir {params.dataset_dir} --embedding-kind {params.kind} "
+        "python -m pipeline.job pipeline.mrgan.train --dataset-dir {params.dataset_dir} --embedding-kind {params.kind} "
         "--embedding-file {input.embedder} --tau {wildcards.tau} --seed {wildcards.seed} "
         "--spec {params.spec:q} {params.device} --out-generator {output.generator} "
         "--out-log {output.log_table} 2> {log}"
@@ -121,7 +121,7 @@ rule mrgan_sample:
         device=DEVICE_ARGS,
         n=config["mrgan"]["n_samples"],
     shell:
-        "python -m pipeline.mrgan.sample --generator {input} --n {params.n} --seed {wildcards.seed} "
+        "python -m pipeline.job pipeline.mrgan.sample --generator {input} --n {params.n} --seed {wildcards.seed} "
         "{params.device} --out-images {output.images} --out-table {output.table} 2> {log}"
 
 
@@ -144,7 +144,7 @@ rule mrgan_sample_features:
         device=DEVICE_ARGS,
         kind=mrgan_embedding_kind,
     shell:
-        "python -m pipeline.mrgan.embed features --images {input.images} --kind {params.kind} "
+        "python -m pipeline.job pipeline.mrgan.embed features --images {input.images} --kind {params.kind} "
         "--file {input.embedder} {params.device} --out {output} 2> {log}"
 
 
@@ -166,7 +166,7 @@ rule mrgan_sample_fid_features:
         device=DEVICE_ARGS,
         n=config["mrgan"]["fid_images"],
     shell:
-        "python -m pipeline.fid --images {input} --n {params.n} {params.device} --out {output} 2> {log}"
+        "python -m pipeline.job pipeline.fid --images {input} --n {params.n} {params.device} --out {output} 2> {log}"
 
 
 rule mrgan_score:
@@ -197,7 +197,7 @@ rule mrgan_score:
         spec=mrgan_score_spec,
         fid=fid_args,
     shell:
-        "python -m pipeline.mrgan.score --dataset-dir {params.dataset_dir} --dataset {wildcards.dataset} "
+        "python -m pipeline.job pipeline.mrgan.score --dataset-dir {params.dataset_dir} --dataset {wildcards.dataset} "
         "--train-features {input.train} --test-features {input.test} --sample-features {input.samples} "
         "--sample-images {input.sample_images} --sample-table {input.sample_table} "
         "--train-log {input.train_log} --tau {wildcards.tau} --seed {wildcards.seed} --embedding-kind {params.kind} --spec {params.spec:q} {params.fid} "
@@ -222,7 +222,7 @@ rule mrgan_summary:
     params:
         code=code_version("pipeline.mrgan.summary"),
     shell:
-        "python -m pipeline.mrgan.summary --scores {input.scores} --classwise {input.classwise} "
+        "python -m pipeline.job pipeline.mrgan.summary --scores {input.scores} --classwise {input.classwise} "
         "--guideline {input.guideline} --out {output.summary} --out-classwise {output.classwise} 2> {log}"
 
 
@@ -259,7 +259,7 @@ rule mrgan_figures:
     params:
         code=code_version("pipeline.mrgan.figures"),
     shell:
-        "python -m pipeline.mrgan.figures --summary {input.summary} --classwise {input.classwise} "
+        "python -m pipeline.job pipeline.mrgan.figures --summary {input.summary} --classwise {input.classwise} "
         "--nn-distances {input.nn} --out-fd-ct {output.fd_ct} --out-classwise {output.classwise} "
         "--out-nn {output.nn} 2> {log}"
 

@@ -17,7 +17,7 @@ rule dataset_neighbors:
         spec=neighbors_spec,
         dataset_dir=input_folder("data"),
     shell:
-        "python -m pipeline.neighbors --query {params.dataset_dir} --query-split {params.spec[query_split]} "
+        "python -m pipeline.job pipeline.neighbors --query {params.dataset_dir} --query-split {params.spec[query_split]} "
         "--ref {params.dataset_dir} --ref-split {params.spec[ref_split]} --k {params.spec[k]} "
         "--metric {params.spec[metric]} --backend {params.spec[backend]} --resize {params.spec[resize]} "
         "--out {output} 2> {log}"

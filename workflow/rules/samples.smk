@@ -27,7 +27,7 @@ rule samples_import:
         labels=samples_labels_arg,
         resize=samples_resize_arg,
     shell:
-        "python -m pipeline.samples.load --samples {input.samples:q} --dataset-dir {params.dataset_dir} "
+        "python -m pipeline.job pipeline.samples.load --samples {input.samples:q} --dataset-dir {params.dataset_dir} "
         "{params.labels} --resize {params.resize} --out-images {output.images} "
         "--out-table {output.table} 2> {log}"
 
@@ -85,7 +85,7 @@ rule samples_score:
         spec=samples_score_spec,
         fid=fid_args,
     shell:
-        "python -m pipeline.samples.score --dataset-dir {params.dataset_dir} --dataset {params.dataset} "
+        "python -m pipeline.job pipeline.samples.score --dataset-dir {params.dataset_dir} --dataset {params.dataset} "
         "--sample-set {wildcards.sample_set} --train-features {input.train} --test-features {input.test} "
         "--sample-features {input.features} --sample-images {input.images} --sample-table {input.table} "
         "--embedding-kind {params.kind} --spec {params.spec:q} {params.fid} --out-neighbors {output.neighbors} "

@@ -1,0 +1,247 @@
+"""The workflow's job server: jobs start as forks of one warm process instead of a new Python.
+
+Most jobs of a run last a second or two, and most of that is start-up: a new interpreter importing
+numpy, pandas, pyarrow, scipy, matplotlib or torch (torch alone takes over 2 s). In a local run
+(``snakemake --cores N``) the Snakefile starts this server once; a job's command
+``python -m pipeline.job pipeline.X ARGS`` (see ``pipeline.job``) hands the server its module,
+arguments, working directory, environment and its stdin/stdout/stderr, and the server forks a
+child that runs ``python -m pipeline.X ARGS`` in the state the server has warmed up. The server
+imports each module the first time it is asked for it, so every later job of that module, and of
+any module sharing its imports, starts in milliseconds. The job's exit status goes back to the
+client, which exits with it: to Snakemake the job is an ordinary shell command with its own log.
+
+Why it is safe: the server only imports; it never computes, reads data or starts threads of its own
+(torch's and pyarrow's thread pools start in the child, at its first use), so a fork inherits no
+half-held lock. A client whose interpreter or import path differs from the server's (a job in a
+conda environment, ``--sdm conda``) is refused and runs itself, as does every job when no server is
+up (cluster runs, ``PIPELINE_JOBSERVER=off``). A client that is killed takes its child with it, so
+killing a job's process (the one Snakemake started) ends the job as before.
+
+The server is a single-threaded loop over the listening socket, one connection per job and one
+pidfd per child; it leaves when Snakemake stops it or when its parent process is gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import runpy
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+
+# The environment variable that tells a job where the server listens (an abstract Unix socket
+# name); "off" before a run keeps the server from starting.
+ADDRESS_VARIABLE = "PIPELINE_JOBSERVER"
+MAX_REQUEST = 1 << 20  # bytes: a job's arguments and environment
+STATUS_BYTES = 16
+
+
+def interpreter_fingerprint() -> list:
+    """What a forked child shares with the server: the same Python, environment and import path."""
+    return [sys.version, sys.prefix, sys.path]
+
+
+def start(log_path: str, package_root: str) -> subprocess.Popen | None:
+    """Start the server for this run and publish its address to the jobs (the Snakefile's onstart).
+
+    ``package_root`` goes first on the server's PYTHONPATH, as the rules' shell prefix puts it first
+    on every job's, so that server and jobs import the same ``pipeline``."""
+    if os.environ.get(ADDRESS_VARIABLE) == "off":
+        return None
+    address = f"pipeline-jobserver-{uuid.uuid4().hex}"
+    inherited = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": package_root + (f":{inherited}" if inherited else "")}
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.jobserver", "--address", address, "--parent", str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+    if not _wait_until_listening(address, process):
+        stop(process)
+        return None  # jobs run as their own processes
+    os.environ[ADDRESS_VARIABLE] = address
+    return process
+
+
+def _wait_until_listening(address: str, process: subprocess.Popen, timeout: float = 30.0) -> bool:
+    """Whether the server answers within ``timeout`` seconds (Python's start-up: a fraction of one)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
+            try:
+                probe.connect("\0" + address)
+                return True
+            except OSError:
+                time.sleep(0.01)
+    return False
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    """Stop the server at the end of the run (the Snakefile's onsuccess and onerror)."""
+    if process is None:
+        return
+    os.environ.pop(ADDRESS_VARIABLE, None)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _run_child(request: dict, fds: list[int]) -> None:
+    """In the forked child: become the job (its files, folder, environment, argv) and run it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    code = 1
+    try:
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        module = request["module"]
+        sys.modules.pop(module, None)  # runpy warns about a module already imported
+        sys.argv = [module, *request["argv"]]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exit_:
+        if exit_.code is None or isinstance(exit_.code, int):
+            code = exit_.code or 0
+        else:
+            print(exit_.code, file=sys.stderr)
+    except KeyboardInterrupt:
+        code = 128 + signal.SIGINT
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        logging.shutdown()
+        os._exit(code)
+
+
+class Server:
+    """Accepts jobs, forks one child per job, reports each child's exit status to its client."""
+
+    def __init__(self, address: str, parent_pid: int):
+        self.parent_pid = parent_pid
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind("\0" + address)
+        self.listener.listen(64)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ, ("accept", None))
+        self.children: dict[int, tuple[socket.socket, int]] = {}  # pid -> (client connection, pidfd)
+        self.stopping = False
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        print(f"server {os.getpid()} listening", flush=True)
+        while not self.stopping and os.getppid() == self.parent_pid:
+            for key, _ in self.selector.select(timeout=1.0):
+                kind, item = key.data
+                if kind == "accept":
+                    connection, _ = self.listener.accept()
+                    self.selector.register(connection, selectors.EVENT_READ, ("request", None))
+                elif kind == "request":
+                    self._start_job(key.fileobj)
+                elif kind == "client":  # the client hung up before its child ended: end the child
+                    self._kill(item)
+                elif kind == "child":
+                    self._finish(item)
+        for pid in list(self.children):
+            self._kill(pid)
+        print("server stopped", flush=True)
+
+    def _stop(self, signum, frame) -> None:
+        self.stopping = True
+
+    def _start_job(self, connection: socket.socket) -> None:
+        self.selector.unregister(connection)
+        try:
+            data, fds, _, _ = socket.recv_fds(connection, MAX_REQUEST, 3)
+            request = json.loads(data)
+        except (OSError, ValueError):
+            connection.close()
+            return
+        fingerprint = json.loads(json.dumps(interpreter_fingerprint()))
+        if len(fds) != 3 or request.get("fingerprint") != fingerprint:
+            for fd in fds:
+                os.close(fd)
+            print(f"refused {request.get('module')}: its Python or import path {request.get('fingerprint')} "
+                  f"is not the server's {fingerprint}", flush=True)
+            connection.sendall(b"refused")
+            connection.close()
+            return
+        try:  # warm the server with the module's imports; a failing import fails in the child
+            importlib.import_module(request["module"])
+        except BaseException:
+            pass
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self._close_for_child(connection)
+            _run_child(request, fds)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.children[pid] = (connection, pidfd)
+        self.selector.register(connection, selectors.EVENT_READ, ("client", pid))
+        self.selector.register(pidfd, selectors.EVENT_READ, ("child", pid))
+        print(f"job {pid} started: {request['module']} {' '.join(request['argv'])}", flush=True)
+
+    def _close_for_child(self, connection: socket.socket) -> None:
+        """A child keeps none of the server's sockets and pidfds (only the job's three files)."""
+        for other, pidfd in self.children.values():
+            other.close()
+            os.close(pidfd)
+        connection.close()
+        self.listener.close()
+        self.selector.close()
+
+    def _kill(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._finish(pid)
+
+    def _finish(self, pid: int) -> None:
+        connection, pidfd = self.children.pop(pid)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        self.selector.unregister(connection)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        try:
+            connection.sendall(str(code).encode())
+        except OSError:
+            pass
+        connection.close()
+        print(f"job {pid} ended: exit {code}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--address", required=True, help="abstract Unix socket name to listen on")
+    parser.add_argument("--parent", type=int, required=True, help="leave when this process is gone")
+    args = parser.parse_args()
+    Server(args.address, args.parent).serve()
+
+
+if __name__ == "__main__":
+    main()
