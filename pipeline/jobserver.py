@@ -13,9 +13,10 @@ client, which exits with it: to Snakemake the job is an ordinary shell command w
 Why it is safe: the server only imports; it never computes, reads data or starts threads of its own
 (torch's and pyarrow's thread pools start in the child, at its first use), so a fork inherits no
 half-held lock. A client whose interpreter or import path differs from the server's (a job in a
-conda environment, ``--sdm conda``) is refused and runs itself, as does every job when no server is
-up (cluster runs, ``PIPELINE_JOBSERVER=off``). A client that is killed takes its child with it, so
-killing a job's process (the one Snakemake started) ends the job as before.
+conda environment, ``--sdm conda``) is refused and runs itself; so is a job with more than one
+thread (OpenMP and BLAS fixed their thread counts when the server loaded them); and every job runs
+itself when no server is up (cluster runs, ``PIPELINE_JOBSERVER=off``). A client that is killed
+takes its child with it, so killing a job's process (the one Snakemake started) ends the job.
 
 The server is a single-threaded loop over the listening socket, one connection per job and one
 pidfd per child; it leaves when Snakemake stops it or when its parent process is gone.
@@ -34,6 +35,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -43,11 +45,17 @@ import uuid
 ADDRESS_VARIABLE = "PIPELINE_JOBSERVER"
 MAX_REQUEST = 1 << 20  # bytes: a job's arguments and environment
 STATUS_BYTES = 16
+# Thread counts that OpenMP, OpenBLAS and MKL read once, when the server loads them; Snakemake sets
+# them to each job's `threads`. The server runs with 1 (every rule's default), and serves only jobs
+# that ask for the same, so a child computes with the threads its own process would have had.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+SERVER_THREADS = "1"
 
 
 def interpreter_fingerprint() -> list:
-    """What a forked child shares with the server: the same Python, environment and import path."""
-    return [sys.version, sys.prefix, sys.path]
+    """What a forked child inherits from the server: the Python, its import path, the thread counts."""
+    return [sys.version, sys.prefix, sys.path, [os.environ.get(name) for name in THREAD_VARIABLES]]
 
 
 def start(log_path: str, package_root: str) -> subprocess.Popen | None:
@@ -59,7 +67,8 @@ def start(log_path: str, package_root: str) -> subprocess.Popen | None:
         return None
     address = f"pipeline-jobserver-{uuid.uuid4().hex}"
     inherited = os.environ.get("PYTHONPATH")
-    env = {**os.environ, "PYTHONPATH": package_root + (f":{inherited}" if inherited else "")}
+    env = {**os.environ, "PYTHONPATH": package_root + (f":{inherited}" if inherited else ""),
+           **{name: SERVER_THREADS for name in THREAD_VARIABLES}}
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -109,6 +118,7 @@ def _run_child(request: dict, fds: list[int]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        tempfile.tempdir = None  # the job's TMPDIR, not one the server may have looked up
         module = request["module"]
         sys.modules.pop(module, None)  # runpy warns about a module already imported
         sys.argv = [module, *request["argv"]]

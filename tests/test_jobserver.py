@@ -28,6 +28,11 @@ if __name__ == "__main__":
     open(sys.argv[1], "w").write(str(os.getpid()))
     time.sleep(600)
 """
+# A torch job that prints the threads it computes with.
+THREADS = """import torch
+if __name__ == "__main__":
+    print(torch.get_num_threads())
+"""
 
 
 @pytest.fixture
@@ -35,11 +40,14 @@ def server(tmp_path, monkeypatch):
     """A job server for this test, as the Snakefile starts it; yields its log file."""
     (tmp_path / "jobs").mkdir()
     (tmp_path / "jobs" / "sleeper.py").write_text(SLEEPER)
+    (tmp_path / "jobs" / "threads.py").write_text(THREADS)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "jobs"))
     log = tmp_path / "jobserver.log"
     process = jobserver.start(str(log), str(REPO))
-    env = {**os.environ, "PYTHONPATH": f"{REPO}:{tmp_path / 'jobs'}"}  # as the rules' shell prefix sets it
+    # as a one-thread job's shell has it: the rules' PYTHONPATH, Snakemake's thread counts
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:{tmp_path / 'jobs'}",
+           **{name: "1" for name in jobserver.THREAD_VARIABLES}}
     yield process, log, env
     jobserver.stop(process)
     assert process.poll() is not None
@@ -91,6 +99,12 @@ def test_output_and_exit_status_reach_the_client(server):
     assert served(log) == ["pipeline.splits"] * 4
 
 
+def test_a_served_torch_job_computes_with_the_threads_of_a_one_thread_job(server):
+    process, log, env = server
+    result = job(env, "threads")
+    assert result.returncode == 0 and result.stdout.strip() == "1" and served(log) == ["threads"]
+
+
 def test_a_killed_client_takes_its_child_with_it(server, tmp_path):
     process, log, env = server
     client = subprocess.Popen([sys.executable, "-m", "pipeline.job", "sleeper", str(tmp_path / "pid")], env=env)
@@ -108,12 +122,16 @@ def test_a_killed_client_takes_its_child_with_it(server, tmp_path):
     assert "exit -9" in log.read_text()
 
 
-def test_a_client_with_another_import_path_runs_itself(server, tmp_path):
+@pytest.mark.parametrize("change", ["import path", "threads"])
+def test_a_client_the_server_does_not_match_runs_itself(server, tmp_path, change):
     process, log, env = server
-    other = {**env, "PYTHONPATH": env["PYTHONPATH"] + f":{tmp_path}"}
+    if change == "import path":
+        other = {**env, "PYTHONPATH": env["PYTHONPATH"] + f":{tmp_path}"}
+    else:  # a job with threads: 2, whose BLAS and OpenMP must start with 2 threads
+        other = {**env, **{name: "2" for name in jobserver.THREAD_VARIABLES}}
     result = job(other, "pipeline.splits", "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: splits.py")
-    assert served(log) == []
+    assert served(log) == [] and "refused pipeline.splits" in log.read_text()
 
 
 def test_no_server_after_off_and_the_server_leaves_with_its_parent(tmp_path, monkeypatch):
