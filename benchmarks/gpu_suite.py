@@ -96,12 +96,12 @@ def ceilings(device: str) -> dict:
 # --- workflow on CPU and CUDA ----------------------------------------------------------------
 
 
-def run_snakemake(workdir: Path, config: dict, *targets: str, cores: int) -> float:
+def run_snakemake(workdir: Path, config: dict, *targets: str, cores: int, **extra_env: str) -> float:
     """Run the repository's workflow in ``workdir`` with ``config``; seconds taken."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]), **extra_env}
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--cores", str(cores), "--rerun-incomplete", *targets]
     start = time.perf_counter()

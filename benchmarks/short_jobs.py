@@ -1,6 +1,12 @@
 """Time spent in short jobs, from the per-job benchmark files of one or two workflow runs.
 
+    python benchmarks/short_jobs.py --run [--configfile config.yaml] [--out results/short_jobs]
     python benchmarks/short_jobs.py BEFORE/results [AFTER/results] [--wall 475 300] [--under 8] [--list]
+
+``--run`` measures the job server (``pipeline/jobserver.py``) against its baseline in one command:
+the workflow runs twice on 2 cores in fresh folders under ``--out``, first with every job as its
+own process (``PIPELINE_JOBSERVER=off``, the baseline), then with the server; it prints the table
+below for the two and whether every table and array of the two runs is the same.
 
 Reads every ``<results>/benchmarks/**/*.tsv`` (Snakemake's ``benchmark:`` files; column ``s`` is
 the job's wall time) and prints the number of jobs, their total seconds, and the number and total
@@ -16,7 +22,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import yaml
+
+from gpu_suite import REPO, identical, run_snakemake
+from pipeline import paths
 
 
 def read_jobs(results: Path) -> dict[str, tuple[float, float]]:
@@ -46,14 +60,41 @@ def summary(jobs: dict[str, tuple[float, float]], under: float, wall: float | No
     return table
 
 
+def run_both(config_path: Path, out: Path) -> tuple[list[Path], list[float]]:
+    """The workflow with plain processes, then with the job server: results folders and wall seconds."""
+    config = yaml.safe_load(config_path.read_text())
+    # torch and the other libraries read from disk once before either run, so neither pays it alone
+    subprocess.run([sys.executable, "-c", "import torch, pandas, scipy.stats, sklearn.cluster, matplotlib.pyplot"],
+                   check=True)
+    folders, walls = [], []
+    for name, server in (("plain", "off"), ("server", "")):
+        workdir = out / name
+        shutil.rmtree(workdir, ignore_errors=True)
+        print(f"running {config_path} in {workdir} ({'job server' if not server else 'PIPELINE_JOBSERVER=off'})",
+              flush=True)
+        extra = {"PIPELINE_JOBSERVER": server} if server else {}
+        walls.append(run_snakemake(workdir, config, cores=2, **extra))
+        folders.append(workdir / paths.RESULTS)
+    compared, differ = identical(*folders)
+    print(f"tables and arrays compared: {compared}; different: {differ or 'none'}\n")
+    return folders, walls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", nargs="+", type=Path, help="one or two results folders (before, after)")
+    parser.add_argument("results", nargs="*", type=Path, help="one or two results folders (before, after)")
+    parser.add_argument("--run", action="store_true", help="run the workflow without and with the job server")
+    parser.add_argument("--configfile", type=Path, default=REPO / "config.yaml", help="with --run: the experiment")
+    parser.add_argument("--out", type=Path, default=Path(paths.RESULTS) / "short_jobs", help="with --run: scratch folder")
     parser.add_argument("--wall", nargs="+", type=float, help="measured wall seconds, one per results folder")
     parser.add_argument("--under", type=float, default=8.0, help="a job shorter than this is short (seconds)")
     parser.add_argument("--list", action="store_true", help="print every job that is short in some run")
     args = parser.parse_args()
-    if len(args.results) > 2 or (args.wall and len(args.wall) != len(args.results)):
+    if args.run:
+        if args.results or args.wall:
+            parser.error("--run measures its own runs: give no results folders or --wall")
+        args.results, args.wall = run_both(args.configfile, args.out.resolve())
+    if not 1 <= len(args.results) <= 2 or (args.wall and len(args.wall) != len(args.results)):
         parser.error("give one or two results folders and, optionally, one --wall value for each")
     runs = [read_jobs(path) for path in args.results]
     walls = args.wall or [None] * len(runs)

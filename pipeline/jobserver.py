@@ -168,6 +168,8 @@ class Server:
                     self.selector.register(connection, selectors.EVENT_READ, ("request", None))
                 elif kind == "request":
                     self._start_job(key.fileobj)
+                elif item not in self.children:  # its other event of this round ended the job
+                    continue
                 elif kind == "client":  # the client hung up before its child ended: end the child
                     self._kill(item)
                 elif kind == "child":
@@ -191,8 +193,8 @@ class Server:
         if len(fds) != 3 or request.get("fingerprint") != fingerprint:
             for fd in fds:
                 os.close(fd)
-            print(f"refused {request.get('module')}: its Python or import path {request.get('fingerprint')} "
-                  f"is not the server's {fingerprint}", flush=True)
+            print(f"refused {request.get('module')}: its Python, import path or thread counts "
+                  f"{request.get('fingerprint')} are not the server's {fingerprint}", flush=True)
             connection.sendall(b"refused")
             connection.close()
             return
