@@ -101,8 +101,9 @@ def main() -> None:
     first_short = {job for job, (seconds, _) in runs[0].items() if seconds < args.under} if len(runs) == 2 else None
     tables = [summary(jobs, args.under, wall, first_short) for jobs, wall in zip(runs, walls)]
 
-    names = ["before", "after"][: len(runs)] if len(runs) == 2 else [str(args.results[0])]
-    print(f"{'':44}" + "".join(f"{name:>12}" for name in names) + ("     after/before" if len(runs) == 2 else ""))
+    pair = ["plain", "server"] if args.run else ["before", "after"]
+    names = pair if len(runs) == 2 else [str(args.results[0])]
+    print(f"{'':44}" + "".join(f"{name:>12}" for name in names) + (f"{pair[1] + '/' + pair[0]:>17}" if len(runs) == 2 else ""))
     for key in tables[0]:
         values = [table[key] for table in tables]
         line = f"{key:44}" + "".join(f"{v:12.1f}" if isinstance(v, float) else f"{v:12d}" for v in values)
