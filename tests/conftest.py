@@ -31,13 +31,13 @@ def workflow_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "PATH": path, **extra}
 
 
-def run_workflow(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_workflow(workdir: Path, config: dict, *args: str, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
     """Write ``config`` to workdir/config.yaml and run the repository's Snakefile there."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     command = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
                "--rerun-triggers", "mtime", "params", "input", "code", *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=workflow_env())
+    result = subprocess.run(command, capture_output=True, text=True, env=workflow_env(**extra_env))
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result

@@ -53,9 +53,14 @@ def test_tiny_run_outputs_logs_and_determinism(finished_run, tmp_path):
     mo, k = TINY["datasets"]["mo"], TINY["neighbors"]["t"]["k"]
     assert len(nn) == mo["n_test"] * k and nn["query"].min() >= mo["n_train"]  # test queries against train references
     assert (nn["ref_index"] < mo["n_train"]).all()
-    # same config, fresh folder: identical tables
+    # the jobs ran as forks of the job server, which stopped with the run
+    served = (first / paths.LOGS / "jobserver.log").read_text()
+    assert "started: pipeline.data.prepare" in served and "started: pipeline.splits" in served
+    assert "refused" not in served and served.rstrip().endswith("server stopped")
+    # same config, fresh folder, every job its own process: identical tables
     second = tmp_path / "b"
-    run_workflow(second, TINY)
+    run_workflow(second, TINY, PIPELINE_JOBSERVER="off")
+    assert not (second / paths.LOGS / "jobserver.log").exists()
     mix = paths.DATASET.format(dataset="mix")
     for table in [f"{mix}/index.parquet", f"{splits}/kfold.parquet", neighbors]:
         pd.testing.assert_frame_equal(pd.read_parquet(first / table), pd.read_parquet(second / table))
