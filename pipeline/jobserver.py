@@ -10,9 +10,10 @@ imports each module the first time it is asked for it, so every later job of tha
 any module sharing its imports, starts in milliseconds. The job's exit status goes back to the
 client, which exits with it: to Snakemake the job is an ordinary shell command with its own log.
 
-Why it is safe: the server only imports; it never computes, reads data or starts threads of its own
-(torch's and pyarrow's thread pools start in the child, at its first use), so a fork inherits no
-half-held lock. A client whose interpreter or import path differs from the server's (a job in a
+Why it is safe: the server only imports; it never computes or reads data, so the thread pools of
+torch, OpenBLAS and pyarrow start in the child, at its first use, and a fork inherits no half-held
+lock. The one thread that an import starts, the background purge thread of pyarrow's jemalloc, is
+fork-safe: jemalloc holds its own locks across fork() and resets them in the child. A client whose interpreter or import path differs from the server's (a job in a
 conda environment, ``--sdm conda``) is refused and runs itself; so is a job with more than one
 thread (OpenMP and BLAS fixed their thread counts when the server loaded them); and every job runs
 itself when no server is up (cluster runs, ``PIPELINE_JOBSERVER=off``). A client that is killed
