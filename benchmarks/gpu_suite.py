@@ -200,10 +200,14 @@ def workflow_part(out: Path, device: str, cores: int) -> dict:
     pd.DataFrame(rows).to_csv(out / "workflow_comparison.csv", index=False)
     compared, differ = identical(out / f"workflow_{device}_a" / paths.RESULTS,
                                out / f"workflow_{device}_b" / paths.RESULTS)
+    # the CUDA jobs ran as forks of the job server (pipeline/jobserver.py), each initializing CUDA itself
+    server_log = (out / f"workflow_{device}_a" / paths.LOGS / "jobserver.log").read_text()
     return {"seconds": seconds, "tables": len(rows), "equal": sum(r["status"] == "equal" for r in rows),
             "same_statistics": sum(r["status"] == "same statistics" for r in rows),
             "failed": [f"{r['table']}: {r['status']}" for r in rows if not r["ok"]],
-            "repeat_compared": compared, "repeat_differ": differ}
+            "repeat_compared": compared, "repeat_differ": differ,
+            "served_jobs": len(re.findall(r"(?m)^job \d+ started:", server_log)),
+            "refused_jobs": len(re.findall(r"(?m)^refused ", server_log))}
 
 
 # --- benchmarks ------------------------------------------------------------------------------
@@ -306,7 +310,9 @@ def markdown(summary: dict) -> str:
                   f"- {w['tables']} tables: {w['equal']} equal, {w['same_statistics']} same statistics, "
                   f"{len(w['failed'])} failed", *[f"  - FAILED {f}" for f in w["failed"]],
                   f"- two CUDA runs: {w['repeat_compared']} tables compared, {len(w['repeat_differ'])} differ"
-                  + (f" ({', '.join(w['repeat_differ'][:8])})" if w["repeat_differ"] else ""), ""]
+                  + (f" ({', '.join(w['repeat_differ'][:8])})" if w["repeat_differ"] else ""),
+                  f"- jobs of the CUDA run forked by the job server: {w['served_jobs']} "
+                  f"(refused, run as their own process: {w['refused_jobs']})", ""]
     if "scale" in summary:
         s = summary["scale"]
         lines += ["## Feldman at scale", "", *[f"- {k}: {v}" for k, v in s.items()], ""]
