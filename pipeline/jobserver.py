@@ -163,21 +163,27 @@ class Server:
         print(f"server {os.getpid()} listening", flush=True)
         while not self.stopping and os.getppid() == self.parent_pid:
             for key, _ in self.selector.select(timeout=1.0):
-                kind, item = key.data
-                if kind == "accept":
-                    connection, _ = self.listener.accept()
-                    self.selector.register(connection, selectors.EVENT_READ, ("request", None))
-                elif kind == "request":
-                    self._start_job(key.fileobj)
-                elif item not in self.children:  # its other event of this round ended the job
-                    continue
-                elif kind == "client":  # the client hung up before its child ended: end the child
-                    self._kill(item)
-                elif kind == "child":
-                    self._finish(item)
+                try:
+                    self._handle(*key.data, key.fileobj)
+                except Exception:  # one broken request or client must not end the other jobs
+                    traceback.print_exc()
+                    sys.stdout.flush()
         for pid in list(self.children):
             self._kill(pid)
         print("server stopped", flush=True)
+
+    def _handle(self, kind: str, pid: int | None, fileobj) -> None:
+        if kind == "accept":
+            connection, _ = self.listener.accept()
+            self.selector.register(connection, selectors.EVENT_READ, ("request", None))
+        elif kind == "request":
+            self._start_job(fileobj)
+        elif pid not in self.children:  # its other event of this round ended the job
+            return
+        elif kind == "client":  # the client hung up before its child ended: end the child
+            self._kill(pid)
+        elif kind == "child":
+            self._finish(pid)
 
     def _stop(self, signum, frame) -> None:
         self.stopping = True
@@ -187,7 +193,9 @@ class Server:
         try:
             data, fds, _, _ = socket.recv_fds(connection, MAX_REQUEST, 3)
             request = json.loads(data)
-        except (OSError, ValueError):
+            if not isinstance(request, dict):
+                raise ValueError("not a job request")
+        except (OSError, ValueError):  # e.g. start()'s probe, which connects and hangs up
             connection.close()
             return
         fingerprint = json.loads(json.dumps(interpreter_fingerprint()))
@@ -196,8 +204,10 @@ class Server:
                 os.close(fd)
             print(f"refused {request.get('module')}: its Python, import path or thread counts "
                   f"{request.get('fingerprint')} are not the server's {fingerprint}", flush=True)
-            connection.sendall(b"refused")
-            connection.close()
+            try:
+                connection.sendall(b"refused")
+            finally:
+                connection.close()
             return
         try:  # warm the server with the module's imports; a failing import fails in the child
             importlib.import_module(request["module"])

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -132,6 +133,18 @@ def test_a_client_the_server_does_not_match_runs_itself(server, tmp_path, change
     result = job(other, "pipeline.splits", "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: splits.py")
     assert served(log) == [] and "refused pipeline.splits" in log.read_text()
+
+
+def test_a_malformed_request_leaves_the_server_serving(server):
+    process, log, env = server
+    for message in (b"not json", b"[1, 2]", json.dumps({"module": "pipeline.splits"}).encode()):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as raw:
+            raw.connect("\0" + env[jobserver.ADDRESS_VARIABLE])
+            socket.send_fds(raw, [message], [0, 1, 2])
+            raw.settimeout(30)
+            assert raw.recv(64) in (b"", b"refused")
+    result = job(env, "pipeline.splits", "--help")
+    assert result.returncode == 0 and served(log) == ["pipeline.splits"] and process.poll() is None
 
 
 def test_no_server_after_off_and_the_server_leaves_with_its_parent(tmp_path, monkeypatch):
