@@ -35,10 +35,12 @@ def run_on_server(address: str, module: str, argv: list[str]) -> int | None:
         connection.close()
         return None
     # Killed by SIGTERM or SIGINT, exit at once: the closed connection tells the server to end the child.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda number, frame: os._exit(128 + number))
+    handlers = {signum: signal.signal(signum, lambda number, frame: os._exit(128 + number))
+                for signum in (signal.SIGTERM, signal.SIGINT)}
     reply = connection.recv(STATUS_BYTES)
-    if reply == b"refused":
+    if reply == b"refused":  # the job runs here, with Python's usual signal handling
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
         return None
     if not reply:
         sys.exit(f"error: the job server stopped while running {module}")
