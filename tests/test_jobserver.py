@@ -78,6 +78,7 @@ def test_a_served_job_writes_the_tables_its_own_process_writes(server, tmp_path)
                          text=True)
     assert own.returncode == 0, own.stderr
     assert served(log) == ["pipeline.data.prepare", "pipeline.splits"]
+    assert len(re.findall(r"ended: exit 0, \d+\.\d\d CPU-s", log.read_text())) == 2  # the children's own CPU time
     pd.testing.assert_frame_equal(pd.read_parquet("served.parquet"), pd.read_parquet("own.parquet"))
     train = pd.read_parquet("digits/index.parquet").query("split == 'train'")
     assert len(pd.read_parquet("served.parquet")) == 2 * len(train)  # every training digit in each repeat
