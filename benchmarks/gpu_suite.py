@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline import paths
+from pipeline import jobserver, paths
 
 REPO = Path(__file__).resolve().parent.parent
 EXACT_STAGES = ("data", "splits", "neighbors")  # tables no model computes: equal on any device
@@ -201,13 +201,12 @@ def workflow_part(out: Path, device: str, cores: int) -> dict:
     compared, differ = identical(out / f"workflow_{device}_a" / paths.RESULTS,
                                out / f"workflow_{device}_b" / paths.RESULTS)
     # the CUDA jobs ran as forks of the job server (pipeline/jobserver.py), each initializing CUDA itself
-    server_log = (out / f"workflow_{device}_a" / paths.LOGS / "jobserver.log").read_text()
+    served, refused = jobserver.jobs_in_log((out / f"workflow_{device}_a" / paths.LOGS / "jobserver.log").read_text())
     return {"seconds": seconds, "tables": len(rows), "equal": sum(r["status"] == "equal" for r in rows),
             "same_statistics": sum(r["status"] == "same statistics" for r in rows),
             "failed": [f"{r['table']}: {r['status']}" for r in rows if not r["ok"]],
             "repeat_compared": compared, "repeat_differ": differ,
-            "served_jobs": len(re.findall(r"(?m)^job \d+ started:", server_log)),
-            "refused_jobs": len(re.findall(r"(?m)^refused ", server_log))}
+            "served_jobs": len(served), "refused_jobs": len(refused)}
 
 
 # --- benchmarks ------------------------------------------------------------------------------

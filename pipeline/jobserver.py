@@ -30,6 +30,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import runpy
 import selectors
 import signal
@@ -57,6 +58,12 @@ SERVER_THREADS = "1"
 def interpreter_fingerprint() -> list:
     """What a forked child inherits from the server: the Python, its import path, the thread counts."""
     return [sys.version, sys.prefix, sys.path, [os.environ.get(name) for name in THREAD_VARIABLES]]
+
+
+def jobs_in_log(log_text: str) -> tuple[list[str], list[str]]:
+    """The modules a server's log says it forked a job for, and those it refused, in order."""
+    return (re.findall(r"(?m)^job \d+ started: (\S+)", log_text),
+            re.findall(r"(?m)^refused (\S+):", log_text))
 
 
 def start(log_path: str, package_root: str) -> subprocess.Popen | None:
@@ -155,6 +162,7 @@ class Server:
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, ("accept", None))
         self.children: dict[int, tuple[socket.socket, int]] = {}  # pid -> (client connection, pidfd)
+        self.fingerprint = json.loads(json.dumps(interpreter_fingerprint()))  # as a client's arrives
         self.stopping = False
 
     def serve(self) -> None:
@@ -198,12 +206,11 @@ class Server:
         except (OSError, ValueError):  # e.g. start()'s probe, which connects and hangs up
             connection.close()
             return
-        fingerprint = json.loads(json.dumps(interpreter_fingerprint()))
-        if len(fds) != 3 or request.get("fingerprint") != fingerprint:
+        if len(fds) != 3 or request.get("fingerprint") != self.fingerprint:
             for fd in fds:
                 os.close(fd)
             print(f"refused {request.get('module')}: its Python, import path or thread counts "
-                  f"{request.get('fingerprint')} are not the server's {fingerprint}", flush=True)
+                  f"{request.get('fingerprint')} are not the server's {self.fingerprint}", flush=True)
             try:
                 connection.sendall(b"refused")
             finally:
