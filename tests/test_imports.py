@@ -81,3 +81,23 @@ def test_entry_points_import_no_heavy_package_they_do_not_need():
         "these entry points import heavy packages at start-up (find the chain with "
         "`python -X importtime -m MODULE --help`):"
     )
+
+
+# Replaces every door into the CUDA driver with an error, then imports the modules given.
+CUDA_PROBE = """
+import importlib, sys, torch
+def forbidden(*args, **kwargs):
+    raise RuntimeError("CUDA was queried while importing")
+torch._C._cuda_getDeviceCount = torch._C._cuda_init = forbidden
+torch.cuda.is_available = torch.cuda.device_count = torch.cuda._lazy_init = forbidden
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+"""
+
+
+def test_importing_a_rule_module_asks_nothing_of_cuda():
+    # the job server imports a job's module and then forks; a CUDA driver that was started before a
+    # fork does not work in the child, so only the job itself (after the fork) may touch CUDA
+    result = subprocess.run([sys.executable, "-c", CUDA_PROBE, *sorted(rule_modules())], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
