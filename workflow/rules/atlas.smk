@@ -59,24 +59,9 @@ rule atlas_figures:
         pairs=f"{ATLAS}/pairs.parquet",
         flagged=f"{ATLAS}/flagged.parquet",
     output:
-        correlations=report(
-            f"{ATLAS}/figures/correlations.png",
-            caption="../report/atlas_correlations.rst",
-            category="Memorization atlas",
-            subcategory="{dataset}",
-        ),
-        scatter=report(
-            f"{ATLAS}/figures/scatter.png",
-            caption="../report/atlas_scatter.rst",
-            category="Memorization atlas",
-            subcategory="{dataset}",
-        ),
-        flagged=report(
-            f"{ATLAS}/figures/flagged.png",
-            caption="../report/atlas_flagged.rst",
-            category="Memorization atlas",
-            subcategory="{dataset}",
-        ),
+        correlations=report_figure("atlas", f"{ATLAS}/figures/correlations.png"),
+        scatter=report_figure("atlas", f"{ATLAS}/figures/scatter.png"),
+        flagged=report_figure("atlas", f"{ATLAS}/figures/flagged.png"),
     log:
         f"{paths.LOGS}/atlas/{{dataset}}/figures.log",
     benchmark:
@@ -126,12 +111,7 @@ rule atlas_planted_figure:
     input:
         f"{ATLAS}/planted.parquet",
     output:
-        report(
-            f"{ATLAS}/figures/planted.png",
-            caption="../report/atlas_planted.rst",
-            category="Memorization atlas",
-            subcategory="{dataset}",
-        ),
+        report_figure("atlas", f"{ATLAS}/figures/planted.png"),
     log:
         f"{paths.LOGS}/atlas/{{dataset}}/planted_figure.log",
     benchmark:

@@ -30,20 +30,10 @@ rule claims_figures:
         claims=f"{CLAIMS}/claims.parquet",
     output:
         **{
-            paper: report(
-                f"{CLAIMS}/figures/{paper}.png",
-                caption=f"../report/claims_{paper}.rst",
-                category="Claims",
-                subcategory="figures",
-            )
+            paper: report_figure("claims", f"{CLAIMS}/figures/{paper}.png", subcategory="figures")
             for paper in CLAIMS_PAPERS
         },
-        table=report(
-            f"{CLAIMS}/figures/table.png",
-            caption="../report/claims_table.rst",
-            category="Claims",
-            subcategory="table",
-        ),
+        table=report_figure("claims", f"{CLAIMS}/figures/table.png", subcategory="table"),
     log:
         f"{paths.LOGS}/claims/figures.log",
     benchmark:

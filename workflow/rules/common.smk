@@ -105,6 +105,25 @@ def dataset_input(wildcards):
     return dataset_files(wildcards.dataset)
 
 
+# The sections of `snakemake --report`: one per method, keyed as the method's rules and captions are.
+REPORT_SECTIONS = {
+    "feldman": "Feldman & Zhang",
+    "kfold_vae": "K-fold VAE",
+    "diffusion": "Diffusion replicates",
+    "mrgan": "MR-GAN",
+    "atlas": "Memorization atlas",
+    "claims": "Claims",
+}
+
+
+def report_figure(method, path, subcategory="{dataset}", **options):
+    """A figure output shown in the report: in its method's section, under its data set unless
+    said otherwise, captioned by workflow/report/METHOD_NAME.rst (NAME: the figure's file name)."""
+    name = os.path.splitext(os.path.basename(path))[0]
+    caption = f"../report/{method}_{name}.rst"
+    return report(path, caption=caption, category=REPORT_SECTIONS[method], subcategory=subcategory, **options)
+
+
 def input_folder(key):
     """A param: the folder of the job's input ``key``. Paths handed to commands come from the
     job's own inputs, so they carry a module's prefix like the inputs do."""

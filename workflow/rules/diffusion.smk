@@ -147,24 +147,17 @@ rule diffusion_figures:
         data=diffusion_dataset_files,
         grid=diffusion_grid_files,
     output:
-        share=report(
+        share=report_figure(
+            "diffusion",
             f"{DIFF}/figures/share_vs_size.png",
-            caption="../report/diffusion_share_vs_size.rst",
-            category="Diffusion replicates",
             subcategory=diffusion_report_dataset,
         ),
-        per_class=report(
+        per_class=report_figure(
+            "diffusion",
             f"{DIFF}/figures/per_class.png",
-            caption="../report/diffusion_per_class.rst",
-            category="Diffusion replicates",
             subcategory=diffusion_report_dataset,
         ),
-        grid=report(
-            f"{DIFF}/figures/grid.png",
-            caption="../report/diffusion_grid.rst",
-            category="Diffusion replicates",
-            subcategory=diffusion_report_dataset,
-        ),
+        grid=report_figure("diffusion", f"{DIFF}/figures/grid.png", subcategory=diffusion_report_dataset),
     log:
         f"{DIFF_LOG}/figures.log",
     benchmark:

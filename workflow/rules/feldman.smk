@@ -94,25 +94,19 @@ rule feldman_figures:
         mem=f"{FELDMAN_ARCH}/memorization.parquet",
         pairs=f"{FELDMAN_ARCH}/influence_pairs.parquet",
     output:
-        histogram=report(
+        histogram=report_figure(
+            "feldman",
             f"{FELDMAN_ARCH}/figures/mem_histogram.png",
-            caption="../report/feldman_mem_histogram.rst",
-            category="Feldman & Zhang",
-            subcategory="{dataset}",
             labels={"architecture": "{arch}", "figure": "mem histogram"},
         ),
-        extremes=report(
+        extremes=report_figure(
+            "feldman",
             f"{FELDMAN_ARCH}/figures/extremes.png",
-            caption="../report/feldman_extremes.rst",
-            category="Feldman & Zhang",
-            subcategory="{dataset}",
             labels={"architecture": "{arch}", "figure": "most and least memorized"},
         ),
-        influence=report(
+        influence=report_figure(
+            "feldman",
             f"{FELDMAN_ARCH}/figures/influence_pairs.png",
-            caption="../report/feldman_influence_pairs.rst",
-            category="Feldman & Zhang",
-            subcategory="{dataset}",
             labels={"architecture": "{arch}", "figure": "high-influence pairs"},
         ),
     log:
@@ -136,12 +130,7 @@ rule feldman_consistency_figure:
     input:
         feldman_pair_tables,
     output:
-        report(
-            f"{FELDMAN}/figures/consistency.png",
-            caption="../report/feldman_consistency.rst",
-            category="Feldman & Zhang",
-            subcategory="{dataset}",
-        ),
+        report_figure("feldman", f"{FELDMAN}/figures/consistency.png"),
     log:
         f"{paths.LOGS}/feldman/{{dataset}}/consistency_figure.log",
     benchmark:

@@ -137,30 +137,10 @@ rule kfold_vae_figures:
         by_epoch=f"{KFOLD_VAE}/kfold_scores_by_epoch.parquet",
         rho=f"{KFOLD_VAE}/rho.parquet",
     output:
-        examples=report(
-            f"{KFOLD_VAE}/figures/examples.png",
-            caption="../report/kfold_vae_examples.rst",
-            category="K-fold VAE",
-            subcategory="{dataset}",
-        ),
-        histogram=report(
-            f"{KFOLD_VAE}/figures/logpx_histogram.png",
-            caption="../report/kfold_vae_logpx_histogram.rst",
-            category="K-fold VAE",
-            subcategory="{dataset}",
-        ),
-        rho=report(
-            f"{KFOLD_VAE}/figures/rho.png",
-            caption="../report/kfold_vae_rho.rst",
-            category="K-fold VAE",
-            subcategory="{dataset}",
-        ),
-        quantiles=report(
-            f"{KFOLD_VAE}/figures/m_quantiles.png",
-            caption="../report/kfold_vae_m_quantiles.rst",
-            category="K-fold VAE",
-            subcategory="{dataset}",
-        ),
+        examples=report_figure("kfold_vae", f"{KFOLD_VAE}/figures/examples.png"),
+        histogram=report_figure("kfold_vae", f"{KFOLD_VAE}/figures/logpx_histogram.png"),
+        rho=report_figure("kfold_vae", f"{KFOLD_VAE}/figures/rho.png"),
+        quantiles=report_figure("kfold_vae", f"{KFOLD_VAE}/figures/m_quantiles.png"),
     log:
         f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/figures.log",
     benchmark:

@@ -232,24 +232,9 @@ rule mrgan_figures:
         classwise=f"{MRGAN}/classwise_summary.parquet",
         nn=mrgan_job_files("nn_distances.parquet"),
     output:
-        fd_ct=report(
-            f"{MRGAN}/figures/fd_vs_ct.png",
-            caption="../report/mrgan_fd_vs_ct.rst",
-            category="MR-GAN",
-            subcategory="{dataset}",
-        ),
-        classwise=report(
-            f"{MRGAN}/figures/classwise_ct.png",
-            caption="../report/mrgan_classwise_ct.rst",
-            category="MR-GAN",
-            subcategory="{dataset}",
-        ),
-        nn=report(
-            f"{MRGAN}/figures/nn_distances.png",
-            caption="../report/mrgan_nn_distances.rst",
-            category="MR-GAN",
-            subcategory="{dataset}",
-        ),
+        fd_ct=report_figure("mrgan", f"{MRGAN}/figures/fd_vs_ct.png"),
+        classwise=report_figure("mrgan", f"{MRGAN}/figures/classwise_ct.png"),
+        nn=report_figure("mrgan", f"{MRGAN}/figures/nn_distances.png"),
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/figures.log",
     benchmark:
