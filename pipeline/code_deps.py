@@ -1,17 +1,23 @@
-"""What code a job runs: the ``pipeline`` modules a module imports (found from its source, imports
-inside functions included) and a fingerprint of their code.
+"""What code a job runs: the modules a module imports from its own top-level package (found from
+its source, imports inside functions included) and a fingerprint of their code.
 
 The rules pass each job's fingerprint as a param, so Snakemake's ``params`` rerun trigger reruns a
 job, and everything downstream, exactly when code it runs has changed. The fingerprint hashes the
 parsed code with docstrings removed, so an edit to comments, docstrings or layout reruns nothing.
-Standard library only: the Snakefile imports this at start-up.
+The same holds for a researcher's own module named in the config (``factory_version``): it is found
+on the jobs' import path without being run. Standard library only: the Snakefile imports this at
+start-up.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.metadata
+import os
+import site
 import sys
+import sysconfig
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,11 +25,35 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 PACKAGE = PACKAGE_ROOT.name
 
 
-def module_path(name: str) -> Path:
-    """Source file of a ``pipeline`` module or package."""
-    parts = name.split(".")[1:]
-    base = PACKAGE_ROOT.joinpath(*parts)
-    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+def module_path(name: str) -> Path | None:
+    """Source file of a module or package, found without running it: a ``pipeline`` module in this
+    package, any other where the jobs would import it from (their working directory first, then the
+    import path); None when there is no such Python file."""
+    parts = name.split(".")
+    if parts[0] == PACKAGE:
+        base = PACKAGE_ROOT.joinpath(*parts[1:])
+        path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+        return path if path.is_file() else None
+    locations, spec = [os.getcwd(), *sys.path], None
+    for depth in range(1, len(parts) + 1):
+        if locations is None:  # a module has no submodules
+            return None
+        spec = _find_spec(".".join(parts[:depth]), locations)
+        if spec is None:
+            return None
+        locations = spec.submodule_search_locations
+    return Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+
+
+def _find_spec(name: str, locations: list[str]):
+    """What the import system would load for ``name`` from ``locations`` (the finders of
+    ``sys.meta_path`` in turn: plain folders, editable installs), without loading it."""
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        spec = find(name, locations) if find else None
+        if spec is not None:
+            return spec
+    return None
 
 
 @lru_cache(maxsize=None)
@@ -62,26 +92,24 @@ def _imported_names(tree: ast.Module, package: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _is_module(name: str) -> bool:
-    return name.split(".")[0] == PACKAGE and module_path(name).is_file()
-
-
 @lru_cache(maxsize=None)
 def module_closure(name: str) -> tuple[str, ...]:
-    """``name`` and every ``pipeline`` module it imports, directly or not, sorted.
+    """``name`` and every module of its top-level package (``pipeline`` for the workflow's own) that
+    it imports, directly or not, sorted.
 
     Importing ``pipeline.a.b`` runs the packages ``pipeline`` and ``pipeline.a`` too, so they count.
     """
+    top = name.split(".")[0]
     seen: set[str] = set()
     todo = [name]
     while todo:
         current = todo.pop()
-        if current in seen or not _is_module(current):
+        if current in seen or current.split(".")[0] != top or module_path(current) is None:
             continue
         seen.add(current)
         parts = current.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-        todo += [n for n in _parsed(current)[0] if n.split(".")[0] == PACKAGE]
+        todo += [n for n in _parsed(current)[0] if n.split(".")[0] == top]
     return tuple(sorted(seen))
 
 
@@ -114,6 +142,32 @@ def code_version(name: str) -> str:
     for module in module_closure(name):
         digest.update(_parsed(module)[1])
     return digest.hexdigest()[:16]
+
+
+def factory_version(factory: str) -> str:
+    """What a researcher's ``package.module:callable`` runs, for the params of the jobs that call it:
+    the code version of its module (its own package's modules it imports included), so editing that
+    code reruns them; for a module installed into this Python, its distribution's version instead
+    (an upgrade reruns them). A module that cannot be found gives a constant: its job reports it."""
+    module = factory.partition(":")[0]
+    path = module_path(module)
+    if path is None:
+        return f"{module}: not found"
+    top = module.split(".")[0]
+    if top != PACKAGE and any(path.resolve().is_relative_to(folder) for folder in _installed_folders()):
+        try:
+            return " ".join(f"{name} {importlib.metadata.version(name)}"
+                            for name in importlib.metadata.packages_distributions().get(top, [top]))
+        except importlib.metadata.PackageNotFoundError:  # installed files without metadata
+            pass
+    return code_version(module)
+
+
+def _installed_folders() -> set[Path]:
+    """Where packages are installed into this Python (site-packages, user and system ones too)."""
+    folders = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    folders |= {*site.getsitepackages(), site.getusersitepackages()}
+    return {Path(folder).resolve() for folder in folders}
 
 
 if __name__ == "__main__":  # python -m pipeline.code_deps pipeline.feldman.train_shard

@@ -35,3 +35,30 @@ def test_feldman_outputs(workflow_runner):
     assert not list(out.glob("*/shards/*.pt"))  # no checkpoints unless asked
     result = workflow_runner(TINY, "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+# A researcher's own classifier, in a module file of the run's folder (where jobs import it from).
+OWN_MODULE = '''"""My classifier."""
+from torch import nn
+
+
+def make(in_shape, n_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_shape[0] * in_shape[1] * in_shape[2], 16), nn.ReLU(),
+                         nn.Linear(16, n_classes))
+'''
+
+
+def test_editing_the_researchers_own_module_reruns_its_shards(workflow_runner):
+    config = {**TINY, "feldman": {**TINY["feldman"], "compare": [], "architectures": {
+        "mine": {"kind": "module", "factory": "mynets:make", "epochs": 1, "batch_size": 64}}}}
+    shard = f"{paths.FELDMAN_ARCH.format(dataset='digits', arch='mine')}/shards/shard0.parquet"
+    own = workflow_runner.workdir / "mynets.py"
+    own.parent.mkdir(parents=True)
+    own.write_text(OWN_MODULE)
+    workflow_runner(config, "-p", shard)  # a flag first: the runner's last option takes several values
+    assert len(pd.read_parquet(workflow_runner.workdir / shard)) == 4
+    own.write_text(OWN_MODULE.replace('"""My classifier."""', '"""My classifier, reworded."""') + "# a note\n")
+    assert "Nothing to be done" in workflow_runner(config, "-n", shard).stdout
+    own.write_text(OWN_MODULE.replace("16", "24"))
+    dry = workflow_runner(config, "-n", shard).stdout
+    assert "feldman_train_shard" in dry and "Nothing to be done" not in dry

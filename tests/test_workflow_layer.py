@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import textwrap
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,34 @@ def test_code_version_changes_with_code_not_with_comments_or_docstrings(package_
     assert code_deps.code_version("pipeline.feldman.train_shard") == before["pipeline.feldman.train_shard"]
 
 
+def test_factory_version_follows_the_researchers_own_code(tmp_path, monkeypatch):
+    lab = tmp_path / "mylab"
+    lab.mkdir()
+    (lab / "__init__.py").write_text("")
+    (lab / "nets.py").write_text('"""Nets."""\nfrom mylab import blocks\n\n\ndef make(in_shape, n_classes):\n'
+                                 '    return blocks.mlp(in_shape, n_classes)\n')
+    (lab / "blocks.py").write_text("def mlp(in_shape, n_classes):\n    return None\n")
+    (lab / "unused.py").write_text("X = 1\n")
+    monkeypatch.chdir(tmp_path)  # where the jobs run, so where they import the researcher's modules from
+
+    def version():
+        for cached in (code_deps._parsed, code_deps.module_closure, code_deps.code_version):
+            cached.cache_clear()
+        return code_deps.factory_version("mylab.nets:make")
+
+    before = version()
+    assert code_deps.module_closure("mylab.nets") == ("mylab", "mylab.blocks", "mylab.nets")
+    (lab / "unused.py").write_text("X = 2\n")  # not imported by the factory's module
+    (lab / "nets.py").write_text((lab / "nets.py").read_text().replace("Nets.", "Networks, reworded.") + "# note\n")
+    assert version() == before
+    (lab / "blocks.py").write_text("def mlp(in_shape, n_classes):\n    return 1\n")
+    assert version() != before
+    assert code_deps.factory_version("nowhere.nets:make") == "nowhere.nets: not found"  # the job says so
+    # installed packages by their version; the pipeline's own factories by their code
+    assert code_deps.factory_version("torchvision.models:resnet18") == f"torchvision {metadata.version('torchvision')}"
+    assert code_deps.factory_version("pipeline.feldman.zoo:resnet18_cifar") == code_deps.code_version("pipeline.feldman.zoo")
+
+
 def rule_blocks() -> list[tuple[str, str]]:
     blocks = []
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
@@ -84,7 +113,7 @@ def test_every_rule_passes_the_code_version_of_the_module_it_runs():
         modules = set(RULE_MODULE.findall(block))
         if not modules:
             continue
-        versioned = set(re.findall(r'code=code_version\("(pipeline[\w.]*)"\)', block))
+        versioned = set(re.findall(r'code=(?:code_version|feldman_code)\("(pipeline[\w.]*)"\)', block))
         assert versioned == modules, f"rule {name}: runs {modules}, code param covers {versioned}"
         checked += 1
     assert checked > 30

@@ -30,10 +30,14 @@ rule claims_figures:
         claims=f"{CLAIMS}/claims.parquet",
     output:
         **{
-            paper: report_figure("claims", f"{CLAIMS}/figures/{paper}.png", subcategory="figures")
+            paper: report_figure(
+                "claims", f"{CLAIMS}/figures/{paper}.png", subcategory="figures"
+            )
             for paper in CLAIMS_PAPERS
         },
-        table=report_figure("claims", f"{CLAIMS}/figures/table.png", subcategory="table"),
+        table=report_figure(
+            "claims", f"{CLAIMS}/figures/table.png", subcategory="table"
+        ),
     log:
         f"{paths.LOGS}/claims/figures.log",
     benchmark:

@@ -17,7 +17,7 @@ shell.prefix(
 )
 
 from pipeline import jobserver, paths
-from pipeline.code_deps import code_version
+from pipeline.code_deps import code_version, factory_version
 from pipeline.config import validate_config
 from pipeline.data.files import array_files, folder_listing
 from pipeline.errors import PipelineError
@@ -117,11 +117,17 @@ REPORT_SECTIONS = {
 
 
 def report_figure(method, path, subcategory="{dataset}", **options):
-    """A figure output shown in the report: in its method's section, under its data set unless
-    said otherwise, captioned by workflow/report/METHOD_NAME.rst (NAME: the figure's file name)."""
+    """A figure in the report: in its method's section, under its data set unless said
+    otherwise, captioned by workflow/report/METHOD_NAME.rst (NAME: the figure's file name)."""
     name = os.path.splitext(os.path.basename(path))[0]
     caption = f"../report/{method}_{name}.rst"
-    return report(path, caption=caption, category=REPORT_SECTIONS[method], subcategory=subcategory, **options)
+    return report(
+        path,
+        caption=caption,
+        category=REPORT_SECTIONS[method],
+        subcategory=subcategory,
+        **options,
+    )
 
 
 def input_folder(key):

@@ -157,7 +157,11 @@ rule diffusion_figures:
             f"{DIFF}/figures/per_class.png",
             subcategory=diffusion_report_dataset,
         ),
-        grid=report_figure("diffusion", f"{DIFF}/figures/grid.png", subcategory=diffusion_report_dataset),
+        grid=report_figure(
+            "diffusion",
+            f"{DIFF}/figures/grid.png",
+            subcategory=diffusion_report_dataset,
+        ),
     log:
         f"{DIFF_LOG}/figures.log",
     benchmark:

@@ -22,7 +22,7 @@ rule feldman_train_shard:
     resources:
         gpu=GPU_JOB,
     params:
-        code=code_version("pipeline.feldman.train_shard"),
+        code=feldman_code("pipeline.feldman.train_shard"),
         dataset_dir=input_folder("data"),
         spec=feldman_arch_spec,
         shard_size=config["feldman"]["shard_size"],

@@ -31,6 +31,23 @@ def feldman_subsets_file(wildcards):
     return f"{paths.SPLITS.format(dataset=wildcards.dataset, seed=seed)}/feldman_subsets.parquet"
 
 
+def feldman_code(module):
+    """The code param of a job that trains an architecture: the code version of ``module`` and, for
+    kind module, of the researcher's factory (its code, or its installed package's version), so an
+    edit to either reruns the job."""
+
+    def code(wildcards):
+        spec = config["feldman"]["architectures"][wildcards.arch]
+        version = code_version(module)
+        return (
+            f"{version} {factory_version(spec['factory'])}"
+            if spec["kind"] == "module"
+            else version
+        )
+
+    return code
+
+
 def feldman_arch_spec(wildcards):
     return as_json(config["feldman"]["architectures"][wildcards.arch])
 
