@@ -118,7 +118,7 @@ REPORT_SECTIONS = {
 
 def report_figure(method, path, subcategory="{dataset}", **options):
     """A figure in the report: in its method's section, under its data set unless said
-    otherwise, captioned by workflow/report/METHOD_NAME.rst (NAME: the figure's file name)."""
+    otherwise, captioned by workflow/report/METHOD_NAME.rst (NAME: the file's name)."""
     name = os.path.splitext(os.path.basename(path))[0]
     caption = f"../report/{method}_{name}.rst"
     return report(
