@@ -19,6 +19,7 @@ import torch
 from pipeline.diffusion.schedule import Diffusion
 from pipeline.devices import resolve_device
 from pipeline.diffusion.unet import UNet, UNetConfig
+from timing import sync
 
 
 def measure(width: int, size: int, batch: int, steps: int, n_samples: int, sample_steps: int, device, amp: bool):
@@ -35,26 +36,22 @@ def measure(width: int, size: int, batch: int, steps: int, n_samples: int, sampl
         loss.backward()
         opt.step()
 
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     for _ in range(3):  # warm-up
         step()
-    sync()
+    sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    sync()
+    sync(device)
     train_rate = steps / (time.perf_counter() - start)
     model.eval()
     diffusion.sample(model, (8, 3, size, size), 2, device=device, autocast=amp)
-    sync()
+    sync(device)
     start = time.perf_counter()
     for s in range(0, n_samples, 256):
         diffusion.sample(model, (min(256, n_samples - s), 3, size, size), sample_steps, "ddpm", device=device,
                          autocast=amp)
-    sync()
+    sync(device)
     return train_rate, n_samples / (time.perf_counter() - start)
 
 

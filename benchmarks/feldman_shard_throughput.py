@@ -28,13 +28,9 @@ from pipeline.feldman import models, module_stack
 from pipeline.devices import resolve_device
 from pipeline.feldman.train_shard import as_tensor, full_spec, train_plain, train_stacked
 from pipeline.splits import subset_masks
+from timing import sync, timed
 
 ARCHS = {"mlp": {"kind": "mlp", "hidden": [512, 256]}, "cnn": {"kind": "cnn", "channels": [16, 32]}}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def mlp_step_shapes(sizes: list[int], s: int, b: int) -> list[tuple[int, int, int]]:
@@ -65,11 +61,7 @@ def matmul_rate(shapes, s: int, device: torch.device, repeats: int = 20) -> floa
 
 
 def timed_training(model, x, y, members, runs, spec, device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    train_stacked(model, x, y, members, runs, 0, spec)
-    sync(device)
-    return time.perf_counter() - start
+    return timed(lambda: train_stacked(model, x, y, members, runs, 0, spec), device)[0]
 
 
 def compare_module(x, y, members, runs, spec, image_shape, device) -> None:
@@ -130,11 +122,7 @@ def main() -> None:
     train_stacked(warm, x, y, members[:2], runs[:2], 0, {**spec, "epochs": 1})
     train_plain(models.plain_model(warm, 0).to(device), x, y, members[0], 0, 0, {**spec, "epochs": 1})
 
-    sync(device)
-    start = time.perf_counter()
-    train_stacked(stacked, x, y, members, runs, 0, spec)
-    sync(device)
-    vectorized = time.perf_counter() - start
+    vectorized, _ = timed(lambda: train_stacked(stacked, x, y, members, runs, 0, spec), device)
     loop_runs = runs[: a.loop_models or len(runs)]
     start = time.perf_counter()
     for s in loop_runs:

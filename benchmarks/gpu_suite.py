@@ -41,6 +41,7 @@ import pandas as pd
 import yaml
 
 from pipeline import jobserver, paths
+from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
 EXACT_STAGES = ("data", "splits", "neighbors")  # tables no model computes: equal on any device
@@ -50,13 +51,6 @@ ID_COLUMNS = {"index", "run", "seed", "query", "rank", "ref_index", "repeat", "f
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def ceilings(device: str) -> dict:
@@ -69,15 +63,8 @@ def ceilings(device: str) -> dict:
            "torch": torch.__version__}
 
     def median_seconds(fn, repeats=10):
-        fn()
-        sync()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - start)
-        return float(np.median(times))
+        timed(fn, dev)  # warm-up
+        return float(np.median([timed(fn, dev)[0] for _ in range(repeats)]))
 
     for name, dtype, tf32 in [("fp32", torch.float32, False), ("tf32", torch.float32, True),
                               ("bf16", torch.bfloat16, False)]:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 
 import numpy as np
 import torch
 
 from pipeline.kfold_vae.likelihood import log_px, log_px_loop, log_weights
 from pipeline.kfold_vae.models import build_model
+from timing import timed
 
 SHAPES = {"bernoulli_mlp": (28, 28, 1), "gaussian_conv": (32, 32, 3), "constant_conv": (32, 32, 3)}
 
@@ -37,12 +37,6 @@ def naive_loop(model, x, n_samples, generator):
         weights = torch.cat([log_weights(model, x[i : i + 1], 1, generator) for _ in range(n_samples)])
         out.append(torch.logsumexp(weights, 0) - np.log(n_samples) + model.pixel_correction(x[i : i + 1]))
     return torch.cat(out)
-
-
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
 
 
 def main() -> None:
@@ -67,15 +61,11 @@ def main() -> None:
     evaluations = args.examples * args.samples
     log_px(model, x[:8], args.samples)  # warm-up
 
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    t_fast, fast = timed(lambda: (log_px(model, x, args.samples, torch.Generator(device).manual_seed(0)), sync())[0])
-    t_loop, slow = timed(lambda: (log_px_loop(model, x, args.samples, torch.Generator(device).manual_seed(1)), sync())[0])
+    t_fast, fast = timed(lambda: log_px(model, x, args.samples, torch.Generator(device).manual_seed(0)), device)
+    t_loop, slow = timed(lambda: log_px_loop(model, x, args.samples, torch.Generator(device).manual_seed(1)), device)
     n_naive = max(1, args.examples // 8)  # the slowest baseline runs on an eighth of the examples
-    t_naive, _ = timed(lambda: (naive_loop(model, x[:n_naive], args.samples, torch.Generator(device).manual_seed(2)),
-                                sync())[0])
+    t_naive, _ = timed(lambda: naive_loop(model, x[:n_naive], args.samples, torch.Generator(device).manual_seed(2)),
+                       device)
     naive_rate = n_naive * args.samples / t_naive
     print(f"model {args.model}, {args.examples} examples x {args.samples} importance samples, "
           f"{args.threads} thread(s), device {args.device}")

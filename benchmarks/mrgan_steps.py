@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from pathlib import Path
 
 import torch
@@ -21,14 +20,13 @@ import torch
 from pipeline.data.registry import build
 from pipeline.devices import resolve_device
 from pipeline.mrgan import embed, guideline, rejection, train
+from timing import timed
 
 
 def steps_per_second(trainer: train.Trainer, steps: int) -> float:
     trainer.step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.step()
-    return steps / (time.perf_counter() - start)
+    seconds, _ = timed(lambda: [trainer.step() for _ in range(steps)], trainer.device)
+    return steps / seconds
 
 
 def main() -> None:

@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 
 import numpy as np
 
 from pipeline.neighbors import _has_faiss, knn
-
-
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
+from timing import timed
 
 
 def main() -> None:
@@ -47,7 +41,7 @@ def main() -> None:
     print(f"{args.queries} queries x {args.refs} refs x {args.dim} dims, k={args.k}")
     for name, backend, device in runs:
         knn(query[:64], ref[:512], args.k, backend=backend, device=device)  # warm-up
-        seconds, results[name] = timed(lambda: knn(query, ref, args.k, backend=backend, device=device))
+        seconds, results[name] = timed(lambda: knn(query, ref, args.k, backend=backend, device=device), device)
         results[name] = (seconds, results[name])
     base = results[runs[0][0]][0]
     for name, (seconds, (idx, _)) in results.items():

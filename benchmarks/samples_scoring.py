@@ -1,6 +1,6 @@
 """Scoring a sample set on CPU, stage by stage: 10,000 samples against the 60,000 MNIST training images.
 
-    python benchmarks/samples_scoring.py [--train 60000] [--samples 10000] [--threads 2] [--mnist DIR]
+    python benchmarks/samples_scoring.py [--train 60000] [--samples 10000] [--threads 2] [--mnist-root DIR]
     python benchmarks/samples_scoring.py --quick      # 6,000 training images, 1,000 samples: checks it runs
 
 Runs the functions the workflow's samples_score job runs (pipeline/samples/score.py), each timed:
@@ -13,45 +13,36 @@ in the queries, so it is scaled up to all samples) and against the 60 s goal.
 Samples: half near-copies of random training images (+-2 grey levels), half noisy test images, so the
 replicate share printed at the end should be near 0.5. The embedding classifier is untrained (random
 weights): a forward pass costs the same as a trained one's, and no training is timed here.
-MNIST: the four idx files (``.gz`` or not) in --mnist (torchvision's ``MNIST/raw`` layout).
+MNIST: the four idx files (``.gz`` or not) in --mnist-root/MNIST/raw (torchvision's layout), read
+as the workflow's ``mnist`` data set reads them.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.data import full
+from pipeline.errors import PipelineError
 from pipeline.frechet import frechet_distance
 from pipeline.mrgan.ct_test import ct_statistic
 from pipeline.mrgan.score import pixels
 from pipeline.neighbors import knn
 from pipeline.samples.score import SPACE_METRICS, nn_counts, replicate_table
 from pipeline.schema import schema_default
+from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
 GOAL_SECONDS = 60.0
 
 
-def read_idx(folder: Path, name: str) -> np.ndarray:
-    """One MNIST idx file (``name`` or ``name.gz``) as a uint8 array."""
-    for path in (folder / name, folder / f"{name}.gz"):
-        if path.is_file():
-            raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
-            dims = raw[3]
-            shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-            return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-    raise SystemExit(f"error: {folder}: no {name}[.gz]; place the MNIST idx files there or pass --mnist DIR")
-
-
-def timed(stages: dict, name: str, fn):
-    start = time.perf_counter()
-    result = fn()
-    stages[name] = time.perf_counter() - start
+def stage(stages: dict, name: str, fn):
+    """Runs one scoring stage, recording and printing its time."""
+    stages[name], result = timed(fn)
     print(f"  {name:44s} {stages[name]:8.2f} s", flush=True)
     return result
 
@@ -88,7 +79,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10000)
     parser.add_argument("--baseline-queries", type=int, default=500, help="samples the numpy baseline searches")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--mnist", type=Path, default=REPO / ".devdata" / "MNIST" / "raw")
+    parser.add_argument("--mnist-root", type=Path, default=REPO / ".devdata", help="holds MNIST/raw/*-ubyte[.gz]")
     parser.add_argument("--quick", action="store_true", help="6,000 training images and 1,000 samples")
     args = parser.parse_args()
     if args.quick:
@@ -100,15 +91,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
 
-    train = read_idx(args.mnist, "train-images-idx3-ubyte")[: args.train, :, :, None]
-    train_labels = read_idx(args.mnist, "train-labels-idx1-ubyte")[: args.train].astype(np.int64)
-    test = read_idx(args.mnist, "t10k-images-idx3-ubyte")[:, :, :, None]
+    try:
+        images, all_labels, split = full.mnist(args.mnist_root, download=False)
+    except PipelineError as err:
+        raise SystemExit(f"error: {err}") from None
+    train, train_labels = images[split == "train"][: args.train], all_labels[split == "train"][: args.train]
+    test = images[split == "test"]
     rng = np.random.default_rng(0)
     half = args.samples // 2
     copies = train[rng.integers(len(train), size=half)].astype(int) + rng.integers(-2, 3, (half, 28, 28, 1))
     noisy = test[rng.integers(len(test), size=args.samples - half)].astype(int) + rng.normal(0, 20, (args.samples - half, 28, 28, 1))
     samples = np.clip(np.rint(np.concatenate([copies, noisy])), 0, 255).astype(np.uint8)
-    train, test = train.copy(), test.copy()  # writable (frombuffer arrays are read-only), as torch wants
     train_index = np.arange(len(train), dtype=np.int64)
     k, threshold = schema_default("samples.*.k"), schema_default("samples.*.threshold")
     cells, pca_dims = schema_default("samples.*.kmeans_cells"), schema_default("samples.*.pca_dims")
@@ -116,12 +109,12 @@ def main() -> None:
           f"{args.threads} threads, k={k}")
 
     stages: dict[str, float] = {}
-    pos, dist = timed(stages, "pixel neighbours", lambda: knn(samples, train, k, SPACE_METRICS["pixels"]))
+    pos, dist = stage(stages, "pixel neighbours", lambda: knn(samples, train, k, SPACE_METRICS["pixels"]))
     embedder = random_embedder()
-    sample_f = timed(stages, "embedding: samples", lambda: embedder.embed_images(samples))
-    train_f, test_f = timed(stages, "embedding: train + test (once per data set)",
+    sample_f = stage(stages, "embedding: samples", lambda: embedder.embed_images(samples))
+    train_f, test_f = stage(stages, "embedding: train + test (once per data set)",
                             lambda: (embedder.embed_images(train), embedder.embed_images(test)))
-    emb_pos, _ = timed(stages, "embedding neighbours", lambda: knn(sample_f, train_f, k, SPACE_METRICS["embedding"]))
+    emb_pos, _ = stage(stages, "embedding neighbours", lambda: knn(sample_f, train_f, k, SPACE_METRICS["embedding"]))
     labels = np.full(len(samples), -1)
 
     def replicates_and_counts():
@@ -129,11 +122,11 @@ def main() -> None:
         nn_counts(train_index, train_labels, pos[:, 0], emb_pos[:, 0], table["replicate"].to_numpy())
         return table
 
-    reps = timed(stages, "replicates + nn counts", replicates_and_counts)
-    ct_emb = timed(stages, "C_T embedding", lambda: ct_statistic(train_f, test_f, sample_f, cells, pca_dims))
-    ct_px = timed(stages, "C_T pixels", lambda: ct_statistic(pixels(train), pixels(test), pixels(samples), cells,
+    reps = stage(stages, "replicates + nn counts", replicates_and_counts)
+    ct_emb = stage(stages, "C_T embedding", lambda: ct_statistic(train_f, test_f, sample_f, cells, pca_dims))
+    ct_px = stage(stages, "C_T pixels", lambda: ct_statistic(pixels(train), pixels(test), pixels(samples), cells,
                                                                pca_dims))
-    timed(stages, "Frechet distance", lambda: frechet_distance(sample_f, test_f))
+    stage(stages, "Frechet distance", lambda: frechet_distance(sample_f, test_f))
     per_set = sum(t for name, t in stages.items() if "once per data set" not in name)
 
     q = min(args.baseline_queries, len(samples))
