@@ -257,14 +257,15 @@ class Server:
         self.selector.unregister(connection)
         self.selector.unregister(pidfd)
         os.close(pidfd)
+        # Snakemake's benchmark file measures the waiting client; the child's CPU time is this. (Its
+        # peak RSS would count the server's pages it shares, so it says nothing of the job's memory.)
+        # Logged before the client hears of the end, so whoever waits for the job finds the line.
+        print(f"job {pid} ended: exit {code}, {usage.ru_utime + usage.ru_stime:.2f} CPU-s", flush=True)
         try:
             connection.sendall(str(code).encode())
         except OSError:
             pass
         connection.close()
-        # Snakemake's benchmark file measures the waiting client; the child's CPU time is this. (Its
-        # peak RSS would count the server's pages it shares, so it says nothing of the job's memory.)
-        print(f"job {pid} ended: exit {code}, {usage.ru_utime + usage.ru_stime:.2f} CPU-s", flush=True)
 
 
 def main() -> None:
