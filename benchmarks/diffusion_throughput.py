@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 
 import torch
 
 from pipeline.diffusion.schedule import Diffusion
 from pipeline.devices import resolve_device
 from pipeline.diffusion.unet import UNet, UNetConfig
-from timing import sync
+from timing import timed
 
 
 def measure(width: int, size: int, batch: int, steps: int, n_samples: int, sample_steps: int, device, amp: bool):
@@ -36,23 +35,14 @@ def measure(width: int, size: int, batch: int, steps: int, n_samples: int, sampl
         loss.backward()
         opt.step()
 
-    for _ in range(3):  # warm-up
-        step()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    train_rate = steps / (time.perf_counter() - start)
+    timed(lambda: [step() for _ in range(3)], device)  # warm-up
+    train_seconds, _ = timed(lambda: [step() for _ in range(steps)], device)
     model.eval()
-    diffusion.sample(model, (8, 3, size, size), 2, device=device, autocast=amp)
-    sync(device)
-    start = time.perf_counter()
-    for s in range(0, n_samples, 256):
-        diffusion.sample(model, (min(256, n_samples - s), 3, size, size), sample_steps, "ddpm", device=device,
-                         autocast=amp)
-    sync(device)
-    return train_rate, n_samples / (time.perf_counter() - start)
+    timed(lambda: diffusion.sample(model, (8, 3, size, size), 2, device=device, autocast=amp), device)  # warm-up
+    sample_seconds, _ = timed(lambda: [diffusion.sample(model, (min(256, n_samples - s), 3, size, size), sample_steps,
+                                                        "ddpm", device=device, autocast=amp)
+                                       for s in range(0, n_samples, 256)], device)
+    return steps / train_seconds, n_samples / sample_seconds
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ over the ordinary ``nn.Sequential`` copies), and prints each one's time per opti
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -28,7 +27,7 @@ from pipeline.feldman import models, module_stack
 from pipeline.devices import resolve_device
 from pipeline.feldman.train_shard import as_tensor, full_spec, train_plain, train_stacked
 from pipeline.splits import subset_masks
-from timing import sync, timed
+from timing import timed
 
 ARCHS = {"mlp": {"kind": "mlp", "hidden": [512, 256]}, "cnn": {"kind": "cnn", "channels": [16, 32]}}
 
@@ -49,15 +48,12 @@ def matmul_rate(shapes, s: int, device: torch.device, repeats: int = 20) -> floa
     """FLOP/s of torch.bmm over the given shapes, S at a time, on random data."""
     pairs = [(torch.rand(s, m, k, device=device), torch.rand(s, k, n, device=device)) for m, k, n in shapes]
     flops = sum(2 * s * m * k * n for m, k, n in shapes)
-    for a, b in pairs:
-        torch.bmm(a, b)
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
+    def products():
         for a, b in pairs:
             torch.bmm(a, b)
-    sync(device)
-    return repeats * flops / (time.perf_counter() - start)
+
+    timed(products, device)  # warm-up
+    return repeats * flops / timed(lambda: [products() for _ in range(repeats)], device)[0]
 
 
 def timed_training(model, x, y, members, runs, spec, device) -> float:
@@ -124,11 +120,8 @@ def main() -> None:
 
     vectorized, _ = timed(lambda: train_stacked(stacked, x, y, members, runs, 0, spec), device)
     loop_runs = runs[: a.loop_models or len(runs)]
-    start = time.perf_counter()
-    for s in loop_runs:
-        train_plain(plain[s], x, y, members[s], s, 0, spec)
-    sync(device)
-    loop = (time.perf_counter() - start) * len(runs) / len(loop_runs)
+    loop, _ = timed(lambda: [train_plain(plain[s], x, y, members[s], s, 0, spec) for s in loop_runs], device)
+    loop *= len(runs) / len(loop_runs)
     with torch.no_grad():
         probe = x[:256]
         diff = max((stacked(probe)[s] - plain[s](probe)).abs().max().item() for s in loop_runs)

@@ -41,8 +41,7 @@ def main() -> None:
     print(f"{args.queries} queries x {args.refs} refs x {args.dim} dims, k={args.k}")
     for name, backend, device in runs:
         knn(query[:64], ref[:512], args.k, backend=backend, device=device)  # warm-up
-        seconds, results[name] = timed(lambda: knn(query, ref, args.k, backend=backend, device=device), device)
-        results[name] = (seconds, results[name])
+        results[name] = timed(lambda: knn(query, ref, args.k, backend=backend, device=device), device)
     base = results[runs[0][0]][0]
     for name, (seconds, (idx, _)) in results.items():
         agree = np.array_equal(idx, results[runs[0][0]][1][0])

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +54,7 @@ def matmul_seconds(queries: np.ndarray, refs: np.ndarray) -> float:
     q = torch.from_numpy(queries.reshape(len(queries), -1).astype(np.float32) / 255)
     r = torch.from_numpy(refs.reshape(len(refs), -1).astype(np.float32) / 255)
     q @ r[:1000].T  # warm up
-    start = time.perf_counter()
-    for block in range(0, len(r), 10000):
-        q @ r[block:block + 10000].T
-    return time.perf_counter() - start
+    return timed(lambda: [q @ r[block:block + 10000].T for block in range(0, len(r), 10000)])[0]
 
 
 def random_embedder():
@@ -131,9 +127,8 @@ def main() -> None:
 
     q = min(args.baseline_queries, len(samples))
     print(f"baseline: numpy float64 brute force on the first {q} samples (scaled x{len(samples) / q:.1f})")
-    start = time.perf_counter()
-    base_pos, _ = knn(samples[:q], train, k, SPACE_METRICS["pixels"], backend="numpy")
-    baseline = (time.perf_counter() - start) * len(samples) / q
+    seconds, (base_pos, _) = timed(lambda: knn(samples[:q], train, k, SPACE_METRICS["pixels"], backend="numpy"))
+    baseline = seconds * len(samples) / q
     same = np.array_equal(base_pos, pos[:q])
     limit = matmul_seconds(samples, train)
     flops = 2.0 * len(samples) * len(train) * samples[0].size

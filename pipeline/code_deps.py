@@ -144,6 +144,7 @@ def code_version(name: str) -> str:
     return digest.hexdigest()[:16]
 
 
+@lru_cache(maxsize=None)  # asked once per training job while Snakemake builds the DAG
 def factory_version(factory: str) -> str:
     """What a researcher's ``package.module:callable`` runs, for the params of the jobs that call it:
     the code version of its module (its own package's modules it imports included), so editing that

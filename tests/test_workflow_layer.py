@@ -45,17 +45,21 @@ def test_closure_follows_imports_including_those_inside_functions():
     assert "faiss" in code_deps.third_party_imports("pipeline.neighbors")  # imported inside a function
 
 
+def forget_code_versions() -> None:
+    """code_deps remembers what it parsed and hashed; a test that edits code makes it look again."""
+    for cached in (code_deps._parsed, code_deps.module_closure, code_deps.code_version, code_deps.factory_version):
+        cached.cache_clear()
+
+
 @pytest.fixture
 def package_copy(tmp_path, monkeypatch):
     """code_deps pointed at a scratch copy of the package, so a test can edit its code."""
     root = tmp_path / "pipeline"
     shutil.copytree(REPO / "pipeline", root, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(code_deps, "PACKAGE_ROOT", root)
-    for cached in (code_deps._parsed, code_deps.module_closure, code_deps.code_version):
-        cached.cache_clear()
+    forget_code_versions()
     yield root
-    for cached in (code_deps._parsed, code_deps.module_closure, code_deps.code_version):
-        cached.cache_clear()
+    forget_code_versions()
 
 
 def test_code_version_changes_with_code_not_with_comments_or_docstrings(package_copy):
@@ -63,10 +67,10 @@ def test_code_version_changes_with_code_not_with_comments_or_docstrings(package_
     plotting = package_copy / "plotting.py"
     text = plotting.read_text()
     plotting.write_text(text.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n\n\n")
-    code_deps.code_version.cache_clear(), code_deps._parsed.cache_clear()
+    forget_code_versions()
     assert {m: code_deps.code_version(m) for m in before} == before
     plotting.write_text(text + "\nEXTRA = 1\n")
-    code_deps.code_version.cache_clear(), code_deps._parsed.cache_clear()
+    forget_code_versions()
     assert code_deps.code_version("pipeline.feldman.figures") != before["pipeline.feldman.figures"]
     assert code_deps.code_version("pipeline.feldman.train_shard") == before["pipeline.feldman.train_shard"]
 
@@ -82,8 +86,7 @@ def test_factory_version_follows_the_researchers_own_code(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)  # where the jobs run, so where they import the researcher's modules from
 
     def version():
-        for cached in (code_deps._parsed, code_deps.module_closure, code_deps.code_version):
-            cached.cache_clear()
+        forget_code_versions()
         return code_deps.factory_version("mylab.nets:make")
 
     before = version()
