@@ -4,9 +4,9 @@ its source, imports inside functions included) and a fingerprint of their code.
 The rules pass each job's fingerprint as a param, so Snakemake's ``params`` rerun trigger reruns a
 job, and everything downstream, exactly when code it runs has changed. The fingerprint hashes the
 parsed code with docstrings removed, so an edit to comments, docstrings or layout reruns nothing.
-The same holds for a researcher's own module named in the config (``factory_version``): it is found
-on the jobs' import path without being run. Standard library only: the Snakefile imports this at
-start-up.
+The same holds for a researcher's own module named in the config (``factory_version``) and their
+modules it imports: they are found on the jobs' import path without being run. Standard library
+only: the Snakefile imports this at start-up.
 """
 
 from __future__ import annotations
@@ -93,9 +93,11 @@ def _imported_names(tree: ast.Module, package: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=None)
-def module_closure(name: str) -> tuple[str, ...]:
+def module_closure(name: str, own_code: bool = False) -> tuple[str, ...]:
     """``name`` and every module of its top-level package (``pipeline`` for the workflow's own) that
-    it imports, directly or not, sorted.
+    it imports, directly or not, sorted; with ``own_code``, also those of every other package that
+    is neither installed into this Python nor in the standard library (a researcher's modules
+    beside their factory's, e.g. ``layers.py`` next to ``nets.py``).
 
     Importing ``pipeline.a.b`` runs the packages ``pipeline`` and ``pipeline.a`` too, so they count.
     """
@@ -104,13 +106,29 @@ def module_closure(name: str) -> tuple[str, ...]:
     todo = [name]
     while todo:
         current = todo.pop()
-        if current in seen or current.split(".")[0] != top or module_path(current) is None:
+        current_top = current.split(".")[0]
+        if current in seen or not (current_top == top or own_code and _is_own_code(current_top)) \
+                or module_path(current) is None:
             continue
         seen.add(current)
         parts = current.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-        todo += [n for n in _parsed(current)[0] if n.split(".")[0] == top]
+        todo += _parsed(current)[0]
     return tuple(sorted(seen))
+
+
+@lru_cache(maxsize=None)
+def _is_own_code(top: str) -> bool:
+    """Whether the top-level module or package ``top`` is code the jobs import from source of the
+    researcher's own: found, and neither standard library nor installed into this Python."""
+    if top in sys.stdlib_module_names:
+        return False
+    path = module_path(top)
+    return path is not None and not _is_installed(path)
+
+
+def _is_installed(path: Path) -> bool:
+    return any(path.resolve().is_relative_to(folder) for folder in _installed_folders())
 
 
 def third_party_imports(name: str) -> set[str]:
@@ -136,10 +154,10 @@ def _without_docstrings(tree: ast.Module) -> ast.Module:
 
 
 @lru_cache(maxsize=None)
-def code_version(name: str) -> str:
+def code_version(name: str, own_code: bool = False) -> str:
     """Short hash of the code (not comments, docstrings or layout) of ``name``'s closure."""
     digest = hashlib.sha256()
-    for module in module_closure(name):
+    for module in module_closure(name, own_code):
         digest.update(_parsed(module)[1])
     return digest.hexdigest()[:16]
 
@@ -147,21 +165,21 @@ def code_version(name: str) -> str:
 @lru_cache(maxsize=None)  # asked once per training job while Snakemake builds the DAG
 def factory_version(factory: str) -> str:
     """What a researcher's ``package.module:callable`` runs, for the params of the jobs that call it:
-    the code version of its module (its own package's modules it imports included), so editing that
-    code reruns them; for a module installed into this Python, its distribution's version instead
+    the code version of its module and of the researcher's own modules it imports, directly or not
+    (those of any package not installed and not standard library), so editing that code reruns them; for a module installed into this Python, its distribution's version instead
     (an upgrade reruns them). A module that cannot be found gives a constant: its job reports it."""
     module = factory.partition(":")[0]
     path = module_path(module)
     if path is None:
         return f"{module}: not found"
     top = module.split(".")[0]
-    if top != PACKAGE and any(path.resolve().is_relative_to(folder) for folder in _installed_folders()):
+    if top != PACKAGE and _is_installed(path):
         try:
             return " ".join(f"{name} {importlib.metadata.version(name)}"
                             for name in importlib.metadata.packages_distributions().get(top, [top]))
         except importlib.metadata.PackageNotFoundError:  # installed files without metadata
             pass
-    return code_version(module)
+    return code_version(module, own_code=True)
 
 
 def _installed_folders() -> set[Path]:

@@ -47,7 +47,8 @@ def test_closure_follows_imports_including_those_inside_functions():
 
 def forget_code_versions() -> None:
     """code_deps remembers what it parsed and hashed; a test that edits code makes it look again."""
-    for cached in (code_deps._parsed, code_deps.module_closure, code_deps.code_version, code_deps.factory_version):
+    for cached in (code_deps._parsed, code_deps.module_closure, code_deps._is_own_code, code_deps.code_version,
+                   code_deps.factory_version):
         cached.cache_clear()
 
 
@@ -81,8 +82,10 @@ def test_factory_version_follows_the_researchers_own_code(tmp_path, monkeypatch)
     (lab / "__init__.py").write_text("")
     (lab / "nets.py").write_text('"""Nets."""\nfrom mylab import blocks\n\n\ndef make(in_shape, n_classes):\n'
                                  '    return blocks.mlp(in_shape, n_classes)\n')
-    (lab / "blocks.py").write_text("def mlp(in_shape, n_classes):\n    return None\n")
+    (lab / "blocks.py").write_text("import os\nimport numpy\nimport layers\n\n\n"
+                                   "def mlp(in_shape, n_classes):\n    return None\n")
     (lab / "unused.py").write_text("X = 1\n")
+    (tmp_path / "layers.py").write_text("WIDTH = 64\n")  # another top-level module of the researcher's
     monkeypatch.chdir(tmp_path)  # where the jobs run, so where they import the researcher's modules from
 
     def version():
@@ -91,11 +94,16 @@ def test_factory_version_follows_the_researchers_own_code(tmp_path, monkeypatch)
 
     before = version()
     assert code_deps.module_closure("mylab.nets") == ("mylab", "mylab.blocks", "mylab.nets")
+    # their own modules wherever they are, not the standard library's or installed packages'
+    assert code_deps.module_closure("mylab.nets", own_code=True) == ("layers", "mylab", "mylab.blocks", "mylab.nets")
     (lab / "unused.py").write_text("X = 2\n")  # not imported by the factory's module
     (lab / "nets.py").write_text((lab / "nets.py").read_text().replace("Nets.", "Networks, reworded.") + "# note\n")
     assert version() == before
-    (lab / "blocks.py").write_text("def mlp(in_shape, n_classes):\n    return 1\n")
-    assert version() != before
+    (tmp_path / "layers.py").write_text("WIDTH = 128\n")  # imported by a module the factory imports
+    layers_edited = version()
+    assert layers_edited != before
+    (lab / "blocks.py").write_text((lab / "blocks.py").read_text().replace("return None", "return 1"))
+    assert version() not in (before, layers_edited)
     assert code_deps.factory_version("nowhere.nets:make") == "nowhere.nets: not found"  # the job says so
     # installed packages by their version; the pipeline's own factories by their code
     assert code_deps.factory_version("torchvision.models:resnet18") == f"torchvision {metadata.version('torchvision')}"
