@@ -12,6 +12,12 @@ the square roots of those (two symmetric eigendecompositions, eigenvalues clippe
 number as the reference implementation's general matrix square root (scipy.linalg.sqrtm), to
 about 1e-6, about 5x faster at the FID network's 2048 dimensions (a few seconds on one core), and
 defined for the singular covariances of fewer points than dimensions without an eps offset.
+
+With fewer points than dimensions on both sides (a FID of a few hundred images in 2048 dimensions)
+the distance comes from the centred points A1, A2 themselves, exactly: tr(S) = |A|_F^2 / (n - 1),
+and the non-zero eigenvalues of S1 S2 are the squared singular values of A1 A2^T over (n1-1)(n2-1),
+so tr((S1 S2)^(1/2)) is the nuclear norm of A1 A2^T / sqrt((n1-1)(n2-1)): an n1 x n2 SVD instead
+of two d x d eigendecompositions (200 points in 2048-d: 0.02 s instead of 2.6 s).
 """
 
 from __future__ import annotations
@@ -25,10 +31,15 @@ from pipeline import io
 from pipeline.errors import PipelineError
 
 
-def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _points(features: np.ndarray) -> np.ndarray:
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or len(x) < 2:
         raise PipelineError(f"frechet_distance: need at least 2 feature rows, got shape {x.shape}")
+    return x
+
+
+def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = _points(features)
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
@@ -48,10 +59,23 @@ def gaussian_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (rows = points, same columns)."""
-    a, b = np.asarray(features_a), np.asarray(features_b)
-    if a.ndim == 2 and b.ndim == 2 and a.shape[1] != b.shape[1]:
+    a, b = _points(features_a), _points(features_b)
+    if a.shape[1] != b.shape[1]:
         raise PipelineError(f"frechet_distance: feature dimensions differ ({a.shape[1]} != {b.shape[1]})")
+    if max(len(a), len(b)) <= a.shape[1]:
+        return _frechet_distance_of_few_points(a, b)
     return gaussian_frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+
+
+def _frechet_distance_of_few_points(a: np.ndarray, b: np.ndarray) -> float:
+    """The same distance from the centred points, for sets of no more points than dimensions (see
+    the module docstring): exact, and far cheaper than the d x d covariances."""
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    centred_a, centred_b = a - mean_a, b - mean_b
+    dof_a, dof_b = len(a) - 1, len(b) - 1
+    trace_sqrt = linalg.svdvals(centred_a @ centred_b.T).sum() / np.sqrt(dof_a * dof_b)
+    diff = mean_a - mean_b
+    return float(diff @ diff + (centred_a ** 2).sum() / dof_a + (centred_b ** 2).sum() / dof_b - 2.0 * trace_sqrt)
 
 
 # The column of FID proper: samples against the test split, in the FID network's pool features.

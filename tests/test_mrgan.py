@@ -10,7 +10,9 @@ from scipy import stats
 
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
-from pipeline.frechet import fd_column, frechet_distance, frechet_test_column
+from pipeline.frechet import (
+    fd_column, frechet_distance, frechet_test_column, gaussian_frechet_distance, gaussian_stats,
+)
 from pipeline.mrgan import ct_test, embed, guideline, rejection, sample, train
 from pipeline.neighbors import knn
 
@@ -156,6 +158,20 @@ def test_frechet_distance_of_a_set_with_itself_is_zero_and_shift_matches_closed_
     # singular covariance: the eps fallback still gives a finite value
     low_rank = np.repeat(x[:, :1], 6, axis=1)
     assert np.isfinite(frechet_distance(low_rank, low_rank + 1.0))
+
+
+def test_frechet_distance_of_fewer_points_than_dimensions_is_the_covariance_formula():
+    """Sets of fewer points than dimensions (FID of a few hundred images) take the centred points' path;
+    it must give the covariances' number, unequal set sizes and a shift included (to the 1e-6 of the
+    covariances' eigendecompositions, whose zero eigenvalues come out as rounding noise)."""
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((40, 64)) @ rng.standard_normal((64, 64))
+    b = 0.5 * rng.standard_normal((25, 64)) @ rng.standard_normal((64, 64)) + 1.0
+    assert frechet_distance(a, b) == pytest.approx(gaussian_frechet_distance(*gaussian_stats(a), *gaussian_stats(b)),
+                                                   rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(PipelineError, match="feature dimensions differ"):
+        frechet_distance(a, b[:, :10])
 
 
 def test_frechet_columns_name_the_embedding_and_fid_is_preferred():
