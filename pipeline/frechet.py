@@ -13,7 +13,7 @@ number as the reference implementation's general matrix square root (scipy.linal
 about 1e-6, about 5x faster at the FID network's 2048 dimensions (a few seconds on one core), and
 defined for the singular covariances of fewer points than dimensions without an eps offset.
 
-With fewer points than dimensions on both sides (a FID of a few hundred images in 2048 dimensions)
+With no more points than dimensions on either side (a FID of a few hundred images in 2048 dimensions)
 the distance comes from the centred points A1, A2 themselves, exactly: tr(S) = |A|_F^2 / (n - 1),
 and the non-zero eigenvalues of S1 S2 are the squared singular values of A1 A2^T over (n1-1)(n2-1),
 so tr((S1 S2)^(1/2)) is the nuclear norm of A1 A2^T / sqrt((n1-1)(n2-1)): an n1 x n2 SVD instead
