@@ -107,8 +107,8 @@ def module_closure(name: str, own_code: bool = False) -> tuple[str, ...]:
     while todo:
         current = todo.pop()
         current_top = current.split(".")[0]
-        if current in seen or not (current_top == top or own_code and _is_own_code(current_top)) \
-                or module_path(current) is None:
+        followed = current_top == top or (own_code and _is_own_code(current_top))
+        if current in seen or not followed or module_path(current) is None:
             continue
         seen.add(current)
         parts = current.split(".")
@@ -166,8 +166,9 @@ def code_version(name: str, own_code: bool = False) -> str:
 def factory_version(factory: str) -> str:
     """What a researcher's ``package.module:callable`` runs, for the params of the jobs that call it:
     the code version of its module and of the researcher's own modules it imports, directly or not
-    (those of any package not installed and not standard library), so editing that code reruns them; for a module installed into this Python, its distribution's version instead
-    (an upgrade reruns them). A module that cannot be found gives a constant: its job reports it."""
+    (those of any package not installed and not standard library), so editing that code reruns them;
+    for a module installed into this Python, its distribution's version instead (an upgrade reruns
+    them). A module that cannot be found gives a constant: its job reports it."""
     module = factory.partition(":")[0]
     path = module_path(module)
     if path is None:
@@ -182,11 +183,12 @@ def factory_version(factory: str) -> str:
     return code_version(module, own_code=True)
 
 
-def _installed_folders() -> set[Path]:
+@lru_cache(maxsize=None)  # the same for the whole run; asked for every top-level import
+def _installed_folders() -> frozenset[Path]:
     """Where packages are installed into this Python (site-packages, user and system ones too)."""
     folders = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
     folders |= {*site.getsitepackages(), site.getusersitepackages()}
-    return {Path(folder).resolve() for folder in folders}
+    return frozenset(Path(folder).resolve() for folder in folders)
 
 
 if __name__ == "__main__":  # python -m pipeline.code_deps pipeline.feldman.train_shard

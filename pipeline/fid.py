@@ -17,8 +17,8 @@ F.interpolate, whose half-pixel centres shift the image by half a pixel), then m
 network's TF input range [-1, 0.9921875] (uint8 v -> v / 128 - 1). A 4-d output is mean-pooled to
 (n, 2048). On MNIST digits these features equal the package's own (FidHelper.extract_feats) to 1e-5;
 F.interpolate's would differ by up to 0.8. Features take about 0.3 s per image on one CPU core (1 s when the cores are shared),
-and the Frechet distance of two 2048-d sets a few seconds, well under one for fewer than 2048
-images a side (pipeline.frechet).
+and the Frechet distance of two 2048-d sets a few seconds, under one for a few hundred images a
+side (pipeline.frechet).
 
 The workflow computes FID on a subset (config keys ``mrgan.fid_images``, ``samples.<name>.fid_images``;
 0 = off): n images of each side, drawn by ``subset`` (without replacement, a fixed seed, kept in array
