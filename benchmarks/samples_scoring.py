@@ -109,7 +109,7 @@ def main() -> None:
     embedder = random_embedder()
     sample_f = stage(stages, "embedding: samples", lambda: embedder.embed_images(samples))
     train_f, test_f = stage(stages, "embedding: train + test (once per data set)",
-                           lambda: (embedder.embed_images(train), embedder.embed_images(test)))
+                            lambda: (embedder.embed_images(train), embedder.embed_images(test)))
     emb_pos, _ = stage(stages, "embedding neighbours", lambda: knn(sample_f, train_f, k, SPACE_METRICS["embedding"]))
     labels = np.full(len(samples), -1)
 
@@ -121,7 +121,7 @@ def main() -> None:
     reps = stage(stages, "replicates + nn counts", replicates_and_counts)
     ct_emb = stage(stages, "C_T embedding", lambda: ct_statistic(train_f, test_f, sample_f, cells, pca_dims))
     ct_px = stage(stages, "C_T pixels", lambda: ct_statistic(pixels(train), pixels(test), pixels(samples), cells,
-                                                              pca_dims))
+                                                             pca_dims))
     stage(stages, "Frechet distance", lambda: frechet_distance(sample_f, test_f))
     per_set = sum(t for name, t in stages.items() if "once per data set" not in name)
 
