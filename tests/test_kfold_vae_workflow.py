@@ -1,7 +1,5 @@
 """The K-fold VAE rules end to end on a tiny config, the paper config's validity, and config errors."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,7 +1,6 @@
 """Exact k-NN: every backend agrees with float64 brute force, chunking changes nothing."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from pipeline import neighbors
