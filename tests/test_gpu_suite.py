@@ -39,3 +39,16 @@ def test_tables_compare_exactly_or_by_statistics(tmp_path):
     compared, differ = gpu_suite.identical(cpu, cuda)
     assert compared == 3 and set(differ) == {"data/d/index.parquet", "feldman/d/mlp/memorization.parquet",
                                              "mrgan/d/scores.parquet"}
+
+
+def test_gpu_bundle_fetches_only_what_the_target_lacks(tmp_path):
+    """The target's freeze file, in any of pip's spellings, removes those distributions and the project itself."""
+    import gpu_bundle
+
+    have = tmp_path / "have.txt"
+    have.write_text("# the GPU image\nPyYAML==6.0.3\nnumpy @ file:///wheels/numpy.whl\ntorch\nscikit_learn>=1.0\n-e /src\n")
+    assert gpu_bundle.read_have(have) == {"pyyaml", "numpy", "torch", "scikit-learn"}
+    resolved = {"pyyaml": "6.0.3", "numpy": "2.4.6", "torch": "2.14.1", "scikit-learn": "1.9.1",
+                "snakemake": "9.27.1", "connection-pool": "0.0.3", "memorization-pipeline": "0.1.0"}
+    assert gpu_bundle.missing(resolved, gpu_bundle.read_have(have), own="memorization-pipeline") == {
+        "connection-pool": "0.0.3", "snakemake": "9.27.1"}
