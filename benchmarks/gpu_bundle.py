@@ -59,8 +59,8 @@ def missing(resolved: dict[str, str], have: set[str], own: str) -> dict[str, str
 def resolve() -> dict[str, str]:
     """Every distribution a fresh install of this project pulls in, name -> version (pip's own resolver)."""
     report = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed", "--report", "-", str(REPO)],
-        check=True, capture_output=True, text=True).stdout
+        [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed", "--report", "-",
+         str(REPO)], check=True, capture_output=True, text=True).stdout
     return {canonical(item["metadata"]["name"]): item["metadata"]["version"] for item in json.loads(report)["install"]}
 
 

@@ -46,7 +46,8 @@ def test_gpu_bundle_fetches_only_what_the_target_lacks(tmp_path):
     import gpu_bundle
 
     have = tmp_path / "have.txt"
-    have.write_text("# the GPU image\nPyYAML==6.0.3\nnumpy @ file:///wheels/numpy.whl\ntorch\nscikit_learn>=1.0\n-e /src\n")
+    have.write_text("# the GPU image\nPyYAML==6.0.3\nnumpy @ file:///wheels/numpy.whl\ntorch\n"
+                    "scikit_learn>=1.0\n-e /src\n")
     assert gpu_bundle.read_have(have) == {"pyyaml", "numpy", "torch", "scikit-learn"}
     resolved = {"pyyaml": "6.0.3", "numpy": "2.4.6", "torch": "2.14.1", "scikit-learn": "1.9.1",
                 "snakemake": "9.27.1", "connection-pool": "0.0.3", "memorization-pipeline": "0.1.0"}
