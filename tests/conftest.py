@@ -97,6 +97,19 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedRunScheduling(config, log)
 
 
+@pytest.fixture(autouse=True)
+def restore_torch_globals():
+    """Torch's thread count and default dtype as before each test: a pytest-xdist worker runs many
+    test files in one process, and a setting one test leaves behind changes the last digits of the
+    tests that run after it there (which ones depends on the scheduling)."""
+    import torch
+
+    threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
+    yield
+    torch.set_num_threads(threads)
+    torch.set_default_dtype(dtype)
+
+
 @pytest.fixture
 def workflow_runner(tmp_path):
     """Call as ``workflow_runner(config, *snakemake_args)``; runs in a fresh folder per test."""

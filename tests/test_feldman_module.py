@@ -197,17 +197,8 @@ def test_module_architecture_in_the_config_is_checked():
         validate_config(config)
 
 
-@pytest.fixture
-def float64_default():
-    """Float64 as torch's default dtype for one test, then back."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
-
-
 @pytest.mark.slow
-def test_two_stacked_resnet18_train_like_separate_copies(float64_default):
+def test_two_stacked_resnet18_train_like_separate_copies():
     """torchvision's ResNet-18 (``pipeline.feldman.zoo:resnet18_cifar``) on 3x32x32 images, 2 steps.
 
     In float64: BatchNorm over a batch of 2 amplifies float32 rounding, and the order in which a
@@ -216,6 +207,7 @@ def test_two_stacked_resnet18_train_like_separate_copies(float64_default):
     in float64 stacked and separate copies agree to 1e-15 everywhere; a real slip (a copy given
     another's batch or weights) moves logits by the copies' own spread, about 0.3."""
     factory = "pipeline.feldman.zoo:resnet18_cifar"
+    torch.set_default_dtype(torch.float64)  # conftest's restore_torch_globals sets it back
     torch.manual_seed(0)
     x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
     runs = [0, 1]
