@@ -97,14 +97,25 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedRunScheduling(config, log)
 
 
-@pytest.fixture(autouse=True)
-def restore_torch_globals():
-    """Torch's thread count and default dtype as before each test: a pytest-xdist worker runs many
-    test files in one process, and a setting one test leaves behind changes the last digits of the
-    tests that run after it there (which ones depends on the scheduling)."""
+@pytest.fixture(scope="session")
+def torch_globals_at_start():
+    """Torch's thread count and default dtype as the worker process started with them."""
     import torch
 
-    threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
+    return torch.get_num_threads(), torch.get_default_dtype()
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_globals(torch_globals_at_start):
+    """Every test starts from the worker's own thread count and default dtype and leaves them so: a
+    pytest-xdist worker runs many test files in one process, and a setting that one test (or a
+    module-scoped fixture) leaves behind changes the last digits of the tests that run after it
+    there, which ones depending on the scheduling."""
+    import torch
+
+    threads, dtype = torch_globals_at_start
+    torch.set_num_threads(threads)
+    torch.set_default_dtype(dtype)
     yield
     torch.set_num_threads(threads)
     torch.set_default_dtype(dtype)
