@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
@@ -47,7 +47,11 @@ def read_have(path: Path) -> set[str]:
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line and not line.startswith("-"):
-            names.add(canonicalize_name(re.split(r"[=<>!~ @;\[]", line, maxsplit=1)[0]))
+            try:
+                names.add(canonicalize_name(Requirement(line).name))
+            except InvalidRequirement as err:
+                reason = str(err).splitlines()[0]  # packaging adds the line again, with a caret under it
+                raise SystemExit(f"--have {path}: {line!r} is not a package name or requirement ({reason})") from None
     return names
 
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import REPO
 
@@ -53,3 +54,7 @@ def test_gpu_bundle_fetches_only_what_the_target_lacks(tmp_path):
                 "snakemake": "9.27.1", "connection-pool": "0.0.3", "memorization-pipeline": "0.1.0"}
     assert gpu_bundle.missing(resolved, gpu_bundle.read_have(have), own="memorization-pipeline") == {
         "connection-pool": "0.0.3", "snakemake": "9.27.1"}
+    have.write_text("torch 2.11.0\n")  # `pip list`'s columns, not a freeze
+    with pytest.raises(SystemExit, match=r"^--have .*have\.txt: 'torch 2\.11\.0' is not a package name or "
+                                         r"requirement \(Expected[^\n]*\)$"):
+        gpu_bundle.read_have(have)
