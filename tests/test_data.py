@@ -51,6 +51,30 @@ def test_mixture_labels_by_source(tmp_path):
                                {"mo": mo, "gm": gm})
 
 
+def test_mixture_parts_restricted_to_classes():
+    """Classes with unequal training counts (a class-wise memorization experiment): each part draws
+    only its classes; the held-out digits come whole from a part without classes."""
+    digits = registry.build("digits", {"kind": "digits", "test_fraction": 0.5, "seed": 0}, Path("."))
+    spec = {"kind": "mixture", "seed": 0, "parts": [{"dataset": "digits", "classes": [c], "n_train": 2 + 6 * (c % 2)}
+                                                    for c in range(10)]
+            + [{"dataset": "digits", "n_train": 0, "n_test": 50}]}
+    mix = registry.build_mixture("uneven", spec, {"digits": digits})
+    train = mix.table[mix.table["split"] == "train"]
+    assert train.groupby("label").size().to_dict() == {c: 2 + 6 * (c % 2) for c in range(10)}
+    # each training image is its source's image of that class
+    source_labels = digits.table["label"].to_numpy()[train["source_index"].to_numpy()]
+    assert (source_labels == train["label"].to_numpy()).all()
+    assert (mix.table["split"] == "test").sum() == 50
+    # copies: as many training rows per class, fewer distinct images in the copied classes
+    spec["parts"][:10] = [{"dataset": "digits", "classes": [c], "n_train": 2, "copies": 4} if c % 2 == 0 else
+                          {"dataset": "digits", "classes": [c], "n_train": 8} for c in range(10)]
+    train = registry.build_mixture("uneven", spec, {"digits": digits}).table.query("split == 'train'")
+    assert train.groupby("label").size().eq(8).all()
+    assert train.groupby("label")["source_index"].nunique().to_dict() == {c: 2 + 6 * (c % 2) for c in range(10)}
+    with pytest.raises(PipelineError, match=r"datasets.uneven.parts\[0\].n_train: .* of classes \[0\]"):
+        registry.build_mixture("uneven", {**spec, "parts": [{"dataset": "digits", "classes": [0], "n_train": 500}]},
+                               {"digits": digits})
+
 def test_prepare_writes_canonical_form(tmp_path):
     spec = {"kind": "random_ink", "n_train": 12, "n_test": 3, "size": 8, "seed": 0}
     prepare("ri", spec, tmp_path, tmp_path / "ri", {})

@@ -116,7 +116,10 @@ def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
     """Concatenate seeded draws from prepared data sets, relabelled by part (the dummy-data experiments).
 
     A part without ``label`` keeps its source's labels, so a one-part mixture is a seeded subset of
-    a labelled data set (e.g. a few hundred training digits, few enough for a GAN to copy)."""
+    a labelled data set (e.g. a few hundred training digits, few enough for a GAN to copy); a part
+    with ``classes`` draws only from those classes, and one with ``copies`` repeats each training
+    example it draws, so classes can differ in how many distinct images they show (how easily a
+    generator copies them) while keeping equal counts."""
     spec = spec_defaults("datasets.*", spec, check=False)
     rng = np.random.default_rng(spec["seed"])
     pieces = []
@@ -124,12 +127,17 @@ def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
         source = parts[part["dataset"]]
         for split, count in (("train", part["n_train"]), ("test", part["n_test"])):
             available = source.indices(split)
+            if "classes" in part:
+                available = available[np.isin(source.table["label"].to_numpy()[available], part["classes"])]
             if count > len(available):
+                of_classes = f" of classes {part['classes']}" if "classes" in part else ""
                 raise PipelineError(
                     f"config key datasets.{name}.parts[{i}].n_{split}: asks for {count} examples, "
-                    f"'{part['dataset']}' has {len(available)} in split '{split}'"
+                    f"'{part['dataset']}' has {len(available)}{of_classes} in split '{split}'"
                 )
             chosen = np.sort(rng.permutation(available)[:count])
+            if split == "train":
+                chosen, count = np.repeat(chosen, part["copies"]), count * part["copies"]
             labels = source.table["label"].to_numpy()[chosen] if "label" not in part else np.full(count, part["label"])
             pieces.append((source.images[chosen], labels, np.full(count, split), part["dataset"], chosen))
     shapes = {p[0].shape[1:] for p in pieces if len(p[0])}
