@@ -75,6 +75,7 @@ def test_mixture_parts_restricted_to_classes():
         registry.build_mixture("uneven", {**spec, "parts": [{"dataset": "digits", "classes": [0], "n_train": 500}]},
                                {"digits": digits})
 
+
 def test_prepare_writes_canonical_form(tmp_path):
     spec = {"kind": "random_ink", "n_train": 12, "n_test": 3, "size": 8, "seed": 0}
     prepare("ri", spec, tmp_path, tmp_path / "ri", {})

@@ -125,10 +125,11 @@ def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
     pieces = []
     for i, part in enumerate(spec["parts"]):
         source = parts[part["dataset"]]
+        source_labels = source.table["label"].to_numpy()
         for split, count in (("train", part["n_train"]), ("test", part["n_test"])):
             available = source.indices(split)
             if "classes" in part:
-                available = available[np.isin(source.table["label"].to_numpy()[available], part["classes"])]
+                available = available[np.isin(source_labels[available], part["classes"])]
             if count > len(available):
                 of_classes = f" of classes {part['classes']}" if "classes" in part else ""
                 raise PipelineError(
@@ -137,9 +138,9 @@ def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
                 )
             chosen = np.sort(rng.permutation(available)[:count])
             if split == "train":
-                chosen, count = np.repeat(chosen, part["copies"]), count * part["copies"]
-            labels = source.table["label"].to_numpy()[chosen] if "label" not in part else np.full(count, part["label"])
-            pieces.append((source.images[chosen], labels, np.full(count, split), part["dataset"], chosen))
+                chosen = np.repeat(chosen, part["copies"])
+            labels = source_labels[chosen] if "label" not in part else np.full(len(chosen), part["label"])
+            pieces.append((source.images[chosen], labels, np.full(len(chosen), split), part["dataset"], chosen))
     shapes = {p[0].shape[1:] for p in pieces if len(p[0])}
     if len(shapes) > 1:
         raise PipelineError(f"config key datasets.{name}.parts: image shapes differ across parts: {sorted(shapes)}")
