@@ -23,6 +23,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from conftest import RULE_MODULE
 from pipeline import code_deps
@@ -54,12 +55,8 @@ LOCAL = re.compile(r"(^|\s)-e\s|(^|[\s=@])\.{0,2}/|file:|\.\./")
 PYTHON = re.compile(r"\bpython3?\b")
 
 
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def providers(import_name: str) -> set[str]:
-    return PROVIDERS.get(import_name, {normalize(import_name)})
+    return PROVIDERS.get(import_name, {canonicalize_name(import_name)})
 
 
 # --- the Snakefiles, read as text -------------------------------------------------------------------
@@ -174,7 +171,7 @@ def load_env(path: Path) -> Env:
                     elif not match:
                         problems.append(f"pip entry {item!r} is not pinned as `name==version`")
                     else:
-                        pins[normalize(match["name"])] = (match["version"], None)
+                        pins[canonicalize_name(match["name"])] = (match["version"], None)
             continue
         match = PIN.match(str(entry).strip())
         if LOCAL.search(str(entry)):
@@ -182,7 +179,7 @@ def load_env(path: Path) -> Env:
         elif not match:
             problems.append(f"{entry!r} is not pinned as `name=version` or `name==version`")
         else:
-            pins[normalize(match["name"])] = (match["version"], match["build"])
+            pins[canonicalize_name(match["name"])] = (match["version"], match["build"])
     return Env(path, list(spec.get("channels") or []), pins, problems)
 
 
@@ -201,7 +198,7 @@ def pyproject():
     for dependency in project["dependencies"]:
         requirement = Requirement(dependency)
         exact = [spec.version for spec in requirement.specifier if spec.operator == "=="]
-        pins[normalize(requirement.name)] = exact[0] if exact else None
+        pins[canonicalize_name(requirement.name)] = exact[0] if exact else None
     return pins, SpecifierSet(project["requires-python"])
 
 
@@ -260,7 +257,7 @@ def test_env_versions_match_pyproject(path):
     version, _ = env.pins["python"]
     assert requires_python.contains(version), f"{path.name}: python={version} outside {requires_python}"
     for name, (version, _) in env.pins.items():
-        pypi = normalize(PYPI_NAMES.get(name, name))
+        pypi = canonicalize_name(PYPI_NAMES.get(name, name))
         if pins.get(pypi):
             assert version == pins[pypi], f"{path.name}: {name}={version} but pyproject.toml pins {pypi}=={pins[pypi]}"
 
