@@ -85,10 +85,42 @@ def test_nested_subsets_are_prefixes_and_keep_label_keeps_a_class():
 
 
 def test_cosine_schedule_and_respacing():
+    """IDDPM's closed form f(t)/f(0) wherever the beta clip (0.999) does not bind: its last step only."""
     ab = cosine_alpha_bar(1000)
-    assert ab[0] == 1 and np.all(np.diff(ab) < 0) and ab[-1] < 1e-4
+    t = np.arange(1001) / 1000
+    closed = np.cos((t + 0.008) / 1.008 * np.pi / 2) ** 2
+    np.testing.assert_allclose(ab[:1000], closed[:1000] / closed[0], rtol=0, atol=1e-12)
+    assert ab[500] == pytest.approx(0.494, abs=1e-3)  # DDPM's linear betas would give 0.079
+    assert ab[0] == 1 and np.all(np.diff(ab) < 0) and 0 < ab[-1] < 1e-4
     steps = Diffusion(1000).respaced_steps(25)
     assert len(steps) == 25 and steps[0] == 999 and steps[-1] == 0
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_samplers_follow_the_forward_process_of_an_exact_noise_predictor(sampler):
+    """A model whose noise prediction is exact for one image x0 makes every step's x0 estimate that
+    image. Then each x_t the model sees is sqrt(ab_t) x0 + sqrt(1 - ab_t) e: DDIM keeps the start
+    noise e all the way down (deterministic); under ancestral DDPM e moves away from the start noise
+    but stays standard normal (the posterior's variance is right); both end on x0."""
+    diffusion = Diffusion(1000)
+    target = torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    seen = []
+
+    def oracle(x, t, y):
+        ab = torch.as_tensor(diffusion.alpha_bar[t.numpy() + 1], dtype=torch.float32)[:, None, None, None]
+        eps = (x - ab.sqrt() * target) / (1 - ab).sqrt()
+        seen.append(eps)
+        return eps
+
+    x = diffusion.sample(oracle, target.shape, 25, sampler, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(x, target, rtol=0, atol=1e-4)
+    start, later = seen[0], torch.stack(seen[1:-1])  # the last step's x_t is too close to x0 for float32
+    if sampler == "ddim":
+        torch.testing.assert_close(later, start.expand_as(later), rtol=0, atol=1e-3)
+    else:
+        assert later.mean().abs() < 0.02 and abs(later.std() - 1) < 0.02
+        per_step = later.flatten(1)
+        assert (per_step - start.flatten()).std(dim=1).max() > 1  # noise added along the way
 
 
 def test_untrained_model_gives_no_replicates():
