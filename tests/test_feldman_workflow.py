@@ -6,6 +6,7 @@ import pytest
 
 from conftest import tiny_config
 from pipeline import paths
+from pipeline.feldman.consistency import mem_consistency
 
 pytestmark = pytest.mark.workflow
 
@@ -29,6 +30,12 @@ def test_feldman_outputs(workflow_runner):
     assert {"train_index", "test_index", "mem", "infl", "infl_se"} <= set(pairs.columns)
     table = pd.read_parquet(out / "consistency" / "mlp_vs_cnn.parquet")
     assert sorted(table["quantity"].unique()) == ["infl", "mem"] and len(table) == 4
+    # the rule compares the two architectures' own estimates (not one file with itself)
+    mem_cnn = pd.read_parquet(out / "cnn" / "memorization.parquet")
+    mem_rows = table[table["quantity"] == "mem"].sort_values("theta").reset_index(drop=True)
+    expected = pd.DataFrame(mem_consistency(mem["mem"].to_numpy(), mem_cnn["mem"].to_numpy(), mem_rows["theta"]))
+    pd.testing.assert_frame_equal(mem_rows[expected.columns], expected, check_dtype=False)
+    assert not np.allclose(mem["mem"].fillna(0), mem_cnn["mem"].fillna(0))
     for name in ["mlp/figures/mem_histogram", "mlp/figures/extremes", "cnn/figures/influence_pairs",
                  "figures/consistency"]:
         assert (out / f"{name}.png").stat().st_size > 0
