@@ -274,12 +274,20 @@ def test_sampling_keeps_every_sample_and_class_frequencies(tiny_job):
     images = sample.sample(G, labels, seed=0)
     assert images.shape == (30, 8, 8, 1) and images.dtype == np.uint8
     assert np.array_equal(images, sample.sample(G, labels, seed=0))
+    assert not np.array_equal(images, sample.sample(G, labels, seed=1))  # the seed draws the noise
+    assert not np.array_equal(images, sample.sample(G, (labels + 1) % 3, seed=0))  # the label conditions G
 
 
-def test_classifier_embedding_is_unit_norm(tiny_job):
-    e = embed.load_classifier(tiny_job / "clf.pt")
-    f = e.embed_images(Dataset.load(tiny_job / "data").images[:10])
-    assert f.shape == (10, 64) and np.allclose(np.linalg.norm(f, axis=1), 1, atol=1e-5)
+def test_classifier_embedding_puts_a_class_together(tiny_job):
+    """C_T and the rejection measure distances in this embedding: unit vectors in which each held-out
+    image's nearest training image is of its class."""
+    assert torch.load(tiny_job / "clf.pt", weights_only=True)["train_accuracy"] > 0.9
+    data = Dataset.load(tiny_job / "data")
+    f = embed.load_classifier(tiny_job / "clf.pt").embed_images(data.images)
+    assert f.shape == (60, 64) and np.allclose(np.linalg.norm(f, axis=1), 1, atol=1e-5)
+    labels, train, test = data.table["label"].to_numpy(), data.indices("train"), data.indices("test")
+    nearest = train[np.argmax(f[test] @ f[train].T, axis=1)]
+    assert (labels[nearest] == labels[test]).mean() >= 0.9  # a constant embedding gets a third
 
 
 def test_missing_inception_weights_say_how_to_provide_them(tmp_path):
@@ -291,9 +299,15 @@ def test_inception_embedding_from_a_local_state_dict(tmp_path):
     import torchvision
 
     torch.manual_seed(0)
-    model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
-    torch.save(model.state_dict(), tmp_path / "inception.pth")
-    e = embed.load_embedder("inception", tmp_path / "inception.pth")
-    f = e.embed_images(np.random.default_rng(0).integers(0, 255, (2, 8, 8, 1), dtype=np.uint8))
+    state = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict()
+    torch.save(state, tmp_path / "inception0.pth")
+    torch.save({k: v + torch.randn_like(v) if k == "Conv2d_2a_3x3.conv.weight" else v for k, v in state.items()},
+               tmp_path / "inception1.pth")
+    images = np.random.default_rng(0).integers(0, 255, (2, 8, 8, 1), dtype=np.uint8)
+    e = embed.load_embedder("inception", tmp_path / "inception0.pth")
+    f = e.embed_images(images)
     assert e.name == "inception_v3_pool" and f.shape == (2, 2048)
     assert np.allclose(np.linalg.norm(f, axis=1), 1, atol=1e-5)
+    # the weights come from the file: the same file again gives the same features, another file others
+    assert np.array_equal(f, embed.load_embedder("inception", tmp_path / "inception0.pth").embed_images(images))
+    assert not np.allclose(f, embed.load_embedder("inception", tmp_path / "inception1.pth").embed_images(images))
