@@ -38,18 +38,27 @@ def test_random_ink_is_fair_bernoulli():
 
 
 def test_mondrian_structure():
-    size = 16
+    """Four flat quadrants of distinct colours, split by a cross w = size / 8 pixels wide whose pixels
+    are iid U(0, 1): the colour of every pixel off the cross is its quadrant's corner colour."""
+    size, w = 16, 2
     images = synthetic.mondrian(200, size, seed=0)
     assert images.shape == (200, size, size, 3)
     assert images.min() >= 0 and images.max() <= 1
-    for image in images[:20]:
-        # each corner pixel lies in a flat quadrant: its quadrant block is constant
-        colours = {tuple(np.round(image[r, c], 6)) for r, c in [(0, 0), (0, size - 1), (size - 1, 0), (size - 1, size - 1)]}
-        assert len(colours) == 4  # four different quadrant colours (a.s.)
-        flat = np.all(image[:2, :2] == image[0, 0])
-        assert flat
-    # cross pixels are iid uniform: the per-pixel spread over the whole set is that of U(0,1)
-    assert abs(images.mean() - 0.5) < 0.02
+    cross_values = []
+    for image in images:
+        corners = image[[0, 0, -1, -1], [0, -1, 0, -1]]  # top-left, top-right, bottom-left, bottom-right
+        assert len({tuple(c) for c in corners}) == 4  # four different quadrant colours (a.s.)
+        cross = ~(image[:, :, None, :] == corners[None, None]).all(-1).any(-1)
+        rows, cols = np.nonzero(cross.all(1))[0], np.nonzero(cross.all(0))[0]
+        assert rows.tolist() == list(range(rows[0], rows[0] + w)) and cols.tolist() == list(range(cols[0], cols[0] + w))
+        assert cross.sum() == 2 * w * size - w * w  # the cross and nothing else
+        r, c = rows[0], cols[0]
+        for block, corner in zip([image[:r, :c], image[:r, c + w:], image[r + w:, :c], image[r + w:, c + w:]], corners):
+            assert (block == corner).all()
+        assert image[cross].std() > 0.15  # noise within the image, not one colour per cross
+        cross_values.append(image[cross])
+    values = np.concatenate(cross_values)
+    assert abs(values.mean() - 0.5) < 0.01 and abs(values.std() - 12 ** -0.5) < 0.01
 
 
 def test_generators_are_deterministic():
