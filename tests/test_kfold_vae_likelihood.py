@@ -93,6 +93,28 @@ def test_logit_change_of_variables_matches_the_jacobian():
     np.testing.assert_allclose(logit_pixel_correction(y).numpy(), expected.numpy(), rtol=1e-10)
 
 
+@pytest.mark.parametrize("kind", ["bernoulli_mlp", "gaussian_conv", "constant_conv"])
+def test_decoder_likelihood_is_the_distribution_it_parameterizes(kind):
+    """log p(x | z) of each model equals torch.distributions' density of its decoder's output: Bernoulli
+    logits, or a Gaussian per pixel with the decoder's own (gaussian_conv) or one learned
+    (constant_conv) variance, summed over pixels, for every (sample, example) pair."""
+    torch.manual_seed(0)
+    model = build_model(kind, 3, latent_dim=4, hidden=(32, 16), width=4).eval()
+    x = model.prepare(np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),
+                      torch.Generator().manual_seed(0), train=False)
+    z = torch.randn(2, 5, 4)
+    with torch.no_grad():
+        if kind == "bernoulli_mlp":
+            density = torch.distributions.Bernoulli(logits=model.logits(z))
+        else:
+            mean, logvar = model.decode(z)
+            density = torch.distributions.Normal(mean, torch.exp(0.5 * logvar))
+            if kind == "constant_conv":
+                assert (logvar == model.log_gamma).all()
+        expected = density.log_prob(x.expand(2, *x.shape)).flatten(start_dim=2).sum(-1)
+        torch.testing.assert_close(model.log_likelihood(x, z), expected, rtol=1e-5, atol=1e-2)
+
+
 @pytest.mark.parametrize("kind,shape", [("bernoulli_mlp", (28, 28, 1)), ("gaussian_conv", (32, 32, 3)),
                                         ("constant_conv", (64, 64, 3))])
 def test_models_score_and_sample_in_the_data_geometry(kind, shape):
