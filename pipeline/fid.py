@@ -11,12 +11,12 @@ device, so nothing is downloaded.
 
 Input, as the package's own FidHelper prepares it: RGB NCHW float in [0, 1] (uint8 v -> v / 255,
 float images taken as [0, 1] and clipped; grey repeated to three channels), resized to 299 x 299 by
-its 'nv_bilinear' resampling, the TF1 bilinear resize (output pixel j reads input coordinate
+its default 'nv_bilinear_float' resampling, the TF1 bilinear resize (output pixel j reads input coordinate
 j * in / out, clamped at the border; affine_grid + grid_sample exactly as the package does, not
 F.interpolate, whose half-pixel centres shift the image by half a pixel), then mapped to the
 network's TF input range [-1, 0.9921875] (uint8 v -> v / 128 - 1). A 4-d output is mean-pooled to
-(n, 2048). On MNIST digits these features equal the package's own (FidHelper.extract_feats) to 1e-5;
-F.interpolate's would differ by up to 0.8. Features take about 0.3 s per image on one CPU core (1 s when the cores are shared),
+(n, 2048). On MNIST digits these features equal the package's own (FidHelper.extract_feats) to 1e-5
+(tests/test_fid.py holds the package's features of four digits); F.interpolate's would differ by up to 0.8. Features take about 0.3 s per image on one CPU core (1 s when the cores are shared),
 and the Frechet distance of two 2048-d sets a few seconds, under one for a few hundred images a
 side (pipeline.frechet).
 

