@@ -27,6 +27,13 @@ def test_tiny_kfold_vae_run(workflow_runner):
     scores = pd.read_parquet(root / OUT / "kfold_scores.parquet")
     assert len(scores) == 60 and (scores["n_in"] == 1).all() and (scores["n_out"] == 1).all()
     assert np.allclose(scores["M"], scores["U"] - scores["V"]) and scores["high"].sum() == 3
+    # one model trained on each example and one held it out: U and V are those two models' log p(x)
+    at = logpx[logpx["epoch"] == scores["epoch"].iloc[0]]
+    by_example = scores.set_index("index")
+    for column, trained in (("U", True), ("V", False)):
+        own = at[at["in_training"] == trained].set_index("index")["logpx"]
+        np.testing.assert_allclose(by_example[column], own.loc[by_example.index], rtol=1e-6)
+    assert by_example.loc[by_example["high"], "M"].min() >= by_example.loc[~by_example["high"], "M"].max()
     rho = pd.read_parquet(root / OUT / "rho.parquet")
     assert len(rho) == 60 and (rho["rho"] > 0).all() and (rho["nearest_validation"] >= 60).all()
     assert np.load(root / OUT / "full/samples.npy").shape == (30, 16, 16, 3)  # random_ink is RGB
