@@ -101,7 +101,18 @@ def test_diffusion_trains_under_bf16_autocast_with_float32_weights():
     from pipeline.diffusion import train as diffusion_train
 
     images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
-    model, log = diffusion_train.train(images, np.zeros(16, dtype=np.int64), {"width": 8, "steps": 60, "log_every": 10}, 0,
-                                       resolve_device("cuda"))
+    conv_outputs = set()  # the dtypes the UNet's convolutions compute in, seen by a global forward hook
+
+    def record(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d):
+            conv_outputs.add(output.dtype)
+
+    hook = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        model, log = diffusion_train.train(images, np.zeros(16, dtype=np.int64),
+                                           {"width": 8, "steps": 60, "log_every": 10}, 0, resolve_device("cuda"))
+    finally:
+        hook.remove()
+    assert torch.bfloat16 in conv_outputs, conv_outputs  # removing the autocast leaves only float32
     assert all(p.is_cuda and p.dtype == torch.float32 for p in model.parameters())
     assert np.isfinite(log["loss"]).all() and log["loss"].iloc[-1] < log["loss"].iloc[0]
