@@ -16,7 +16,7 @@ same neighbours and distances.
 neighbors.parquet schema (one row per query and rank):
     query      int64    id of the query (dataset index, or position in a sample array)
     rank       int32    0 = nearest
-    ref_index  int64    id of the reference (dataset index)
+    ref_index  int64    id of the reference (dataset index, or position in a reference array)
     distance   float64  distance under the metric (pixel values scaled to [0, 1])
 """
 

@@ -121,3 +121,11 @@ def test_flagged_examples_by_every_method_and_by_one():
     only_kfold = set(flagged.loc[flagged["only_method"] == "kfold", "index"])
     assert only_kfold == (m_top | rho_top) - mem_top
     assert flagged["n_methods"].is_monotonic_decreasing
+
+
+def test_correlation_figure_states_the_interval_level_it_draws():
+    from pipeline.atlas.figures import correlation_matrix
+
+    table = pairs_table(atlas(), 0.05, 50, 0.8, seed=0)
+    fig = correlation_matrix(table, ["feldman_mem_mlp", "kfold_M", "kfold_rho", "mrgan_nn_tau0_seed0"], "atlas")
+    assert "[80% bootstrap CI]" in fig.axes[0].get_title()

@@ -2,7 +2,8 @@
 intervals, overlap of the top sets, and the examples every method flags.
 
 Scores are the atlas columns where higher means more memorized (``columns.score_columns``:
-feldman_mem_*, kfold_M, kfold_rho, diffusion_replicates_*, mrgan_nn_*). Every pair is compared
+feldman_mem_*, kfold_M, kfold_rho, diffusion_replicates_*, mrgan_nn_*, samples_*_nn_count,
+samples_*_replicated). Every pair is compared
 on the examples where both are defined (a diffusion model only scores its training subset).
 
 Top set of a score: the examples whose score is at least the (1 - top_fraction) quantile of
@@ -14,7 +15,7 @@ method's scores puts it in its top set.
 pairs.parquet schema (one row per unordered pair of scores, atlas column order; no rows when
 the atlas has fewer than two scores):
     score_a, score_b      string   atlas column names
-    method_a, method_b    string   their methods (feldman, kfold, diffusion, mrgan)
+    method_a, method_b    string   their methods (feldman, kfold, diffusion, mrgan, samples)
     n                     int64    examples where both are defined
     spearman              float64  Spearman rank correlation (average ranks for ties); NaN if
                                    either is constant on those examples or n < 3

@@ -61,7 +61,8 @@ def correlation_matrix(pairs: pd.DataFrame, scores: list[str], title: str):
     fig, axes = new_figure(1, 2, (2 * size + 2, size + 1))
     labels = [short_name(s) for s in scores]
     for ax, values, text, cmap, vmin, name in [
-        (axes[0, 0], rho, text_rho, "RdBu_r", -1, "Spearman rank correlation [95% bootstrap CI]"),
+        (axes[0, 0], rho, text_rho, "RdBu_r", -1,
+         f"Spearman rank correlation [{pairs['confidence'].iloc[0]:.0%} bootstrap CI]"),
         (axes[0, 1], jac, text_jac, "viridis", 0, f"Jaccard of top {pairs['top_fraction'].iloc[0]:.0%} sets (shared)"),
     ]:
         image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=1)

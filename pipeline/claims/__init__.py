@@ -69,8 +69,8 @@ claims.parquet (``evaluate``; one row per claim, in the order above):
     id         string   FZ1 ... B6
     claim      string   the claim in a sentence
     statistic  string   what is measured
-    value      float64  the headline number of the statistic (NaN if not run); the first number of
-                        ``detail``
+    value      float64  the headline number of the statistic (NaN if not run), the one the
+                        criterion reads first; ``detail`` shows it among the others
     detail     string   every number the criterion uses, or why the claim was not run
     criterion  string   the criterion, fixed in advance
     passed     string   "true" / "false" / "not run"

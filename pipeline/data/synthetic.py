@@ -1,9 +1,9 @@
 """Synthetic image generators of Yoon et al. (see pipeline.diffusion).
 
 All generators return float images in [0, 1] with shape (n, size, size, 3) and are
-deterministic given their seed. Mondrian layout (a documented choice): the cross's
-centre row and column are drawn uniformly from the middle half of the image, its arms
-are ``max(1, size // 8)`` pixels wide; the four quadrants get one flat colour each.
+deterministic given their seed. Mondrian layout (a documented choice): the cross's arms
+are ``max(1, size // 8)`` pixels wide, and the first row and column of each arm are drawn
+uniformly from the middle half of the image; the four quadrants get one flat colour each.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Every model exposes the same small interface, which the importance-sampling esti
 (``likelihood.py``) and the trainer use:
 
 - ``prepare(images_uint8, generator, train)`` -> model-space tensor ``x`` (binarized for the
-  Bernoulli MLP; dequantized and logit-transformed for the Gaussian conv VAEs; random
-  horizontal flips only when ``train``).
+  Bernoulli MLP; dequantized and logit-transformed for the Gaussian conv VAEs, which also
+  flip images horizontally at random when ``train``).
 - ``encode(x)`` -> (mu, logvar) of the diagonal Gaussian q(z | x).
 - ``log_likelihood(x, z)`` -> log p(x | z) in model space; ``z`` is (S, B, L), result (S, B).
 - ``pixel_correction(x)`` -> (B,) term that turns model-space log p into log p of the

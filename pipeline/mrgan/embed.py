@@ -1,4 +1,5 @@
-"""Embedding functions f for memorization rejection, C_T and FID, chosen by ``mrgan.embedding``.
+"""Embedding functions f for memorization rejection, C_T and the Frechet distance ``fd_<kind>``, chosen by
+``mrgan.embedding``. (FID proper uses its own fixed network: pipeline.fid.)
 
 - ``inception``: torchvision Inception-v3 pool features (2048-d), as in Bai et al.: inputs in
   [0, 1], grey replicated to RGB, resized to 299, ImageNet-normalised. The weights are never
@@ -10,8 +11,8 @@
   training split (rule ``mrgan_embedder``), stored as one file and reused by every job; f is its
   penultimate layer (pre-activation, 64-d).
 
-Every embedding is L2-normalised, so 1 - |cos| is the distance of pipeline.mrgan and FID and C_T
-see the same features. Features files are float32 ``.npy`` arrays (n, d) in split order.
+Every embedding is L2-normalised, so 1 - |cos| is the distance of pipeline.mrgan, and rejection,
+C_T and ``fd_<kind>`` see the same features. Features files are float32 ``.npy`` arrays (n, d) in split order.
 """
 
 from __future__ import annotations
