@@ -16,7 +16,8 @@ j * in / out, clamped at the border; affine_grid + grid_sample exactly as the pa
 F.interpolate, whose half-pixel centres shift the image by half a pixel), then mapped to the
 network's TF input range [-1, 0.9921875] (uint8 v -> v / 128 - 1). A 4-d output is mean-pooled to
 (n, 2048). On MNIST digits these features equal the package's own (FidHelper.extract_feats) to 1e-5
-(tests/reference/ holds the package's features of four digits); F.interpolate's would differ by up to 0.8. Features take about 0.3 s per image on one CPU core (1 s when the cores are shared),
+(tests/reference/ holds the package's features of four digits); F.interpolate's would differ by up
+to 0.8. Features take about 0.3 s per image on one CPU core (1 s when the cores are shared),
 and the Frechet distance of two 2048-d sets a few seconds, under one for a few hundred images a
 side (pipeline.frechet).
 

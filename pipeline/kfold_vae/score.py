@@ -15,7 +15,8 @@ kfold_scores.parquet (one row per training example, at the last evaluated epoch)
     n_out      int32    number of models that held x_i out
     high       bool     M >= the high_quantile quantile of M
     epoch      int32    epoch the scores were computed at
-kfold_scores_by_epoch.parquet: epoch, index, U, V, M, n_in, n_out (no ``label`` or ``high``) for every evaluated epoch.
+kfold_scores_by_epoch.parquet: epoch, index, U, V, M, n_in, n_out (no ``label`` or ``high``) for every
+evaluated epoch.
 """
 
 from __future__ import annotations
