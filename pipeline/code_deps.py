@@ -166,9 +166,11 @@ def code_version(name: str, own_code: bool = False) -> str:
 def factory_version(factory: str) -> str:
     """What a researcher's ``package.module:callable`` runs, for the params of the jobs that call it:
     the code version of its module and of the researcher's own modules it imports, directly or not
-    (those of any package not installed and not standard library), so editing that code reruns them;
-    for a module installed into this Python, its distribution's version instead (an upgrade reruns
-    them). A module that cannot be found gives a constant: its job reports it."""
+    (those of any package not installed and not standard library), so editing that code reruns them,
+    followed by the versions of the installed distributions that code imports (timm, torch), so
+    upgrading one reruns them too; for a module installed into this Python, its distribution's
+    version instead. The pipeline's own factories count by their code alone, as its modules do. A
+    module that cannot be found gives a constant: its job reports it."""
     module = factory.partition(":")[0]
     path = module_path(module)
     if path is None:
@@ -176,11 +178,26 @@ def factory_version(factory: str) -> str:
     top = module.split(".")[0]
     if top != PACKAGE and _is_installed(path):
         try:
-            return " ".join(f"{name} {importlib.metadata.version(name)}"
-                            for name in importlib.metadata.packages_distributions().get(top, [top]))
+            return _distribution_versions([top])
         except importlib.metadata.PackageNotFoundError:  # installed files without metadata
             pass
-    return code_version(module, own_code=True)
+    if top == PACKAGE:
+        return code_version(module)
+    imported = {name.split(".")[0] for own in module_closure(module, own_code=True) for name in _parsed(own)[0]}
+    installed = [name for name in imported if name in _providers() and name != PACKAGE and not _is_own_code(name)]
+    return " ".join([code_version(module, own_code=True), _distribution_versions(installed)]).strip()
+
+
+@lru_cache(maxsize=None)  # reads every installed distribution's file list: once a run
+def _providers() -> dict[str, list[str]]:
+    """Top-level module name -> the installed distributions that provide it."""
+    return importlib.metadata.packages_distributions()
+
+
+def _distribution_versions(tops: list[str]) -> str:
+    """``name version`` of the distributions that provide the top-level modules ``tops``, sorted."""
+    names = sorted({name for top in tops for name in _providers().get(top, [top])})
+    return " ".join(f"{name} {importlib.metadata.version(name)}" for name in names)
 
 
 @lru_cache(maxsize=None)  # the same for the whole run; asked for every top-level import

@@ -104,6 +104,13 @@ def test_factory_version_follows_the_researchers_own_code(tmp_path, monkeypatch)
     assert layers_edited != before
     (lab / "blocks.py").write_text((lab / "blocks.py").read_text().replace("return None", "return 1"))
     assert version() not in (before, layers_edited)
+    # installed packages their code imports (numpy, via blocks.py) count by version: an upgrade reruns
+    assert version().split(" ", 1)[1] == f"numpy {metadata.version('numpy')}"
+    real_version = metadata.version
+    with monkeypatch.context() as patch:
+        patch.setattr(code_deps.importlib.metadata, "version",
+                      lambda name: "99.0" if name == "numpy" else real_version(name))
+        assert version().endswith("numpy 99.0")
     assert code_deps.factory_version("nowhere.nets:make") == "nowhere.nets: not found"  # the job says so
     # installed packages by their version; the pipeline's own factories by their code
     assert code_deps.factory_version("torchvision.models:resnet18") == f"torchvision {metadata.version('torchvision')}"
