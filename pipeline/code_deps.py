@@ -131,14 +131,15 @@ def _is_installed(path: Path) -> bool:
     return any(path.resolve().is_relative_to(folder) for folder in _installed_folders())
 
 
-def third_party_imports(name: str) -> set[str]:
-    """Top-level names of the modules outside the standard library and ``pipeline`` that the
-    closure of ``name`` imports (e.g. ``torch``, ``sklearn``)."""
+def third_party_imports(name: str, own_code: bool = False) -> set[str]:
+    """Top-level names of the modules outside the standard library, ``pipeline`` and a researcher's
+    own code that the closure of ``name`` (``module_closure``, with ``own_code`` as there) imports
+    (e.g. ``torch``, ``sklearn``)."""
     found = set()
-    for module in module_closure(name):
+    for module in module_closure(name, own_code):
         for imported in _parsed(module)[0]:
             top = imported.split(".")[0]
-            if top and top != PACKAGE and top not in sys.stdlib_module_names:
+            if top and top != PACKAGE and top not in sys.stdlib_module_names and not _is_own_code(top):
                 found.add(top)
     return found
 
@@ -183,8 +184,7 @@ def factory_version(factory: str) -> str:
             pass
     if top == PACKAGE:
         return code_version(module)
-    imported = {name.split(".")[0] for own in module_closure(module, own_code=True) for name in _parsed(own)[0]}
-    installed = [name for name in imported if name in _providers() and name != PACKAGE and not _is_own_code(name)]
+    installed = [name for name in third_party_imports(module, own_code=True) if name in _providers()]
     return " ".join([code_version(module, own_code=True), _distribution_versions(installed)]).strip()
 
 
