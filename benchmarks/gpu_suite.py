@@ -80,6 +80,23 @@ def ceilings(device: str) -> dict:
     return out
 
 
+def software() -> dict:
+    """Versions this run used: a GPU image brings its own torch, numpy and pandas, not this project's pins."""
+    import platform
+    from importlib import metadata
+
+    import torch
+
+    versions = {"python": platform.python_version(), "cuda": torch.version.cuda,
+                "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None}
+    for name in ("torch", "torchvision", "numpy", "pandas", "pyarrow", "scipy", "snakemake", "faiss-cpu"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 # --- workflow on CPU and CUDA ----------------------------------------------------------------
 
 
@@ -285,10 +302,12 @@ def scale_part(out: Path, mnist_root: Path, models: int, epochs: int, device: st
 
 def markdown(summary: dict) -> str:
     lines = [f"# GPU suite: {summary.get('ceilings', {}).get('device', '?')}", ""]
+    if "software" in summary:
+        lines += ["## Software", "", ", ".join(f"{k} {v}" for k, v in summary["software"].items()), ""]
     if "ceilings" in summary:
         c = summary["ceilings"]
         lines += ["## Ceilings measured here", "",
-                  *[f"- {k}: {v:.1f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in c.items()], ""]
+                  *[f"- {k}: {v:.3g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in c.items()], ""]
     if "workflow" in summary:
         w = summary["workflow"]
         lines += ["## Workflow (.test/all_methods.yaml), CPU vs CUDA", "",
@@ -324,6 +343,7 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     summary_path = a.out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary["software"] = software()
     if "ceilings" in a.parts:
         summary["ceilings"] = ceilings(a.device)
         log(json.dumps(summary["ceilings"], indent=1))
