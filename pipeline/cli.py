@@ -7,11 +7,20 @@ import os
 import sys
 from typing import Callable
 
+from pathlib import Path
+
+from pipeline import paths
 from pipeline.errors import CorruptFileError, PipelineError
 
 
 def set_aside(error: CorruptFileError) -> str:
-    """Move the corrupt file to ``<file>.corrupt`` (replacing an older one); say what happened."""
+    """Move the corrupt file to ``<file>.corrupt`` (replacing an older one); say what happened.
+
+    Only the workflow's own outputs (under ``results/``) are moved: a rerun rebuilds them. A
+    researcher's file (data, samples, labels, a classifier) cannot be rebuilt, so it stays put.
+    """
+    if not error.path.resolve().is_relative_to(Path(paths.RESULTS).resolve()):
+        return "; left in place (not a workflow output): replace it and rerun"
     aside = error.path.with_name(error.path.name + ".corrupt")
     try:
         os.replace(error.path, aside)

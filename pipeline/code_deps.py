@@ -171,7 +171,7 @@ def factory_version(factory: str) -> str:
     followed by the versions of the installed distributions that code imports (timm, torch), so
     upgrading one reruns them too; for a module installed into this Python, its distribution's
     version instead. The pipeline's own factories count by their code alone, as its modules do. A
-    module that cannot be found gives a constant: its job reports it."""
+    module that cannot be found or parsed gives a constant: its job reports it."""
     module = factory.partition(":")[0]
     path = module_path(module)
     if path is None:
@@ -184,8 +184,11 @@ def factory_version(factory: str) -> str:
             pass
     if top == PACKAGE:
         return code_version(module)
-    installed = [name for name in third_party_imports(module, own_code=True) if name in _providers()]
-    return " ".join([code_version(module, own_code=True), _distribution_versions(installed)]).strip()
+    try:
+        installed = [name for name in third_party_imports(module, own_code=True) if name in _providers()]
+        return " ".join([code_version(module, own_code=True), _distribution_versions(installed)]).strip()
+    except (SyntaxError, ValueError) as err:  # ValueError: source with null bytes
+        return f"{module}: cannot be parsed ({type(err).__name__}: {err})"
 
 
 @lru_cache(maxsize=None)  # reads every installed distribution's file list: once a run

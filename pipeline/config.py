@@ -50,10 +50,12 @@ def _sub_schema(schema: dict, root: dict, key) -> dict | None:
 
 
 def coerce_overrides(value, schema: dict, root: dict | None = None):
-    """Turn strings into the numbers and booleans the schema asks for, recursively.
+    """Turn strings into the numbers and booleans the schema asks for, recursively, and whole floats
+    into the integers it asks for.
 
     ``snakemake --config 'feldman={"shard_size": 8}'`` hands nested values over as strings ('8');
-    coerced here, an override means what the same value in a YAML file means.
+    coerced here, an override means what the same value in a YAML file means. JSON Schema counts
+    30.0 as an integer, but numpy and torch take no float for a size: ``n_train: 30.0`` becomes 30.
     """
     root = root or schema
     if isinstance(value, dict):
@@ -65,6 +67,9 @@ def coerce_overrides(value, schema: dict, root: dict | None = None):
     if isinstance(value, list):
         sub = _sub_schema(schema, root, 0)
         return [coerce_overrides(item, sub, root) for item in value] if sub is not None else value
+    if isinstance(value, float):
+        types, _ = _schema_types(schema, root)
+        return int(value) if value.is_integer() and "integer" in types and "number" not in types else value
     if not isinstance(value, str):
         return value
     types, consts = _schema_types(schema, root)

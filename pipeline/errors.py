@@ -14,7 +14,8 @@ class CorruptFileError(PipelineError):
 
     ``path`` is the file. Entry points (``pipeline.cli.run``) move it aside to
     ``<path>.corrupt`` before exiting, so the next ``snakemake`` run finds it missing and rebuilds
-    it (a workflow output) or trains from scratch (a resume checkpoint).
+    it (a workflow output) or trains from scratch (a resume checkpoint); a researcher's own file,
+    outside ``results/``, stays where it is.
     """
 
     def __init__(self, path: str | Path, what: str, reason: object):

@@ -29,17 +29,11 @@ from scipy import linalg
 
 from pipeline import io
 from pipeline.errors import PipelineError
-
-
-def _points(features: np.ndarray) -> np.ndarray:
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or len(x) < 2:
-        raise PipelineError(f"frechet_distance: need at least 2 feature rows, got shape {x.shape}")
-    return x
+from pipeline.points import points
 
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = _points(features)
+    x = points(features, "frechet_distance: features", min_rows=2)
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
@@ -59,7 +53,8 @@ def gaussian_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (rows = points, same columns)."""
-    a, b = _points(features_a), _points(features_b)
+    a, b = (points(f, f"frechet_distance: {name}", min_rows=2)
+            for f, name in ((features_a, "features_a"), (features_b, "features_b")))
     if a.shape[1] != b.shape[1]:
         raise PipelineError(f"frechet_distance: feature dimensions differ ({a.shape[1]} != {b.shape[1]})")
     if max(len(a), len(b)) <= a.shape[1]:

@@ -4,7 +4,8 @@ Outputs are written to a temporary file beside the target and renamed into
 place, so an interrupted job never leaves a half-written file that looks
 complete. Reads turn a missing file into a PipelineError naming it, and a corrupt one
 (truncated, overwritten, wrong format) into a CorruptFileError naming it, which the entry points
-answer by moving the file aside so that a rerun rebuilds it (``pipeline.cli.run``).
+answer by moving the file aside so that a rerun rebuilds it (``pipeline.cli.run``; a researcher's
+own file outside ``results/`` is only named).
 """
 
 from __future__ import annotations

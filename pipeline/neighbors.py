@@ -31,6 +31,7 @@ import pandas as pd
 
 from pipeline import cli, io
 from pipeline.errors import PipelineError
+from pipeline.points import finite_rows
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import schema_default
 
@@ -43,7 +44,7 @@ BACKENDS = ("auto", "torch", "faiss", "numpy")
 def as_rows(x: np.ndarray) -> np.ndarray:
     """Flatten images to (n, d) float32; uint8 pixels are scaled to [0, 1]."""
     x = np.asarray(x)
-    rows = x.reshape(len(x), -1)
+    rows = x.reshape(len(x), int(np.prod(x.shape[1:])))  # not -1: it cannot size zero rows
     if rows.dtype == np.uint8:
         return rows.astype(np.float32) / np.float32(255.0)
     return rows.astype(np.float32, copy=False)
@@ -182,6 +183,10 @@ def knn(query: np.ndarray, ref: np.ndarray, k: int, metric: str = schema_default
         raise PipelineError(f"neighbors: query dimension {query.shape[1]} != reference dimension {ref.shape[1]}")
     if not 1 <= k <= len(ref):
         raise PipelineError(f"neighbors: k={k} must be between 1 and the number of references ({len(ref)})")
+    finite_rows(query, "neighbors: query")
+    finite_rows(ref, "neighbors: reference")
+    if not len(query):
+        return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float64)
     if backend == "auto":
         backend = "faiss" if device == "cpu" and _has_faiss() else "torch"
     n_cand = min(len(ref), k + margin)

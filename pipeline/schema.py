@@ -32,6 +32,10 @@ def _describe(error, prefix=()) -> str:
         if unknown:
             path = _key([*prefix, *error.absolute_path, unknown[0]])
             return f"config key '{path}': unknown key (allowed here: {sorted(allowed)})"
+    if "propertyNames" in error.relative_schema_path:
+        path = _key([*prefix, *error.absolute_path, error.instance])
+        return f"config key '{path}': not a valid name (names become folder and file names); use letters, " \
+               f"digits, '_', '.' and '-', starting with a letter or digit"
     return f"config key '{_key([*prefix, *error.absolute_path])}': {error.message}"
 
 

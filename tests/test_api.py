@@ -86,6 +86,39 @@ def test_feldman_shape_mismatch_names_the_argument():
         api.memorization_and_influence(np.ones((4, 3)), np.ones((4, 2)), np.ones((4, 2)))
 
 
+def test_matrices_that_are_not_0_1_are_named_not_cast_to_true():
+    ones = np.ones((4, 3))
+    with pytest.raises(PipelineError, match=r"member: entries must be 0/1 \(or bool\), found \[0.3\]"):
+        api.memorization_and_influence(ones * 0.3, ones, ones)
+    with pytest.raises(PipelineError, match=r"test_correct: entries must be 0/1 \(or bool\), found \[nan\]"):
+        api.memorization_and_influence(ones, ones, np.full((4, 2), np.nan))
+
+
+def test_distances_and_points_a_researcher_gets_wrong_are_named():
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(size=(60, 3)), rng.normal(size=(30, 3))
+    with pytest.raises(PipelineError, match=r"d1 of shape \(2,\) and d2 of shape \(1,\) must match"):
+        api.ratio_flags(np.array([1.0, 2.0]), np.array([3.0]))
+    with pytest.raises(PipelineError, match="0 <= d1 <= d2"):
+        api.ratio_flags(np.array([-1.0]), np.array([2.0]))  # would be flagged a replicate
+    with pytest.raises(PipelineError, match=r"threshold 5 must be in \(0, 1\]"):
+        api.ratio_flags(np.array([1.0]), np.array([2.0]), 5)
+    with pytest.raises(PipelineError, match=r"C_T: generated: points of shape \(0, 3\)"):
+        api.ct_statistic(train, test, train[:0], n_cells=2)
+    with pytest.raises(PipelineError, match="C_T: training, test and generated points have 3, 3 and 1 features"):
+        api.ct_statistic(train, test, train[:, :1], n_cells=2)
+    with pytest.raises(PipelineError, match=r"C_T: test: rows \[4\] hold NaN or inf"):
+        api.ct_statistic(train, np.where(np.arange(30)[:, None] == 4, np.nan, test), train, n_cells=2)
+    with pytest.raises(PipelineError, match=r"frechet_distance: features_b: rows \[0\] hold NaN or inf"):
+        api.frechet_distance(train, np.vstack([[np.inf, 0, 0], test]))
+    with pytest.raises(PipelineError, match=r"neighbors: query: rows \[1\] hold NaN or inf"):
+        api.nearest_neighbors(np.array([[0.0, 0, 0], [np.nan, 0, 0]]), train, 1)
+    # no samples is an empty answer, not an error from inside numpy
+    positions, distances = api.nearest_neighbors(train[:0], train, 2)
+    assert positions.shape == distances.shape == (0, 2)
+    assert api.replicates(np.zeros((0, 4, 4), np.uint8), np.zeros((5, 4, 4), np.uint8)).empty
+
+
 def test_kfold_scores_are_log_mean_exp_differences():
     rng = np.random.default_rng(2)
     table = pd.DataFrame({"index": np.repeat([7, 3], 6), "in_training": np.tile([1, 1, 1, 1, 0, 0], 2).astype(bool),

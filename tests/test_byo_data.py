@@ -203,6 +203,25 @@ def test_bad_array_files_are_named(tmp_path):
     assert "'train'/'test'" in one_line_error({"kind": "arrays", "path": str(tmp_path / "badsplit.npz")})
 
 
+def test_arrays_mistakes_a_researcher_makes_are_named(tmp_path):
+    images, labels = _arrays()
+    np.save(tmp_path / "images.npy", images)
+    message = one_line_error({"kind": "arrays", "path": str(tmp_path / "images.npy")})
+    assert "one .npy holds one array; give path as [images.npy, labels.npy]" in message
+    sparse = labels.copy()
+    sparse[0] = 1_000_000  # would give every classifier a million outputs
+    np.savez(tmp_path / "sparse.npz", images=images, labels=sparse)
+    assert "labels must be class numbers 0..C-1, found 1000000 among 12 images" in one_line_error(
+        {"kind": "arrays", "path": str(tmp_path / "sparse.npz")})
+
+
+def test_an_image_folder_with_train_but_no_test_is_an_error_not_one_class(tmp_path):
+    for cls in ("a", "b"):
+        write_png(tmp_path / "own" / "train" / cls / "0.png", np.zeros((4, 4)))
+    message = one_line_error({"kind": "image_folder", "path": str(tmp_path / "own")})
+    assert f"{tmp_path / 'own'}: has train/ but no test/" in message
+
+
 def test_folder_listing_changes_when_an_image_is_rewritten(grey_folder):
     folder, _ = grey_folder
     before = files.folder_listing(folder)

@@ -134,6 +134,20 @@ def test_a_bad_value_is_named_by_its_key():
         schema_default("kfold_vae.models.*.kind")
 
 
+
+@pytest.mark.parametrize("key,value,message", [
+    ("datasets", {"my data": {"kind": "digits"}}, r"config key 'datasets\.my data': not a valid name \(names "
+                                                  r"become folder and file names\); use letters, digits"),
+    ("neighbors", {"nn": {"datasets": ["digits"], "query_split": "tset"}},
+     r"config key 'neighbors\.nn\.query_split': 'tset' is not one of \['train', 'test', 'valid'\]"),
+])
+def test_a_name_that_cannot_be_a_folder_and_an_unknown_split_are_named(key, value, message):
+    config = {"datasets": {"digits": {"kind": "digits"}}}
+    config[key] = {**config.get(key, {}), **value}
+    with pytest.raises(PipelineError, match=message):
+        validate_config(config)
+
+
 # --- no second copy of the defaults in the source ----------------------------------------------------
 
 def _config_objects() -> list[dict]:

@@ -88,6 +88,15 @@ def test_prepare_writes_canonical_form(tmp_path):
     assert set(np.unique(loaded.images)) == {0, 255}
 
 
+def test_a_data_set_without_training_examples_stops_its_prepare_job(tmp_path):
+    images = np.zeros((4, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "all_test.npz", images=images, labels=np.arange(4) % 2, split=np.array(["test"] * 4))
+    with pytest.raises(PipelineError, match=r"config key 'datasets.own': no training examples \(split sizes "
+                                            r"\{'test': 4\}\)"):
+        prepare("own", {"kind": "arrays", "path": str(tmp_path / "all_test.npz")}, tmp_path, tmp_path / "own", {})
+    assert not (tmp_path / "own").exists()
+
+
 @pytest.mark.parametrize("kind,expected", [("mnist", "MNIST/raw"), ("cifar10", "cifar-10-batches-py"),
                                            ("cifar100", "cifar-100-python"), ("celeba", "img_align_celeba")])
 def test_missing_full_dataset_says_what_to_put_where(tmp_path, kind, expected):

@@ -76,8 +76,10 @@ def test_nested_subsets_are_prefixes_and_keep_label_keeps_a_class():
     assert not np.array_equal(small, nested_subset(ids, labels, 5, seed=4))
     kept = nested_subset(ids, labels, 3, seed=0, keep_label=0)
     assert len(kept) == 13 and set(range(10, 20)) <= set(kept)
-    with pytest.raises(PipelineError, match="exceeds"):
+    with pytest.raises(PipelineError, match="'diffusion.experiments.*.sizes': subset size 31 exceeds the 30"):
         nested_subset(ids, labels, 31, seed=0)
+    with pytest.raises(PipelineError, match="'diffusion.experiments.*.keep_label': no training image has label 9"):
+        nested_subset(ids, labels, 3, seed=0, keep_label=9)  # would keep nothing, silently
     data = Dataset.from_arrays(mondrian8(12), np.arange(12) % 2, ["train"] * 10 + ["test"] * 2, "mo")
     table, images = build_subset(data, 4, seed=0)
     assert table["index"].max() < 10 and np.array_equal(images, data.images[table["index"]])

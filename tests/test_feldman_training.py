@@ -202,6 +202,25 @@ def test_bad_input_names_the_key_or_file(flipped_dataset, tmp_path):
         train_shard(root / "data", wrong, 0, 2, "mlp", {"kind": "mlp"}, 0, "cpu", tmp_path / "x.parquet")
     with pytest.raises(PipelineError, match="splits.feldman.runs"):
         train_shard(root / "data", write_subsets(root, 2), 5, 2, "mlp", {"kind": "mlp"}, 0, "cpu", tmp_path / "x.parquet")
+    no_test = Dataset.load(root / "data")
+    no_test.table = no_test.table.assign(split=no_test.table["split"].replace("test", "valid"))
+    no_test.save(tmp_path / "no_test")
+    with pytest.raises(PipelineError, match="no_test: no test examples; feldman.datasets needs a data set with a test"):
+        train_shard(tmp_path / "no_test", write_subsets(root, 2), 0, 2, "mlp", {"kind": "mlp"}, 0, "cpu",
+                    tmp_path / "x.parquet")
+
+
+def test_a_diverging_model_stops_the_job_instead_of_entering_the_estimates():
+    from pipeline.errors import PipelineError
+
+    x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 10, (64,))
+    spec = full_spec({"kind": "mlp", "hidden": [16], "epochs": 3, "batch_size": 16, "lr": 1e30})
+    stacked = models.build(spec, [0, 1], 0, (8, 8, 1), 10)
+    with pytest.raises(PipelineError, match=r"feldman.architectures.big_lr: training loss of runs 0..1 is nan after "
+                                            r"epoch 1; lower its lr"):
+        train_stacked(stacked, x, y, subset_masks(64, 2, 0.7, 0), [0, 1], 0, spec, arch="big_lr")
+    spec = full_spec({**spec, "lr": 0.1})
+    train_stacked(models.build(spec, [0, 1], 0, (8, 8, 1), 10), x, y, subset_masks(64, 2, 0.7, 0), [0, 1], 0, spec)
 
 
 def test_auto_shard_trains_every_run_in_stacks_and_matches_fixed_shards(flipped_dataset, tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """Atomic writes and clear errors on corrupt inputs."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -64,3 +65,22 @@ def test_outputs_get_the_usual_file_mode_not_mkstemps_0600(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "t.parquet").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_corrupt_workflow_output_is_moved_aside_but_a_researchers_file_is_left_in_place(tmp_path, monkeypatch, capsys):
+    from pipeline import cli
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("results/data/x/images.npy", "my_samples.npy"):
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_bytes(b"\x93NUMPY truncated")
+    with pytest.raises(SystemExit):
+        cli.run(lambda: io.read_array("results/data/x/images.npy"))
+    assert "moved to results/data/x/images.npy.corrupt, rerun to rebuild it" in capsys.readouterr().err
+    assert Path("results/data/x/images.npy.corrupt").exists() and not Path("results/data/x/images.npy").exists()
+    with pytest.raises(SystemExit):
+        cli.run(lambda: io.read_array(tmp_path / "my_samples.npy"))  # absolute path: the same rule
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "my_samples.npy: not a readable .npy array" in error
+    assert "left in place (not a workflow output)" in error
+    assert Path("my_samples.npy").exists() and not Path("my_samples.npy.corrupt").exists()

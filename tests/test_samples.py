@@ -89,6 +89,9 @@ def test_npz_without_images_and_bad_labels_are_named(tmp_path):
     np.savez(tmp_path / "s.npz", x=np.zeros((2, 6, 5)))
     with pytest.raises(PipelineError, match=r"s\.npz: the \.npz holds \['x'\], no array named 'images'"):
         load_samples(tmp_path / "s.npz", (6, 5, 1), False)
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "s.npz").read_bytes()[:60])  # a copy broken off
+    with pytest.raises(PipelineError, match=r"cut\.npz: not a readable \.npz file"):
+        load_samples(tmp_path / "cut.npz", (6, 5, 1), False)
     assert (load_labels(None, 3, np.array([0, 1])) == -1).all()
     np.save(tmp_path / "labels.npy", np.array([0, 1, 1]))
     assert load_labels(tmp_path / "labels.npy", 3, np.array([0, 1])).tolist() == [0, 1, 1]

@@ -112,6 +112,9 @@ def test_factory_version_follows_the_researchers_own_code(tmp_path, monkeypatch)
                       lambda name: "99.0" if name == "numpy" else real_version(name))
         assert version().endswith("numpy 99.0")
     assert code_deps.factory_version("nowhere.nets:make") == "nowhere.nets: not found"  # the job says so
+    (lab / "broken.py").write_text("def make(:\n")  # the job's import reports it in one line naming the key
+    forget_code_versions()
+    assert code_deps.factory_version("mylab.broken:make").startswith("mylab.broken: cannot be parsed (SyntaxError")
     # installed packages by their version; the pipeline's own factories by their code
     assert code_deps.factory_version("torchvision.models:resnet18") == f"torchvision {metadata.version('torchvision')}"
     assert code_deps.factory_version("pipeline.feldman.zoo:resnet18_cifar") == code_deps.code_version("pipeline.feldman.zoo")
@@ -175,6 +178,12 @@ def test_override_strings_become_the_schema_types():
     assert config["datasets"]["d"]["n_train"] == 12
     auto = coerce_overrides({"feldman": {"shard_size": "auto"}}, SCHEMA)
     assert auto["feldman"]["shard_size"] == "auto"
+    # JSON Schema takes 30.0 as an integer, numpy and torch take no float for a size
+    whole = coerce_overrides({"datasets": {"d": {"kind": "mondrian", "n_train": 30.0, "size": 8.0}},
+                              "feldman": {"lr": 1.0, "shard_size": 4.0}}, SCHEMA)
+    assert whole["datasets"]["d"] == {"kind": "mondrian", "n_train": 30, "size": 8}
+    assert type(whole["datasets"]["d"]["n_train"]) is int and type(whole["feldman"]["shard_size"]) is int
+    assert type(whole["feldman"]["lr"]) is float
 
 
 @pytest.fixture

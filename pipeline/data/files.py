@@ -9,7 +9,7 @@ ever read: nothing here moves a bad one aside, as the workflow does with its own
 ``image_folder`` (``path``: the folder)::
 
     PATH/CLASS/**/*.png|jpg|jpeg                        split: seeded stratified ``test_fraction``
-    PATH/train/CLASS/**/*, PATH/test/CLASS/**/*        split: these subfolders (when both exist)
+    PATH/train/CLASS/**/*, PATH/test/CLASS/**/*        split: these subfolders (both; one alone is an error)
 
 Labels: the class folder names, sorted (over train and test together), are labels 0..C-1;
 ``class_names`` returns them and the prepare job's log (results/logs/data/{dataset}.log) lists
@@ -24,7 +24,7 @@ one size, else the error names two files and their sizes. Order: train before te
 then path.
 
 ``arrays``: ``path`` an ``.npz`` file with arrays ``images`` (n, H, W[, C] uint8, C 1 or 3) and
-``labels`` (n integers, 0 or more), optionally ``split`` (n strings, each 'train' or 'test'); or
+``labels`` (n class numbers 0..C-1, C at most n), optionally ``split`` (n strings, each 'train' or 'test'); or
 ``path`` a folder holding ``images.npy``, ``labels.npy`` and optionally ``split.npy``; or ``path`` a
 list of two ``.npy`` files, [images, labels]. Without a split, a seeded stratified ``test_fraction``
 (``pipeline.data.embedded.stratified_test_mask``) makes one, as for image folders.
@@ -84,9 +84,17 @@ def _class_folders(folder: Path) -> list[Path]:
 
 
 def split_folders(folder: Path) -> dict[str, Path]:
-    """Split name -> folder of class folders: train/ and test/ when both exist, else the folder as train."""
-    if all((folder / split).is_dir() for split in SPLITS):
+    """Split name -> folder of class folders: train/ and test/ when both exist, else the folder as train.
+
+    One of the two alone is an error: taken as the folder's only class, it would merge its classes.
+    """
+    present = [split for split in SPLITS if (folder / split).is_dir()]
+    if len(present) == len(SPLITS):
         return {split: folder / split for split in SPLITS}
+    if present:
+        missing = next(split for split in SPLITS if split not in present)
+        raise PipelineError(f"{folder}: has {present[0]}/ but no {missing}/; give both, or the class folders "
+                            f"directly under {folder} for a seeded test split")
     return {"train": folder}
 
 
@@ -202,14 +210,18 @@ def array_files(spec: dict) -> dict[str, Path]:
     if isinstance(spec["path"], list):
         return {"images": Path(spec["path"][0]), "labels": Path(spec["path"][1])}
     path = Path(spec["path"])
+    if path.suffix == ".npy":
+        raise PipelineError(f"{path}: one .npy holds one array; give path as [images.npy, labels.npy], a folder "
+                            f"of images.npy and labels.npy, or an .npz with arrays images and labels")
     if path.is_dir():
         files = {key: path / f"{key}.npy" for key in ARRAY_NAMES}
         return {key: file for key, file in files.items() if key != "split" or file.exists()}
     return {key: path for key in ARRAY_NAMES}
 
 
-def _load(path: Path, key: str):
-    """Array ``key`` of an .npz (None when absent), or the array of an .npy file."""
+def load_array(path: Path, key: str):
+    """Array ``key`` of an .npz (None when absent), or the array of an .npy file; a researcher's file,
+    so an unreadable one raises a plain PipelineError (never moved aside)."""
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
@@ -225,7 +237,7 @@ def arrays(name: str, spec: dict) -> Built:
     for path in spec["path"] if isinstance(spec["path"], list) else [spec["path"]]:
         existing_path(name, path)
     files = array_files(spec)
-    loaded = {key: _load(file, key) for key, file in files.items()}
+    loaded = {key: load_array(file, key) for key, file in files.items()}
     for key in ("images", "labels"):
         if loaded[key] is None:
             raise PipelineError(f"{files[key]}: no array '{key}' (an .npz needs arrays images and labels)")
@@ -241,6 +253,9 @@ def arrays(name: str, spec: dict) -> Built:
         raise PipelineError(f"{where('labels')}: labels must be one integer per image, got {labels.dtype} {labels.shape}")
     if len(labels) and labels.min() < 0:
         raise PipelineError(f"{where('labels')}: labels must be 0 or more, found {labels.min()}")
+    if len(labels) and labels.max() >= len(labels):  # classifiers get labels.max() + 1 outputs
+        raise PipelineError(f"{where('labels')}: labels must be class numbers 0..C-1, found {labels.max()} "
+                            f"among {len(labels)} images")
     if len(labels) != len(images):
         raise PipelineError(f"{where('labels')}: {len(labels)} labels for {len(images)} images in {where('images')}")
     if split is None:

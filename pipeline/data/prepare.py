@@ -16,6 +16,7 @@ import numpy as np
 from pipeline import cli
 from pipeline.data import planted, registry
 from pipeline.data.dataset import Dataset
+from pipeline.errors import PipelineError
 from pipeline.progress import get_logger
 
 log = get_logger("data.prepare")
@@ -32,6 +33,9 @@ def prepare(name: str, spec: dict, data_root: Path, out: Path, sources: dict[str
     else:
         dataset = registry.build(name, spec, data_root)
     counts = dataset.table.groupby("split").size().to_dict()
+    if not counts.get("train"):
+        raise PipelineError(f"config key 'datasets.{name}': no training examples (split sizes {counts}); "
+                            f"every method trains or compares against the train split")
     log.info("%s: images %s, split sizes %s, labels %s", name, dataset.images.shape, counts,
              np.unique(dataset.table["label"]).tolist()[:20])
     dataset.save(out)

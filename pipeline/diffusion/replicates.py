@@ -56,6 +56,13 @@ def ratio_flags(d1: np.ndarray, d2: np.ndarray, threshold: float = schema_defaul
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(ratio, replicate flag) of the ratio criterion; ratio 0 where d2 == 0."""
     d1, d2 = np.asarray(d1, dtype=np.float64), np.asarray(d2, dtype=np.float64)
+    if d1.shape != d2.shape:
+        raise PipelineError(f"ratio criterion: d1 of shape {d1.shape} and d2 of shape {d2.shape} must match")
+    if not (np.isfinite(d1).all() and np.isfinite(d2).all() and (0 <= d1).all() and (d1 <= d2).all()):
+        raise PipelineError("ratio criterion: distances must be finite with 0 <= d1 <= d2 (d1 to the nearest "
+                            "training image, d2 to the second nearest)")
+    if not 0 < threshold <= 1:
+        raise PipelineError(f"ratio criterion: threshold {threshold} must be in (0, 1]")
     ratio = np.divide(d1, d2, out=np.zeros_like(d1), where=d2 > 0)
     return ratio, ratio < threshold
 

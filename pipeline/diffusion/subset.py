@@ -41,8 +41,13 @@ def nested_subset(train_indices: np.ndarray, labels: np.ndarray, n: int, seed: i
     else:
         kept = order[labels[order] == keep_label]
         pool = order[labels[order] != keep_label]
+        if not len(kept):
+            raise PipelineError(f"config key 'diffusion.experiments.*.keep_label': no training image has label "
+                                f"{keep_label} (labels present: {np.unique(labels)[:20].tolist()})")
     if n > len(pool):
-        raise PipelineError(f"subset size {n} exceeds the {len(pool)} training images available")
+        besides = "" if keep_label is None else f" besides those of label {keep_label}"
+        raise PipelineError(f"config key 'diffusion.experiments.*.sizes': subset size {n} exceeds the {len(pool)} "
+                            f"training images available{besides}")
     return np.asarray(train_indices, dtype=np.int64)[np.concatenate([kept, pool[:n]])]
 
 

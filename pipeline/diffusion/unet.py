@@ -8,7 +8,7 @@ the first convolution, dropout before the second, self-attention at the resoluti
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn

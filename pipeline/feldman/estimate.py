@@ -262,6 +262,11 @@ def memorization_and_influence(member, train_correct, test_correct, block: int =
     table of ``memorization`` (one row per training column) and the dense (n, n_test) influence and
     its standard error, NaN where n_in or n_out is 0.
     """
+    for name, matrix in (("member", member), ("train_correct", train_correct), ("test_correct", test_correct)):
+        values = np.asarray(matrix)
+        other = values[~np.isin(values, (0, 1))] if values.dtype != bool else values[:0]
+        if len(other):  # a cast to bool would turn 0.3 or NaN into True
+            raise PipelineError(f"{name}: entries must be 0/1 (or bool), found {np.unique(other)[:5]}")
     member, train_correct, test_correct = (np.asarray(a, dtype=bool) for a in (member, train_correct, test_correct))
     if member.ndim != 2 or member.shape != train_correct.shape:
         raise PipelineError(f"train_correct: shape {train_correct.shape} must equal member's (runs, n_train) "

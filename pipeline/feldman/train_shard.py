@@ -79,8 +79,11 @@ def steps_per_epoch(n_members: int, batch_size: int) -> int:
 
 
 def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, spec: dict,
-                  state: dict | None = None, on_epoch=None) -> None:
-    """Train the S stacked models, model s on ``members[s]``; resume from ``state`` if given."""
+                  state: dict | None = None, on_epoch=None, arch: str = "*") -> None:
+    """Train the S stacked models, model s on ``members[s]``; resume from ``state`` if given.
+
+    A loss that is not finite at an epoch's end stops the job: a diverged model would enter the
+    estimates as one that fits nothing."""
     sizes = set(members.sum(axis=1).tolist())
     if len(sizes) != 1:
         raise PipelineError(f"subsets of one shard differ in size {sorted(sizes)}; redraw feldman_subsets")
@@ -111,6 +114,10 @@ def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, 
             loss.backward()
             opt.step()
             progress.update()
+        if not torch.isfinite(loss):
+            raise PipelineError(f"feldman.architectures.{arch}: training loss of runs {runs[0]}..{runs[-1]} is "
+                                f"{loss.item():g} after epoch {epoch + 1}; lower its lr, or check that its model's "
+                                f"outputs are finite")
         if on_epoch is not None:
             on_epoch(epoch + 1, model, opt)
 
@@ -204,6 +211,9 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     data = Dataset.load(dataset_dir)
     x_train, y_train, _ = data.split_arrays("train")
     x_test, y_test, _ = data.split_arrays("test")
+    if not len(y_test):
+        raise PipelineError(f"{dataset_dir}: no test examples; feldman.datasets needs a data set with a test split "
+                            f"(influence is measured on test examples)")
     masks = read_subset_masks(subsets)
     if masks.shape[1] != len(y_train):
         raise PipelineError(f"{subsets}: masks cover {masks.shape[1]} examples, {dataset_dir} has {len(y_train)}")
@@ -253,7 +263,8 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
                 resume.save(payload(stack_size, done, epoch, model, opt))
 
         model.train()
-        train_stacked(model, xt, yt, members[rows], group, seed, spec, state=state, on_epoch=checkpoint)
+        train_stacked(model, xt, yt, members[rows], group, seed, spec, state=state, on_epoch=checkpoint,
+                      arch=arch)
         model.eval()
         done.append((correctness(model, xt, yt, eval_rows), correctness(model, xs, ys, eval_rows)))
         if g + 1 < len(groups):

@@ -31,6 +31,7 @@ from sklearn.decomposition import PCA
 
 from pipeline.errors import PipelineError
 from pipeline.neighbors import knn
+from pipeline.points import points
 from pipeline.schema import schema_default
 
 
@@ -82,12 +83,15 @@ class Cells:
 def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_cells: int,
                  pca_dims: int = schema_default("mrgan.pca_dims"), seed: int = 0, what: str = "C_T") -> CTResult:
     """C_T of ``generated`` against held-out ``test`` relative to ``train`` (rows = points)."""
+    train, test, generated = (points(x, f"{what}: {name}") for x, name in
+                              ((train, "train"), (test, "test"), (generated, "generated")))
+    if not train.shape[1] == test.shape[1] == generated.shape[1]:
+        raise PipelineError(f"{what}: training, test and generated points have {train.shape[1]}, {test.shape[1]} "
+                            f"and {generated.shape[1]} features; they must match")
     cells = Cells(train, n_cells, pca_dims, seed)
     t, p, q = cells.project(train), cells.project(test), cells.project(generated)
     ct_, cp, cq = cells.kmeans.labels_, cells.assign(test), cells.assign(generated)
     m, n = len(q), len(p)
-    if m == 0 or n == 0:
-        raise PipelineError(f"{what}: needs generated and test points (got m={m}, n={n})")
     threshold = 20.0 / m
     rows, num, den = [], 0.0, 0.0
     for cell in range(n_cells):

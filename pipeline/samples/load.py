@@ -33,7 +33,7 @@ import pandas as pd
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
-from pipeline.data.files import IMAGE_SUFFIXES, read_image
+from pipeline.data.files import IMAGE_SUFFIXES, load_array, read_image
 from pipeline.errors import PipelineError
 from pipeline.progress import get_logger
 
@@ -44,17 +44,13 @@ FLOAT_TOLERANCE = 1e-3  # float pixels this far outside [-1, 1] are clipped, far
 
 def read_array_file(path: Path) -> np.ndarray:
     """The images array of an ``.npy`` file or of an ``.npz`` archive's ``images`` entry."""
-    if path.suffix == ".npy":
-        return io.read_array(path)
-    if path.suffix != ".npz":
+    if path.suffix not in (".npy", ".npz"):
         raise PipelineError(f"{path}: samples must be an .npy, an .npz holding 'images' or a folder of images")
-    try:
+    images = load_array(path, "images")
+    if images is None:
         with np.load(path, allow_pickle=False) as archive:
-            if "images" not in archive.files:
-                raise PipelineError(f"{path}: the .npz holds {sorted(archive.files)}, no array named 'images'")
-            return archive["images"]
-    except (ValueError, OSError, EOFError) as err:
-        raise PipelineError(f"{path}: not a readable .npz archive ({err})") from err
+            raise PipelineError(f"{path}: the .npz holds {sorted(archive.files)}, no array named 'images'")
+    return images
 
 
 def to_uint8(array: np.ndarray, path: Path) -> np.ndarray:
