@@ -35,6 +35,15 @@ def checked_mlp(in_shape, n_classes):
     return CheckedMLP(in_shape, n_classes)
 
 
+def local_class_mlp(in_shape, n_classes):
+    """TinyMLP's layers in a class defined anew on each call: copies of different classes."""
+
+    class LocalMLP(TinyMLP):
+        pass
+
+    return LocalMLP(in_shape, n_classes)
+
+
 def bn_cnn(in_shape, n_classes):
     """conv -> BatchNorm -> ReLU -> pool -> linear: BatchNorm's running statistics are buffers."""
     return nn.Sequential(nn.Conv2d(in_shape[0], 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),

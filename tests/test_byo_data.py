@@ -193,6 +193,9 @@ def test_missing_path_names_the_config_key_and_the_path(tmp_path, kind):
 def test_bad_array_files_are_named(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 truncated")
     assert str(tmp_path / "junk.npz") in one_line_error({"kind": "arrays", "path": str(tmp_path / "junk.npz")})
+    (tmp_path / "notes.npz").write_text("images and labels")
+    assert "notes.npz: not a readable .npz file (not a zip archive" in one_line_error(
+        {"kind": "arrays", "path": str(tmp_path / "notes.npz")})  # numpy's own reason speaks of pickled data
     np.savez(tmp_path / "floats.npz", images=np.zeros((2, 4, 4), dtype=np.float32), labels=np.zeros(2, dtype=int))
     message = one_line_error({"kind": "arrays", "path": str(tmp_path / "floats.npz")})
     assert str(tmp_path / "floats.npz") in message and "uint8" in message

@@ -136,6 +136,15 @@ def test_module_vmap_cannot_run_trains_in_a_loop_to_the_same_models(tiny_data, t
             np.testing.assert_array_equal(a, b)
 
 
+def test_a_class_defined_inside_the_factory_is_why_its_copies_train_in_a_loop():
+    reason = module_stack.vmap_failure("feldman_factories:local_class_mlp", (8, 8, 1), 10, "mine")
+    assert reason == ("each call of feldman_factories:local_class_mlp defines a new class "
+                      "local_class_mlp.<locals>.LocalMLP; define it at module level to train the copies at once")
+    assert module_stack.vmap_failure(MLP, (8, 8, 1), 10, "mine") is None
+    looped = models.build(module_spec("feldman_factories:local_class_mlp"), [0, 1], 0, (8, 8, 1), 10)
+    assert isinstance(looped, module_stack.ModuleLoop)
+
+
 def test_batchnorm_copies_keep_their_own_running_statistics_and_evaluate_with_them():
     torch.manual_seed(0)
     x, y = torch.rand(90, 3, 8, 8), torch.randint(0, 10, (90,))

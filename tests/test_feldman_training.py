@@ -208,6 +208,12 @@ def test_bad_input_names_the_key_or_file(flipped_dataset, tmp_path):
     with pytest.raises(PipelineError, match="no_test: no test examples; feldman.datasets needs a data set with a test"):
         train_shard(tmp_path / "no_test", write_subsets(root, 2), 0, 2, "mlp", {"kind": "mlp"}, 0, "cpu",
                     tmp_path / "x.parquet")
+    one_class = Dataset.load(root / "data")
+    one_class.table = one_class.table.assign(label=0)
+    one_class.save(tmp_path / "one_class")
+    with pytest.raises(PipelineError, match="one_class: every training example has label 0; feldman.datasets needs"):
+        train_shard(tmp_path / "one_class", write_subsets(root, 2), 0, 2, "mlp", {"kind": "mlp"}, 0, "cpu",
+                    tmp_path / "x.parquet")
 
 
 def test_a_diverging_model_stops_the_job_instead_of_entering_the_estimates():

@@ -222,6 +222,8 @@ def array_files(spec: dict) -> dict[str, Path]:
 def load_array(path: Path, key: str):
     """Array ``key`` of an .npz (None when absent), or the array of an .npy file; a researcher's file,
     so an unreadable one raises a plain PipelineError (never moved aside)."""
+    if path.suffix == ".npz" and path.is_file() and not zipfile.is_zipfile(path):  # numpy would say "pickled data"
+        raise PipelineError(f"{path}: not a readable .npz file (not a zip archive; np.savez writes one)")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:

@@ -178,6 +178,9 @@ def vmap_failure(factory: str, image_shape: tuple[int, int, int], n_classes: int
             raise PipelineError(f"{factory_key(arch)}: the module of {factory} maps a batch of shape "
                                 f"{tuple(x[0].shape)} to {tuple(logits.shape)}, "
                                 f"not ({PROBE_EXAMPLES}, {n_classes}) logits")
+        if type(pair[0]) is not type(pair[1]):  # torch.func.stack_module_state needs one class
+            return (f"each call of {factory} defines a new class {type(pair[0]).__qualname__}; define it at module "
+                    f"level to train the copies at once")
         try:
             StackedModule(pair).train()(x).sum().backward()
         except Exception as err:  # whatever vmap rejects

@@ -220,6 +220,9 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     runs = shard_runs(len(masks), shard, shard_size)
     members = masks[runs]
     n_classes = int(data.table["label"].max()) + 1
+    if len(np.unique(y_train)) < 2:
+        raise PipelineError(f"{dataset_dir}: every training example has label {y_train[0]}; feldman.datasets needs "
+                            f"two classes or more (one class is fit without memorizing anything)")
     if spec["kind"] == "module":
         reason = module_stack.vmap_failure(spec["factory"], x_train.shape[1:], n_classes, arch)
         if reason is not None:
