@@ -6,6 +6,7 @@ Errors come out as one line naming the offending key, e.g.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
@@ -93,6 +94,7 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
     from snakemake.utils import validate
 
     coerce_overrides(config, yaml.safe_load(Path(schema).read_text()))
+    check_finite(config)
     try:
         validate(config, str(schema), set_default=True)
     except WorkflowError as err:
@@ -102,6 +104,19 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
         raise PipelineError(_describe(cause)) from err
     check_references(config)
     return config
+
+
+def check_finite(value, key: str = "") -> None:
+    """No NaN or infinity anywhere: the schema's bounds cannot catch them (every comparison with NaN
+    is false), and a job would fail far from the key or compute with it."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            check_finite(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_finite(item, f"{key}.{i}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise PipelineError(f"config key '{key}': {value} is not a finite number")
 
 
 def check_references(config: dict) -> None:
@@ -156,6 +171,13 @@ def check_references(config: dict) -> None:
     diffusion = config["diffusion"]
     for name, spec in diffusion["experiments"].items():
         need(spec["dataset"], f"diffusion.experiments.{name}.dataset")
+        too_small = [n for n in spec["sizes"] if n < 2]
+        if spec["keep_label"] == -1 and too_small:  # with keep_label the kept images count too
+            raise PipelineError(f"config key 'diffusion.experiments.{name}.sizes': {too_small[0]} is too small; the "
+                                f"ratio criterion needs each sample's two nearest training images")
+        if spec["sample_steps"] > spec["timesteps"]:  # respacing would quietly use the T steps there are
+            raise PipelineError(f"config key 'diffusion.experiments.{name}.sample_steps': {spec['sample_steps']} is "
+                                f"more than the {spec['timesteps']} diffusion steps it respaces (timesteps)")
     for name in diffusion["run"]:
         if name not in diffusion["experiments"]:
             raise PipelineError(f"config key 'diffusion.run': unknown experiment '{name}'; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -22,3 +23,11 @@ class CorruptFileError(PipelineError):
         self.path = Path(path)
         first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
         super().__init__(f"{self.path}: not a readable {what} ({first_line[:300]})")
+
+
+def check_finite_loss(loss: float, key: str, when: str) -> None:
+    """Stop a training job whose loss is NaN or inf (a learning rate too large, bad outputs): its
+    model would otherwise enter the tables as if trained. ``key`` names the config entry."""
+    if not math.isfinite(loss):
+        raise PipelineError(f"{key}: training loss is {loss:g} {when}; the training diverged: lower its lr, or "
+                            f"check that the model's outputs are finite")

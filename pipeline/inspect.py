@@ -45,7 +45,7 @@ def find_tables(paths: list[Path]) -> list[Path]:
     tables = []
     for path in paths:
         if path.is_dir():
-            tables += sorted(p for p in path.rglob("*.parquet") if not p.name.startswith("."))
+            tables += sorted(p for p in path.rglob("*.parquet") if not p.name.startswith(".") and p.is_file())
         elif path.is_file():
             tables.append(path)
         else:
@@ -81,12 +81,17 @@ def read_config(config_path: Path | None) -> tuple[Path, dict | None]:
     path = Path("config.yaml") if config_path is None else config_path
     if not path.is_file():
         if config_path is not None:
-            raise PipelineError(f"--config {config_path}: no such file")
+            raise PipelineError(f"--config {config_path}: {'a folder' if path.is_dir() else 'no such file'}, "
+                                f"not a config file")
         return path, None
     try:
-        return path, yaml.safe_load(path.read_text()) or {}
+        config = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise PipelineError(f"{path}: not valid YAML ({err})") from err
+    diffusion = config.get("diffusion") or {} if isinstance(config, dict) else None
+    if not isinstance(diffusion, dict) or not isinstance(diffusion.get("experiments") or {}, dict):
+        raise PipelineError(f"{path}: not a config (a mapping of sections, diffusion.experiments a mapping of names)")
+    return path, config
 
 
 def experiment_datasets(tables: list[Path], config_path: Path | None) -> dict[Path, str]:

@@ -58,7 +58,9 @@ def main() -> None:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
         return
     if code < 0:  # the child died of a signal: die of the same one, as the job itself would have
-        signal.signal(-code, signal.SIG_DFL)
+        print(f"error: {module} was killed by {signal.Signals(-code).name}", file=sys.stderr)
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):  # their handlers cannot be set, nor need to be
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     sys.exit(code)
 

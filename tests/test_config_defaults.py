@@ -148,6 +148,20 @@ def test_a_name_that_cannot_be_a_folder_and_an_unknown_split_are_named(key, valu
         validate_config(config)
 
 
+@pytest.mark.parametrize("override,message", [
+    ({"kfold_vae": {"high_quantile": "nan"}}, "config key 'kfold_vae.high_quantile': nan is not a finite number"),
+    ({"mrgan": {"taus": [0, float("inf")]}}, "config key 'mrgan.taus.1': inf is not a finite number"),
+    ({"diffusion": {"experiments": {"e": {"dataset": "digits", "sizes": [1, 8]}}}},
+     "config key 'diffusion.experiments.e.sizes': 1 is too small; the ratio criterion needs each sample's two"),
+    ({"diffusion": {"experiments": {"e": {"dataset": "digits", "sizes": [8], "sample_steps": 5000}}}},
+     "config key 'diffusion.experiments.e.sample_steps': 5000 is more than the 1000 diffusion steps it respaces"),
+])
+def test_values_no_schema_bound_catches_are_named(override, message):
+    config = {"datasets": {"digits": {"kind": "digits"}}, **override}  # NaN fails no minimum or maximum either
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        validate_config(config)
+
+
 # --- no second copy of the defaults in the source ----------------------------------------------------
 
 def _config_objects() -> list[dict]:

@@ -10,7 +10,7 @@ import torch
 from pipeline.data import synthetic
 from pipeline.data.dataset import Dataset
 from pipeline.diffusion.replicates import falls_with_size, job_scores, ratio_flags, replicate_table
-from pipeline.diffusion.sample import generate
+from pipeline.diffusion.sample import generate, to_uint8
 from pipeline.diffusion.schedule import Diffusion, cosine_alpha_bar
 from pipeline.diffusion.subset import build_subset, nested_subset
 from pipeline.diffusion.train import build_model, train
@@ -147,6 +147,26 @@ def test_model_trained_on_a_handful_of_images_replicates_them():
     reps, scores = score(samples, train_images)
     assert scores["replicate_share"].iloc[0] >= 0.8, scores
     assert scores["n_train_replicated"].iloc[0] >= 3
+
+
+def test_a_unet_that_cannot_be_built_for_the_images_names_its_key():
+    images = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(PipelineError, match=r"heads: 3 attention heads do not divide the \[16\] channels"):
+        build_model({"width": 8, "heads": 3}, images, 0)
+    with pytest.raises(PipelineError, match=r"channel_mult: 5 levels halve the 8x8 images 4 times, so their size "
+                                            r"must be divisible by 16"):
+        build_model({"width": 8, "channel_mult": [1, 2, 2, 2, 2]}, images, 0)
+    assert build_model({"width": 12, "heads": 4}, images, 0).cfg.heads == 4  # 4 divides 24, the attended width
+
+
+def test_a_diverging_model_stops_its_job_instead_of_sampling_blank_images():
+    images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
+    spec = {"width": 8, "steps": 20, "lr": 1e30, "batch_size": 8, "log_every": 5}
+    with pytest.raises(PipelineError, match=r"diffusion.experiments.\*: training loss is inf at step 2; the training "
+                                            r"diverged: lower its lr"):
+        train(images, np.zeros(8, dtype=np.int64), spec, seed=0, device=torch.device("cpu"))
+    with pytest.raises(PipelineError, match="the sampler produced NaN or inf pixels"):
+        to_uint8(torch.tensor([[[[0.5, float("nan")]]]]))  # a NaN pixel would have become 0
 
 
 def test_training_resumes_from_checkpoint_bit_for_bit(tmp_path):

@@ -222,8 +222,8 @@ def test_a_diverging_model_stops_the_job_instead_of_entering_the_estimates():
     x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 10, (64,))
     spec = full_spec({"kind": "mlp", "hidden": [16], "epochs": 3, "batch_size": 16, "lr": 1e30})
     stacked = models.build(spec, [0, 1], 0, (8, 8, 1), 10)
-    with pytest.raises(PipelineError, match=r"feldman.architectures.big_lr: training loss of runs 0..1 is nan after "
-                                            r"epoch 1; lower its lr"):
+    with pytest.raises(PipelineError, match=r"feldman.architectures.big_lr: training loss is nan for runs 0..1 after "
+                                            r"epoch 1; the training diverged: lower its lr"):
         train_stacked(stacked, x, y, subset_masks(64, 2, 0.7, 0), [0, 1], 0, spec, arch="big_lr")
     spec = full_spec({**spec, "lr": 0.1})
     train_stacked(models.build(spec, [0, 1], 0, (8, 8, 1), 10), x, y, subset_masks(64, 2, 0.7, 0), [0, 1], 0, spec)

@@ -79,6 +79,20 @@ def test_unknown_example_and_bad_path(results, capsys):
         main([str(results / "nothere")])
 
 
+def test_a_folder_named_like_a_table_and_a_config_that_is_not_one_are_named(results, tmp_path, capsys):
+    (results / paths.RESULTS / "odd.parquet").mkdir()  # skipped, not read as a table
+    main([str(results / paths.RESULTS)])
+    assert "odd.parquet" not in capsys.readouterr().out
+    from pipeline.inspect import read_config
+
+    for text in ("- a\n", "diffusion: [1]\n", "diffusion: {experiments: [sweep]}\n"):
+        (tmp_path / "bad.yaml").write_text(text)
+        with pytest.raises(PipelineError, match="bad.yaml: not a config"):
+            read_config(tmp_path / "bad.yaml")
+    with pytest.raises(PipelineError, match="a folder, not a config file"):
+        read_config(tmp_path)
+
+
 def test_command_line_reports_a_corrupt_table_in_one_line(results):
     bad = results / paths.ATLAS.format(dataset="toy") / "broken.parquet"
     bad.write_bytes(b"not parquet")

@@ -126,6 +126,22 @@ def test_a_killed_client_takes_its_child_with_it(server, tmp_path):
         time.sleep(0.1)
 
 
+def test_a_job_killed_by_sigkill_reports_it_and_its_client_dies_of_it(server, tmp_path):
+    """The out-of-memory killer's signal: the child's client says so in one line and dies of SIGKILL
+    too (exit 137 to the shell), not of a traceback from setting SIGKILL's handler."""
+    process, log, env = server
+    client = subprocess.Popen([sys.executable, "-m", "pipeline.job", "sleeper", str(tmp_path / "pid")], env=env,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text():
+        assert time.time() < deadline and client.poll() is None
+        time.sleep(0.1)
+    os.kill(int((tmp_path / "pid").read_text()), signal.SIGKILL)
+    _, stderr = client.communicate(timeout=60)
+    assert client.returncode == -signal.SIGKILL
+    assert stderr.strip().splitlines() == ["error: sleeper was killed by SIGKILL"]
+
+
 @pytest.mark.parametrize("change", ["import path", "threads"])
 def test_a_client_the_server_does_not_match_runs_itself(server, tmp_path, change):
     process, log, env = server

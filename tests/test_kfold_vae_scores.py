@@ -17,6 +17,7 @@ import torch
 from pipeline.data import embedded
 from pipeline.kfold_vae import train as train_module
 from pipeline.kfold_vae.score import final_scores, logmeanexp, memorization_scores
+from pipeline.errors import PipelineError
 from pipeline.kfold_vae.train import fit_and_evaluate
 
 FOLDS, N_REGULAR, N_OUTLIERS, COPIES = 3, 240, 6, 3
@@ -80,6 +81,14 @@ def test_duplicated_example_scores_lower_than_the_same_example_once(studies):
     # a held-out copy is still "seen" through its twins, so M of a copy is near 0 (noisy with R = 1)
     assert (m_copies.mean(axis=1) < m_once).all(), (m_once, m_copies)
     assert np.median(m_copies) < 0.5 * np.median(m_once)
+
+
+def test_a_diverging_vae_stops_its_job_instead_of_writing_nan_scores():
+    digits, _ = embedded.mnist5k()
+    spec = {**SPEC, "hidden": [32], "epochs": 2, "lr": 1e30}
+    with pytest.raises(PipelineError, match=r"kfold_vae: training loss is nan \(the -ELBO\) in epoch 1; the training "
+                                            r"diverged"):
+        fit_and_evaluate(digits[:96], np.arange(96) % 3 != 0, spec, 0, (1, 2))
 
 
 def test_killed_training_resumes_to_the_same_tables(tmp_path, monkeypatch):

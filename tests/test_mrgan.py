@@ -74,6 +74,18 @@ def test_kept_cell_without_test_points_is_a_clear_error(population):
         ct_test.ct_statistic(train, test_only_left, train[:300] + 0.01, n_cells=6)
 
 
+def test_too_many_cells_name_the_key_that_set_them(population):
+    rng, _, train, test = population
+    with pytest.raises(PipelineError, match=r"^mrgan.kmeans_cells: 5000 cells need 1\.\.\d+ training points$"):
+        ct_test.ct_statistic(train, test, train[:300], n_cells=5000)
+    labels = np.arange(len(train)) % 2
+    with pytest.raises(PipelineError, match=r"^mrgan.classwise_cells: 5000 cells need"):
+        ct_test.classwise_ct(train, labels, test, np.arange(len(test)) % 2, train[:300], labels[:300], 5000)
+    with pytest.raises(PipelineError, match=r"of the 5 generated points; use fewer cells \(mrgan.kmeans_cells\) "
+                                            r"or generate more points"):
+        ct_test.ct_statistic(train, test, train[:5], n_cells=3)
+
+
 def test_classwise_ct_has_one_row_per_class(population):
     rng, centers, _, _ = population
     train, ty = mixture(600, rng, centers)
@@ -221,6 +233,13 @@ def killed_at_step_5(args: tuple, folder, monkeypatch) -> None:
         with pytest.raises(KeyboardInterrupt):
             train.train(*args, *job_outputs(folder))
     assert (folder / "generator.pt.resume.pt").exists()
+
+
+def test_a_diverging_gan_stops_its_job(tiny_job):
+    args = (tiny_job / "data", "classifier", tiny_job / "clf.pt", 0.0, 0, {**SPEC, "lr": 1e30})
+    with pytest.raises(PipelineError, match="mrgan: training loss is nan at step 1; the training diverged"):
+        train.train(*args, *job_outputs(tiny_job / "diverged"))
+    assert not (tiny_job / "diverged" / "generator.pt").exists()
 
 
 def test_training_resumes_from_checkpoint_to_the_same_result(tiny_job, monkeypatch):

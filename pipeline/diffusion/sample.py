@@ -20,6 +20,7 @@ from pipeline import cli, io
 from pipeline.diffusion.schedule import SAMPLERS, Diffusion
 from pipeline.devices import add_device_args, device_from_args
 from pipeline.diffusion.train import load_model
+from pipeline.errors import PipelineError
 from pipeline.diffusion.unet import UNet
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import schema_default
@@ -28,7 +29,9 @@ log = get_logger("diffusion.sample")
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Model-space images (n, C, H, W) in [-1, 1] -> uint8 (n, H, W, C)."""
+    """Model-space images (n, C, H, W) in [-1, 1] -> uint8 (n, H, W, C); NaN would become 0, so it stops."""
+    if not torch.isfinite(x).all():
+        raise PipelineError("diffusion: the sampler produced NaN or inf pixels; the model's weights are not finite")
     return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 

@@ -26,7 +26,7 @@ from pipeline import checkpoints, cli, io
 from pipeline.devices import add_device_args, device_from_args
 from pipeline.diffusion.schedule import Diffusion
 from pipeline.diffusion.unet import UNet, UNetConfig
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import schema_default, spec_defaults
 
@@ -57,6 +57,16 @@ def build_model(spec: dict, images: np.ndarray, num_classes: int) -> UNet:
     n, h, w, c = images.shape
     if h != w:
         raise PipelineError(f"images must be square, got {h}x{w}")
+    levels = len(spec["channel_mult"])
+    if h % 2 ** (levels - 1):
+        raise PipelineError(f"diffusion.experiments.*.channel_mult: {levels} levels halve the {h}x{h} images "
+                            f"{levels - 1} times, so their size must be divisible by {2 ** (levels - 1)}")
+    attended = [spec["width"] * spec["channel_mult"][-1]]  # the middle block's attention, then each level's
+    attended += [spec["width"] * mult for level, mult in enumerate(spec["channel_mult"])
+                 if h // 2 ** level in spec["attention_resolutions"]]
+    if any(channels % spec["heads"] for channels in attended):
+        raise PipelineError(f"diffusion.experiments.*.heads: {spec['heads']} attention heads do not divide the "
+                            f"{sorted(set(attended))} channels of the attention layers (width x channel_mult)")
     cfg = UNetConfig(image_size=h, channels=c, width=spec["width"], channel_mult=tuple(spec["channel_mult"]),
                      num_res_blocks=spec["num_res_blocks"], attention_resolutions=tuple(spec["attention_resolutions"]),
                      dropout=spec["dropout"], num_classes=num_classes if spec["conditional"] else 0,
@@ -104,6 +114,7 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
         opt.step()
         step += 1
         running += loss.item()
+        check_finite_loss(running, "diffusion.experiments.*", f"at step {step}")
         count += 1
         progress.update()
         if step % spec["log_every"] == 0 or step == spec["steps"]:

@@ -43,7 +43,7 @@ from torch.nn import functional as F
 from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.devices import add_device_args, free_memory_bytes, resolve_device
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.feldman import models, module_stack, stacking
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import schema_default, spec_defaults
@@ -114,10 +114,8 @@ def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, 
             loss.backward()
             opt.step()
             progress.update()
-        if not torch.isfinite(loss):
-            raise PipelineError(f"feldman.architectures.{arch}: training loss of runs {runs[0]}..{runs[-1]} is "
-                                f"{loss.item():g} after epoch {epoch + 1}; lower its lr, or check that its model's "
-                                f"outputs are finite")
+        check_finite_loss(loss.item(), f"feldman.architectures.{arch}",
+                          f"for runs {runs[0]}..{runs[-1]} after epoch {epoch + 1}")
         if on_epoch is not None:
             on_epoch(epoch + 1, model, opt)
 

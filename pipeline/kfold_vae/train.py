@@ -37,7 +37,7 @@ import torch
 from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.devices import add_device_args, device_from_args
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.kfold_vae.likelihood import log_px
 from pipeline.kfold_vae.models import VAE, build_model
 from pipeline.progress import get_logger
@@ -138,6 +138,7 @@ def fit_and_evaluate(images: np.ndarray, train_mask: np.ndarray, spec: dict, see
             total += loss.item() * len(batch)
         log.info("repeat %d fold %d epoch %d/%d: mean -ELBO %.3f", repeat, fold, epoch + 1, spec["epochs"],
                  total / len(order))
+        check_finite_loss(total, "kfold_vae", f"(the -ELBO) in epoch {epoch + 1}")
         if evaluate and epoch + 1 in spec["eval_epochs"]:
             eval_gen = torch.Generator(device=device).manual_seed(derived_seed(job_seed, epoch, 1))
             values = log_px(model, eval_x, spec["n_importance"], eval_gen,

@@ -63,10 +63,10 @@ class Cells:
     """k-means cells (after optional PCA), both fitted on the training set only."""
 
     def __init__(self, train: np.ndarray, n_cells: int, pca_dims: int = schema_default("mrgan.pca_dims"),
-                 seed: int = 0):
+                 seed: int = 0, cells_key: str = "mrgan.kmeans_cells"):
         train = np.asarray(train, dtype=np.float64)
         if n_cells < 1 or n_cells > len(train):
-            raise PipelineError(f"mrgan.kmeans_cells: {n_cells} cells need 1..{len(train)} training points")
+            raise PipelineError(f"{cells_key}: {n_cells} cells need 1..{len(train)} training points")
         self.pca = None
         if pca_dims and pca_dims < train.shape[1]:
             self.pca = PCA(n_components=min(pca_dims, len(train)), random_state=seed).fit(train)
@@ -81,14 +81,16 @@ class Cells:
 
 
 def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_cells: int,
-                 pca_dims: int = schema_default("mrgan.pca_dims"), seed: int = 0, what: str = "C_T") -> CTResult:
-    """C_T of ``generated`` against held-out ``test`` relative to ``train`` (rows = points)."""
+                 pca_dims: int = schema_default("mrgan.pca_dims"), seed: int = 0, what: str = "C_T",
+                 cells_key: str = "mrgan.kmeans_cells") -> CTResult:
+    """C_T of ``generated`` against held-out ``test`` relative to ``train`` (rows = points); errors name
+    ``what`` and the config key of ``n_cells``."""
     train, test, generated = (points(x, f"{what}: {name}") for x, name in
                               ((train, "train"), (test, "test"), (generated, "generated")))
     if not train.shape[1] == test.shape[1] == generated.shape[1]:
         raise PipelineError(f"{what}: training, test and generated points have {train.shape[1]}, {test.shape[1]} "
                             f"and {generated.shape[1]} features; they must match")
-    cells = Cells(train, n_cells, pca_dims, seed)
+    cells = Cells(train, n_cells, pca_dims, seed, cells_key)
     t, p, q = cells.project(train), cells.project(test), cells.project(generated)
     ct_, cp, cq = cells.kmeans.labels_, cells.assign(test), cells.assign(generated)
     m, n = len(q), len(p)
@@ -102,7 +104,7 @@ def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_c
             if len(in_p) == 0 or len(in_t) == 0:
                 raise PipelineError(
                     f"{what}: cell {cell} holds {len(in_q)} generated points but {len(in_p)} test and "
-                    f"{len(in_t)} training points; Z_U is undefined; use fewer cells (mrgan.kmeans_cells)"
+                    f"{len(in_t)} training points; Z_U is undefined; use fewer cells ({cells_key})"
                 )
             lq, lp = knn(in_q, in_t, k=1, metric="l2")[1][:, 0], knn(in_p, in_t, k=1, metric="l2")[1][:, 0]
             u = mann_whitney_u(lq, lp)
@@ -112,7 +114,8 @@ def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_c
         rows.append({"cell": cell, "n_train": len(in_t), "n_test": len(in_p), "n_gen": len(in_q),
                      "kept": kept, "u": u, "z_u": zu})
     if den == 0:
-        raise PipelineError(f"{what}: no cell holds more than 20/m of the {m} generated points; use fewer cells")
+        raise PipelineError(f"{what}: no cell holds more than 20/m of the {m} generated points; use fewer cells "
+                            f"({cells_key}) or generate more points")
     table = pd.DataFrame(rows).astype({"cell": "int64", "n_train": "int64", "n_test": "int64",
                                        "n_gen": "int64", "kept": "bool", "u": "float64", "z_u": "float64"})
     return CTResult(num / den, table)
@@ -125,7 +128,7 @@ def classwise_ct(train, train_labels, test, test_labels, generated, generated_la
     for label in np.unique(train_labels):
         res = ct_statistic(train[train_labels == label], test[test_labels == label],
                            generated[generated_labels == label], n_cells, pca_dims, seed,
-                           f"class-wise C_T (class {label})")
+                           f"class-wise C_T (class {label})", "mrgan.classwise_cells")
         rows.append({"label": int(label), "ct": res.ct, "cells_kept": res.n_kept,
                      "m": int((generated_labels == label).sum()), "n": int((test_labels == label).sum())})
     return pd.DataFrame(rows)

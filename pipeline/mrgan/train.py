@@ -34,7 +34,7 @@ import torch
 
 from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.mrgan import gan
 from pipeline.devices import add_device_args, device_from_args
 from pipeline.mrgan.embed import load_embedder
@@ -106,6 +106,7 @@ class Trainer:
         self.opt_g.zero_grad()
         loss_g.backward()
         self.opt_g.step()
+        check_finite_loss(loss_d.item() + loss_g.item(), "mrgan", f"at step {len(self.rows) + 1}")
         row = {"step": len(self.rows) + 1, "d_loss": loss_d.item(), "g_loss": loss_g.item(),
                "generated": stats.generated, "kept": stats.kept, "attempts": stats.attempts}
         self.rows.append(row)
