@@ -1,4 +1,5 @@
-"""One exception type for bad input, so entry points can print it as one line."""
+"""One exception type for bad input, so entry points can print it as one line; and the check of a
+training loss every training loop makes, which raises it."""
 
 from __future__ import annotations
 
