@@ -95,10 +95,14 @@ class Checkpoint:
         self.every, self.cost_ratio = every, cost_ratio
         self.last_save, self.save_seconds = time.monotonic(), 0.0
 
-    def load(self, map_location="cpu", describe: Callable[[dict], str] | None = None) -> dict | None:
+    def load(self, describe: Callable[[dict], str] | None = None) -> dict | None:
         """The saved payload, or None when there is no checkpoint or it was written for another
-        fingerprint (logged); an unreadable file raises CorruptFileError naming it."""
-        state = io.load_checkpoint(self.path, map_location=map_location)
+        fingerprint (logged); an unreadable file raises CorruptFileError naming it.
+
+        Always onto the CPU: torch's RNG states must be CPU tensors (a state mapped to CUDA makes
+        ``set_rng_state`` raise), and ``load_state_dict`` copies weights and optimiser state to the
+        device of the model they are loaded into."""
+        state = io.load_checkpoint(self.path)
         if state is None:
             return None
         if state.get("fingerprint") != self.fingerprint:

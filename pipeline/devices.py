@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from contextlib import contextmanager
 
 import torch
 
@@ -35,6 +36,21 @@ def resolve_device(name: str, tf32: bool = schema_default("tf32")) -> torch.devi
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
     return device
+
+
+@contextmanager
+def full_float32():
+    """float32 matrix products and convolutions at full precision inside, whatever ``tf32`` says.
+
+    TF32 is for training throughput. Features and distances are measurements compared against a
+    threshold or across devices (memorization rejection's tau, FID), so they are computed in plain
+    float32 (no effect on the CPU, where TF32 never applies)."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def add_device_args(parser: argparse.ArgumentParser) -> None:

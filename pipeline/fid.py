@@ -43,7 +43,7 @@ from torch.nn import functional as F
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
-from pipeline.devices import add_device_args, device_from_args
+from pipeline.devices import add_device_args, device_from_args, full_float32
 from pipeline.errors import PipelineError
 from pipeline.progress import Progress, get_logger
 
@@ -121,7 +121,8 @@ def pool_features(images: np.ndarray, batch: int = 32, device: str | torch.devic
     progress = Progress(log, len(images), "FID pool features")
     out = []
     for start in range(0, len(images), batch):
-        features = network(network_input(images[start:start + batch]).to(device))
+        with full_float32():  # the reference network's float32 features, not TF32's
+            features = network(network_input(images[start:start + batch]).to(device))
         if features.ndim > 2:
             features = features.mean(dim=tuple(range(2, features.ndim)))
         out.append(features.float().cpu().numpy())

@@ -1,9 +1,10 @@
 """The device setting every trainer shares."""
 
+import numpy as np
 import pytest
 import torch
 
-from pipeline.devices import resolve_device
+from pipeline.devices import full_float32, resolve_device
 from pipeline.errors import PipelineError
 
 
@@ -21,3 +22,44 @@ def test_explicit_cuda_without_gpu_is_a_one_line_error():
 def test_nonsense_device_names_the_value():
     with pytest.raises(PipelineError, match="'gpu0'"):
         resolve_device("gpu0")
+
+
+class FlagRecorder(torch.nn.Module):
+    """Identity that records whether TF32 was allowed when it ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return x.flatten(1)
+
+
+@pytest.fixture
+def tf32_on():
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_features_and_distances_are_measured_without_tf32(tf32_on, monkeypatch):
+    """Training may use TF32; rejection's features and distances, and FID's features, may not (errors
+    near 1e-4 against taus of a few 1e-3). The setting comes back afterwards, after an error too."""
+    from pipeline import fid
+    from pipeline.mrgan import rejection
+    from pipeline.mrgan.embed import Embedder
+
+    recorder = FlagRecorder()
+    Embedder("probe", recorder, lambda x: x)(torch.rand(2, 1, 4, 4))
+    normalize = rejection.F.normalize
+    monkeypatch.setattr(rejection.F, "normalize", lambda t, **k: recorder(normalize(t, **k)))
+    rejection.nn_distance(torch.rand(3, 8), torch.rand(5, 8))
+    monkeypatch.setattr(fid, "load_network", lambda device: recorder)
+    fid.pool_features(np.zeros((2, 8, 8, 1), np.uint8))
+    assert len(recorder.seen) == 4 and set(recorder.seen) == {(False, False)}
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    with pytest.raises(ZeroDivisionError), full_float32():
+        1 / 0
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32

@@ -28,17 +28,31 @@ def test_tables_compare_exactly_or_by_statistics(tmp_path):
     for root, shift in ((cpu, 0.0), (cuda, 0.01)):
         write(root, "data/d/index.parquet", index)
         write(root, "feldman/d/mlp/memorization.parquet", pd.DataFrame({"index": np.arange(100), "mem": mem + shift}))
+        write(root, "mrgan/d/nn.parquet", pd.DataFrame({"distance": mem * (1 if root is cpu else 3)}))
         write(root, "mrgan/d/scores.parquet", pd.DataFrame({"ct": [-1.0 if root is cpu else 5.0]}))
+        flagged = np.flatnonzero(mem + shift > 0.6)  # a selection by score: rows differ with the scores
+        write(root, "atlas/d/flagged.parquet", pd.DataFrame({"index": flagged, "mem": mem[flagged] + shift}))
     rows = {r["table"]: r for r in gpu_suite.compare_tables(cpu, cuda)}
     assert rows["data/d/index.parquet"]["status"] == "equal" and rows["data/d/index.parquet"]["ok"]
     assert rows["feldman/d/mlp/memorization.parquet"]["status"] == "same statistics"
-    assert not rows["mrgan/d/scores.parquet"]["ok"]  # C_T -1 against 5: not the same finding
-    # a table no model computes must be equal, not merely similar
+    assert rows["atlas/d/flagged.parquet"]["status"] == "same statistics"
+    n_cpu, n_cuda = (mem > 0.6).sum(), (mem + 0.01 > 0.6).sum()
+    assert n_cpu != n_cuda and rows["atlas/d/flagged.parquet"]["detail"] == f"{n_cpu} vs {n_cuda} rows"
+    # per-example distances three times as large: not the same finding
+    assert not rows["mrgan/d/nn.parquet"]["ok"] and rows["mrgan/d/nn.parquet"]["detail"].startswith("distance: mean")
+    # one run's single number is shown, not judged: the per-example tables it comes from are
+    assert rows["mrgan/d/scores.parquet"]["status"] == "reported" and rows["mrgan/d/scores.parquet"]["ok"]
+    assert rows["mrgan/d/scores.parquet"]["detail"] == "ct: mean -1 (cpu) vs 5 (cuda), 1 value(s), not judged"
+    # a table no model computes must be equal, not merely similar, and have the same rows
     write(cuda, "data/d/index.parquet", index.assign(label=(index["label"] + 1) % 10))
+    write(cuda, "data/d/other.parquet", index)
+    write(cpu, "data/d/other.parquet", index[:99])
     rows = {r["table"]: r for r in gpu_suite.compare_tables(cpu, cuda)}
-    assert not rows["data/d/index.parquet"]["ok"]
+    assert not rows["data/d/index.parquet"]["ok"] and not rows["data/d/other.parquet"]["ok"]
+    assert rows["data/d/other.parquet"]["detail"] == "99 vs 100 rows"
     compared, differ = gpu_suite.identical(cpu, cuda)
-    assert compared == 3 and set(differ) == {"data/d/index.parquet", "feldman/d/mlp/memorization.parquet",
+    assert compared == 6 and set(differ) == {"data/d/index.parquet", "data/d/other.parquet", "atlas/d/flagged.parquet",
+                                             "feldman/d/mlp/memorization.parquet", "mrgan/d/nn.parquet",
                                              "mrgan/d/scores.parquet"}
 
 

@@ -275,3 +275,19 @@ def test_the_workflow_declares_its_version_and_report():
     assert re.search(r'min_version\("\d', text) and 'report: "workflow/report/workflow.rst"' in text
     assert (REPO / "workflow" / "report" / "workflow.rst").is_file()
     assert "gpu=1" in (REPO / "workflow" / "profiles" / "default" / "config.yaml").read_text()
+
+
+def test_the_slurm_profile_sends_exactly_the_gpu_jobs_to_gpu_nodes():
+    """On a submit host without nvidia-smi, device auto gives GPU_JOB 0: the profile must ask a GPU for
+    every rule that declares one, except those it groups with short CPU jobs on purpose (embedding
+    samples with the small classifier), and name only rules that exist."""
+    rules = "".join(p.read_text() for p in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))])
+    bodies = dict(re.findall(r"^rule (\w+):(.*?)(?=^rule |^use rule |\Z)", rules, re.M | re.S))
+    gpu_rules = {name for name, body in bodies.items() if "gpu=GPU_JOB" in body}
+    for parent, child in re.findall(r"^use rule (\w+) as (\w+) with:", rules, re.M):  # inherits resources
+        bodies[child] = bodies[parent]
+        gpu_rules |= {child} if parent in gpu_rules else set()
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    assert set(profile["set-resources"]) | set(profile["groups"]) <= set(bodies)
+    asks_gpu = {name for name, res in profile["set-resources"].items() if res.get("gpu")}
+    assert asks_gpu == gpu_rules - set(profile["groups"]) and not asks_gpu & set(profile["groups"])

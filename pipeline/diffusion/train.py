@@ -91,13 +91,14 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
     running, count = 0.0, 0  # loss summed over the steps since the last log row
     resume, state = None, None
     if out_model is not None:
-        resume = checkpoints.Checkpoint(out_model, {"spec": spec, "seed": seed},
+        # the device type too: a CUDA generator's state cannot be set on a CPU one, nor the reverse
+        resume = checkpoints.Checkpoint(out_model, {"spec": spec, "seed": seed, "device": device.type},
                                         [images, np.asarray(labels, dtype=np.int64)], every=spec["checkpoint_every"])
-        state = resume.load(device, describe=lambda s: f"at step {s['step']}")  # unreadable: CorruptFileError
+        state = resume.load(describe=lambda s: f"at step {s['step']}")  # unreadable: CorruptFileError
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"].cpu())
+        gen.set_state(state["generator"])
         step, rows = state["step"], state["rows"]
         running, count = state["running"], state["count"]
         torch.set_rng_state(state["torch_rng"])  # dropout, if any

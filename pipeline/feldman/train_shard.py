@@ -232,7 +232,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     # the images, labels and subsets enter the fingerprint: a checkpoint of other data is never resumed
     resume = checkpoints.Checkpoint(out, {"runs": runs, "spec": spec, "seed": seed},
                                     [x_train, y_train, x_test, y_test, members], cost_ratio=SAVE_COST_RATIO)
-    saved = resume.load(device, describe=lambda s: f"{len(s['done'])} stack(s) done, current stack after "
+    saved = resume.load(describe=lambda s: f"{len(s['done'])} stack(s) done, current stack after "
                                                    f"epoch {s.get('epoch', 0)}")
     if saved is not None:
         stack_size = saved["stack_size"]

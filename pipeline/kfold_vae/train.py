@@ -116,7 +116,7 @@ def fit_and_evaluate(images: np.ndarray, train_mask: np.ndarray, spec: dict, see
         settings = {"spec": spec, "seed": seed, "job": list(job), "evaluate": evaluate}
         resume = checkpoints.Checkpoint(out_model, settings, [images, train_mask])
         # an unreadable checkpoint raises CorruptFileError naming it
-        state = resume.load(device, describe=lambda s: f"after epoch {s['epoch']}")
+        state = resume.load(describe=lambda s: f"after epoch {s['epoch']}")
         if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])

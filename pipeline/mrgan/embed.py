@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
-from pipeline.devices import add_device_args, device_from_args
+from pipeline.devices import add_device_args, device_from_args, full_float32
 from pipeline.errors import CorruptFileError, PipelineError
 from pipeline.mrgan import EMBEDDING_NAMES
 from pipeline.mrgan.gan import images_to_tensor
@@ -70,7 +70,8 @@ class Embedder:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.module(self.prepare(x.to(self.device))), dim=1)
+        with full_float32():  # features are measurements: no TF32
+            return F.normalize(self.module(self.prepare(x.to(self.device))), dim=1)
 
     def embed_images(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
         """uint8 (n, H, W, C) images -> float32 features, in batches, with progress lines."""

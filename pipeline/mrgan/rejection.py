@@ -15,17 +15,20 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from pipeline.devices import full_float32
 from pipeline.errors import PipelineError
 
 
 def nn_distance(query: torch.Tensor, train: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """1 - max |cos| of each query row to the rows of ``train`` (exact, blocked matmul)."""
-    q = F.normalize(query.float(), dim=1)
-    best = torch.full((len(q),), -1.0, device=q.device)
-    for start in range(0, len(train), chunk):
-        block = F.normalize(train[start:start + chunk].float(), dim=1)
-        best = torch.maximum(best, (q @ block.T).abs().max(dim=1).values)
-    return (1.0 - best).clamp_min(0.0)
+    """1 - max |cos| of each query row to the rows of ``train`` (exact, blocked matmul; no TF32, whose
+    errors near 1e-4 would flip decisions at taus of a few 1e-3)."""
+    with full_float32():
+        q = F.normalize(query.float(), dim=1)
+        best = torch.full((len(q),), -1.0, device=q.device)
+        for start in range(0, len(train), chunk):
+            block = F.normalize(train[start:start + chunk].float(), dim=1)
+            best = torch.maximum(best, (q @ block.T).abs().max(dim=1).values)
+        return (1.0 - best).clamp_min(0.0)
 
 
 @dataclass

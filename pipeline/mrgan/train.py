@@ -141,7 +141,7 @@ def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_gene
     job = {"embedding": embedding_kind, "tau": float(tau), "seed": int(seed), "spec": spec}
     resume = checkpoints.Checkpoint(out_generator, job, [images, labels, embedder_bytes],
                                     every=spec["checkpoint_every"])
-    state = resume.load(trainer.device, describe=lambda s: f"at step {len(s['rows'])}")  # unreadable: CorruptFileError
+    state = resume.load(describe=lambda s: f"at step {len(s['rows'])}")  # unreadable: CorruptFileError
     if state is not None:
         trainer.load_state(state)
     progress = Progress(log, spec["steps"], f"generator steps (tau={tau})")
