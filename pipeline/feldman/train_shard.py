@@ -233,7 +233,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     resume = checkpoints.Checkpoint(out, {"runs": runs, "spec": spec, "seed": seed},
                                     [x_train, y_train, x_test, y_test, members], cost_ratio=SAVE_COST_RATIO)
     saved = resume.load(describe=lambda s: f"{len(s['done'])} stack(s) done, current stack after "
-                                                   f"epoch {s.get('epoch', 0)}")
+                                           f"epoch {s.get('epoch', 0)}")
     if saved is not None:
         stack_size = saved["stack_size"]
     elif shard_size == "auto":
