@@ -1,5 +1,5 @@
 """CUDA-only behaviours: device placement, TF32 and bf16 autocast, fused optimizer, pinned copies,
-stacks sized from free GPU memory. Run with ``pytest -m gpu``; each test skips without CUDA."""
+stacks sized from free GPU memory, resuming CUDA checkpoints, measurements without TF32. Run with ``pytest -m gpu``; each test skips without CUDA."""
 
 from __future__ import annotations
 
@@ -118,3 +118,51 @@ def test_diffusion_trains_under_bf16_autocast_with_float32_weights():
     assert torch.bfloat16 in conv_outputs, conv_outputs  # removing the autocast leaves only float32
     assert all(p.is_cuda and p.dtype == torch.float32 for p in model.parameters())
     assert np.isfinite(log["loss"]).all() and log["loss"].iloc[-1] < log["loss"].iloc[0]
+
+
+def test_checkpoints_of_cuda_training_resume_on_cuda(tmp_path):
+    """A checkpoint holds CPU RNG states beside CUDA weights; it is read onto the CPU, so the RNG state
+    can be set again (read onto CUDA, torch.set_rng_state raised and every retry failed)."""
+    from pipeline import checkpoints
+    from pipeline.diffusion import train as diffusion_train
+
+    resume = checkpoints.Checkpoint(tmp_path / "out", {"k": 1})
+    resume.save({"torch": torch.get_rng_state(), "weights": torch.ones(3, device="cuda")})
+    state = resume.load()
+    torch.set_rng_state(state["torch"])
+    assert state["weights"].device.type == "cpu"
+
+    images, labels = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8), np.array([0, 1] * 3)
+    spec = {"width": 8, "steps": 8, "checkpoint_every": 4, "log_every": 2, "conditional": True}
+    device, out_model = resolve_device("cuda"), tmp_path / "model.pt"
+    first, log_first = diffusion_train.train(images, labels, spec, 0, device, out_model=out_model)
+    assert (tmp_path / "model.pt.resume.pt").exists()  # written at step 4, as a killed job would leave it
+    resumed, log_resumed = diffusion_train.train(images, labels, spec, 0, device, out_model=out_model)
+    assert log_resumed["step"].tolist() == [2, 4, 6, 8]
+    assert log_resumed["loss"].iloc[:2].tolist() == log_first["loss"].iloc[:2].tolist()  # restored, not retrained
+    # the same four steps again from the same state (cuDNN may pick non-deterministic kernels: close, not equal)
+    for a, b in zip(first.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-3)
+
+
+def test_rejection_distances_and_features_ignore_tf32():
+    """Training runs in TF32; memorization rejection compares distances with taus of a few 1e-3, where
+    TF32's errors near 1e-4 would flip decisions, so features and distances are plain float32."""
+    from pipeline.mrgan.embed import Embedder
+    from pipeline.mrgan.rejection import nn_distance
+
+    device = resolve_device("cuda", tf32=True)
+    gen = torch.Generator().manual_seed(0)
+    train = torch.randn(4000, 64, generator=gen)
+    query = train[:500] + 0.05 * torch.randn(500, 64, generator=gen)  # near copies: 1 - |cos| about 1e-3
+    unit_query, unit_train = (torch.nn.functional.normalize(t.double(), dim=1) for t in (query, train))
+    exact = 1 - (unit_query @ unit_train.T).abs().max(dim=1).values
+    on_gpu = nn_distance(query.to(device), train.to(device)).cpu().double()
+    assert (exact - on_gpu).abs().max() < 2e-6
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.ReLU(), torch.nn.AvgPool2d(4), torch.nn.Flatten(),
+                              torch.nn.Linear(8 * 6 * 6, 64))
+    x = torch.rand(64, 1, 28, 28, generator=gen)
+    reference = Embedder("probe", net.double(), lambda t: t.double())(x)
+    features = Embedder("probe", net.float(), lambda t: t, device)(x).cpu().double()
+    assert (features - reference).abs().max() < 1e-5
+    assert torch.backends.cuda.matmul.allow_tf32  # training's setting is back
