@@ -12,7 +12,8 @@ naming it (``pipeline.io.load_checkpoint``), which the entry point answers by mo
 Saves are atomic (``pipeline.io.atomic_path``): a job killed while saving leaves the previous
 checkpoint. When to save is the trainer's choice, helped by ``Checkpoint.due``: every ``every``
 steps, or, with ``cost_ratio``, only once the time since the last save is at least
-``cost_ratio`` times what that save took (for states that take seconds to write).
+``cost_ratio`` times what that save took (for states that take seconds to write; before the
+first save, what its size would take at ``FIRST_SAVE_BYTES_PER_SECOND``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from pipeline.progress import get_logger
 log = get_logger("checkpoints")
 
 SUFFIX = ".resume.pt"
+# what the first save of a state is assumed to write per second, until a save has been timed: a
+# local SSD's rate (network file systems are slower; the first timed save corrects the estimate)
+FIRST_SAVE_BYTES_PER_SECOND = 1e9
 
 
 def resume_path(output: str | os.PathLike) -> Path:
@@ -78,6 +82,17 @@ def fingerprint(settings: Any, arrays: Iterable = ()) -> str:
     return digest.hexdigest()
 
 
+def state_bytes(state: Any) -> int:
+    """Bytes of the tensors in a (nested) checkpoint payload: what a save will write, near enough."""
+    if isinstance(state, dict):
+        return sum(state_bytes(value) for value in state.values())
+    if isinstance(state, (list, tuple)):
+        return sum(state_bytes(value) for value in state)
+    if hasattr(state, "element_size") and hasattr(state, "numel"):  # a torch tensor
+        return state.numel() * state.element_size()
+    return int(getattr(state, "nbytes", 0))  # numpy arrays; other values are small
+
+
 class Checkpoint:
     """The resume checkpoint of one job: ``<output>.resume.pt``, valid for one fingerprint.
 
@@ -93,7 +108,7 @@ class Checkpoint:
         self.settings = settings
         self.fingerprint = fingerprint(settings, arrays)
         self.every, self.cost_ratio = every, cost_ratio
-        self.last_save, self.save_seconds = time.monotonic(), 0.0
+        self.last_save, self.save_seconds, self.saved = time.monotonic(), 0.0, False
 
     def load(self, describe: Callable[[dict], str] | None = None) -> dict | None:
         """The saved payload, or None when there is no checkpoint or it was written for another
@@ -111,13 +126,16 @@ class Checkpoint:
         log.info("resuming from %s%s", self.path, f": {describe(state)}" if describe is not None else "")
         return state
 
-    def due(self, step: int | None = None, total: int | None = None) -> bool:
-        """Whether to save now (``step`` of ``total`` done), by ``every`` and ``cost_ratio``."""
+    def due(self, step: int | None = None, total: int | None = None, nbytes: int = 0) -> bool:
+        """Whether to save now (``step`` of ``total`` done), by ``every`` and ``cost_ratio``; ``nbytes``:
+        the state's size, which sets the first save's expected cost (thousands of stacked models
+        are gigabytes, their first epoch seconds)."""
         if self.every is not None:
             if step is None or step % self.every != 0 or (total is not None and step >= total):
                 return False
         if self.cost_ratio is not None:
-            return time.monotonic() - self.last_save >= self.cost_ratio * self.save_seconds
+            cost = self.save_seconds if self.saved else nbytes / FIRST_SAVE_BYTES_PER_SECOND
+            return time.monotonic() - self.last_save >= self.cost_ratio * cost
         return True
 
     def save(self, payload: dict) -> None:
@@ -128,7 +146,7 @@ class Checkpoint:
         with io.atomic_path(self.path) as tmp:
             torch.save({**payload, "fingerprint": self.fingerprint}, tmp)
         self.last_save = time.monotonic()
-        self.save_seconds = self.last_save - start
+        self.save_seconds, self.saved = self.last_save - start, True
 
     def remove(self) -> None:
         """Delete the checkpoint (call once the job's final output is written)."""

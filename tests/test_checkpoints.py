@@ -107,3 +107,16 @@ def test_cost_ratio_bounds_the_time_spent_saving(tmp_path, monkeypatch):
     assert resume.save_seconds == 2.0
     assert not resume.due()
     assert resume.due()
+
+
+def test_the_first_save_waits_for_what_its_size_would_cost(tmp_path, monkeypatch):
+    """4,000 stacked MLPs are 17 GB of weights and momentum, their first epoch seconds on a GPU: the
+    first save comes once the time trained covers cost_ratio x the size's expected write time."""
+    state = {"model": {"w": torch.zeros(1000, 250)}, "optimizer": [np.zeros(250_000, np.float32)], "epoch": 3}
+    assert checkpoints.state_bytes(state) == 2_000_000
+    clock = iter([0.0, 0.019, 0.021])  # made; due? twice
+    monkeypatch.setattr(checkpoints.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(checkpoints, "FIRST_SAVE_BYTES_PER_SECOND", 1e9)  # 2 MB: 2 ms to write
+    resume = checkpoints.Checkpoint(tmp_path / "m.pt", SETTINGS, cost_ratio=10)
+    assert not resume.due(nbytes=checkpoints.state_bytes(state))  # 19 ms < 10 x 2 ms
+    assert resume.due(nbytes=checkpoints.state_bytes(state))

@@ -10,7 +10,8 @@ momentum buffers) never mix. Progress is checkpointed atomically after every epo
 the same runs, settings and data); an unreadable checkpoint stops the job with one line naming it and
 is moved aside, so the rerun starts the shard afresh. Saving thousands of
 stacked models takes seconds, so after an epoch the state is saved only once the time since the
-last save is at least ``SAVE_COST_RATIO`` times what that save took (always after the first
+last save is at least ``SAVE_COST_RATIO`` times what that save took (the first: what its size
+takes at ``checkpoints.FIRST_SAVE_BYTES_PER_SECOND``; small stacks are saved after their first
 epoch): checkpoints cost at most about 1/SAVE_COST_RATIO of the training time. The checkpoint's
 payload: ``stack_size``, ``done`` (finished stacks' train and test correctness) and the current
 stack's ``epoch``, ``model`` and ``optimizer`` state.
@@ -260,8 +261,9 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         state = saved if saved is not None and saved.get("model") is not None and g == len(saved["done"]) else None
 
         def checkpoint(epoch, model, opt):
-            if resume.due():
-                resume.save(payload(stack_size, done, epoch, model, opt))
+            state = payload(stack_size, done, epoch, model, opt)
+            if resume.due(nbytes=checkpoints.state_bytes(state)):
+                resume.save(state)
 
         model.train()
         train_stacked(model, xt, yt, members[rows], group, seed, spec, state=state, on_epoch=checkpoint,
