@@ -11,7 +11,7 @@ Parts (all by default):
   Tables the GPU does not touch (data, splits, neighbours) must be equal. Tables of trained models
   must give the same statistics: per numeric column, the CUDA mean may differ from the CPU mean by
   at most max(0.25 x the CPU standard deviation, 4 standard errors of the difference of the two
-  means, 10 % of |CPU mean|, 1e-6). Training on another device follows another rounding path, and
+  means, 10 % of |CPU mean|, 1e-6), and a column hold as many NaN or infinite values. Training on another device follows another rounding path, and
   the DDPM's sampling and the VAE's importance samples draw from CUDA's own random streams, so
   per-example values may differ, a small table is two samples of one distribution (hence the
   standard errors), and the rows of a selection (atlas examples flagged by a score) may differ. A
@@ -147,13 +147,16 @@ def column_values(series: pd.Series) -> np.ndarray | None:
 
 
 def same_statistics(a: np.ndarray, b: np.ndarray) -> tuple[bool, float, float, float]:
-    """(agree, cpu mean, cuda mean, tolerance) under the rule in this module's docstring."""
+    """(agree, cpu mean, cuda mean, tolerance) under the rule in this module's docstring; columns of
+    equal length must also hold equally many NaN or infinite values (a diverged model's NaNs)."""
+    same_gaps = len(a) != len(b) or np.isfinite(a).sum() == np.isfinite(b).sum()
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if not len(a) or not len(b):
-        return len(a) == len(b), math.nan, math.nan, 0.0
+        return same_gaps and len(a) == len(b), math.nan, math.nan, 0.0
     standard_error = math.sqrt(float(a.var()) / len(a) + float(b.var()) / len(b))
     tolerance = max(0.25 * float(a.std()), 4 * standard_error, 0.1 * abs(float(a.mean())), 1e-6)
-    return abs(float(a.mean()) - float(b.mean())) <= tolerance, float(a.mean()), float(b.mean()), tolerance
+    agree = same_gaps and abs(float(a.mean()) - float(b.mean())) <= tolerance
+    return agree, float(a.mean()), float(b.mean()), tolerance
 
 
 def compare_tables(cpu_root: Path, cuda_root: Path) -> list[dict]:

@@ -29,6 +29,8 @@ def test_tables_compare_exactly_or_by_statistics(tmp_path):
         write(root, "data/d/index.parquet", index)
         write(root, "feldman/d/mlp/memorization.parquet", pd.DataFrame({"index": np.arange(100), "mem": mem + shift}))
         write(root, "mrgan/d/nn.parquet", pd.DataFrame({"distance": mem * (1 if root is cpu else 3)}))
+        logpx = -100 * mem if root is cpu else np.where(np.arange(100) < 10, np.nan, -100 * mem)
+        write(root, "kfold_vae/d/logpx.parquet", pd.DataFrame({"logpx": logpx}))  # CUDA: 10 diverged to NaN
         write(root, "mrgan/d/scores.parquet", pd.DataFrame({"ct": [-1.0 if root is cpu else 5.0]}))
         flagged = np.flatnonzero(mem + shift > 0.6)  # a selection by score: rows differ with the scores
         write(root, "atlas/d/flagged.parquet", pd.DataFrame({"index": flagged, "mem": mem[flagged] + shift}))
@@ -40,6 +42,7 @@ def test_tables_compare_exactly_or_by_statistics(tmp_path):
     assert n_cpu != n_cuda and rows["atlas/d/flagged.parquet"]["detail"] == f"{n_cpu} vs {n_cuda} rows"
     # per-example distances three times as large: not the same finding
     assert not rows["mrgan/d/nn.parquet"]["ok"] and rows["mrgan/d/nn.parquet"]["detail"].startswith("distance: mean")
+    assert not rows["kfold_vae/d/logpx.parquet"]["ok"]  # the finite 90 alone would look the same
     # one run's single number is shown, not judged: the per-example tables it comes from are
     assert rows["mrgan/d/scores.parquet"]["status"] == "reported" and rows["mrgan/d/scores.parquet"]["ok"]
     assert rows["mrgan/d/scores.parquet"]["detail"] == "ct: mean -1 (cpu) vs 5 (cuda), 1 value(s), not judged"
@@ -51,9 +54,9 @@ def test_tables_compare_exactly_or_by_statistics(tmp_path):
     assert not rows["data/d/index.parquet"]["ok"] and not rows["data/d/other.parquet"]["ok"]
     assert rows["data/d/other.parquet"]["detail"] == "99 vs 100 rows"
     compared, differ = gpu_suite.identical(cpu, cuda)
-    assert compared == 6 and set(differ) == {"data/d/index.parquet", "data/d/other.parquet", "atlas/d/flagged.parquet",
+    assert compared == 7 and set(differ) == {"data/d/index.parquet", "data/d/other.parquet", "atlas/d/flagged.parquet",
                                              "feldman/d/mlp/memorization.parquet", "mrgan/d/nn.parquet",
-                                             "mrgan/d/scores.parquet"}
+                                             "mrgan/d/scores.parquet", "kfold_vae/d/logpx.parquet"}
 
 
 def test_gpu_bundle_fetches_only_what_the_target_lacks(tmp_path):
