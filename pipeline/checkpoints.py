@@ -108,7 +108,7 @@ class Checkpoint:
         self.settings = settings
         self.fingerprint = fingerprint(settings, arrays)
         self.every, self.cost_ratio = every, cost_ratio
-        self.last_save, self.save_seconds, self.saved = time.monotonic(), 0.0, False
+        self.last_save, self.save_seconds = time.monotonic(), None  # seconds the last save took
 
     def load(self, describe: Callable[[dict], str] | None = None) -> dict | None:
         """The saved payload, or None when there is no checkpoint or it was written for another
@@ -134,7 +134,7 @@ class Checkpoint:
             if step is None or step % self.every != 0 or (total is not None and step >= total):
                 return False
         if self.cost_ratio is not None:
-            cost = self.save_seconds if self.saved else nbytes / FIRST_SAVE_BYTES_PER_SECOND
+            cost = nbytes / FIRST_SAVE_BYTES_PER_SECOND if self.save_seconds is None else self.save_seconds
             return time.monotonic() - self.last_save >= self.cost_ratio * cost
         return True
 
@@ -146,7 +146,7 @@ class Checkpoint:
         with io.atomic_path(self.path) as tmp:
             torch.save({**payload, "fingerprint": self.fingerprint}, tmp)
         self.last_save = time.monotonic()
-        self.save_seconds, self.saved = self.last_save - start, True
+        self.save_seconds = self.last_save - start
 
     def remove(self) -> None:
         """Delete the checkpoint (call once the job's final output is written)."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Callable
-
 from pathlib import Path
+from typing import Callable
 
 from pipeline import paths
 from pipeline.errors import CorruptFileError, PipelineError

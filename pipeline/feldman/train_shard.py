@@ -261,9 +261,9 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         state = saved if saved is not None and saved.get("model") is not None and g == len(saved["done"]) else None
 
         def checkpoint(epoch, model, opt):
-            state = payload(stack_size, done, epoch, model, opt)
-            if resume.due(nbytes=checkpoints.state_bytes(state)):
-                resume.save(state)
+            snapshot = payload(stack_size, done, epoch, model, opt)
+            if resume.due(nbytes=checkpoints.state_bytes(snapshot)):
+                resume.save(snapshot)
 
         model.train()
         train_stacked(model, xt, yt, members[rows], group, seed, spec, state=state, on_epoch=checkpoint,

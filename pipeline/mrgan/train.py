@@ -106,8 +106,9 @@ class Trainer:
         self.opt_g.zero_grad()
         loss_g.backward()
         self.opt_g.step()
-        check_finite_loss(loss_d.item() + loss_g.item(), "mrgan", f"at step {len(self.rows) + 1}")
-        row = {"step": len(self.rows) + 1, "d_loss": loss_d.item(), "g_loss": loss_g.item(),
+        d_loss, g_loss = loss_d.item(), loss_g.item()  # one device sync each
+        check_finite_loss(d_loss + g_loss, "mrgan", f"at step {len(self.rows) + 1}")
+        row = {"step": len(self.rows) + 1, "d_loss": d_loss, "g_loss": g_loss,
                "generated": stats.generated, "kept": stats.kept, "attempts": stats.attempts}
         self.rows.append(row)
         return row
