@@ -49,7 +49,8 @@ IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, the only one these file
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file of unsigned bytes (gzipped when its name ends in .gz) as an array of its shape."""
     try:
-        data = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            data = f.read()
     except (OSError, EOFError) as err:
         raise PipelineError(f"{path}: not a readable IDX file ({err})") from err
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] != IDX_UBYTE:
