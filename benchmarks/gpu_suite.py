@@ -11,10 +11,10 @@ Parts (all by default):
   Tables the GPU does not touch (data, splits, neighbours) must be equal. Tables of trained models
   must give the same statistics: per numeric column, the CUDA mean may differ from the CPU mean by
   at most max(0.25 x the CPU standard deviation, 4 standard errors of the difference of the two
-  means, 10 % of |CPU mean|, 1e-6), and a column hold as many NaN or infinite values. Training on another device follows another rounding path, and
-  the DDPM's sampling and the VAE's importance samples draw from CUDA's own random streams, so
-  per-example values may differ, a small table is two samples of one distribution (hence the
-  standard errors), and the rows of a selection (atlas examples flagged by a score) may differ. A
+  means, 10 % of |CPU mean|, 1e-6), and a column must hold as many NaN or infinite values. Training
+  on another device follows another rounding path, and the DDPM's sampling and the VAE's importance
+  samples draw from CUDA's own random streams, so per-example values may differ, a small table is
+  two samples of one distribution (hence the standard errors), and the rows of a selection (atlas examples flagged by a score) may differ. A
   column with fewer than 10 values (one run's summary numbers: an FID, a correlation, a class's
   C_T) is reported, not judged: one number of a stochastic training moves between devices by more
   than any tolerance that would still catch a bug, and the per-example tables it is computed from
