@@ -14,12 +14,12 @@ Parts (all by default):
   means, 10 % of |CPU mean|, 1e-6), and a column must hold as many NaN or infinite values. Training
   on another device follows another rounding path, and the DDPM's sampling and the VAE's importance
   samples draw from CUDA's own random streams, so per-example values may differ, a small table is
-  two samples of one distribution (hence the standard errors), and the rows of a selection (atlas examples flagged by a score) may differ. A
-  column with fewer than 10 values (one run's summary numbers: an FID, a correlation, a class's
-  C_T) is reported, not judged: one number of a stochastic training moves between devices by more
-  than any tolerance that would still catch a bug, and the per-example tables it is computed from
-  are judged. Index and label columns are not compared. The two CUDA runs show whether the GPU
-  path is deterministic (same config and seeds, same tables).
+  two samples of one distribution (hence the standard errors), and the rows of a selection (atlas
+  examples flagged by a score) may differ. A column with fewer than 10 values (one run's summary
+  numbers: an FID, a correlation, a class's C_T) is reported, not judged: one number of a stochastic
+  training moves between devices by more than any tolerance that would still catch a bug, and the
+  per-example tables it is computed from are judged. Index and label columns are not compared. The
+  two CUDA runs show whether the GPU path is deterministic (same config and seeds, same tables).
 - ``benchmarks``: every benchmark of this folder that has a GPU path, run with ``--device cuda``;
   each prints its ratio against its own baseline measured in the same run.
 - ``scale``: the Feldman & Zhang goal at GPU scale: ``--scale-models`` MLPs 784-512-256-10 on full
