@@ -1,5 +1,6 @@
 """CUDA-only behaviours: device placement, TF32 and bf16 autocast, fused optimizer, pinned copies,
-stacks sized from free GPU memory, resuming CUDA checkpoints, measurements without TF32. Run with ``pytest -m gpu``; each test skips without CUDA."""
+stacks sized from free GPU memory, a researcher's module probed and stacked on the GPU, resuming
+CUDA checkpoints, measurements without TF32. Run with ``pytest -m gpu``; each test skips without CUDA."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pipeline import io
 from pipeline.data import embedded
 from pipeline.data.dataset import Dataset
 from pipeline.devices import free_memory_bytes, resolve_device
-from pipeline.feldman import models, stacking
-from pipeline.feldman.train_shard import as_tensor, full_spec, train_shard, train_stacked
+from pipeline.feldman import models, module_stack, stacking
+from pipeline.feldman.train_shard import as_tensor, full_spec, train_plain, train_shard, train_stacked
 from pipeline.splits import subset_masks, subsets_table
 
 pytestmark = [pytest.mark.gpu,
@@ -82,6 +83,34 @@ def test_auto_stacks_fill_the_free_gpu_memory(digits_dir, tmp_path):
         model(x[: stacking.eval_rows(spec)])
     del model
     torch.cuda.empty_cache()
+
+
+def test_a_researchers_module_is_probed_and_stacked_on_the_gpu():
+    """vmap's batching rules can differ by device (cuDNN's BatchNorm has its own), so the probe runs
+    where the copies train; stacked there, BatchNorm copies train as separate copies on the GPU do."""
+    device = resolve_device("cuda", tf32=False)
+    bn_cnn, checked_mlp = "feldman_factories:bn_cnn", "feldman_factories:checked_mlp"
+    assert module_stack.vmap_failure(bn_cnn, (8, 8, 1), 10, "mine", device) is None
+    assert "control flow" in module_stack.vmap_failure(checked_mlp, (8, 8, 1), 10, "mine", device)
+    spec = full_spec({"kind": "module", "factory": bn_cnn, "epochs": 2, "batch_size": 16})
+    runs = [3, 4, 5]
+    stack = models.build(spec, runs, 0, (8, 8, 1), 10, "mine", device)
+    assert isinstance(stack, module_stack.StackedModule)
+    assert all(t.is_cuda for t in [*stack.parameters(), *stack.buffers()])
+    looped = models.build({**spec, "factory": checked_mlp}, runs, 0, (8, 8, 1), 10, "mine", device)
+    assert isinstance(looped, module_stack.ModuleLoop) and all(p.is_cuda for p in looped.parameters())
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(120, 1, 8, 8, generator=gen).to(device), torch.randint(0, 10, (120,), generator=gen).to(device)
+    members = subset_masks(120, 6, 0.7, 0)[runs]
+    train_stacked(stack, x, y, members, runs, 0, spec)
+    seeds = [models.run_torch_seed(0, run, 0, 0) for run in runs]
+    for s, (run, plain) in enumerate(zip(runs, module_stack.copies(bn_cnn, seeds, (8, 8, 1), 10))):
+        plain = plain.to(device)
+        train_plain(plain, x, y, members[s], run, 0, spec)
+        member = stack.member_state(s)
+        for name, value in plain.state_dict().items():
+            torch.testing.assert_close(member[name], value, rtol=1e-3, atol=1e-4, msg=name)
 
 
 def test_neighbour_search_pins_queries_and_finds_the_exact_neighbours(monkeypatch):

@@ -108,19 +108,20 @@ class StackedCNN(nn.Module):
 
 
 def build(spec: dict, runs: list[int], seed: int, in_shape: tuple[int, int, int], n_classes: int,
-          arch: str = "*") -> nn.Module:
+          arch: str = "*", device: str | torch.device = "cpu") -> nn.Module:
     """The stacked models of runs ``runs`` of splits seed ``seed`` for one architecture spec
-    (``feldman.architectures.<arch>``; keys it lacks take the schema's defaults, its init_seed seeds too).
-    ``in_shape`` is (H, W, C), the shape of the data's images."""
+    (``feldman.architectures.<arch>``; keys it lacks take the schema's defaults, its init_seed seeds too),
+    on ``device``. ``in_shape`` is (H, W, C), the shape of the data's images. Initial weights are drawn
+    on the CPU, so they do not depend on the device."""
     spec = spec_defaults("feldman.architectures.*", spec, where=f"feldman.architectures.{arch}")
     if spec["kind"] == "mlp":
-        return StackedMLP(runs, seed, in_shape, n_classes, list(spec["hidden"]), spec["init_seed"])
+        return StackedMLP(runs, seed, in_shape, n_classes, list(spec["hidden"]), spec["init_seed"]).to(device)
     if spec["kind"] == "cnn":
-        return StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]), spec["init_seed"])
+        return StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]), spec["init_seed"]).to(device)
     if spec["kind"] == "module":
         # stream 0, as the mlp and cnn initial weights: a copy's weights depend only on its run
         seeds = [run_torch_seed(seed, run, 0, spec["init_seed"]) for run in runs]
-        return module_stack.build(spec["factory"], seeds, in_shape, n_classes, arch)
+        return module_stack.build(spec["factory"], seeds, in_shape, n_classes, arch, device)
     raise PipelineError(f"config key feldman.architectures.*.kind: unknown model kind {spec['kind']!r}")
 
 

@@ -26,8 +26,9 @@ examples evaluated with it.)
 
 Fallback. Some modules cannot run under vmap: data-dependent Python control flow (``if x.sum() > 0:``),
 ``.item()``, random operations such as dropout (vmap runs with ``randomness="error"``). Before
-training, ``vmap_failure`` tries one vmapped forward and backward pass of two copies on a tiny batch;
-if it fails, ``build`` returns a ``ModuleLoop`` instead, which runs the S ordinary copies one after
+training, ``vmap_failure`` tries one vmapped forward and backward pass of two copies on a tiny batch,
+on the device that trains them (vmap's batching rules can differ by device: cuDNN's BatchNorm has its
+own); if it fails, ``build`` returns a ``ModuleLoop`` instead, which runs the S ordinary copies one after
 another at each step with ordinary autograd; the shard logs one WARNING line naming the architecture
 and the reason. Both give the same models (same seeds, batches and optimizer), up to float rounding.
 Dropout masks in the loop come from the job's global generator, so, unlike initial weights and batch
@@ -158,17 +159,26 @@ class ModuleLoop(nn.Module):
         return dict(self.copies[s].state_dict())
 
 
-@lru_cache(maxsize=None)
-def vmap_failure(factory: str, image_shape: tuple[int, int, int], n_classes: int, arch: str = "*") -> str | None:
-    """Why torch.vmap cannot train this module (the error's first line), or None when it can.
+def vmap_failure(factory: str, image_shape: tuple[int, int, int], n_classes: int, arch: str = "*",
+                 device: str | torch.device = "cpu") -> str | None:
+    """Why torch.vmap cannot train this module on ``device`` (the error's first line), or None when it can.
 
     One forward and backward pass of two stacked copies on a tiny random batch in training mode, after
     one plain forward pass of a copy: a module that fails alone, or gives logits of another shape, is
     broken rather than unvmappable, and raises naming the key.
     """
-    pair = copies(factory, [0, 1], image_shape, n_classes, arch)
+    return _vmap_failure(factory, tuple(int(v) for v in image_shape), n_classes, arch, torch.device(device))
+
+
+@lru_cache(maxsize=None)
+def _vmap_failure(factory: str, image_shape: tuple[int, int, int], n_classes: int, arch: str,
+                  device: torch.device) -> str | None:
+    pair = [module.to(device) for module in copies(factory, [0, 1], image_shape, n_classes, arch)]
     x = torch.rand(2, PROBE_EXAMPLES, *factory_shape(image_shape), generator=torch.Generator().manual_seed(0))
-    with torch.random.fork_rng(devices=[]):  # a module drawing random numbers leaves the job's stream alone
+    x = x.to(device)
+    # a module drawing random numbers leaves the job's streams alone (the CPU's, and the GPU's it runs on)
+    gpus = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
         try:
             logits = copy.deepcopy(pair[0]).train()(x[0])
         except Exception as err:
@@ -189,10 +199,11 @@ def vmap_failure(factory: str, image_shape: tuple[int, int, int], n_classes: int
 
 
 def build(factory: str, seeds: list[int], image_shape: tuple[int, int, int], n_classes: int,
-          arch: str = "*") -> nn.Module:
-    """The S copies of seeds ``seeds``, stacked for vmap, or in a loop where vmap cannot run them."""
+          arch: str = "*", device: str | torch.device = "cpu") -> nn.Module:
+    """The S copies of seeds ``seeds`` on ``device``, stacked for vmap, or in a loop where vmap cannot
+    run them there."""
     image_shape = tuple(int(v) for v in image_shape)
     modules = copies(factory, seeds, image_shape, n_classes, arch)
-    if vmap_failure(factory, image_shape, n_classes, arch) is None:
-        return StackedModule(modules)
-    return ModuleLoop(modules)
+    if vmap_failure(factory, image_shape, n_classes, arch, device) is None:
+        return StackedModule(modules).to(device)
+    return ModuleLoop(modules).to(device)

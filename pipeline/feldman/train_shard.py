@@ -223,7 +223,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         raise PipelineError(f"{dataset_dir}: every training example has label {y_train[0]}; feldman.datasets needs "
                             f"two classes or more (one class is fit without memorizing anything)")
     if spec["kind"] == "module":
-        reason = module_stack.vmap_failure(spec["factory"], x_train.shape[1:], n_classes, arch)
+        reason = module_stack.vmap_failure(spec["factory"], x_train.shape[1:], n_classes, arch, device)
         if reason is not None:
             log.warning("architecture %s: torch.func.vmap cannot run its module (%s); training its copies one "
                         "after another with ordinary autograd instead", arch, reason)
@@ -257,7 +257,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         if g < len(done):
             continue
         rows = slice(g * stack_size, g * stack_size + len(group))
-        model = models.build(spec, group, seed, x_train.shape[1:], n_classes, arch).to(device)
+        model = models.build(spec, group, seed, x_train.shape[1:], n_classes, arch, device)
         state = saved if saved is not None and saved.get("model") is not None and g == len(saved["done"]) else None
 
         def checkpoint(epoch, model, opt):
