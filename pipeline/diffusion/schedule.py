@@ -33,10 +33,14 @@ class Diffusion:
     def __init__(self, timesteps: int):
         self.T = timesteps
         self.alpha_bar = cosine_alpha_bar(timesteps)  # index t+1 is the model's step t
+        self._model_alpha_bar: dict[torch.device, torch.Tensor] = {}
 
     def _ab(self, t: torch.Tensor) -> torch.Tensor:
-        ab = torch.as_tensor(self.alpha_bar[1:], dtype=torch.float32, device=t.device)
-        return ab[t][:, None, None, None]
+        # copied to a device once, not at every training step (a host-to-GPU copy waits for the GPU)
+        if t.device not in self._model_alpha_bar:
+            self._model_alpha_bar[t.device] = torch.as_tensor(self.alpha_bar[1:], dtype=torch.float32,
+                                                              device=t.device)
+        return self._model_alpha_bar[t.device][t][:, None, None, None]
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         ab = self._ab(t)
