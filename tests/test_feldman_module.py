@@ -44,7 +44,7 @@ def assert_same_state(stack, s, plain, rtol=1e-4, atol=1e-5):
 
 
 def train_separately(factory, runs, x, y, members, spec):
-    plain = separate_copies(factory, runs, tuple(x.shape[2:]) + (x.shape[1],))
+    plain = [m.to(x.device) for m in separate_copies(factory, runs, tuple(x.shape[2:]) + (x.shape[1],))]
     for s, run in enumerate(runs):
         train_plain(plain[s], x, y, members[s], run, 0, spec)
     return plain

@@ -13,8 +13,9 @@ from pipeline.data import embedded
 from pipeline.data.dataset import Dataset
 from pipeline.devices import free_memory_bytes, resolve_device
 from pipeline.feldman import models, module_stack, stacking
-from pipeline.feldman.train_shard import as_tensor, full_spec, train_plain, train_shard, train_stacked
+from pipeline.feldman.train_shard import as_tensor, full_spec, train_shard, train_stacked
 from pipeline.splits import subset_masks, subsets_table
+from test_feldman_module import assert_same_state, train_separately
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: GPU paths not tested")]
@@ -104,13 +105,8 @@ def test_a_researchers_module_is_probed_and_stacked_on_the_gpu():
     x, y = torch.rand(120, 1, 8, 8, generator=gen).to(device), torch.randint(0, 10, (120,), generator=gen).to(device)
     members = subset_masks(120, 6, 0.7, 0)[runs]
     train_stacked(stack, x, y, members, runs, 0, spec)
-    seeds = [models.run_torch_seed(0, run, 0, 0) for run in runs]
-    for s, (run, plain) in enumerate(zip(runs, module_stack.copies(bn_cnn, seeds, (8, 8, 1), 10))):
-        plain = plain.to(device)
-        train_plain(plain, x, y, members[s], run, 0, spec)
-        member = stack.member_state(s)
-        for name, value in plain.state_dict().items():
-            torch.testing.assert_close(member[name], value, rtol=1e-3, atol=1e-4, msg=name)
+    for s, plain in enumerate(train_separately(bn_cnn, runs, x, y, members, spec)):
+        assert_same_state(stack, s, plain, rtol=1e-3, atol=1e-4)
 
 
 def test_neighbour_search_pins_queries_and_finds_the_exact_neighbours(monkeypatch):

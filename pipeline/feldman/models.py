@@ -115,14 +115,16 @@ def build(spec: dict, runs: list[int], seed: int, in_shape: tuple[int, int, int]
     on the CPU, so they do not depend on the device."""
     spec = spec_defaults("feldman.architectures.*", spec, where=f"feldman.architectures.{arch}")
     if spec["kind"] == "mlp":
-        return StackedMLP(runs, seed, in_shape, n_classes, list(spec["hidden"]), spec["init_seed"]).to(device)
-    if spec["kind"] == "cnn":
-        return StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]), spec["init_seed"]).to(device)
-    if spec["kind"] == "module":
+        model = StackedMLP(runs, seed, in_shape, n_classes, list(spec["hidden"]), spec["init_seed"])
+    elif spec["kind"] == "cnn":
+        model = StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]), spec["init_seed"])
+    elif spec["kind"] == "module":
         # stream 0, as the mlp and cnn initial weights: a copy's weights depend only on its run
         seeds = [run_torch_seed(seed, run, 0, spec["init_seed"]) for run in runs]
-        return module_stack.build(spec["factory"], seeds, in_shape, n_classes, arch, device)
-    raise PipelineError(f"config key feldman.architectures.*.kind: unknown model kind {spec['kind']!r}")
+        model = module_stack.build(spec["factory"], seeds, in_shape, n_classes, arch, device)
+    else:
+        raise PipelineError(f"config key feldman.architectures.*.kind: unknown model kind {spec['kind']!r}")
+    return model.to(device)
 
 
 def plain_model(stacked: nn.Module, s: int) -> nn.Sequential:

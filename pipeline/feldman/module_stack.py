@@ -159,6 +159,7 @@ class ModuleLoop(nn.Module):
         return dict(self.copies[s].state_dict())
 
 
+@lru_cache(maxsize=None)
 def vmap_failure(factory: str, image_shape: tuple[int, int, int], n_classes: int, arch: str = "*",
                  device: str | torch.device = "cpu") -> str | None:
     """Why torch.vmap cannot train this module on ``device`` (the error's first line), or None when it can.
@@ -167,12 +168,7 @@ def vmap_failure(factory: str, image_shape: tuple[int, int, int], n_classes: int
     one plain forward pass of a copy: a module that fails alone, or gives logits of another shape, is
     broken rather than unvmappable, and raises naming the key.
     """
-    return _vmap_failure(factory, tuple(int(v) for v in image_shape), n_classes, arch, torch.device(device))
-
-
-@lru_cache(maxsize=None)
-def _vmap_failure(factory: str, image_shape: tuple[int, int, int], n_classes: int, arch: str,
-                  device: torch.device) -> str | None:
+    device = torch.device(device)
     pair = [module.to(device) for module in copies(factory, [0, 1], image_shape, n_classes, arch)]
     x = torch.rand(2, PROBE_EXAMPLES, *factory_shape(image_shape), generator=torch.Generator().manual_seed(0))
     x = x.to(device)
@@ -204,6 +200,5 @@ def build(factory: str, seeds: list[int], image_shape: tuple[int, int, int], n_c
     run them there."""
     image_shape = tuple(int(v) for v in image_shape)
     modules = copies(factory, seeds, image_shape, n_classes, arch)
-    if vmap_failure(factory, image_shape, n_classes, arch, device) is None:
-        return StackedModule(modules).to(device)
-    return ModuleLoop(modules).to(device)
+    stacked = vmap_failure(factory, image_shape, n_classes, arch, device) is None
+    return (StackedModule(modules) if stacked else ModuleLoop(modules)).to(device)
