@@ -27,7 +27,9 @@ Parts (all by default):
   training time against the time the arithmetic alone takes at the measured TF32 matmul rate.
   Needs MNIST's four idx files under ``--mnist-root``/MNIST/raw.
 
-Writes ``summary.json`` and ``summary.md`` under ``--out`` and prints the summary last.
+Writes ``summary.json`` and ``summary.md`` under ``--out`` after every part, so that a run stopped by a
+time limit keeps the parts it finished, and prints the summary last. A part that fails is recorded with
+its error, the parts after it still run, and the exit status is 1.
 Runs on a CPU-only machine too (``--device cpu``, small sizes) to check the suite itself.
 """
 
@@ -47,7 +49,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline import jobserver, paths
+from pipeline import io, jobserver, paths
 from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,6 +58,7 @@ ID_COLUMNS = {"index", "run", "seed", "query", "rank", "ref_index", "repeat", "f
               "source_index", "sample", "nearest_sample", "nearest_validation", "size", "width", "n_members",
               "nearest", "second", "nearest_label", "class", "cell", "position", "train_index", "test_index",
               "train_label", "test_label"}
+PARTS = ("ceilings", "scale", "workflow", "benchmarks")  # in the order they run
 MIN_JUDGED_VALUES = 10  # fewer: one run's summary numbers, reported but not judged (module docstring)
 
 
@@ -126,8 +129,21 @@ def run_snakemake(workdir: Path, config: dict, *targets: str, cores: int) -> flo
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, env=child_env())
     if result.returncode != 0:
-        raise RuntimeError(f"snakemake in {workdir} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"snakemake in {workdir} failed\n{failed_job_logs(workdir, result.stderr)}"
+                           f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return time.perf_counter() - start
+
+
+def failed_job_logs(workdir: Path, snakemake_output: str) -> str:
+    """The last lines of each failed job's own log: they say why, where Snakemake only says that."""
+    named = re.findall(r"log: (.+?) \(check log file", snakemake_output)
+    logs = dict.fromkeys(log for line in named for log in line.split(", "))
+    tails = []
+    for log in logs:
+        path = workdir / log
+        lines = path.read_text(errors="replace").splitlines()[-5:] if path.is_file() else ["(no log written)"]
+        tails.append(f"{log}:\n" + "\n".join(lines) + "\n")
+    return "".join(tails)
 
 
 def result_files(root: Path) -> dict[str, Path]:
@@ -333,40 +349,69 @@ def scale_part(out: Path, mnist_root: Path, models: int, epochs: int, device: st
 # --- summary ---------------------------------------------------------------------------------
 
 
+def ceilings_lines(c: dict) -> list[str]:
+    return [f"- {k}: {v:.3g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in c.items()]
+
+
+def workflow_lines(w: dict) -> list[str]:
+    return [f"- seconds: {', '.join(f'{k} {v:.0f}' for k, v in w['seconds'].items())}",
+            f"- {w['tables']} tables: {w['equal']} equal, {w['same_statistics']} same statistics, "
+            f"{len(w['reported'])} with summary numbers reported, not judged, {len(w['failed'])} failed",
+            *[f"  - FAILED {f}" for f in w["failed"]], *[f"  - reported {r}" for r in w["reported"]],
+            f"- two CUDA runs: {w['repeat_compared']} tables compared, {len(w['repeat_differ'])} differ"
+            + (f" ({', '.join(w['repeat_differ'][:8])})" if w["repeat_differ"] else ""),
+            f"- jobs of the CUDA run forked by the job server: {w['served_jobs']} "
+            f"(refused, run as their own process: {w['refused_jobs']})"]
+
+
+def scale_lines(s: dict) -> list[str]:
+    return [f"- {k}: {v}" for k, v in s.items()]
+
+
+def benchmarks_lines(benchmarks: dict) -> list[str]:
+    return [line for name, b in benchmarks.items()
+            for line in [f"### {name} ({b['seconds']:.0f} s)", "", f"`{b['command']}`", "", "```", b["output"], "```", ""]]
+
+
+SECTIONS = {"ceilings": ("Ceilings measured here", ceilings_lines),
+            "workflow": ("Workflow (.test/all_methods.yaml), CPU vs CUDA", workflow_lines),
+            "scale": ("Feldman at scale", scale_lines),
+            "benchmarks": ("Benchmarks", benchmarks_lines)}
+
+
 def markdown(summary: dict) -> str:
     lines = [f"# GPU suite: {summary.get('ceilings', {}).get('device', '?')}", ""]
     if "software" in summary:
         lines += ["## Software", "", ", ".join(f"{k} {v}" for k, v in summary["software"].items()), ""]
-    if "ceilings" in summary:
-        c = summary["ceilings"]
-        lines += ["## Ceilings measured here", "",
-                  *[f"- {k}: {v:.3g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in c.items()], ""]
-    if "workflow" in summary:
-        w = summary["workflow"]
-        lines += ["## Workflow (.test/all_methods.yaml), CPU vs CUDA", "",
-                  f"- seconds: {', '.join(f'{k} {v:.0f}' for k, v in w['seconds'].items())}",
-                  f"- {w['tables']} tables: {w['equal']} equal, {w['same_statistics']} same statistics, "
-                  f"{len(w['reported'])} with summary numbers reported, not judged, {len(w['failed'])} failed",
-                  *[f"  - FAILED {f}" for f in w["failed"]], *[f"  - reported {r}" for r in w["reported"]],
-                  f"- two CUDA runs: {w['repeat_compared']} tables compared, {len(w['repeat_differ'])} differ"
-                  + (f" ({', '.join(w['repeat_differ'][:8])})" if w["repeat_differ"] else ""),
-                  f"- jobs of the CUDA run forked by the job server: {w['served_jobs']} "
-                  f"(refused, run as their own process: {w['refused_jobs']})", ""]
-    if "scale" in summary:
-        s = summary["scale"]
-        lines += ["## Feldman at scale", "", *[f"- {k}: {v}" for k, v in s.items()], ""]
-    if "benchmarks" in summary:
-        lines += ["## Benchmarks", ""]
-        for name, b in summary["benchmarks"].items():
-            lines += [f"### {name} ({b['seconds']:.0f} s)", "", f"`{b['command']}`", "", "```", b["output"], "```", ""]
+    for part, (title, part_lines) in SECTIONS.items():
+        if part in summary:
+            result = summary[part]
+            body = ["FAILED:", "", "```", result["error"], "```"] if "error" in result else part_lines(result)
+            lines += [f"## {title}", "", *body, ""]
     return "\n".join(lines)
+
+
+def run_part(name: str, a: argparse.Namespace, summary: dict) -> dict:
+    if name == "ceilings":
+        return ceilings(a.device)
+    if name == "scale":
+        return scale_part(a.out, a.mnist_root, a.scale_models, a.scale_epochs, a.device,
+                          summary.get("ceilings", {}).get("matmul_tf32_tflops"))
+    if name == "workflow":
+        return workflow_part(a.out, a.device, a.cores)
+    return benchmarks_part(a.out, a.device, a.small)
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    for name, text in (("summary.json", json.dumps(summary, indent=1)), ("summary.md", markdown(summary))):
+        with io.atomic_path(out / name) as tmp:
+            tmp.write_text(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results/gpu_suite"))
-    parser.add_argument("--parts", nargs="+", default=["ceilings", "workflow", "benchmarks", "scale"],
-                        choices=["ceilings", "workflow", "benchmarks", "scale"])
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--device", default="cuda", help="cuda, or cpu to check the suite on a CPU machine")
     parser.add_argument("--cores", type=int, default=min(8, os.cpu_count() or 1), help="snakemake --cores")
     parser.add_argument("--mnist-root", type=Path, default=Path("data"), help="holds MNIST/raw/*-ubyte")
@@ -378,21 +423,16 @@ def main() -> None:
     summary_path = a.out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     summary["software"] = software()
-    if "ceilings" in a.parts:
-        summary["ceilings"] = ceilings(a.device)
-        log(json.dumps(summary["ceilings"], indent=1))
-    if "scale" in a.parts:
-        summary["scale"] = scale_part(a.out, a.mnist_root, a.scale_models, a.scale_epochs, a.device,
-                                      summary.get("ceilings", {}).get("matmul_tf32_tflops"))
-        log(json.dumps(summary["scale"], indent=1))
-    if "workflow" in a.parts:
-        summary["workflow"] = workflow_part(a.out, a.device, a.cores)
-    if "benchmarks" in a.parts:
-        summary["benchmarks"] = benchmarks_part(a.out, a.device, a.small)
-    summary_path.write_text(json.dumps(summary, indent=1))
-    (a.out / "summary.md").write_text(markdown(summary))
+    for name in (part for part in PARTS if part in a.parts):
+        try:
+            summary[name] = run_part(name, a, summary)
+        except Exception as error:  # one part's failure must not cost the others their measurements
+            summary[name] = {"error": f"{type(error).__name__}: {error}"}
+        if name in ("ceilings", "scale") or "error" in summary[name]:
+            log(json.dumps(summary[name], indent=1))
+        write_summary(a.out, summary)  # after every part: a run stopped by a time limit keeps what it measured
     log(markdown({k: v for k, v in summary.items() if k != "benchmarks"}))
-    failed = summary.get("workflow", {}).get("failed")
+    failed = [name for name in a.parts if "error" in summary[name]] + summary.get("workflow", {}).get("failed", [])
     sys.exit(1 if failed else 0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -75,3 +76,39 @@ def test_gpu_bundle_fetches_only_what_the_target_lacks(tmp_path):
     with pytest.raises(SystemExit, match=r"^--have .*have\.txt: 'torch 2\.11\.0' is not a package name or "
                                          r"requirement \(Expected[^\n]*\)$"):
         gpu_bundle.read_have(have)
+
+
+def test_a_failing_part_is_recorded_and_the_parts_before_and_after_it_are_kept(tmp_path, monkeypatch):
+    """A GPU lease is short: a part that breaks must not cost the others their measurements."""
+    def scale_fails(*args):
+        raise RuntimeError("snakemake in scale failed: no MNIST")
+
+    monkeypatch.setattr(gpu_suite, "ceilings", lambda device: {"device": "test device", "matmul_tf32_tflops": 1.5})
+    monkeypatch.setattr(gpu_suite, "scale_part", scale_fails)
+    monkeypatch.setattr(gpu_suite, "benchmarks_part", lambda out, device, small: {
+        "neighbors": {"command": "python benchmarks/neighbors_throughput.py", "seconds": 2.0, "output": "ratio 3.1x"}})
+    monkeypatch.setattr(sys, "argv", ["gpu_suite.py", "--out", str(tmp_path), "--device", "cpu",
+                                      "--parts", "benchmarks", "scale", "ceilings"])
+    with pytest.raises(SystemExit) as exit_status:
+        gpu_suite.main()
+    assert exit_status.value.code == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary) == ["software", "ceilings", "scale", "benchmarks"]  # the suite's order, not the argument's
+    assert summary["ceilings"]["matmul_tf32_tflops"] == 1.5
+    assert summary["scale"] == {"error": "RuntimeError: snakemake in scale failed: no MNIST"}
+    assert summary["benchmarks"]["neighbors"]["output"] == "ratio 3.1x"
+    text = (tmp_path / "summary.md").read_text()
+    assert text.startswith("# GPU suite: test device")
+    assert "## Feldman at scale\n\nFAILED:\n\n```\nRuntimeError: snakemake in scale failed: no MNIST\n```\n" in text
+    assert "### neighbors (2 s)" in text and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_failed_workflow_run_shows_the_failed_jobs_own_log_first(tmp_path):
+    """Snakemake says that a job failed; the job's log says why (here: no MNIST under --mnist-root)."""
+    config = gpu_suite.scale_config(tmp_path / "no_mnist", 4, 1, "cpu")
+    with pytest.raises(RuntimeError) as failure:
+        gpu_suite.run_snakemake(tmp_path / "scale", config, "results/data/mnist/index.parquet", cores=1)
+    message = str(failure.value)
+    assert message.splitlines()[:2] == [f"snakemake in {tmp_path / 'scale'} failed", "results/logs/data/mnist.log:"]
+    reason = message.index("error: dataset 'mnist': not found under data_root=")
+    assert reason < message.index("Error in rule prepare_dataset")  # the job's reason, then Snakemake's account
