@@ -21,7 +21,8 @@ Parts (all by default):
   per-example tables it is computed from are judged. Index and label columns are not compared. The
   two CUDA runs show whether the GPU path is deterministic (same config and seeds, same tables).
 - ``benchmarks``: every benchmark of this folder that has a GPU path, run with ``--device cuda``;
-  each prints its ratio against its own baseline measured in the same run.
+  each prints its ratio against its own baseline measured in the same run. One that runs past
+  ``--benchmark-timeout`` seconds (300) is stopped and reported so, and the next one runs.
 - ``scale``: the Feldman & Zhang goal at GPU scale: ``--scale-models`` MLPs 784-512-256-10 on full
   MNIST (70 % subsets, 10 epochs, batch 128) with ``shard_size: auto``, through the workflow; the
   training time against the time the arithmetic alone takes at the measured TF32 matmul rate.
@@ -292,18 +293,31 @@ def benchmark_commands(device: str, small: bool) -> dict[str, list[str]]:
     }
 
 
-def benchmarks_part(out: Path, device: str, small: bool) -> dict:
+def benchmarks_part(out: Path, device: str, small: bool, timeout: float) -> dict:
+    """Each benchmark in turn; one that runs past ``timeout`` seconds is stopped and reported so, with what it
+    printed, and the next one runs (one slow benchmark must not use up a short GPU lease)."""
     results = {}
     for name, command in benchmark_commands(device, small).items():
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / command[0]), *command[1:]],
-                              capture_output=True, text=True, env=child_env())
-        text = proc.stdout.strip() if proc.returncode == 0 else f"failed ({proc.returncode}): {proc.stderr[-1500:]}"
-        (out / f"benchmark_{name}.txt").write_text(proc.stdout + proc.stderr)
+        try:
+            proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / command[0]), *command[1:]],
+                                  capture_output=True, text=True, timeout=timeout,
+                                  env={**child_env(), "PYTHONUNBUFFERED": "1"})  # a stopped one's lines kept
+            stdout, stderr = proc.stdout, proc.stderr
+            text = stdout.strip() if proc.returncode == 0 else f"failed ({proc.returncode}): {stderr[-1500:]}"
+        except subprocess.TimeoutExpired as expired:
+            stdout, stderr = as_text(expired.stdout), as_text(expired.stderr)
+            text = f"stopped after {timeout:g} s (--benchmark-timeout); printed so far:\n{stdout.strip()}"
+        (out / f"benchmark_{name}.txt").write_text(stdout + stderr)
         results[name] = {"command": "python benchmarks/" + " ".join(command), "seconds": time.perf_counter() - start,
                          "output": text}
         log(f"--- {name} ({results[name]['seconds']:.0f} s)\n{text}")
     return results
+
+
+def as_text(output: bytes | str | None) -> str:
+    """What a stopped process printed (bytes even under text=True when it is stopped)."""
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
 
 
 # --- Feldman at scale ------------------------------------------------------------------------
@@ -399,7 +413,7 @@ def run_part(name: str, a: argparse.Namespace, summary: dict) -> dict:
                           summary.get("ceilings", {}).get("matmul_tf32_tflops"))
     if name == "workflow":
         return workflow_part(a.out, a.device, a.cores)
-    return benchmarks_part(a.out, a.device, a.small)
+    return benchmarks_part(a.out, a.device, a.small, a.benchmark_timeout)
 
 
 def write_summary(out: Path, summary: dict) -> None:
@@ -418,6 +432,8 @@ def main() -> None:
     parser.add_argument("--scale-models", type=int, default=4000)
     parser.add_argument("--scale-epochs", type=int, default=10)
     parser.add_argument("--small", action="store_true", help="benchmarks at quick sizes (checking the suite)")
+    parser.add_argument("--benchmark-timeout", type=float, default=300,
+                        help="seconds after which one benchmark is stopped and reported so")
     a = parser.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     summary_path = a.out / "summary.json"

@@ -85,7 +85,7 @@ def test_a_failing_part_is_recorded_and_the_parts_before_and_after_it_are_kept(t
 
     monkeypatch.setattr(gpu_suite, "ceilings", lambda device: {"device": "test device", "matmul_tf32_tflops": 1.5})
     monkeypatch.setattr(gpu_suite, "scale_part", scale_fails)
-    monkeypatch.setattr(gpu_suite, "benchmarks_part", lambda out, device, small: {
+    monkeypatch.setattr(gpu_suite, "benchmarks_part", lambda out, device, small, timeout: {
         "neighbors": {"command": "python benchmarks/neighbors_throughput.py", "seconds": 2.0, "output": "ratio 3.1x"}})
     monkeypatch.setattr(sys, "argv", ["gpu_suite.py", "--out", str(tmp_path), "--device", "cpu",
                                       "--parts", "benchmarks", "scale", "ceilings"])
@@ -112,3 +112,18 @@ def test_a_failed_workflow_run_shows_the_failed_jobs_own_log_first(tmp_path):
     assert message.splitlines()[:2] == [f"snakemake in {tmp_path / 'scale'} failed", "results/logs/data/mnist.log:"]
     reason = message.index("error: dataset 'mnist': not found under data_root=")
     assert reason < message.index("Error in rule prepare_dataset")  # the job's reason, then Snakemake's account
+
+
+def test_a_benchmark_past_its_time_is_stopped_with_what_it_printed_and_the_next_one_runs(tmp_path, monkeypatch):
+    bench = tmp_path / "benchmarks"
+    bench.mkdir()
+    (bench / "hangs.py").write_text("import time\nprint('baseline 1.0 s', flush=True)\ntime.sleep(60)\n")
+    (bench / "quick.py").write_text("import sys\nprint('ratio 2.0x on', sys.argv[1:])\n")
+    monkeypatch.setattr(gpu_suite, "REPO", tmp_path)
+    monkeypatch.setattr(gpu_suite, "benchmark_commands", lambda device, small: {
+        "hangs": ["hangs.py"], "quick": ["quick.py", "--device", device]})
+    results = gpu_suite.benchmarks_part(tmp_path, "cpu", True, timeout=3)
+    assert results["hangs"]["output"] == "stopped after 3 s (--benchmark-timeout); printed so far:\nbaseline 1.0 s"
+    assert 3 <= results["hangs"]["seconds"] < 30
+    assert results["quick"]["output"] == "ratio 2.0x on ['--device', 'cpu']"
+    assert (tmp_path / "benchmark_hangs.txt").read_text() == "baseline 1.0 s\n"
