@@ -44,6 +44,7 @@ import re
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -387,9 +388,9 @@ def benchmarks_lines(benchmarks: dict) -> list[str]:
             for line in [f"### {name} ({b['seconds']:.0f} s)", "", f"`{b['command']}`", "", "```", b["output"], "```", ""]]
 
 
-SECTIONS = {"ceilings": ("Ceilings measured here", ceilings_lines),
-            "workflow": ("Workflow (.test/all_methods.yaml), CPU vs CUDA", workflow_lines),
+SECTIONS = {"ceilings": ("Ceilings measured here", ceilings_lines),  # in the order of PARTS
             "scale": ("Feldman at scale", scale_lines),
+            "workflow": ("Workflow (.test/all_methods.yaml), CPU vs CUDA", workflow_lines),
             "benchmarks": ("Benchmarks", benchmarks_lines)}
 
 
@@ -442,10 +443,11 @@ def main() -> None:
     for name in (part for part in PARTS if part in a.parts):
         try:
             summary[name] = run_part(name, a, summary)
+            if name in ("ceilings", "scale"):
+                log(json.dumps(summary[name], indent=1))
         except Exception as error:  # one part's failure must not cost the others their measurements
             summary[name] = {"error": f"{type(error).__name__}: {error}"}
-        if name in ("ceilings", "scale") or "error" in summary[name]:
-            log(json.dumps(summary[name], indent=1))
+            log(f"--- {name} FAILED\n{traceback.format_exc()}")
         write_summary(a.out, summary)  # after every part: a run stopped by a time limit keeps what it measured
     log(markdown({k: v for k, v in summary.items() if k != "benchmarks"}))
     failed = [name for name in a.parts if "error" in summary[name]] + summary.get("workflow", {}).get("failed", [])

@@ -78,7 +78,7 @@ def test_gpu_bundle_fetches_only_what_the_target_lacks(tmp_path):
         gpu_bundle.read_have(have)
 
 
-def test_a_failing_part_is_recorded_and_the_parts_before_and_after_it_are_kept(tmp_path, monkeypatch):
+def test_a_failing_part_is_recorded_and_the_parts_before_and_after_it_are_kept(tmp_path, monkeypatch, capsys):
     """A GPU lease is short: a part that breaks must not cost the others their measurements."""
     def scale_fails(*args):
         raise RuntimeError("snakemake in scale failed: no MNIST")
@@ -101,6 +101,8 @@ def test_a_failing_part_is_recorded_and_the_parts_before_and_after_it_are_kept(t
     assert text.startswith("# GPU suite: test device")
     assert "## Feldman at scale\n\nFAILED:\n\n```\nRuntimeError: snakemake in scale failed: no MNIST\n```\n" in text
     assert "### neighbors (2 s)" in text and not list(tmp_path.glob(".*.tmp"))
+    printed = capsys.readouterr().out
+    assert "--- scale FAILED\nTraceback (most recent call last):" in printed and "in scale_fails" in printed
 
 
 def test_a_failed_workflow_run_shows_the_failed_jobs_own_log_first(tmp_path):
