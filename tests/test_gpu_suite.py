@@ -105,6 +105,29 @@ def test_a_failing_part_is_recorded_and_the_parts_before_and_after_it_are_kept(t
     assert "--- scale FAILED\nTraceback (most recent call last):" in printed and "in scale_fails" in printed
 
 
+def test_the_exit_status_counts_only_the_parts_this_run_ran(tmp_path, monkeypatch):
+    """A later call in the same --out folder keeps the older parts' results but is judged by its own."""
+    def workflow_result(failed):
+        return {"seconds": {"cpu": 60.0}, "tables": 2, "equal": 1, "same_statistics": 0, "reported": [],
+                "failed": failed, "repeat_compared": 2, "repeat_differ": [], "served_jobs": 9, "refused_jobs": 0}
+
+    (tmp_path / "summary.json").write_text(json.dumps({"workflow": workflow_result(["scores.parquet: differ"])}))
+    monkeypatch.setattr(gpu_suite, "ceilings", lambda device: {"device": "test device", "matmul_tf32_tflops": 1.5})
+    monkeypatch.setattr(sys, "argv", ["gpu_suite.py", "--out", str(tmp_path), "--device", "cpu", "--parts", "ceilings"])
+    with pytest.raises(SystemExit) as exit_status:
+        gpu_suite.main()
+    assert exit_status.value.code == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["workflow"]["failed"] == ["scores.parquet: differ"]  # kept, not counted
+    assert summary["ceilings"]["matmul_tf32_tflops"] == 1.5
+    monkeypatch.setattr(gpu_suite, "workflow_part",
+                        lambda out, device, cores: workflow_result(["atlas.parquet: differ"]))
+    monkeypatch.setattr(sys, "argv", ["gpu_suite.py", "--out", str(tmp_path), "--device", "cpu", "--parts", "workflow"])
+    with pytest.raises(SystemExit) as exit_status:
+        gpu_suite.main()
+    assert exit_status.value.code == 1
+
+
 def test_a_failed_workflow_run_shows_the_failed_jobs_own_log_first(tmp_path):
     """Snakemake says that a job failed; the job's log says why (here: no MNIST under --mnist-root)."""
     config = gpu_suite.scale_config(tmp_path / "no_mnist", 4, 1, "cpu")
