@@ -29,8 +29,9 @@ Parts (all by default):
   Needs MNIST's four idx files under ``--mnist-root``/MNIST/raw.
 
 Writes ``summary.json`` and ``summary.md`` under ``--out`` after every part, so that a run stopped by a
-time limit keeps the parts it finished, and prints the summary last. A part that fails is recorded with
-its error, the parts after it still run, and the exit status is 1.
+time limit keeps the parts it finished (a later run into the same ``--out`` keeps the parts it does not
+rerun), and prints the summary last. A part that fails is recorded with its error, the parts after it
+still run, and the exit status is 1; it counts only the parts this run ran.
 Runs on a CPU-only machine too (``--device cpu``, small sizes) to check the suite itself.
 """
 
