@@ -6,6 +6,11 @@ Per width: Adam steps/s on the epsilon loss (batch ``--batch``) and images/s of 
 DDPM sampler (``--sample-steps`` steps, batches of 256). The baseline measured in the same run
 is fp32 at the smallest width; on a GPU every width is also run with bf16 mixed precision
 (torch.autocast), and the ratios printed are against that baseline and AMP vs fp32.
+
+Per width, the workflow's own training loop (pipeline.diffusion.train.train: batches drawn from
+the data on the device, the loss log, the divergence check; bf16 AMP on a GPU as in the workflow)
+is timed too, against the bare step of the same precision: its ratio is what the loop costs beyond
+the arithmetic, a wait for the GPU inside the loop included.
 """
 
 from __future__ import annotations
@@ -13,17 +18,23 @@ from __future__ import annotations
 import argparse
 import logging
 
+import numpy as np
 import torch
 
 from pipeline.diffusion.schedule import Diffusion
 from pipeline.devices import resolve_device
+from pipeline.diffusion.train import train
 from pipeline.diffusion.unet import UNet, UNetConfig
 from timing import timed
 
 
+def channel_mult(size: int) -> tuple[int, ...]:
+    return (1, 2) if size <= 8 else (1, 2, 2)
+
+
 def measure(width: int, size: int, batch: int, steps: int, n_samples: int, sample_steps: int, device, amp: bool):
     torch.manual_seed(0)
-    mult = (1, 2) if size <= 8 else (1, 2, 2)
+    mult = channel_mult(size)
     model = UNet(UNetConfig(image_size=size, width=width, channel_mult=mult, attention_resolutions=(4,))).to(device)
     diffusion, opt = Diffusion(1000), torch.optim.Adam(model.parameters(), 1e-3)
     x = torch.rand(batch, 3, size, size, device=device) * 2 - 1
@@ -43,6 +54,17 @@ def measure(width: int, size: int, batch: int, steps: int, n_samples: int, sampl
                                                         "ddpm", device=device, autocast=amp)
                                        for s in range(0, n_samples, 256)], device)
     return steps / train_seconds, n_samples / sample_seconds
+
+
+def workflow_loop_rate(width: int, size: int, batch: int, steps: int, device) -> float:
+    """Steps/s of the workflow's training loop on the same UNet and batch: a run of 3 + ``steps``
+    steps less one of 3, so that building the model and moving the data count in neither."""
+    images = np.random.default_rng(0).integers(0, 256, (max(batch, 64), size, size, 3), dtype=np.uint8)
+    labels = np.zeros(len(images), dtype=np.int64)
+    spec = {"width": width, "channel_mult": list(channel_mult(size)), "batch_size": batch, "lr": 1e-3}
+    short, _ = timed(lambda: train(images, labels, {**spec, "steps": 3}, seed=0, device=device), device)
+    long, _ = timed(lambda: train(images, labels, {**spec, "steps": 3 + steps}, seed=0, device=device), device)
+    return steps / max(long - short, 1e-9)
 
 
 def main() -> None:
@@ -75,6 +97,9 @@ def main() -> None:
             extra = f"  AMP/fp32 train {rates[0] / fp32[width][0]:.2f}x sample {rates[1] / fp32[width][1]:.2f}x" if amp else ""
             print(f"{width:>5} {'bf16 AMP' if amp else 'fp32':>9} {rates[0]:>14.1f} {rates[1]:>10.1f} "
                   f"{rates[0] / base[0]:>7.2f}x {rates[1] / base[1]:>8.2f}x{extra}")
+        loop = workflow_loop_rate(width, a.size, a.batch, a.steps, device)
+        print(f"{width:>5} {'workflow':>9} {loop:>14.1f} {'':>10} {loop / base[0]:>7.2f}x {'':>9}  "
+              f"loop/bare step {loop / rates[0]:.2f}x")  # rates: the last mode, the workflow's precision
     print(f"ratios against fp32 width {min(a.widths)} (the baseline) measured in this run")
 
 

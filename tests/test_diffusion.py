@@ -159,12 +159,16 @@ def test_a_unet_that_cannot_be_built_for_the_images_names_its_key():
     assert build_model({"width": 12, "heads": 4}, images, 0).cfg.heads == 4  # 4 divides 24, the attended width
 
 
-def test_a_diverging_model_stops_its_job_instead_of_sampling_blank_images():
+def test_a_diverging_model_stops_its_job_instead_of_sampling_blank_images(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
-    spec = {"width": 8, "steps": 20, "lr": 1e30, "batch_size": 8, "log_every": 5}
-    with pytest.raises(PipelineError, match=r"diffusion.experiments.\*: training loss is inf at step 2; the training "
-                                            r"diverged: lower its lr"):
-        train(images, np.zeros(8, dtype=np.int64), spec, seed=0, device=torch.device("cpu"))
+    spec = {"width": 8, "steps": 20, "lr": 1e30, "batch_size": 8, "log_every": 5, "checkpoint_every": 4}
+    # the loss is read back once per log row or checkpoint, not every step: the job stops at the
+    # checkpoint of step 4, before writing it (the loss is inf from step 2)
+    with pytest.raises(PipelineError, match=r"diffusion.experiments.\*: training loss is nan in steps 1\.\.4; the "
+                                            r"training diverged: lower its lr"):
+        train(images, np.zeros(8, dtype=np.int64), spec, seed=0, device=torch.device("cpu"),
+              out_model=tmp_path / "model.pt")
+    assert not (tmp_path / "model.pt.resume.pt").exists()  # no diverged state to resume from
     with pytest.raises(PipelineError, match="the sampler produced NaN or inf pixels"):
         to_uint8(torch.tensor([[[[0.5, float("nan")]]]]))  # a NaN pixel would have become 0
 

@@ -88,7 +88,9 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
     x_all = to_model_space(images).to(device)
     y_all = torch.as_tensor(labels, dtype=torch.long, device=device)
     step, rows = 0, []
-    running, count = 0.0, 0  # loss summed over the steps since the last log row
+    # the loss summed over the steps since the last log row, kept on the device: reading it back every
+    # step would make the host wait for the GPU each step; it is read once per log row or checkpoint
+    running, count = torch.zeros((), dtype=torch.float64, device=device), 0
     resume, state = None, None
     if out_model is not None:
         # the device type too: a CUDA generator's state cannot be set on a CPU one, nor the reverse
@@ -100,7 +102,7 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         step, rows = state["step"], state["rows"]
-        running, count = state["running"], state["count"]
+        running, count = torch.tensor(state["running"], dtype=torch.float64, device=device), state["count"]
         torch.set_rng_state(state["torch_rng"])  # dropout, if any
     autocast = device.type == "cuda"
     progress = Progress(log, spec["steps"], "train steps")
@@ -114,16 +116,20 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
         loss.backward()
         opt.step()
         step += 1
-        running += loss.item()
-        check_finite_loss(running, "diffusion.experiments.*", f"at step {step}")
+        running += loss.detach().double()  # float64 in step order: the same sums as reading each loss back
         count += 1
         progress.update()
-        if step % spec["log_every"] == 0 or step == spec["steps"]:
-            rows.append({"step": step, "loss": running / count})
-            running, count = 0.0, 0
-        if resume is not None and resume.due(step, spec["steps"]):
+        log_row = step % spec["log_every"] == 0 or step == spec["steps"]
+        saving = resume is not None and resume.due(step, spec["steps"])
+        if log_row or saving:  # a diverged model is stopped before its log row or its checkpoint is written
+            check_finite_loss(running.item(), "diffusion.experiments.*", f"in steps {step - count + 1}..{step}")
+        if log_row:
+            rows.append({"step": step, "loss": running.item() / count})
+            running.zero_()
+            count = 0
+        if saving:
             resume.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                         "generator": gen.get_state(), "rows": rows, "running": running, "count": count,
+                         "generator": gen.get_state(), "rows": rows, "running": running.item(), "count": count,
                          "torch_rng": torch.get_rng_state()})
     table = pd.DataFrame(rows, columns=["step", "loss"]).astype({"step": "int64", "loss": "float64"})
     return model, table
