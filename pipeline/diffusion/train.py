@@ -122,9 +122,10 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
         log_row = step % spec["log_every"] == 0 or step == spec["steps"]
         saving = resume is not None and resume.due(step, spec["steps"])
         if log_row or saving:  # a diverged model is stopped before its log row or its checkpoint is written
-            check_finite_loss(running.item(), "diffusion.experiments.*", f"in steps {step - count + 1}..{step}")
+            summed = running.item()  # the one wait for the device in these steps
+            check_finite_loss(summed, "diffusion.experiments.*", f"in steps {step - count + 1}..{step}")
         if log_row:
-            rows.append({"step": step, "loss": running.item() / count})
+            rows.append({"step": step, "loss": summed / count})
             running.zero_()
             count = 0
         if saving:
