@@ -76,6 +76,26 @@ def test_mixture_parts_restricted_to_classes():
                                {"digits": digits})
 
 
+def test_mixture_parts_of_one_source_share_no_example():
+    """Digits 5-9 dealt out to five labels (classes told apart by label alone): no image is drawn
+    twice, in either split, and a part asking for more than the earlier parts left is named."""
+    digits = registry.build("digits", {"kind": "digits", "test_fraction": 0.5, "seed": 0}, Path("."))
+    dealt = [{"dataset": "digits", "classes": [5, 6, 7, 8, 9], "n_train": 80, "n_test": 80, "label": k}
+             for k in range(5)]
+    spec = {"kind": "mixture", "seed": 0, "parts": [*dealt, {"dataset": "digits", "classes": [0], "n_train": 40}]}
+    table = registry.build_mixture("dealt", spec, {"digits": digits}).table
+    assert table.groupby(["split", "label"]).size().to_dict() == {
+        **{("train", k): 80 for k in range(5)}, **{("test", k): 80 for k in range(5)}, ("train", 0): 120}
+    assert not table["source_index"].duplicated().any()
+    source_labels = digits.table["label"].to_numpy()[table["source_index"].to_numpy()]
+    assert set(source_labels[table["label"].to_numpy() >= 1]) <= {5, 6, 7, 8, 9}
+    # about 450 training digits of 5-9: five parts of 80 leave about 50, not 80
+    available = int(np.isin(digits.table.query("split == 'train'")["label"], [5, 6, 7, 8, 9]).sum())
+    with pytest.raises(PipelineError, match=rf"parts\[5\].n_train: asks for 80 examples, 'digits' has "
+                                            rf"{available - 400} of classes \[5, 6, 7, 8, 9\] left by earlier parts"):
+        registry.build_mixture("dealt", {**spec, "parts": [*dealt, dealt[0]]}, {"digits": digits})
+
+
 def test_prepare_writes_canonical_form(tmp_path):
     spec = {"kind": "random_ink", "n_train": 12, "n_test": 3, "size": 8, "seed": 0}
     prepare("ri", spec, tmp_path, tmp_path / "ri", {})

@@ -119,24 +119,30 @@ def build_mixture(name: str, spec: dict, parts: dict[str, Dataset]) -> Dataset:
     a labelled data set (e.g. a few hundred training digits, few enough for a GAN to copy); a part
     with ``classes`` draws only from those classes, and one with ``copies`` repeats each training
     example it draws, so classes can differ in how many distinct images they show (how easily a
-    generator copies them) while keeping equal counts."""
+    generator copies them) while keeping equal counts. Parts that draw from one source never share
+    an example: each draws from what the parts before it left, so a source's images can be dealt
+    out to several labels (classes that show the same kind of image, told apart only by label)."""
     spec = spec_defaults("datasets.*", spec, check=False)
     rng = np.random.default_rng(spec["seed"])
-    pieces = []
+    pieces, drawn = [], {}  # drawn: (source, split) -> the examples earlier parts took
     for i, part in enumerate(spec["parts"]):
         source = parts[part["dataset"]]
         source_labels = source.table["label"].to_numpy()
         for split, count in (("train", part["n_train"]), ("test", part["n_test"])):
+            taken = drawn.setdefault((part["dataset"], split), [])
             available = source.indices(split)
             if "classes" in part:
                 available = available[np.isin(source_labels[available], part["classes"])]
+            available = available[~np.isin(available, taken)]
             if count > len(available):
                 of_classes = f" of classes {part['classes']}" if "classes" in part else ""
+                left = " left by earlier parts" if taken else ""
                 raise PipelineError(
                     f"config key datasets.{name}.parts[{i}].n_{split}: asks for {count} examples, "
-                    f"'{part['dataset']}' has {len(available)}{of_classes} in split '{split}'"
+                    f"'{part['dataset']}' has {len(available)}{of_classes}{left} in split '{split}'"
                 )
             chosen = np.sort(rng.permutation(available)[:count])
+            taken.extend(chosen.tolist())
             if split == "train":
                 chosen = np.repeat(chosen, part["copies"])
             labels = source_labels[chosen] if "label" not in part else np.full(len(chosen), part["label"])
