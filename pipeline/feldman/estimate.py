@@ -32,6 +32,12 @@ memorization.parquet (one row per training example, in dataset order):
     p_out   float64  accuracy on it of the models trained without it
     n_in    int32    runs with i in J_r
     n_out   int32    runs with i not in J_r
+    mem_margin      float64  sigma(margin) in minus out (pipeline.feldman.estimators; NaN without margins)
+    mem_margin_se   float64  its standard error
+    lira            float64  LiRA online, per-example leave-one-model-out AUC (pipeline.feldman.lira)
+    lira_fixed      float64  the same with the fixed (global) variances, for small t
+    learning_speed  float64  share of epochs the models holding i got it right (Jiang et al. 2021;
+                             NaN without the per-epoch record); 1 - learning_speed is its proxy
 influence_pairs.parquet (one row per selected pair, by train index then influence, descending):
     train_index  int64    dataset index of training example i
     train_label  int64
@@ -71,6 +77,7 @@ from scipy.stats import hypergeom
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
+from pipeline.feldman.estimators import estimator_columns, read_runs
 from pipeline.progress import get_logger
 from pipeline.schema import schema_default
 
@@ -292,8 +299,8 @@ def estimate(shards: list[Path], dataset_dir: Path, mem_threshold: float, infl_t
     log.info("%d runs, %d training and %d test examples; mean test accuracy %.4f", len(member), len(i_train),
              len(i_test), runs["test_accuracy"].mean())
     mem = memorization(member, train_ok)
-    table = pd.concat([pd.DataFrame({"index": i_train.astype(np.int64), "label": y_train.astype(np.int64)}), mem],
-                      axis=1)
+    table = pd.concat([pd.DataFrame({"index": i_train.astype(np.int64), "label": y_train.astype(np.int64)}), mem,
+                       estimator_columns(read_runs(shards))], axis=1)
     io.write_parquet(table, out_mem)
     log.info("mem: %d examples >= %.2f, %d undefined (NaN)", (table["mem"] >= mem_threshold).sum(), mem_threshold,
              table["mem"].isna().sum())

@@ -141,3 +141,43 @@ rule feldman_consistency_figure:
         code=code_version("pipeline.feldman.figures"),
     shell:
         "python -m pipeline.job pipeline.feldman.figures consistency --tables {input} --out {output} 2> {log}"
+
+
+rule feldman_membership:
+    input:
+        shards=feldman_shard_files("arch"),
+    output:
+        f"{FELDMAN_ARCH}/membership.parquet",
+    log:
+        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/membership.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/membership.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.feldman.lira"),
+    shell:
+        "python -m pipeline.job pipeline.feldman.lira --shards {input.shards} --out {output} 2> {log}"
+
+
+rule feldman_convergence:
+    input:
+        shards=feldman_shard_files("arch"),
+    output:
+        table=f"{FELDMAN_ARCH}/convergence.parquet",
+        figure=report_figure(
+            "feldman",
+            f"{FELDMAN_ARCH}/figures/convergence.png",
+            labels={"architecture": "{arch}", "figure": "convergence"},
+        ),
+    log:
+        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/convergence.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/convergence.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.feldman.convergence"),
+    shell:
+        "python -m pipeline.job pipeline.feldman.convergence --shards {input.shards} "
+        "--title {wildcards.dataset}/{wildcards.arch} --out {output.table} --out-figure {output.figure} 2> {log}"

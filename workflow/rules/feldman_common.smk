@@ -82,10 +82,14 @@ def feldman_targets():
                 f"{base}/memorization.parquet",
                 f"{base}/influence_pairs.parquet",
                 f"{base}/influence_chance.parquet",
+                f"{base}/membership.parquet",
             ]
+            if config["splits"]["feldman"]["runs"] >= 16:  # convergence needs two halves of 8 runs
+                targets += [f"{base}/convergence.parquet"]
             targets += [
                 f"{base}/figures/{fig}.png"
                 for fig in ["mem_histogram", "extremes", "influence_pairs"]
+                + (["convergence"] if config["splits"]["feldman"]["runs"] >= 16 else [])
             ]
         if config["feldman"]["compare"]:
             targets.append(
