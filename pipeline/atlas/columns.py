@@ -33,6 +33,22 @@ COLUMNS = [
     Column(r"index", "int64", "data", False,
            "dataset index (row of results/data/<dataset>/images.npy); training split only"),
     Column(r"label", "int64", "data", False, "class label from the data set's index.parquet"),
+    # the estimators beside mem (pipeline.feldman.estimators, .lira), before feldman_mem_ so that
+    # feldman_mem_margin_{arch} is not read as mem of an architecture "margin_{arch}"
+    Column(r"feldman_mem_margin_se_(?P<arch>.+)", "float64", "feldman", False,
+           "standard error of feldman_mem_margin_{arch}"),
+    Column(r"feldman_mem_margin_(?P<arch>.+)", "float64", "feldman", True,
+           "mem_margin of architecture {arch}: mean sigma(margin) of the models trained with the example minus "
+           "that of the models trained without it"),
+    Column(r"feldman_lira_fixed_(?P<arch>.+)", "float64", "feldman", True,
+           "LiRA online with fixed (global) variances, architecture {arch}: leave-one-model-out AUC of the "
+           "example's membership"),
+    Column(r"feldman_lira_(?P<arch>.+)", "float64", "feldman", True,
+           "LiRA online (Carlini et al. 2022), architecture {arch}: leave-one-model-out AUC of the example's "
+           "membership"),
+    Column(r"feldman_slowness_(?P<arch>.+)", "float64", "feldman", True,
+           "1 - learning_speed of architecture {arch} (Jiang et al. 2021): share of epochs in which the models "
+           "trained on the example got it wrong"),
     Column(r"feldman_mem_(?P<arch>.+)", "float64", "feldman", True,
            "Feldman & Zhang memorization estimate mem_i of architecture {arch}"),
     Column(r"feldman_se_(?P<arch>.+)", "float64", "feldman", False, "standard error of feldman_mem_{arch}"),

@@ -25,7 +25,8 @@ from pipeline.data.dataset import Dataset
 from pipeline.plotting import close, new_figure, show_image
 from pipeline.schema import schema_default
 
-SHORT = {"feldman_mem_": "mem ", "diffusion_replicates_": "diff ", "mrgan_nn_": "gan ", "kfold_": ""}
+SHORT = {"feldman_mem_margin_": "mem_margin ", "feldman_lira_fixed_": "lira_fixed ", "feldman_lira_": "lira ",
+         "feldman_slowness_": "slowness ", "feldman_mem_": "mem ", "diffusion_replicates_": "diff ", "mrgan_nn_": "gan ", "kfold_": ""}
 
 
 def short_name(name: str) -> str:

@@ -9,6 +9,13 @@ atlas.parquet schema (``pipeline.atlas.columns`` holds the same list; README has
     label                     int64    class label (data/{dataset}/index.parquet)
     feldman_mem_{arch}        float64  mem_i (feldman/{dataset}/{arch}/memorization.parquet)
     feldman_se_{arch}         float64  its standard error
+    feldman_mem_margin_{arch}, feldman_mem_margin_se_{arch}, feldman_lira_{arch}, feldman_lira_fixed_{arch}
+                              float64  the estimators beside mem and mem_margin's standard error
+                                       (memorization.parquet's mem_margin, mem_margin_se, lira, lira_fixed)
+    feldman_slowness_{arch}   float64  1 - learning_speed (memorization.parquet)
+                                       These five follow every other method's columns (so the analysis
+                                       keeps the earlier scores' order and seeds); an estimator the runs
+                                       could not form (all NaN: no margins or per-epoch record) has none.
     kfold_M, kfold_U, kfold_V float64  K-fold score and its parts (kfold_vae/.../kfold_scores.parquet)
     kfold_rho                 float64  nearest-neighbour ratio (kfold_vae/.../rho.parquet)
     kfold_logpx_full          float64  log p(x_i) under the full-data VAE, last epoch (kfold_vae/.../full/logpx.parquet)
@@ -71,6 +78,21 @@ def _per_example(table: pd.DataFrame, path, base: pd.DataFrame, columns: dict[st
 
 def feldman_columns(table: pd.DataFrame, path, base: pd.DataFrame, arch: str) -> pd.DataFrame:
     return _per_example(table, path, base, {"mem": f"feldman_mem_{arch}", "se": f"feldman_se_{arch}"})
+
+
+ESTIMATOR_COLUMNS = {"mem_margin": "feldman_mem_margin_{arch}", "mem_margin_se": "feldman_mem_margin_se_{arch}",
+                     "lira": "feldman_lira_{arch}", "lira_fixed": "feldman_lira_fixed_{arch}",
+                     "learning_speed": "feldman_slowness_{arch}"}
+
+
+def feldman_estimator_columns(table: pd.DataFrame, path, base: pd.DataFrame, arch: str) -> pd.DataFrame:
+    """The estimators beside mem of one architecture; learning_speed becomes its proxy 1 - learning_speed.
+    Columns missing from an older memorization.parquet or NaN throughout are left out."""
+    names = {c: n.format(arch=arch) for c, n in ESTIMATOR_COLUMNS.items() if c in table and table[c].notna().any()}
+    part = _per_example(table, path, base, names) if names else pd.DataFrame(index=base.index)
+    if f"feldman_slowness_{arch}" in part:
+        part[f"feldman_slowness_{arch}"] = 1.0 - part[f"feldman_slowness_{arch}"]
+    return part
 
 
 def kfold_columns(table: pd.DataFrame, path, base: pd.DataFrame) -> pd.DataFrame:
@@ -138,6 +160,7 @@ def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None,
     parts = []
     for arch, path in feldman:
         parts.append(feldman_columns(io.read_parquet(path, ["index", "label", "mem", "se"]), path, base, arch))
+    estimators = [feldman_estimator_columns(io.read_parquet(path), path, base, arch) for arch, path in feldman]
     if kfold_scores is not None:
         parts.append(kfold_columns(io.read_parquet(kfold_scores, ["index", "label", "M", "U", "V"]), kfold_scores,
                                    base))
@@ -153,7 +176,7 @@ def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None,
     for name, path in samples:
         table = io.read_parquet(path, ["index", "label", "nn_count", "replicated"])
         parts.append(samples_columns(table, path, base, name))
-    return join(base, parts)
+    return join(base, parts + estimators)
 
 
 def main() -> None:
