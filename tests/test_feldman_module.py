@@ -131,9 +131,15 @@ def test_module_vmap_cannot_run_trains_in_a_loop_to_the_same_models(tiny_data, t
             assert warnings[0].startswith("architecture mine_checked: torch.func.vmap cannot run its module")
             assert "data-dependent control flow" in warnings[0]
     assert tables["mine"]["run"].tolist() == [2, 3]
-    for column in ["member", "train_correct", "test_correct"]:
+    # both the vmapped stack and the loop record margins and per-epoch correctness, alike
+    for column in ["member", "train_correct", "test_correct", "train_epoch_correct", "epochs"]:
         for a, b in zip(tables["mine"][column], tables["mine_checked"][column]):
             np.testing.assert_array_equal(a, b)
+    for column in ["train_margin", "test_margin"]:
+        for a, b in zip(tables["mine"][column], tables["mine_checked"][column]):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert (tables["mine"]["epochs"] == 2).all()
+    assert np.stack(tables["mine"]["train_epoch_correct"]).max() == 2
 
 
 def test_a_class_defined_inside_the_factory_is_why_its_copies_train_in_a_loop():

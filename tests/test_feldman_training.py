@@ -7,15 +7,18 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 from pipeline import checkpoints, io
 from pipeline.data import embedded
 from pipeline.data.dataset import Dataset
+from pipeline.errors import PipelineError
 from pipeline.feldman import models
 from pipeline.feldman.estimate import estimate, influence_blocks, read_shards
-from pipeline.feldman.train_shard import full_spec, train_plain, train_shard, train_stacked
+from pipeline.feldman.train_shard import (batch_order, evaluate, full_spec, lr_at, steps_per_epoch, train_plain,
+                                         train_shard, train_stacked)
 from pipeline.splits import subset_masks, subsets_table
 
 N_TRAIN, N_TEST, N_FLIP, N_COPY = 400, 100, 20, 6
@@ -61,6 +64,69 @@ def test_stacked_models_train_exactly_like_separate_models(spec):
         torch.testing.assert_close(stacked(x)[s], plain[s](x), rtol=1e-4, atol=1e-5)
     # a model's weights moved, and differently from its neighbours'
     assert not torch.allclose(stacked(x)[0], stacked(x)[1])
+
+
+def test_per_epoch_training_correctness_counts_what_each_steps_forward_pass_got_right():
+    """train_epoch_correct against a transcription: each plain model trained alone, its logits of every
+    batch checked before the step; margins against the label's logit minus the largest other."""
+    torch.manual_seed(0)
+    x = torch.rand(90, 1, 6, 6)
+    y = x.flatten(1)[:, :4].argmax(1)  # learnable: the brightest of the first four pixels
+    runs = [0, 1, 2]
+    members = subset_masks(90, 3, 0.7, 0)
+    spec = full_spec({"kind": "mlp", "hidden": [16], "epochs": 4, "batch_size": 16, "lr": 0.5})
+    stacked = models.build(spec, runs, 0, (6, 6, 1), 4)
+    plain = [models.plain_model(stacked, s) for s in range(len(runs))]
+    counts = torch.zeros(len(runs), len(y), dtype=torch.uint8)
+    train_stacked(stacked, x, y, members, runs, 0, spec, epoch_correct=counts)
+    for s, run in enumerate(runs):
+        expected = np.zeros(len(y), dtype=np.uint8)
+        n_steps = steps_per_epoch(int(members[s].sum()), spec["batch_size"])
+        opt = torch.optim.SGD(plain[s].parameters(), lr=spec["lr"], momentum=spec["momentum"])
+        for epoch in range(spec["epochs"]):
+            order = batch_order(members[s], 0, run, epoch, spec["init_seed"])
+            for k in range(n_steps):
+                batch = order[k * spec["batch_size"]:(k + 1) * spec["batch_size"]]
+                logits = plain[s](x[batch])
+                expected[batch] += (logits.argmax(-1) == y[batch]).numpy().astype(np.uint8)
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(spec, epoch * n_steps + k, spec["epochs"] * n_steps)
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(logits, y[batch]).backward()
+                opt.step()
+        np.testing.assert_array_equal(counts[s].numpy(), expected)
+        assert (expected[~members[s]] == 0).all() and expected.max() >= 2
+        assert 0 < expected[members[s]].mean() < spec["epochs"]  # some epochs right, some wrong
+    correct, margin = evaluate(stacked, x, y, 32)
+    logits = stacked(x).detach()
+    true = logits[:, torch.arange(len(y)), y]
+    other = logits.clone()
+    other[:, torch.arange(len(y)), y] = -np.inf
+    assert margin.dtype == np.float32
+    np.testing.assert_allclose(margin, (true - other.max(-1).values).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(correct, (logits.argmax(-1) == y).numpy())
+    assert ((margin > 0) == correct).all()
+
+
+def test_shard_table_keeps_margins_and_epoch_counts(flipped_dataset, tmp_path):
+    root, _ = flipped_dataset
+    subsets = write_subsets(root, 2)
+    train_shard(root / "data", subsets, 0, 2, "mlp", {"kind": "mlp", "hidden": [16], "epochs": 3}, 0, "cpu",
+                tmp_path / "s.parquet")
+    table = io.read_parquet(tmp_path / "s.parquet")
+    schema = pq.read_schema(tmp_path / "s.parquet")
+    assert str(schema.field("train_margin").type) == "list<element: float>"
+    assert str(schema.field("train_epoch_correct").type) == "list<element: uint8>"
+    assert str(schema.field("epochs").type) == "int32"
+    member, counts = np.stack(table["member"]), np.stack(table["train_epoch_correct"])
+    assert (table["epochs"] == 3).all() and (counts[~member] == 0).all() and counts.max() == 3
+    assert np.stack(table["train_margin"]).shape == member.shape
+    assert len(table["test_margin"].iloc[0]) == len(table["test_correct"].iloc[0])
+    for side in ["train", "test"]:
+        np.testing.assert_array_equal(np.stack(table[f"{side}_margin"]) > 0, np.stack(table[f"{side}_correct"]))
+    with pytest.raises(PipelineError, match=r"^config key feldman.architectures.mlp.epochs: 256 is more than 255"):
+        train_shard(root / "data", subsets, 0, 2, "mlp", {"kind": "mlp", "epochs": 256}, 0, "cpu",
+                    tmp_path / "t.parquet")
 
 
 def test_runs_do_not_depend_on_the_shard_and_resume_gives_the_same_models(flipped_dataset, tmp_path):

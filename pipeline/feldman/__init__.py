@@ -76,8 +76,8 @@ this table against it):
     feldman.architectures.*.channels           [16, 32]    cnn
     feldman.architectures.*.init_seed          0           0: init and order from (seed, r) alone
 
-Modules: ``train_shard`` (shard tables of 0/1 correctness), ``estimate`` (mem and high-influence
-pairs), ``consistency`` (agreement of two architectures), ``figures``; ``models`` and ``stacking``
+Modules: ``train_shard`` (shard tables: 0/1 correctness, margins, per-epoch training correctness),
+``estimate`` (mem and high-influence pairs), ``consistency`` (agreement of two architectures), ``figures``; ``models`` and ``stacking``
 (stacked models, how many fit on a device); ``module_stack`` (kind module with torch.func) and ``zoo``
 (ready-made factories).
 """

@@ -13,8 +13,17 @@ stacked models takes seconds, so after an epoch the state is saved only once the
 last save is at least ``SAVE_COST_RATIO`` times what that save took (the first: what its size
 takes at ``checkpoints.FIRST_SAVE_BYTES_PER_SECOND``; small stacks are saved after their first
 epoch): checkpoints cost at most about 1/SAVE_COST_RATIO of the training time. The checkpoint's
-payload: ``stack_size``, ``done`` (finished stacks' train and test correctness) and the current
-stack's ``epoch``, ``model`` and ``optimizer`` state.
+payload: ``stack_size``, ``done`` (finished stacks' records: one dict of the table's per-example
+columns each) and the current stack's ``epoch``, ``model``, ``optimizer`` and ``epoch_correct``
+(its members' correct-epoch counts so far).
+
+What a model records. After training, one forward pass over every training and test example gives
+its 0/1 correctness (argmax == label) and its true-class margin (the label's logit minus the largest
+other logit; > 0 where it is right, up to ties). During training, the forward pass each optimizer
+step already makes gives, for each member in the batch, whether the model classified it correctly
+at that moment; summed over epochs this is ``train_epoch_correct`` (Jiang et al.'s learning speed is
+``train_epoch_correct / epochs``). Recording it costs an argmax and a scatter-add per step, no extra
+forward pass (``benchmarks/feldman_shard_throughput.py --overhead`` measures it).
 
 shard table (``shards/shard{k}.parquet``), one row per run:
     run             int32       run index r (row r of feldman_subsets.parquet)
@@ -26,8 +35,19 @@ shard table (``shards/shard{k}.parquet``), one row per run:
     test_correct    list<bool>  length n_test: the same on the p-th test example
     train_accuracy  float64     mean of train_correct over members (fit of J_r)
     test_accuracy   float64     mean of test_correct
+    train_margin         list<float32>  length n_train: logit of the label minus the largest other logit of
+                                        model r on the p-th training example (the pass giving train_correct)
+    test_margin          list<float32>  length n_test: the same on the p-th test example
+    train_epoch_correct  list<uint8>    length n_train: for a member of J_r, the number of epochs whose
+                                        training forward pass classified it correctly; 0 for non-members
+    epochs               int32          epochs model r trained (train_epoch_correct's denominator)
 Position p is the p-th entry of ``Dataset.indices("train")`` (or "test"), as in the split tables.
-``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix.
+``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix. Size, uncompressed (Arrow in
+memory; Parquet's compression saves little on the margins): per model and training example 5.25 bytes
+(member and train_correct 1 bit each, train_margin 4, train_epoch_correct 1), per model and test
+example 4.125 bytes (test_correct 1 bit, test_margin 4); before the margins, 0.25 and 0.125. At paper
+scale, 4,000 models x (60,000 training + 10,000 test) examples (MNIST): 4,000 x (60,000 x 5.25 +
+10,000 x 4.125) bytes = 1.43 GB over all shards (65 MB of it the 0/1 columns).
 """
 
 from __future__ import annotations
@@ -53,6 +73,10 @@ from pipeline.splits import read_subset_masks
 log = get_logger("feldman.train_shard")
 
 SAVE_COST_RATIO = 10  # save after an epoch only when the time since the last save is >= 10x its cost
+# part of the checkpoint's key: a checkpoint written before the margins were recorded holds no margins
+# and is not resumed (the shard trains afresh)
+RECORDS = "correct,margin,epoch_correct"
+MAX_EPOCHS = int(np.iinfo(np.uint8).max)  # train_epoch_correct counts correct epochs in a uint8
 
 
 def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -80,11 +104,15 @@ def steps_per_epoch(n_members: int, batch_size: int) -> int:
 
 
 def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, spec: dict,
-                  state: dict | None = None, on_epoch=None, arch: str = "*") -> None:
+                  state: dict | None = None, on_epoch=None, arch: str = "*",
+                  epoch_correct: torch.Tensor | None = None) -> None:
     """Train the S stacked models, model s on ``members[s]``; resume from ``state`` if given.
 
-    A loss that is not finite at an epoch's end stops the job: a diverged model would enter the
-    estimates as one that fits nothing."""
+    ``epoch_correct``: an (S, n) uint8 tensor on x's device (or None: nothing recorded), to which each
+    step adds 1 for every batch example its model classifies correctly in that step's forward pass;
+    after training, each member's count of correct epochs (on resume, pass it holding the counts saved
+    with ``state``). A loss that is not finite at an epoch's end stops the job: a diverged model would
+    enter the estimates as one that fits nothing."""
     sizes = set(members.sum(axis=1).tolist())
     if len(sizes) != 1:
         raise PipelineError(f"subsets of one shard differ in size {sorted(sizes)}; redraw feldman_subsets")
@@ -109,6 +137,8 @@ def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, 
                 group["lr"] = lr_at(spec, epoch * n_steps + k, total)
             idx = order[:, k * bs:(k + 1) * bs]  # (S, B)
             logits = model(x[idx])  # (S, B, classes)
+            if epoch_correct is not None:
+                count_correct(epoch_correct, logits, y[idx], idx)
             # per-model mean loss, summed over models: each model gets its own gradient
             loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="sum") / idx.shape[1]
             opt.zero_grad(set_to_none=True)
@@ -140,10 +170,35 @@ def train_plain(net, x, y, members: np.ndarray, run: int, seed: int, spec: dict)
 
 
 @torch.no_grad()
+def count_correct(counts: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> None:
+    """Add 1 to ``counts[s, idx[s, b]]`` where model s's ``logits[s, b]`` pick ``labels[s, b]`` (in place;
+    a batch holds an example at most once per model, so no count is added twice)."""
+    counts.scatter_add_(1, idx, (logits.argmax(-1) == labels).to(counts.dtype))
+
+
+def true_class_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """logits (S, B, classes), labels (B,) -> (S, B) float32: the label's logit minus the largest other."""
+    label = labels.expand(logits.shape[:-1]).unsqueeze(-1)
+    true = logits.gather(-1, label).squeeze(-1)
+    other = logits.scatter(-1, label, float("-inf")).amax(-1)
+    return (true - other).float()
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(S, n) bool, (S, n) float32: does each stacked model classify each example correctly, and its
+    true-class margin there (one forward pass gives both)."""
+    correct, margin = [], []
+    for i in range(0, len(x), batch_size):
+        logits, labels = model(x[i:i + batch_size]), y[i:i + batch_size]
+        correct.append(logits.argmax(-1) == labels)
+        margin.append(true_class_margin(logits, labels))
+    return torch.cat(correct, dim=1).cpu().numpy(), torch.cat(margin, dim=1).cpu().numpy()
+
+
 def correctness(model, x, y, batch_size: int) -> np.ndarray:
     """(S, n) bool: does each stacked model classify each example correctly."""
-    out = [(model(x[i:i + batch_size]).argmax(-1) == y[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-    return torch.cat(out, dim=1).cpu().numpy()
+    return evaluate(model, x, y, batch_size)[0]
 
 
 def shard_runs(n_runs: int, shard: int, shard_size: int | str) -> list[int]:
@@ -171,7 +226,10 @@ def shard_size_arg(text: str) -> int | str:
     return value
 
 
-def shard_table(runs, seed, init_seed, arch, members, train_ok, test_ok) -> pa.Table:
+def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs: int) -> pa.Table:
+    """The shard table of ``runs`` (schema above); ``records``: (runs, n) arrays of train_correct,
+    test_correct, train_margin, test_margin and train_epoch_correct."""
+    train_ok, test_ok = records["train_correct"], records["test_correct"]
     member_acc = (train_ok & members).sum(1) / members.sum(1)
     return pa.table({
         "run": pa.array(np.asarray(runs, dtype=np.int32)),
@@ -183,6 +241,11 @@ def shard_table(runs, seed, init_seed, arch, members, train_ok, test_ok) -> pa.T
         "test_correct": pa.array(list(test_ok), type=pa.list_(pa.bool_())),
         "train_accuracy": pa.array(member_acc.astype(np.float64)),
         "test_accuracy": pa.array(test_ok.mean(1).astype(np.float64)),
+        "train_margin": pa.array(list(records["train_margin"].astype(np.float32)), type=pa.list_(pa.float32())),
+        "test_margin": pa.array(list(records["test_margin"].astype(np.float32)), type=pa.list_(pa.float32())),
+        "train_epoch_correct": pa.array(list(records["train_epoch_correct"].astype(np.uint8)),
+                                        type=pa.list_(pa.uint8())),
+        "epochs": pa.array(np.full(len(runs), epochs, dtype=np.int32)),
     })
 
 
@@ -192,11 +255,12 @@ def full_spec(spec: dict, arch: str = "*") -> dict:
     return spec_defaults("feldman.architectures.*", spec, where=f"feldman.architectures.{arch}")
 
 
-def payload(stack_size: int, done: list, epoch: int = 0, model=None, opt=None) -> dict:
+def payload(stack_size: int, done: list, epoch: int = 0, model=None, opt=None, epoch_correct=None) -> dict:
     """What the shard's checkpoint holds: finished stacks' results and the current stack's state."""
     return {"stack_size": stack_size, "done": done, "epoch": epoch,
             "model": None if model is None else model.state_dict(),
-            "optimizer": None if opt is None else opt.state_dict()}
+            "optimizer": None if opt is None else opt.state_dict(),
+            "epoch_correct": None if epoch_correct is None else epoch_correct.cpu()}
 
 
 def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | str, arch: str, spec: dict,
@@ -207,6 +271,9 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     torch.manual_seed(seed)
     device = resolve_device(device, tf32)
     spec = full_spec(spec, arch)
+    if spec["epochs"] > MAX_EPOCHS:
+        raise PipelineError(f"config key feldman.architectures.{arch}.epochs: {spec['epochs']} is more than "
+                            f"{MAX_EPOCHS}, the most train_epoch_correct (uint8) can count")
     data = Dataset.load(dataset_dir)
     x_train, y_train, _ = data.split_arrays("train")
     x_test, y_test, _ = data.split_arrays("test")
@@ -231,7 +298,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     xt, yt = as_tensor(x_train, device), torch.from_numpy(y_train).to(device)
     xs, ys = as_tensor(x_test, device), torch.from_numpy(y_test).to(device)
     # the images, labels and subsets enter the fingerprint: a checkpoint of other data is never resumed
-    resume = checkpoints.Checkpoint(out, {"runs": runs, "spec": spec, "seed": seed},
+    resume = checkpoints.Checkpoint(out, {"runs": runs, "spec": spec, "seed": seed, "records": RECORDS},
                                     [x_train, y_train, x_test, y_test, members], cost_ratio=SAVE_COST_RATIO)
     saved = resume.load(describe=lambda s: f"{len(s['done'])} stack(s) done, current stack after "
                                            f"epoch {s.get('epoch', 0)}")
@@ -259,27 +326,31 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         rows = slice(g * stack_size, g * stack_size + len(group))
         model = models.build(spec, group, seed, x_train.shape[1:], n_classes, arch, device)
         state = saved if saved is not None and saved.get("model") is not None and g == len(saved["done"]) else None
+        epoch_correct = (torch.zeros(len(group), len(y_train), dtype=torch.uint8, device=device) if state is None
+                         else state["epoch_correct"].to(device))
 
         def checkpoint(epoch, model, opt):
-            snapshot = payload(stack_size, done, epoch, model, opt)
+            snapshot = payload(stack_size, done, epoch, model, opt, epoch_correct)
             if resume.due(nbytes=checkpoints.state_bytes(snapshot)):
                 resume.save(snapshot)
 
         model.train()
         train_stacked(model, xt, yt, members[rows], group, seed, spec, state=state, on_epoch=checkpoint,
-                      arch=arch)
+                      arch=arch, epoch_correct=epoch_correct)
         model.eval()
-        done.append((correctness(model, xt, yt, eval_rows), correctness(model, xs, ys, eval_rows)))
+        train_ok, train_margin = evaluate(model, xt, yt, eval_rows)
+        test_ok, test_margin = evaluate(model, xs, ys, eval_rows)
+        done.append({"train_correct": train_ok, "test_correct": test_ok, "train_margin": train_margin,
+                     "test_margin": test_margin, "train_epoch_correct": epoch_correct.cpu().numpy()})
         if g + 1 < len(groups):
             resume.save(payload(stack_size, done))
         if save_models is not None:
             trained.append({name: t.cpu() for name, t in model.state_dict().items()})
         del model
-    train_ok = np.concatenate([d[0] for d in done])
-    test_ok = np.concatenate([d[1] for d in done])
-    table = shard_table(runs, seed, spec["init_seed"], arch, members, train_ok, test_ok)
+    records = {name: np.concatenate([d[name] for d in done]) for name in done[0]}
+    table = shard_table(runs, seed, spec["init_seed"], arch, members, records, spec["epochs"])
     log.info("trained %d models in %.1fs; mean test accuracy %.4f, fit of J_r %.4f", len(runs),
-             time.monotonic() - start, test_ok.mean(), table["train_accuracy"].to_numpy().mean())
+             time.monotonic() - start, records["test_correct"].mean(), table["train_accuracy"].to_numpy().mean())
     if save_models is not None:
         with io.atomic_path(save_models) as tmp:
             torch.save({"key": resume.settings, "fingerprint": resume.fingerprint, "stack_size": stack_size,
