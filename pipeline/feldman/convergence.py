@@ -72,6 +72,18 @@ ESTIMATORS: dict[str, tuple[str, Callable[[Runs], np.ndarray]]] = {
 }
 
 
+def estimate_all(runs: Runs, names: list[str]) -> dict[str, np.ndarray]:
+    """Each estimator of ``names`` on ``runs`` (LiRA's two variants from one pass)."""
+    out = {}
+    if {"lira", "lira_fixed"} & set(names):
+        scores = lira.per_example(runs.member, runs.margin)
+        out.update({"lira": scores["online"], "lira_fixed": scores["fixed"]})
+    for name in names:
+        if name not in out:
+            out[name] = ESTIMATORS[name][1](runs)
+    return {name: out[name] for name in names}
+
+
 def available(runs: Runs) -> list[str]:
     """The estimators whose inputs every run recorded."""
     recorded = {"correct": True, "margin": not np.isnan(runs.margin).any(),
@@ -124,9 +136,9 @@ def convergence_table(runs: Runs, estimators: list[str], n_splits: int, seed: in
         for split in range(n_splits):
             order = np.random.default_rng([seed, size, split]).permutation(total)
             halves = runs.take(np.sort(order[:size])), runs.take(np.sort(order[size:2 * size]))
+            estimates = [estimate_all(half, estimators) for half in halves]
             for name in estimators:
-                estimate = ESTIMATORS[name][1]
-                values[name].append(agreement(estimate(halves[0]), estimate(halves[1])))
+                values[name].append(agreement(estimates[0][name], estimates[1][name]))
             progress.update(1)
         for name in estimators:
             v = np.array(values[name], dtype=np.float64)

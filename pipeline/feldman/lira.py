@@ -103,25 +103,17 @@ def log_ratios(member: np.ndarray, phi: np.ndarray) -> dict[str, np.ndarray]:
 
 def column_auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """Per column: P(score of a positive row > score of a negative row), ties 1/2, NaN rows left out;
-    NaN where a column has no positive or no negative row."""
+    NaN where a column has no positive or no negative row. Ranked with NaN as +inf, so the defined
+    entries' ranks are their ranks among the defined entries alone."""
     scores = np.asarray(scores, dtype=np.float64)
-    positive = np.asarray(positive, dtype=bool)
-    out = np.full(scores.shape[1], np.nan)
-    complete = ~np.isnan(scores).any(0)
-    columns = [(np.flatnonzero(complete), slice(None))] + [
-        (np.array([j]), ~np.isnan(scores[:, j])) for j in np.flatnonzero(~complete)]
-    for cols, rows in columns:
-        if not len(cols):
-            continue
-        s, p = scores[rows][:, cols], positive[rows][:, cols]
-        n_pos = p.sum(0).astype(np.float64)
-        n_neg = len(s) - n_pos
-        if len(s) == 0:
-            continue
-        u = (rankdata(s, axis=0) * p).sum(0) - n_pos * (n_pos + 1) / 2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[cols] = np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
-    return out
+    defined = ~np.isnan(scores)
+    positive = np.asarray(positive, dtype=bool) & defined
+    n_pos = positive.sum(0).astype(np.float64)
+    n_neg = defined.sum(0) - n_pos
+    ranks = rankdata(np.where(defined, scores, np.inf), axis=0)
+    u = np.where(positive, ranks, 0.0).sum(0) - n_pos * (n_pos + 1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
 
 
 def per_example(member: np.ndarray, phi: np.ndarray) -> dict[str, np.ndarray]:
