@@ -1,0 +1,105 @@
+"""Feldman estimators at t = 2,000: how close each is, from its first t' runs, to its own value and to
+mem at all t runs, and how well it finds the planted canaries (benchmarks/RESULTS.md).
+
+Reads the shard tables of a finished run of workflow/configs/convergence.yaml (digits_planted, the
+default MLP, t = 2,000 runs with margins and per-epoch correctness) and prints, per estimator and t':
+    own       Spearman with the estimator's own value from all t runs
+    vs_mem    Spearman with mem from all t runs
+    top5_own  Jaccard of the top 5 % sets (own value at t' against own value at t)
+    flipped, outlier   AUROC of the canaries of that kind against the clean training examples
+Then the Spearman-Brown check: the split-half Spearman of two disjoint halves of t/2 runs, measured,
+against its projection from two halves of 64 runs. Also the clipped-margin form of mem_margin, the
+alternative the estimator's docstring weighs. One command:
+    python benchmarks/feldman_convergence.py --results runs/convergence/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline import io  # noqa: E402
+from pipeline.atlas.analysis import jaccard, spearman, top_set  # noqa: E402
+from pipeline.atlas.planted import auroc  # noqa: E402
+from pipeline.feldman import convergence  # noqa: E402
+from pipeline.feldman.estimators import margin_memorization, read_runs  # noqa: E402
+
+SIZES = (16, 32, 64, 128, 256, 512, 1000)
+KINDS = ("flipped", "outlier")
+
+
+def estimates(runs, names):
+    """convergence's estimators plus the clipped-margin form of mem_margin."""
+    out = convergence.estimate_all(runs, [n for n in names if n != "mem_margin_clipped"])
+    if "mem_margin_clipped" in names:
+        out["mem_margin_clipped"] = margin_memorization(runs.member, runs.margin, form="clipped")[0]
+    return out
+
+
+def canary_auroc(value, kinds, kind):
+    """AUROC of the canaries of ``kind`` against the clean examples (planted == "")."""
+    mask = (kinds == "") | (kinds == kind)
+    return auroc(value[mask], kinds[mask] == kind)
+
+
+def agreement(a, b):
+    both = ~np.isnan(a) & ~np.isnan(b)
+    return spearman(a[both], b[both])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("runs/convergence/results"))
+    parser.add_argument("--dataset", default="digits_planted")
+    parser.add_argument("--arch", default="mlp")
+    a = parser.parse_args()
+    start = time.time()
+    shards = sorted((a.results / "feldman" / a.dataset / a.arch / "shards").glob("shard*.parquet"))
+    runs = read_runs(shards)
+    total = len(runs.member)
+    index = io.read_parquet(a.results / "data" / a.dataset / "index.parquet")
+    train = index[index["split"] == "train"]
+    kinds = train["planted"].fillna("").astype(str).to_numpy()
+    names = convergence.available(runs)
+    names = names[:2] + ["mem_margin_clipped"] + names[2:] if "mem_margin" in names else names
+    full = estimates(runs, names)
+    sizes = [s for s in SIZES if s < total] + [total]
+    print(f"# Feldman estimators at t = {total:,} ({a.dataset}, {a.arch}; {len(shards)} shard tables)")
+    print(f"# {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print("| estimator | t' | own | vs mem | top-5 % Jaccard own | AUROC flipped | AUROC outlier |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for size in sizes:
+        part = estimates(runs.take(np.arange(size)), names)
+        for name in names:
+            value = part[name]
+            cells = [agreement(value, full[name]), agreement(value, full["mem"]),
+                     jaccard(top_set(value, 0.05), top_set(full[name], 0.05)),
+                     *[canary_auroc(value, kinds, kind) for kind in KINDS]]
+            print(f"| {name} | {size} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    half = total // 2
+    print(f"\n# Spearman-Brown check: split-half Spearman of runs 0-{half - 1} against {half}-{2 * half - 1}, "
+          f"measured, and projected from runs 0-63 against 64-127")
+    print("| estimator | split-half at 64 | projected to {0} | measured at {0} |".format(half))
+    print("|---|---:|---:|---:|")
+    first, second = estimates(runs.take(np.arange(64)), names), estimates(runs.take(np.arange(64, 128)), names)
+    a_half, b_half = estimates(runs.take(np.arange(half)), names), estimates(runs.take(np.arange(half, 2 * half)),
+                                                                              names)
+    for name in names:
+        rho = agreement(first[name], second[name])
+        print(f"| {name} | {rho:.3f} | {float(convergence.spearman_brown(rho, half / 64)):.3f} | "
+              f"{agreement(a_half[name], b_half[name]):.3f} |")
+    print(f"\n# {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
