@@ -86,17 +86,18 @@ def main() -> None:
                      jaccard(top_set(value, 0.05), top_set(full[name], 0.05)),
                      *[canary_auroc(value, kinds, kind) for kind in KINDS]]
             print(f"| {name} | {size} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-    half = total // 2
+    half, small = total // 2, min(64, total // 4)
     print(f"\n# Spearman-Brown check: split-half Spearman of runs 0-{half - 1} against {half}-{2 * half - 1}, "
-          f"measured, and projected from runs 0-63 against 64-127")
-    print("| estimator | split-half at 64 | projected to {0} | measured at {0} |".format(half))
+          f"measured, and projected from runs 0-{small - 1} against {small}-{2 * small - 1}")
+    print(f"| estimator | split-half at {small} | projected to {half} | measured at {half} |")
     print("|---|---:|---:|---:|")
-    first, second = estimates(runs.take(np.arange(64)), names), estimates(runs.take(np.arange(64, 128)), names)
+    first = estimates(runs.take(np.arange(small)), names)
+    second = estimates(runs.take(np.arange(small, 2 * small)), names)
     a_half, b_half = estimates(runs.take(np.arange(half)), names), estimates(runs.take(np.arange(half, 2 * half)),
                                                                               names)
     for name in names:
         rho = agreement(first[name], second[name])
-        print(f"| {name} | {rho:.3f} | {float(convergence.spearman_brown(rho, half / 64)):.3f} | "
+        print(f"| {name} | {rho:.3f} | {float(convergence.spearman_brown(rho, half / small)):.3f} | "
               f"{agreement(a_half[name], b_half[name]):.3f} |")
     print(f"\n# {time.time() - start:.0f} s")
 

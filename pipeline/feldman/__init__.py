@@ -77,7 +77,10 @@ this table against it):
     feldman.architectures.*.init_seed          0           0: init and order from (seed, r) alone
 
 Modules: ``train_shard`` (shard tables: 0/1 correctness, margins, per-epoch training correctness),
-``estimate`` (mem and high-influence pairs), ``consistency`` (agreement of two architectures), ``figures``; ``models`` and ``stacking``
+``estimate`` (mem and high-influence pairs; memorization.parquet also holds the estimators of
+``estimators`` and ``lira``: mem_margin, LiRA's per-example AUC, learning_speed, see
+docs/feldman-estimators.md), ``lira`` (membership.parquet), ``convergence`` (split-half agreement
+against the number of runs), ``consistency`` (agreement of two architectures), ``figures``; ``models`` and ``stacking``
 (stacked models, how many fit on a device); ``module_stack`` (kind module with torch.func) and ``zoo``
 (ready-made factories).
 """
