@@ -11,8 +11,9 @@ z_y - logsumexp_{k != y} z_k for logits z. The shard tables keep the margin
 m = z_y - max_{k != y} z_k (``train_shard``), not every logit, so the statistic here is phi = m:
 exactly the logit-scaled confidence of the two-class reduction (true class against its strongest
 rival), and within log(K - 1) of the K-class phi (phi <= m <= phi + log(K - 1)), with equality when
-one rival dominates. It is the paper's "hinge" score, which its ablation finds about as strong as
-logit scaling; both make the per-example distributions near Gaussian, which is what the test needs.
+one rival dominates (the "hinge" statistic of the membership-inference literature). Like phi it is a
+difference of logits, unbounded both ways, so its per-example distributions are close to Gaussian,
+which is what the test needs (a softmax probability, squeezed against 0 and 1, would not be).
 
 Online test, for target model r and example i (the shadows: the other t - 1 models):
     mu_in, s_in   = mean and standard deviation of phi[r', i] over shadows r' with i in J_r'
