@@ -178,6 +178,7 @@ def figure(table: pd.DataFrame, title: str):
             ax.plot(rows["runs"], rows[column], marker="o", label=name)
     for ax, label in zip(axes[0], ("split-half Spearman", "Jaccard of the top 1 % sets", "Jaccard of the top 5 % sets")):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(table["runs"].unique()), [str(v) for v in sorted(table["runs"].unique())])
         ax.set_xlabel("runs in each half t'")
         ax.set_ylabel(label)
         ax.set_ylim(0, 1)
