@@ -36,7 +36,8 @@ def expected_columns(config, dataset) -> set[str]:
     """The atlas columns of dataset besides index and label: one set per method that ran on it."""
     columns = set()
     if dataset in config["feldman"]["datasets"]:
-        columns |= {f"feldman_{q}_{arch}" for arch in config["feldman"]["architectures"] for q in ["mem", "se"]}
+        columns |= {f"feldman_{q}_{arch}" for arch in config["feldman"]["architectures"]
+                    for q in ["mem", "se", "mem_margin", "mem_margin_se", "lira", "lira_fixed", "slowness"]}
     if dataset in config["kfold_vae"]["datasets"]:
         columns |= {"kfold_M", "kfold_U", "kfold_V", "kfold_rho", "kfold_logpx_full"}
     columns |= {f"diffusion_replicates_{job}" for job, _, _ in diffusion_jobs(config, dataset)}
