@@ -96,8 +96,16 @@ def read_runs(paths: list[Path]) -> Runs:
     correct = np.stack([np.asarray(v, dtype=bool) for v in table["train_correct"]])
     n = member.shape[1]
     epochs = (table["epochs"].to_numpy(np.float64) if "epochs" in table else np.full(len(table), np.nan))
-    return Runs(member, correct, _list_column(table, "train_margin", np.float32, n),
+    runs = Runs(member, correct, _list_column(table, "train_margin", np.float32, n),
                 _list_column(table, "train_epoch_correct", np.float32, n), epochs)
+    for what, values, needs in (("margins", runs.margin, "mem_margin, lira"),
+                                ("per-epoch correctness", np.where(np.isnan(epochs)[:, None], np.nan,
+                                                                   runs.epoch_correct), "learning_speed")):
+        lacking = int(np.isnan(values).all(1).sum())
+        if lacking:
+            log.warning("%d of %d runs have no %s: %s average over the others (NaN if none)", lacking,
+                        len(table), what, needs)
+    return runs
 
 
 def group_means(member: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
