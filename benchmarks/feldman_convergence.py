@@ -6,6 +6,7 @@ default MLP, t = 2,000 runs with margins and per-epoch correctness) and prints, 
     own       Spearman with the estimator's own value from all t runs
     vs_mem    Spearman with mem from all t runs
     top5_own  Jaccard of the top 5 % sets (own value at t' against own value at t)
+    top5_mem  the same against mem's top 5 % at t
     flipped, outlier   AUROC of the canaries of that kind against the clean training examples
 Then the Spearman-Brown check: the split-half Spearman of two disjoint halves of t/2 runs, measured,
 against its projection from two halves of 64 runs. Also the clipped-margin form of mem_margin, the
@@ -76,14 +77,16 @@ def main() -> None:
     print(f"# Feldman estimators at t = {total:,} ({a.dataset}, {a.arch}; {len(shards)} shard tables)")
     print(f"# {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print("| estimator | t' | own | vs mem | top-5 % Jaccard own | AUROC flipped | AUROC outlier |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| estimator | t' | own | vs mem | top-5 % Jaccard own | top-5 % Jaccard mem | AUROC flipped "
+          "| AUROC outlier |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for size in sizes:
         part = estimates(runs.take(np.arange(size)), names)
         for name in names:
             value = part[name]
             cells = [agreement(value, full[name]), agreement(value, full["mem"]),
                      jaccard(top_set(value, 0.05), top_set(full[name], 0.05)),
+                     jaccard(top_set(value, 0.05), top_set(full["mem"], 0.05)),
                      *[canary_auroc(value, kinds, kind) for kind in KINDS]]
             print(f"| {name} | {size} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     half, small = total // 2, min(64, total // 4)
