@@ -4,7 +4,7 @@ Nothing is recomputed: each column is read from a table a method wrote (paths be
 under ``results/``). One row per example of the data set's training split, in dataset
 order; a method that did not run on the data set has no columns (never zeros).
 
-atlas.parquet schema (``pipeline.atlas.columns`` holds the same list; README has the table):
+atlas.parquet schema (``pipeline.atlas.columns`` holds the same list):
     index                     int64    dataset index (row of data/{dataset}/images.npy)
     label                     int64    class label (data/{dataset}/index.parquet)
     feldman_mem_{arch}        float64  mem_i (feldman/{dataset}/{arch}/memorization.parquet)
