@@ -549,3 +549,14 @@ def test_dry_run_gives_the_claims_every_declared_input(tmp_path):
     options = set(re.findall(r"(--[a-z-]+)", line)) - {"--out"}
     expected = tables.expected_files(FULL_CLAIMS, {"gp"}.__contains__) + [tables.DUMMIES_CLASS]
     assert options == {tables.option(name) for name in expected}
+
+
+def test_declared_inputs_name_keys_of_the_claims_schema():
+    """Each input's config piece is a key of the schema's claims section (a renamed key fails here)."""
+    from pipeline.schema import schema_node
+
+    section = schema_node("claims")["properties"]
+    for name, spec in tables.INPUTS.items():
+        assert spec.paper in section, name
+        assert spec.key is None or spec.key in section[spec.paper]["properties"], name
+        assert not spec.planted or "dataset" in section[spec.paper]["properties"], name
