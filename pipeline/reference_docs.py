@@ -390,7 +390,8 @@ methods' jobs run first:
 
 ```yaml
 claims:
-  feldman: {dataset: digits_planted, arch: mlp, replicate: mlp_rerun, other_arch: mlp_small}  # replicate, other_arch optional
+  # replicate and other_arch optional
+  feldman: {dataset: digits_planted, arch: mlp, replicate: mlp_rerun, other_arch: mlp_small}
   kfold_vae: {dataset: digits_planted}
   diffusion: {capacity: sweep, dummies: dummies, minority: minority}  # each optional; dummies needs keep_label
   mrgan: {dataset: digits}  # mrgan.taus must hold 0

@@ -533,7 +533,7 @@ def test_criteria_texts_are_written_from_the_named_constants(monkeypatch):
     mem = unplanted_scores().rename(columns={"M": "mem"})
     noisy = mem.assign(mem=mem["mem"] + np.random.default_rng(1).normal(0, mem["mem"].std(), len(mem)))
     assert outcome("FZ5", feldman_mem=mem, other_mem=noisy)["passed"] == "true"
-    monkeypatch.setattr(ev, "FZ5_MIN_SPEARMAN", 0.99)
+    monkeypatch.setattr(criteria, "FZ5_MIN_SPEARMAN", 0.99)
     assert outcome("FZ5", feldman_mem=mem, other_mem=noisy)["passed"] == "false"
 
 

@@ -82,7 +82,8 @@ def test_a_writers_docstring_schema_reaches_outputs_md(tmp_path):
 
 def test_a_malformed_schema_line_stops_the_generator(tmp_path):
     (tmp_path / "pipeline").mkdir()
-    (tmp_path / "pipeline" / "bad.py").write_text('"""Bad.\n\nbad.parquet (one row):\n    a, b float64  one space\n"""\n')
+    bad = '"""Bad.\n\nbad.parquet (one row):\n    a, b float64  one space\n"""\n'
+    (tmp_path / "pipeline" / "bad.py").write_text(bad)
     with pytest.raises(PipelineError, match=r"pipeline/bad.py: bad.parquet, column 'a, b float64'") as error:
         ref.check_tables(ref.find_tables(tmp_path / "pipeline"))
     assert "\n" not in str(error.value)

@@ -25,7 +25,7 @@ FZ5_MIN_SPEARMAN = 0.5  # Spearman of mem between two architectures
 # van den Burg & Williams
 KF1_MIN_AUROC = 0.9  # AUROC(M; outlier vs clean)
 KF1_MIN_TOP_SHARE = 0.5  # share of the outliers in the top TOP_FRACTION of M
-KF2_MIN_GAP_FRACTION = 0.5  # median M(outlier) - median M(duplicate), as a fraction of median M(outlier) - median M(clean)
+KF2_MIN_GAP_FRACTION = 0.5  # median M(outlier) - median M(duplicate), over median M(outlier) - median M(clean)
 KF3_MIN_SHARE = 0.25  # share of the highly memorized clean examples above the LOW_LIKELIHOOD_QUANTILE of log p(x)
 KF4_MAX_ABS_SPEARMAN = 0.3  # |Spearman(rho, M)| over clean examples
 KF5_MEDIAN_M_ABOVE = 0  # median M over clean examples

@@ -34,7 +34,7 @@ from scipy.stats import spearmanr
 
 from pipeline import cli, io
 from pipeline.atlas import planted
-from pipeline.claims.criteria import *  # noqa: F403 (the thresholds, named in the checks below)
+from pipeline.claims import criteria as cr
 from pipeline.claims.criteria import lowest_quantile, mc_name, number, percent
 from pipeline.claims.tables import SOURCES, Inputs, add_arguments, canary_groups, read_inputs
 from pipeline.errors import PipelineError
@@ -106,9 +106,9 @@ def jaccard(a: set, b: set) -> float:
 
 
 def top_flags(values) -> np.ndarray:
-    """The top TOP_FRACTION of ``values``: at or above their (1 - TOP_FRACTION) quantile."""
+    """The top cr.TOP_FRACTION of ``values``: at or above their (1 - cr.TOP_FRACTION) quantile."""
     values = np.asarray(values, float)
-    return values >= np.nanquantile(values, 1 - TOP_FRACTION)
+    return values >= np.nanquantile(values, 1 - cr.TOP_FRACTION)
 
 
 def median(values) -> float:
@@ -117,7 +117,7 @@ def median(values) -> float:
     return float(np.median(values)) if len(values) else float("nan")
 
 
-def capacity_size(sizes, shares, level: float = MC_SHARE) -> float:
+def capacity_size(sizes, shares, level: float = cr.MC_SHARE) -> float:
     """Where the share first falls below ``level``, linear in log size between the sizes around it.
 
     0 when it starts below ``level`` (capacity under the smallest size), inf when it never falls
@@ -150,7 +150,7 @@ def fz1(feldman_index, feldman_mem) -> Outcome:
         return not_run("the data set has no flipped or no clean training example")
     score, mid = auroc(mem[groups["flipped"]], mem[groups["clean"]]), median(mem[groups["flipped"]])
     return Outcome(score, f"AUROC {fmt(score)}; median mem of {groups['flipped'].sum()} flipped {fmt(mid)}",
-                   bool(score >= FZ1_MIN_AUROC and mid >= FZ1_MIN_MEDIAN_MEM))
+                   bool(score >= cr.FZ1_MIN_AUROC and mid >= cr.FZ1_MIN_MEDIAN_MEM))
 
 
 def copy_pairs(index: pd.DataFrame) -> pd.DataFrame:
@@ -188,7 +188,8 @@ def fz2(feldman_index, feldman_pairs, feldman_shards) -> Outcome:
     listed = float(np.mean([pair in kept for pair in zip(pairs["train_index"], pairs["test_index"])]))
     mid = median(pairs["infl"])
     return Outcome(mid, f"median infl(i, copy of i) {fmt(mid)} over {len(pairs)} pairs; "
-                        f"{100 * listed:.1f} % in influence_pairs.parquet", bool(mid >= FZ2_MIN_MEDIAN_INFL and listed >= FZ2_MIN_LISTED_SHARE))
+                        f"{100 * listed:.1f} % in influence_pairs.parquet",
+                   bool(mid >= cr.FZ2_MIN_MEDIAN_INFL and listed >= cr.FZ2_MIN_LISTED_SHARE))
 
 
 def fz3(feldman_index, feldman_mem) -> Outcome:
@@ -198,7 +199,7 @@ def fz3(feldman_index, feldman_mem) -> Outcome:
     single, copies = median(mem[groups["outlier"]]), median(mem[groups["duplicate"]])
     gap = single - copies
     return Outcome(gap, f"median mem single outlier {fmt(single)} - duplicate copies {fmt(copies)} = {fmt(gap)}",
-                   bool(gap >= FZ3_MIN_MEDIAN_GAP))
+                   bool(gap >= cr.FZ3_MIN_MEDIAN_GAP))
 
 
 def _mem_pair(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
@@ -211,17 +212,17 @@ def _mem_pair(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 
 def fz4(feldman_mem, replicate_mem) -> Outcome:
     both = _mem_pair(feldman_mem, replicate_mem)
-    a = set(both.loc[both["mem_a"] >= MEM_SET_THRESHOLD, "index"])
-    b = set(both.loc[both["mem_b"] >= MEM_SET_THRESHOLD, "index"])
+    a = set(both.loc[both["mem_a"] >= cr.MEM_SET_THRESHOLD, "index"])
+    b = set(both.loc[both["mem_b"] >= cr.MEM_SET_THRESHOLD, "index"])
     score = jaccard(a, b)
     return Outcome(score, f"Jaccard {fmt(score)} of {len(a)} and {len(b)} examples with mem >= "
-                          f"{MEM_SET_THRESHOLD} ({len(a & b)} shared)", bool(score >= FZ4_MIN_JACCARD))
+                          f"{cr.MEM_SET_THRESHOLD} ({len(a & b)} shared)", bool(score >= cr.FZ4_MIN_JACCARD))
 
 
 def fz5(feldman_mem, other_mem) -> Outcome:
     both = _mem_pair(feldman_mem, other_mem)
     rho, n = spearman(both["mem_a"], both["mem_b"])
-    return Outcome(rho, f"Spearman {fmt(rho)} over {n} training examples", bool(rho >= FZ5_MIN_SPEARMAN))
+    return Outcome(rho, f"Spearman {fmt(rho)} over {n} training examples", bool(rho >= cr.FZ5_MIN_SPEARMAN))
 
 
 # --- van den Burg & Williams ---
@@ -238,7 +239,8 @@ def kf1(kfold_index, kfold_scores) -> Outcome:
     score = auroc(m[groups["outlier"]], m[groups["clean"]])
     flagged = float(top_flags(m)[groups["outlier"]].mean())
     return Outcome(score, f"AUROC {fmt(score)}; {100 * flagged:.1f} % of {groups['outlier'].sum()} outliers in the "
-                          f"top {100 * TOP_FRACTION:g} % of M", bool(score >= KF1_MIN_AUROC and flagged >= KF1_MIN_TOP_SHARE))
+                          f"top {100 * cr.TOP_FRACTION:g} % of M",
+                   bool(score >= cr.KF1_MIN_AUROC and flagged >= cr.KF1_MIN_TOP_SHARE))
 
 
 def kf2(kfold_index, kfold_scores) -> Outcome:
@@ -249,7 +251,7 @@ def kf2(kfold_index, kfold_scores) -> Outcome:
     drop = single - copies
     return Outcome(drop, f"median M single outlier - duplicate copies {fmt(drop)} (outlier {fmt(single)}, duplicate "
                          f"{fmt(copies)}, clean {fmt(clean)}; half the gap {fmt((single - clean) / 2)})",
-                   bool(copies < single and drop >= KF2_MIN_GAP_FRACTION * (single - clean)))
+                   bool(copies < single and drop >= cr.KF2_MIN_GAP_FRACTION * (single - clean)))
 
 
 def kf3(kfold_scores, kfold_logpx_full, kfold_index=None) -> Outcome:
@@ -262,23 +264,26 @@ def kf3(kfold_scores, kfold_logpx_full, kfold_index=None) -> Outcome:
     high = top_flags(m) & groups["clean"]
     if not high.any():
         return not_run("no clean example is among the most memorized")
-    low = np.quantile(logpx, LOW_LIKELIHOOD_QUANTILE)
+    low = np.quantile(logpx, cr.LOW_LIKELIHOOD_QUANTILE)
     share = float((logpx[high] > low).mean())
     return Outcome(share, f"{100 * share:.1f} % of {high.sum()} highly memorized clean examples have log p(x) > "
-                          f"{fmt(low)} ({lowest_quantile(LOW_LIKELIHOOD_QUANTILE)[4:]})", bool(share >= KF3_MIN_SHARE))
+                          f"{fmt(low)} ({lowest_quantile(cr.LOW_LIKELIHOOD_QUANTILE)[4:]})",
+                   bool(share >= cr.KF3_MIN_SHARE))
 
 
 def kf4(kfold_scores, kfold_rho, kfold_index=None) -> Outcome:
     table = kfold_scores[["index", "M"]].merge(kfold_rho[["index", "rho"]], on="index", how="left")
     groups, m = _kfold_groups(kfold_index, table)
     rho, n = spearman(table["rho"].to_numpy(float)[groups["clean"]], m[groups["clean"]])
-    return Outcome(rho, f"Spearman(rho, M) {fmt(rho)} over {n} clean examples", bool(abs(rho) <= KF4_MAX_ABS_SPEARMAN))
+    return Outcome(rho, f"Spearman(rho, M) {fmt(rho)} over {n} clean examples",
+                   bool(abs(rho) <= cr.KF4_MAX_ABS_SPEARMAN))
 
 
 def kf5(kfold_scores, kfold_index=None) -> Outcome:
     groups, m = _kfold_groups(kfold_index, kfold_scores)
     mid = median(m[groups["clean"]])
-    return Outcome(mid, f"median M {fmt(mid)} over {groups['clean'].sum()} clean examples", bool(mid > KF5_MEDIAN_M_ABOVE))
+    return Outcome(mid, f"median M {fmt(mid)} over {groups['clean'].sum()} clean examples",
+                   bool(mid > cr.KF5_MEDIAN_M_ABOVE))
 
 
 # --- Yoon et al. ---
@@ -298,7 +303,7 @@ def y1(capacity) -> Outcome:
     for width in shares.columns:
         s = shares[width].to_numpy()
         rise = float(np.max(np.diff(s)))
-        ok &= bool(s[0] >= Y1_MIN_SHARE_SMALLEST and s[-1] <= Y1_MAX_SHARE_LARGEST and rise <= SHARE_TOLERANCE)
+        ok &= bool(s[0] >= cr.Y1_MIN_SHARE_SMALLEST and s[-1] <= cr.Y1_MAX_SHARE_LARGEST and rise <= cr.SHARE_TOLERANCE)
         parts.append(f"width {width}: {fmt(s[0])} at n={shares.index[0]} -> {fmt(s[-1])} at n={shares.index[-1]}, "
                      f"largest rise {fmt(rise)}")
     worst = float(shares.iloc[-1].max())
@@ -320,7 +325,7 @@ def y2(capacity) -> Outcome:
     detail = (f"smallest {mc_name()} ratio wider/narrower {fmt(ratio)}; {mc_name()} " +
               ", ".join(f"width {w}: {fmt(mc[w])}" for w in widths) +
               f"; smallest share(wider) - share(narrower) {fmt(min(gaps))}")
-    return Outcome(ratio, detail, bool(larger and min(gaps) >= -SHARE_TOLERANCE))
+    return Outcome(ratio, detail, bool(larger and min(gaps) >= -cr.SHARE_TOLERANCE))
 
 
 def y3(dummies, dummies_class) -> Outcome:
@@ -331,7 +336,8 @@ def y3(dummies, dummies_class) -> Outcome:
     parts, ok = [], True
     for width in shares.columns:
         s, c = shares[width].to_numpy(), counts[width].to_numpy()
-        ok &= bool(s[0] >= Y3_MIN_SHARE_NO_DUMMIES and s[-1] <= Y3_MAX_SHARE_MOST_DUMMIES and np.all(np.diff(c) <= 0))
+        ok &= bool(s[0] >= cr.Y3_MIN_SHARE_NO_DUMMIES and s[-1] <= cr.Y3_MAX_SHARE_MOST_DUMMIES
+                   and np.all(np.diff(c) <= 0))
         parts.append(f"width {width}: share {fmt(s[0])} -> {fmt(s[-1])}, images replicated "
                      + " -> ".join(fmt(x) for x in c))
     first = float(shares.iloc[0].min())
@@ -349,9 +355,9 @@ def y4(minority) -> Outcome:
         if len(group) < 2:
             return not_run("the minority experiment has a single class")
         small, large = group.iloc[0], group.iloc[-1]
-        ok &= bool(small["replicate_share"] >= Y4_MIN_MINORITY_SHARE
-                   and small["train_replicated_share"] >= Y4_MIN_MINORITY_REPLICATED
-                   and large["replicate_share"] <= Y4_MAX_MAJORITY_SHARE)
+        ok &= bool(small["replicate_share"] >= cr.Y4_MIN_MINORITY_SHARE
+                   and small["train_replicated_share"] >= cr.Y4_MIN_MINORITY_REPLICATED
+                   and large["replicate_share"] <= cr.Y4_MAX_MAJORITY_SHARE)
         worst = min(worst, float(small["replicate_share"]))
         parts.append(f"n={size} width {width}: minority class {group.index[0]} share {fmt(small['replicate_share'])}, "
                      f"{100 * small['train_replicated_share']:.1f} % of its images replicated; majority class "
@@ -386,7 +392,7 @@ def b1(mrgan_summary) -> Outcome:
         return not_run(reason)
     ct0 = float(ct_by_tau(mrgan_summary)["mean"].iloc[0])
     return Outcome(ct0, f"mean C_T at tau = 0 {fmt(ct0)} over {(mrgan_summary['tau'] == 0).sum()} seeds",
-                   bool(ct0 <= B1_MAX_CT))
+                   bool(ct0 <= cr.B1_MAX_CT))
 
 
 def b2(mrgan_summary) -> Outcome:
@@ -394,11 +400,11 @@ def b2(mrgan_summary) -> Outcome:
         return not_run(reason)
     ct = ct_by_tau(mrgan_summary)
     mean, se = ct["mean"].to_numpy(), ct["se"].to_numpy()
-    slack = mean[1:] - mean[:-1] + B2_MAX_FALL_SE * np.sqrt(se[1:] ** 2 + se[:-1] ** 2)  # >= 0: no fall beyond it
+    slack = mean[1:] - mean[:-1] + cr.B2_MAX_FALL_SE * np.sqrt(se[1:] ** 2 + se[:-1] ** 2)  # >= 0: no fall beyond it
     gain = float(mean[-1] - mean[0])
     return Outcome(gain, f"C_T(largest tau) - C_T(0) {fmt(gain)}; mean C_T per tau " +
                    ", ".join(f"{t:g}: {fmt(m)} (se {fmt(s)})" for t, m, s in zip(ct.index, mean, se)),
-                   bool(np.all(slack >= 0) and gain >= B2_MIN_GAIN))
+                   bool(np.all(slack >= 0) and gain >= cr.B2_MIN_GAIN))
 
 
 def b3(mrgan_summary) -> Outcome:
@@ -413,7 +419,7 @@ def b3(mrgan_summary) -> Outcome:
     tau = float(taus[np.argmin(np.abs(taus - guideline))])
     ratio = float(fd[tau] / fd[0.0])
     return Outcome(ratio, f"{column} at tau = {tau:g} (guideline {guideline:.3g}) / at tau = 0: {fmt(fd[tau])} / "
-                          f"{fmt(fd[0.0])} = {fmt(ratio)}", bool(ratio <= B3_MAX_RATIO))
+                          f"{fmt(fd[0.0])} = {fmt(ratio)}", bool(ratio <= cr.B3_MAX_RATIO))
 
 
 def b4(mrgan_summary) -> Outcome:
@@ -424,7 +430,7 @@ def b4(mrgan_summary) -> Outcome:
     ct = ct_by_tau(mrgan_summary, "ct_pixels")["mean"]
     gain = float(ct.iloc[-1] - ct.iloc[0])
     return Outcome(gain, f"C_T in pixels at tau = {ct.index[-1]:g} - at tau = 0: {fmt(ct.iloc[-1])} - "
-                         f"{fmt(ct.iloc[0])} = {fmt(gain)}", bool(gain > B4_GAIN_ABOVE))
+                         f"{fmt(ct.iloc[0])} = {fmt(gain)}", bool(gain > cr.B4_GAIN_ABOVE))
 
 
 def classwise_gain(mrgan_classwise: pd.DataFrame) -> pd.DataFrame:
@@ -443,14 +449,14 @@ def b5(mrgan_classwise) -> Outcome:
         return not_run("too few classes with a class-wise C_T to split at the median")
     diff = float(lower.mean() - upper.mean())
     return Outcome(diff, f"mean gain lower half - upper half {fmt(diff)} ({fmt(lower.mean())} over {len(lower)} "
-                         f"classes, {fmt(upper.mean())} over {len(upper)})", bool(diff > B5_GAIN_DIFF_ABOVE))
+                         f"classes, {fmt(upper.mean())} over {len(upper)})", bool(diff > cr.B5_GAIN_DIFF_ABOVE))
 
 
 def b6(mrgan_summary) -> Outcome:
     if reason := _needs_zero(mrgan_summary, 2):
         return not_run(reason)
     kept = ct_by_tau(mrgan_summary, "kept_fraction")["mean"]
-    all_kept = bool((mrgan_summary.loc[mrgan_summary["tau"] == 0, "kept_fraction"] == B6_KEPT_AT_ZERO).all())
+    all_kept = bool((mrgan_summary.loc[mrgan_summary["tau"] == 0, "kept_fraction"] == cr.B6_KEPT_AT_ZERO).all())
     return Outcome(float(kept.iloc[0]), "kept fraction per tau " +
                    ", ".join(f"{t:g}: {fmt(k)}" for t, k in kept.items()),
                    bool(all_kept and np.all(np.diff(kept.to_numpy()) <= 0)))
@@ -461,17 +467,17 @@ def _standard_errors(n: float) -> str:
 
 
 _N, _P, _Q = number, percent, lowest_quantile
-_TOP = f"the top {_P(TOP_FRACTION)}"
+_TOP = f"the top {_P(cr.TOP_FRACTION)}"
 CLAIMS = [
     Claim("feldman", "FZ1", "A mislabelled training example can only be fit by memorizing it",
           "AUROC(mem; flipped vs clean); median mem of flipped",
-          f"AUROC >= {_N(FZ1_MIN_AUROC)} and median >= {_N(FZ1_MIN_MEDIAN_MEM)}", fz1,
+          f"AUROC >= {_N(cr.FZ1_MIN_AUROC)} and median >= {_N(cr.FZ1_MIN_MEDIAN_MEM)}", fz1,
           needs=("feldman_index", "feldman_mem"),
           explanation="Fitting a mislabelled example takes memorizing it: the flipped examples' mem against the "
                       "clean ones'."),
     Claim("feldman", "FZ2", "A memorized example influences its copy in the test set",
           "infl(i, j) of each flipped i and its test copy j",
-          f"median >= {_N(FZ2_MIN_MEDIAN_INFL)}, and >= {_P(FZ2_MIN_LISTED_SHARE)} of the (i, j) in "
+          f"median >= {_N(cr.FZ2_MIN_MEDIAN_INFL)}, and >= {_P(cr.FZ2_MIN_LISTED_SHARE)} of the (i, j) in "
           "influence_pairs.parquet", fz2,
           needs=("feldman_index", "feldman_pairs", "feldman_shards"),
           explanation="infl(i, j) of every flipped training example i and its test copy j is computed from the "
@@ -479,106 +485,109 @@ CLAIMS = [
                       "workflow's own selection (influence_pairs.parquet) keeps."),
     Claim("feldman", "FZ3", "An atypical example with copies in the training set is not memorized; alone it is",
           "median mem of duplicate copies vs of single outliers",
-          f"median(single outlier) - median(duplicate) >= {_N(FZ3_MIN_MEDIAN_GAP)}", fz3,
+          f"median(single outlier) - median(duplicate) >= {_N(cr.FZ3_MIN_MEDIAN_GAP)}", fz3,
           needs=("feldman_index", "feldman_mem")),
     Claim("feldman", "FZ4", "Estimates are consistent under resampling (same architecture, independent runs)",
-          f"Jaccard of {{i : mem_i >= {_N(MEM_SET_THRESHOLD)}}} between two independent runs",
-          f"J_mem({_N(MEM_SET_THRESHOLD)}) >= {_N(FZ4_MIN_JACCARD)}", fz4,
+          f"Jaccard of {{i : mem_i >= {_N(cr.MEM_SET_THRESHOLD)}}} between two independent runs",
+          f"J_mem({_N(cr.MEM_SET_THRESHOLD)}) >= {_N(cr.FZ4_MIN_JACCARD)}", fz4,
           needs=("feldman_mem", "replicate_mem"),
           explanation="The two runs are claims.feldman.arch and claims.feldman.replicate: one architecture on "
                       "other random subsets from other initial weights."),
     Claim("feldman", "FZ5", "Estimates agree across architectures", "Spearman of mem between two architectures",
-          f">= {_N(FZ5_MIN_SPEARMAN)}", fz5,
+          f">= {_N(cr.FZ5_MIN_SPEARMAN)}", fz5,
           needs=("feldman_mem", "other_mem"),
           explanation="claims.feldman.arch against claims.feldman.other_arch, over the training examples where "
                       "both estimates are defined."),
     Claim("kfold_vae", "KF1", "Atypical observations get a high K-fold memorization score",
           f"AUROC(M; outlier vs clean); share of outliers in {_TOP} of M",
-          f"AUROC >= {_N(KF1_MIN_AUROC)} and share >= {_N(KF1_MIN_TOP_SHARE)}", kf1,
+          f"AUROC >= {_N(cr.KF1_MIN_AUROC)} and share >= {_N(cr.KF1_MIN_TOP_SHARE)}", kf1,
           needs=("kfold_index", "kfold_scores"),
-          explanation=f"{_TOP[0].upper()}{_TOP[1:]} of M: M at or above its {_N(1 - TOP_FRACTION)} quantile over "
+          explanation=f"{_TOP[0].upper()}{_TOP[1:]} of M: M at or above its {_N(1 - cr.TOP_FRACTION)} quantile over "
                       "the training split."),
     Claim("kfold_vae", "KF2", "An observation whose copies are in the training set gets a low score",
           "median M of duplicate copies vs single outliers",
           "median(duplicate) < median(single outlier), by at least "
-          f"{'half' if KF2_MIN_GAP_FRACTION == 0.5 else _N(KF2_MIN_GAP_FRACTION) + ' times'} the gap "
+          f"{'half' if cr.KF2_MIN_GAP_FRACTION == 0.5 else _N(cr.KF2_MIN_GAP_FRACTION) + ' times'} the gap "
           "median(single outlier) - median(clean)", kf2,
           needs=("kfold_index", "kfold_scores")),
     Claim("kfold_vae", "KF3", "High memorization is not exclusive to observations of low probability",
-          f"share of {_TOP} M clean examples whose full-model log p(x) lies above {_Q(LOW_LIKELIHOOD_QUANTILE)}",
-          f">= {_N(KF3_MIN_SHARE)}", kf3,
+          f"share of {_TOP} M clean examples whose full-model log p(x) lies above {_Q(cr.LOW_LIKELIHOOD_QUANTILE)}",
+          f">= {_N(cr.KF3_MIN_SHARE)}", kf3,
           needs=("kfold_scores", "kfold_logpx_full"), optional=("kfold_index",),
           explanation=f"Of the clean examples in {_TOP} of M, the share whose log p(x) under the full-data model "
-                      f"(last epoch) lies above its {_N(LOW_LIKELIHOOD_QUANTILE)} quantile over the training split."),
+                      f"(last epoch) lies above its {_N(cr.LOW_LIKELIHOOD_QUANTILE)} quantile over the training "
+                      "split."),
     Claim("kfold_vae", "KF4", "On MNIST, no clear relation between the nearest-neighbour ratio rho and M",
-          "Spearman(rho, M) over clean examples", f"absolute value <= {_N(KF4_MAX_ABS_SPEARMAN)}", kf4,
+          "Spearman(rho, M) over clean examples", f"absolute value <= {_N(cr.KF4_MAX_ABS_SPEARMAN)}", kf4,
           needs=("kfold_scores", "kfold_rho"), optional=("kfold_index",)),
     Claim("kfold_vae", "KF5", "Models fit their training folds better than held-out ones",
-          "median M over clean examples", f"> {_N(KF5_MEDIAN_M_ABOVE)}", kf5,
+          "median M over clean examples", f"> {_N(cr.KF5_MEDIAN_M_ABOVE)}", kf5,
           needs=("kfold_scores",), optional=("kfold_index",)),
     Claim("diffusion", "Y1", "Memorization capacity exists: below it the model replicates, past it replication drops",
           "replicate share per (size, width)",
-          f"for every width: share >= {_N(Y1_MIN_SHARE_SMALLEST)} at the smallest size, <= {_N(Y1_MAX_SHARE_LARGEST)} "
-          f"at the largest, and non-increasing in size (tolerance {_N(SHARE_TOLERANCE)})", y1,
+          f"for every width: share >= {_N(cr.Y1_MIN_SHARE_SMALLEST)} at the smallest size, "
+          f"<= {_N(cr.Y1_MAX_SHARE_LARGEST)} "
+          f"at the largest, and non-increasing in size (tolerance {_N(cr.SHARE_TOLERANCE)})", y1,
           needs=("capacity",),
           explanation="The replicate share over all classes (mean over seeds); non-increasing: never rising by more "
                       "than the tolerance from one size to the next."),
     Claim("diffusion", "Y2", "Capacity grows with width",
-          f"{mc_name()} = the training-set size where the share crosses {_N(MC_SHARE)} (log-size interpolation), "
+          f"{mc_name()} = the training-set size where the share crosses {_N(cr.MC_SHARE)} (log-size interpolation), "
           "per width",
           f"strictly larger for each wider model; and at every size share(wider) >= share(narrower) - "
-          f"{_N(SHARE_TOLERANCE)}", y2,
+          f"{_N(cr.SHARE_TOLERANCE)}", y2,
           needs=("capacity",),
-          explanation=f"{mc_name()} is the size where the share falls through {_N(MC_SHARE)}, linear in log size "
+          explanation=f"{mc_name()} is the size where the share falls through {_N(cr.MC_SHARE)}, linear in log size "
                       "between the two sizes around the first crossing; +inf if it never falls below, 0 if it "
                       "starts below."),
     Claim("diffusion", "Y3", "Dummy data induces generalization",
           "share of replicates among samples of the fixed class, and its training images replicated at least once, "
           "as dummies grow",
-          f"share >= {_N(Y3_MIN_SHARE_NO_DUMMIES)} with no dummies, <= {_N(Y3_MAX_SHARE_MOST_DUMMIES)} with the most; "
+          f"share >= {_N(cr.Y3_MIN_SHARE_NO_DUMMIES)} with no dummies, "
+          f"<= {_N(cr.Y3_MAX_SHARE_MOST_DUMMIES)} with the most; "
           "the replicated-image count non-increasing", y3,
           needs=("dummies", "dummies_class"),
           explanation="The fixed class is the experiment's keep_label; per width, from its run without dummies "
                       "(size 0) to the run with the most."),
     Claim("diffusion", "Y4", "The dichotomy appears per class",
           "per-class share of replicates and share of training images replicated, minority vs majority",
-          f"minority: share >= {_N(Y4_MIN_MINORITY_SHARE)} and >= {_P(Y4_MIN_MINORITY_REPLICATED)} of its images "
-          f"replicated; majority: share <= {_N(Y4_MAX_MAJORITY_SHARE)}", y4,
+          f"minority: share >= {_N(cr.Y4_MIN_MINORITY_SHARE)} and >= {_P(cr.Y4_MIN_MINORITY_REPLICATED)} of its images "
+          f"replicated; majority: share <= {_N(cr.Y4_MAX_MAJORITY_SHARE)}", y4,
           needs=("minority",),
           explanation="At every (size, width): the minority class has the fewest training images, the majority "
                       "class the most."),
     Claim("mrgan", "B1", "Without rejection the GAN copies its training data", "C_T at tau = 0, mean over seeds",
-          f"<= {_N(B1_MAX_CT)}", b1,
+          f"<= {_N(cr.B1_MAX_CT)}", b1,
           needs=("mrgan_summary",),
           explanation="Every MR-GAN claim needs tau = 0 (the run without rejection) among mrgan.taus."),
     Claim("mrgan", "B2", "Memorization rejection reduces copying, more with larger tau", "mean C_T per tau",
-          f"non-decreasing in tau (tolerance: {_standard_errors(B2_MAX_FALL_SE)} over seeds), and "
-          f"C_T(largest tau) - C_T(0) >= {_N(B2_MIN_GAIN)}", b2,
+          f"non-decreasing in tau (tolerance: {_standard_errors(cr.B2_MAX_FALL_SE)} over seeds), and "
+          f"C_T(largest tau) - C_T(0) >= {_N(cr.B2_MIN_GAIN)}", b2,
           needs=("mrgan_summary",),
           explanation="Mean C_T never falls from one tau to the next by more than the tolerance times the standard "
                       "error of the difference, sqrt(se_a^2 + se_b^2) (se over seeds, 0 with one seed)."),
     Claim("mrgan", "B3", "Moderate rejection costs little quality",
           "FID at the guideline tau vs at tau = 0 (the Frechet distance in the embedding when the run has no FID)",
-          f"ratio <= {_N(B3_MAX_RATIO)}", b3,
+          f"ratio <= {_N(cr.B3_MAX_RATIO)}", b3,
           needs=("mrgan_summary",),
           explanation="The Frechet distance to the test split at the non-zero tau closest to the threshold guideline "
                       "over that at tau = 0: FID proper (fid_test, with mrgan.fid_images > 0) when the summary has "
                       "it, else the Frechet distance in the embedding (fd_<kind>_test); the detail names the column."),
     Claim("mrgan", "B4", "The reduction is real, not an artifact of the rejection embedding",
           "C_T measured in a second space not used for rejection",
-          "C_T_alt(largest tau) > C_T_alt(0)" if B4_GAIN_ABOVE == 0 else
-          f"C_T_alt(largest tau) - C_T_alt(0) > {_N(B4_GAIN_ABOVE)}", b4,
+          "C_T_alt(largest tau) > C_T_alt(0)" if cr.B4_GAIN_ABOVE == 0 else
+          f"C_T_alt(largest tau) - C_T_alt(0) > {_N(cr.B4_GAIN_ABOVE)}", b4,
           needs=("mrgan_summary",),
           explanation="The second space is pixels (column ct_pixels of the MR-GAN summary)."),
     Claim("mrgan", "B5", "Rejection acts on the memorized classes",
           "class-wise C_T gain from tau = 0 to the largest tau: classes below the median C_T at tau = 0 vs above",
-          "mean gain of the lower half > mean gain of the upper half" if B5_GAIN_DIFF_ABOVE == 0 else
-          f"mean gain of the lower half - mean gain of the upper half > {_N(B5_GAIN_DIFF_ABOVE)}", b5,
+          "mean gain of the lower half > mean gain of the upper half" if cr.B5_GAIN_DIFF_ABOVE == 0 else
+          f"mean gain of the lower half - mean gain of the upper half > {_N(cr.B5_GAIN_DIFF_ABOVE)}", b5,
           needs=("mrgan_classwise",),
           explanation="Class-wise C_T, mean over seeds; the classes are split at the median of their C_T at "
                       "tau = 0 (the lower half copies most)."),
     Claim("mrgan", "B6", "Rejection does what it says", "kept fraction of generator batches per tau",
-          f"{B6_KEPT_AT_ZERO:.1f} at tau = 0 and non-increasing in tau", b6,
+          f"{cr.B6_KEPT_AT_ZERO:.1f} at tau = 0 and non-increasing in tau", b6,
           needs=("mrgan_summary",),
           explanation="The kept fraction at tau = 0 holds for every seed; non-increasing needs a second tau."),
 ]

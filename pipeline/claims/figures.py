@@ -94,7 +94,8 @@ def draw_kf3(ax, kfold_scores, kfold_logpx_full, kfold_index=None):
     high = ev.top_flags(m)
     clean = groups["clean"]
     ax.scatter(table["logpx"][clean & ~high], m[clean & ~high], s=3, alpha=0.3, label="clean")
-    ax.scatter(table["logpx"][clean & high], m[clean & high], s=6, color="tab:red", label=f"clean, top {cr.percent(cr.TOP_FRACTION)} M")
+    ax.scatter(table["logpx"][clean & high], m[clean & high], s=6, color="tab:red",
+               label=f"clean, top {cr.percent(cr.TOP_FRACTION)} M")
     ax.axvline(np.quantile(table["logpx"], cr.LOW_LIKELIHOOD_QUANTILE), color="k", ls="--", lw=0.8)
     ax.set_xlabel("log p(x), full model")
     ax.set_ylabel("M")

@@ -130,7 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         elif spec.kind == "shards":
             parser.add_argument(option(name), nargs="+", type=Path)
         else:
-            parser.add_argument(option(name), type=int, help="the fixed class of the dummies experiment (its keep_label)")
+            parser.add_argument(option(name), type=int,
+                                help="the fixed class of the dummies experiment (its keep_label)")
 
 
 def read_inputs(args: argparse.Namespace) -> Inputs:
