@@ -97,7 +97,9 @@ ALIASES = {"{arch}_vs_{arch_b}.parquet": "consistency.parquet", "{a}_vs_{b}.parq
 
 def test_every_table_the_workflow_writes_has_a_schema():
     written = set()
-    for path in (REPO / "workflow" / "rules").glob("*.smk"):
+    sources = [*(REPO / "workflow" / "rules").glob("*.smk"), REPO / "pipeline" / "paths.py",
+               *(REPO / "pipeline").glob("targets.py")]  # where the rules' file names are written
+    for path in sources:
         for name in re.findall(r"([\w{}]+\.parquet)", path.read_text()):
             name = name.replace("{{", "{").replace("}}", "}")
             written.add(ALIASES.get(name, name))
