@@ -4,12 +4,13 @@ Nothing is recomputed: each column is read from a table a method wrote (paths be
 under ``results/``). One row per example of the data set's training split, in dataset
 order; a method that did not run on the data set has no columns (never zeros).
 
-atlas.parquet schema (``pipeline.atlas.columns`` holds the same list):
+atlas.parquet schema (one row per training example, in dataset order; ``pipeline.atlas.columns`` holds the same list):
     index                     int64    dataset index (row of data/{dataset}/images.npy)
     label                     int64    class label (data/{dataset}/index.parquet)
     feldman_mem_{arch}        float64  mem_i (feldman/{dataset}/{arch}/memorization.parquet)
     feldman_se_{arch}         float64  its standard error
-    kfold_M, kfold_U, kfold_V float64  K-fold score and its parts (kfold_vae/.../kfold_scores.parquet)
+    kfold_M, kfold_U, kfold_V
+                              float64  K-fold score and its parts (kfold_vae/.../kfold_scores.parquet)
     kfold_rho                 float64  nearest-neighbour ratio (kfold_vae/.../rho.parquet)
     kfold_logpx_full          float64  log p(x_i) under the full-data VAE, last epoch (kfold_vae/.../full/logpx.parquet)
     diffusion_replicates_{experiment}_n{size}_w{width}_seed{seed}

@@ -16,7 +16,7 @@ epoch): checkpoints cost at most about 1/SAVE_COST_RATIO of the training time. T
 payload: ``stack_size``, ``done`` (finished stacks' train and test correctness) and the current
 stack's ``epoch``, ``model`` and ``optimizer`` state.
 
-shard table (``shards/shard{k}.parquet``), one row per run:
+shard{k}.parquet (one row per run; shard k of the architecture's shards/ folder):
     run             int32       run index r (row r of feldman_subsets.parquet)
     seed            int64       split seed (also seeds init and batch order with r and init_seed)
     init_seed       int64       the spec's init_seed
