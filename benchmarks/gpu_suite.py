@@ -118,7 +118,7 @@ def software() -> dict:
 
 def child_env() -> dict[str, str]:
     """This environment with the repository and this Python first on the paths, keeping what they held
-    (a GPU node's offline bundle is on PYTHONPATH: README, "A GPU machine that cannot download")."""
+    (a GPU node's offline bundle is on PYTHONPATH: docs/gpu.md, "A GPU machine that cannot download")."""
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 

@@ -3,7 +3,7 @@
 The names are imported from the modules the workflow runs and compute with the same code
 (no logic here), so a score computed from the same inputs equals the one in the workflow's
 tables. Arguments left out take their defaults from workflow/schemas/config.schema.yaml.
-README.md, section "Python API", has a runnable example of each; tests/test_api.py runs them.
+docs/python-api.md has a runnable example of each; tests/test_api.py runs them.
 
 memorization_and_influence(member, train_correct, test_correct)
     Feldman & Zhang. 0/1 matrices (runs, n_train), (runs, n_train), (runs, n_test) ->

@@ -4,6 +4,7 @@ the tables of the configured pieces."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,12 @@ import pytest
 import yaml
 
 from conftest import REPO, SNAKEMAKE, tiny_config, workflow_env
+import inspect
+
+from pipeline.claims import criteria
 from pipeline.claims import evaluate as ev
+from pipeline.claims import figures
+from pipeline.claims import tables
 from pipeline.claims.tables import Inputs, Shards
 from pipeline.config import validate_config
 from pipeline.errors import PipelineError
@@ -456,3 +462,101 @@ def test_the_reproduce_config_runs_every_claims_experiment():
         assert config["datasets"][claims[key]["dataset"]]["kind"] == "planted", key
     assert set(claims["diffusion"].values()) <= set(config["diffusion"]["run"])
     assert 0 in config["mrgan"]["taus"] and len(config["mrgan"]["taus"]) >= 2
+
+
+# --- declared inputs and named criteria ---
+
+
+def test_every_claim_declares_the_inputs_it_reads():
+    """Each claim names its inputs (no inference from parameter names): declared inputs exist, the check and
+    the figure panel take exactly them, and a declaration that does not match its check fails at once."""
+    for claim in ev.CLAIMS:
+        assert claim.needs and set(claim.uses()) <= set(tables.INPUTS), claim.id
+        assert list(inspect.signature(claim.check).parameters) == claim.uses(), claim.id
+        panel = [name for name in inspect.signature(figures.DRAW[claim.id]).parameters if name != "ax"]
+        assert sorted(panel) == sorted(claim.uses()), claim.id
+    with pytest.raises(PipelineError, match="claim FZ1: declared inputs.*unknown: feldman_memo"):
+        ev.Claim("feldman", "FZ1", "c", "s", "k", ev.fz1, needs=("feldman_index", "feldman_memo"))
+    with pytest.raises(PipelineError, match="claim KF3: declared inputs"):  # kfold_index left undeclared
+        ev.Claim("kfold_vae", "KF3", "c", "s", "k", ev.kf3, needs=("kfold_scores", "kfold_logpx_full"))
+
+
+PLANTED = {"gp"}.__contains__
+
+
+def test_the_full_claims_section_builds_every_declared_input():
+    """With every piece configured (planted data sets where canaries are needed), every claim gets its inputs."""
+    claims = {**FULL_CLAIMS, "kfold_vae": {"dataset": "gp"}, "diffusion": {**FULL_CLAIMS["diffusion"],
+                                                                           "minority": "mino"}}
+    given = set(tables.expected_files(claims, PLANTED)) | {tables.DUMMIES_CLASS}
+    assert given == set(tables.INPUTS)
+    for claim in ev.CLAIMS:
+        assert set(claim.needs) <= given, claim.id
+    # pieces left out: exactly their inputs are not expected
+    partial = tables.expected_files({"feldman": {"dataset": "g", "arch": "mlp", "other_arch": "cnn"}}, PLANTED)
+    assert partial == ["feldman_mem", "other_mem"]
+
+
+def test_inputs_the_rules_build_are_checked_against_the_declarations():
+    """A renamed or forgotten input of claims_common.smk stops the workflow instead of making a claim `not run`."""
+    claims = {"feldman": {"dataset": "gp", "arch": "mlp"}, "kfold_vae": {"dataset": "ink"}}
+    built = {"feldman_mem": "m", "feldman_index": "i", "feldman_pairs": "p", "feldman_shards": ["s"],
+             "kfold_scores": "k", "kfold_rho": "r", "kfold_logpx_full": "l"}
+    tables.check_built(built, claims, PLANTED)  # as declared: fine
+    renamed = {("feldman_memorization" if k == "feldman_mem" else k): v for k, v in built.items()}
+    with pytest.raises(PipelineError, match="not declared: feldman_memorization; declared but not built: feldman_mem"):
+        tables.check_built(renamed, claims, PLANTED)
+    forgotten = {k: v for k, v in built.items() if k != "kfold_logpx_full"}
+    with pytest.raises(PipelineError, match="declared but not built: kfold_logpx_full$") as error:
+        tables.check_built(forgotten, claims, PLANTED)
+    assert "\n" not in str(error.value)
+    # a table under a name no claim declares was silently ignored (its claims `not run`); now it is an error
+    scores = unplanted_scores()
+    with pytest.raises(PipelineError, match="undeclared inputs: kfold_logpx"):
+        ev.evaluate(Inputs({"kfold_scores": scores, "kfold_logpx": full_logpx(scores, 0)},
+                           {"kfold_scores": ["s"], "kfold_logpx": ["l"]}))
+
+
+def test_criteria_texts_are_written_from_the_named_constants(monkeypatch):
+    """Each threshold is a constant of pipeline.claims.criteria; the criterion column shows it and the check uses it."""
+    texts = {claim.id: claim.criterion for claim in ev.CLAIMS}
+    assert texts["FZ1"] == f"AUROC >= {criteria.FZ1_MIN_AUROC:g} and median >= {criteria.FZ1_MIN_MEDIAN_MEM:g}"
+    assert texts["B1"] == f"<= {criteria.B1_MAX_CT:g}"
+    # no criterion holds a number that is not one of the constants (or derived from one: percentages)
+    constants = {float(v) for k, v in vars(criteria).items() if k.isupper()}
+    allowed = constants | {round(100 * v, 10) for v in constants} | {round(1 - v, 10) for v in constants}
+    for claim in ev.CLAIMS:
+        for text in (claim.criterion, claim.statistic):
+            numbers = {float(x) for x in re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?", text)}
+            assert numbers <= allowed | {0.0, 1.0}, (claim.id, text, numbers - allowed)
+    # a check reads its constant: moving FZ5's threshold moves its outcome
+    mem = unplanted_scores().rename(columns={"M": "mem"})
+    noisy = mem.assign(mem=mem["mem"] + np.random.default_rng(1).normal(0, mem["mem"].std(), len(mem)))
+    assert outcome("FZ5", feldman_mem=mem, other_mem=noisy)["passed"] == "true"
+    monkeypatch.setattr(criteria, "FZ5_MIN_SPEARMAN", 0.99)
+    assert outcome("FZ5", feldman_mem=mem, other_mem=noisy)["passed"] == "false"
+
+
+@pytest.mark.workflow
+def test_dry_run_gives_the_claims_every_declared_input(tmp_path):
+    """The rule's command carries one option per declared input of the configured pieces, no other."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(claims_config(FULL_CLAIMS), sort_keys=False))
+    command = [*SNAKEMAKE, "results/claims/claims.parquet", "-s", str(REPO / "Snakefile"), "--directory",
+               str(tmp_path), "--cores", "1", "-n", "-p", "--configfile", str(tmp_path / "config.yaml")]
+    result = subprocess.run(command, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    line = next(line for line in result.stdout.splitlines() if "pipeline.claims.evaluate" in line)
+    options = set(re.findall(r"(--[a-z-]+)", line)) - {"--out"}
+    expected = tables.expected_files(FULL_CLAIMS, {"gp"}.__contains__) + [tables.DUMMIES_CLASS]
+    assert options == {tables.option(name) for name in expected}
+
+
+def test_declared_inputs_name_keys_of_the_claims_schema():
+    """Each input's config piece is a key of the schema's claims section (a renamed key fails here)."""
+    from pipeline.schema import schema_node
+
+    section = schema_node("claims")["properties"]
+    for name, spec in tables.INPUTS.items():
+        assert spec.paper in section, name
+        assert spec.key is None or spec.key in section[spec.paper]["properties"], name
+        assert not spec.planted or "dataset" in section[spec.paper]["properties"], name

@@ -4,19 +4,13 @@ Nothing is recomputed: each column is read from a table a method wrote (paths be
 under ``results/``). One row per example of the data set's training split, in dataset
 order; a method that did not run on the data set has no columns (never zeros).
 
-atlas.parquet schema (``pipeline.atlas.columns`` holds the same list; README has the table):
+atlas.parquet schema (one row per training example, in dataset order; ``pipeline.atlas.columns`` holds the same list):
     index                     int64    dataset index (row of data/{dataset}/images.npy)
     label                     int64    class label (data/{dataset}/index.parquet)
     feldman_mem_{arch}        float64  mem_i (feldman/{dataset}/{arch}/memorization.parquet)
     feldman_se_{arch}         float64  its standard error
-    feldman_mem_margin_{arch}, feldman_mem_margin_se_{arch}, feldman_lira_{arch}, feldman_lira_fixed_{arch}
-                              float64  the estimators beside mem and mem_margin's standard error
-                                       (memorization.parquet's mem_margin, mem_margin_se, lira, lira_fixed)
-    feldman_slowness_{arch}   float64  1 - learning_speed (memorization.parquet)
-                                       These five follow every other method's columns (so the analysis
-                                       keeps the earlier scores' order and seeds); an estimator the runs
-                                       could not form (all NaN: no margins or per-epoch record) has none.
-    kfold_M, kfold_U, kfold_V float64  K-fold score and its parts (kfold_vae/.../kfold_scores.parquet)
+    kfold_M, kfold_U, kfold_V
+                              float64  K-fold score and its parts (kfold_vae/.../kfold_scores.parquet)
     kfold_rho                 float64  nearest-neighbour ratio (kfold_vae/.../rho.parquet)
     kfold_logpx_full          float64  log p(x_i) under the full-data VAE, last epoch (kfold_vae/.../full/logpx.parquet)
     diffusion_replicates_{experiment}_n{size}_w{width}_seed{seed}
@@ -28,6 +22,15 @@ atlas.parquet schema (``pipeline.atlas.columns`` holds the same list; README has
     samples_{set}_nn_count    int64    samples of sample set {set} whose nearest training image (pixels) is the
                                        example (samples/{set}/nn_counts.parquet, column nn_count)
     samples_{set}_replicated  int64    replicates of that set whose nearest training image is the example
+    feldman_mem_margin_{arch} float64  mem_margin (memorization.parquet); this and the next four follow
+                                       every other method's columns, so the analysis keeps the earlier
+                                       scores' order and seeds; an estimator the runs could not form
+                                       (all NaN: no margins or per-epoch record) has no column
+    feldman_mem_margin_se_{arch}
+                              float64  its standard error (mem_margin_se)
+    feldman_lira_{arch}       float64  LiRA online, per-example leave-one-model-out AUC (lira)
+    feldman_lira_fixed_{arch} float64  the same with fixed variances (lira_fixed)
+    feldman_slowness_{arch}   float64  1 - learning_speed (memorization.parquet's learning_speed)
 """
 
 from __future__ import annotations

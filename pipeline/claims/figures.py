@@ -1,13 +1,13 @@
 """Figures of the claims: one per paper with a panel per claim, headed by its outcome, and the table.
 
 Each panel draws the numbers its claim's criterion uses, from the same tables (the same options as
-``evaluate``) and the same helper functions; a claim that was not run shows why instead.
+``evaluate``; a panel's function takes the inputs its claim declares) and the same helper functions and
+thresholds; a claim that was not run shows why instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import textwrap
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import cli, io
+from pipeline.claims import criteria as cr
 from pipeline.claims import evaluate as ev
 from pipeline.claims.tables import Inputs, add_arguments, read_inputs
 from pipeline.frechet import frechet_test_column
@@ -44,12 +45,12 @@ def _boxes(ax, groups: dict, ylabel: str) -> None:
 def draw_fz1(ax, feldman_index, feldman_mem):
     groups, mem = ev._feldman_groups(feldman_index, feldman_mem)
     _hist(ax, {"flipped": mem[groups["flipped"]], "clean": mem[groups["clean"]]}, "mem")
-    ax.axvline(0.5, color="k", ls="--", lw=0.8)
+    ax.axvline(cr.FZ1_MIN_MEDIAN_MEM, color="k", ls="--", lw=0.8)
 
 
 def draw_fz2(ax, feldman_index, feldman_pairs, feldman_shards):
     _hist(ax, {"flipped -> its test copy": ev.copy_influence(feldman_index, feldman_shards)["infl"]}, "infl(i, j)")
-    ax.axvline(0.5, color="k", ls="--", lw=0.8)
+    ax.axvline(cr.FZ2_MIN_MEDIAN_INFL, color="k", ls="--", lw=0.8)
 
 
 def draw_fz3(ax, feldman_index, feldman_mem):
@@ -67,7 +68,7 @@ def _mem_scatter(ax, a, b, label_b):
 def draw_fz4(ax, feldman_mem, replicate_mem):
     _mem_scatter(ax, feldman_mem, replicate_mem, "replicate")
     for line in (ax.axvline, ax.axhline):
-        line(ev.MEM_SET_THRESHOLD, color="k", ls="--", lw=0.8)
+        line(cr.MEM_SET_THRESHOLD, color="k", ls="--", lw=0.8)
 
 
 def draw_fz5(ax, feldman_mem, other_mem):
@@ -77,7 +78,8 @@ def draw_fz5(ax, feldman_mem, other_mem):
 def draw_kf1(ax, kfold_index, kfold_scores):
     groups, m = ev._kfold_groups(kfold_index, kfold_scores)
     _hist(ax, {"outlier": m[groups["outlier"]], "clean": m[groups["clean"]]}, "M")
-    ax.axvline(np.nanquantile(m, 1 - ev.TOP_FRACTION), color="k", ls="--", lw=0.8, label="top 5 %")
+    ax.axvline(np.nanquantile(m, 1 - cr.TOP_FRACTION), color="k", ls="--", lw=0.8,
+               label=f"top {cr.percent(cr.TOP_FRACTION)}")
 
 
 def draw_kf2(ax, kfold_index, kfold_scores):
@@ -92,8 +94,9 @@ def draw_kf3(ax, kfold_scores, kfold_logpx_full, kfold_index=None):
     high = ev.top_flags(m)
     clean = groups["clean"]
     ax.scatter(table["logpx"][clean & ~high], m[clean & ~high], s=3, alpha=0.3, label="clean")
-    ax.scatter(table["logpx"][clean & high], m[clean & high], s=6, color="tab:red", label="clean, top 5 % M")
-    ax.axvline(np.quantile(table["logpx"], ev.LOW_LIKELIHOOD_QUANTILE), color="k", ls="--", lw=0.8)
+    ax.scatter(table["logpx"][clean & high], m[clean & high], s=6, color="tab:red",
+               label=f"clean, top {cr.percent(cr.TOP_FRACTION)} M")
+    ax.axvline(np.quantile(table["logpx"], cr.LOW_LIKELIHOOD_QUANTILE), color="k", ls="--", lw=0.8)
     ax.set_xlabel("log p(x), full model")
     ax.set_ylabel("M")
     ax.legend(fontsize=7)
@@ -114,7 +117,7 @@ def draw_kf4(ax, kfold_scores, kfold_rho, kfold_index=None):
 def draw_kf5(ax, kfold_scores, kfold_index=None):
     groups, m = ev._kfold_groups(kfold_index, kfold_scores)
     _hist(ax, {"clean": m[groups["clean"]]}, "M")
-    ax.axvline(0, color="k", ls="--", lw=0.8)
+    ax.axvline(cr.KF5_MEDIAN_M_ABOVE, color="k", ls="--", lw=0.8)
 
 
 def _shares(ax, shares: pd.DataFrame, xlabel: str, ylabel: str = "replicate share"):
@@ -128,7 +131,7 @@ def _shares(ax, shares: pd.DataFrame, xlabel: str, ylabel: str = "replicate shar
 def draw_y1(ax, capacity):
     _shares(ax, ev.share_by_size(capacity), "training images")
     ax.set_xscale("log")
-    for level in (0.9, 0.1):
+    for level in (cr.Y1_MIN_SHARE_SMALLEST, cr.Y1_MAX_SHARE_LARGEST):
         ax.axhline(level, color="k", ls="--", lw=0.8)
 
 
@@ -136,7 +139,7 @@ def draw_y2(ax, capacity):
     shares = ev.share_by_size(capacity)
     _shares(ax, shares, "training images")
     ax.set_xscale("log")
-    ax.axhline(ev.MC_SHARE, color="k", ls="--", lw=0.8)
+    ax.axhline(cr.MC_SHARE, color="k", ls="--", lw=0.8)
     for width, line in zip(shares.columns, ax.get_lines()):
         mc = ev.capacity_size(shares.index, shares[width].to_numpy())
         if np.isfinite(mc) and mc > 0:
@@ -171,7 +174,7 @@ def _by_tau(ax, table: pd.DataFrame, ylabel: str):
 def draw_b1(ax, mrgan_summary):
     zero = mrgan_summary[mrgan_summary["tau"] == 0]
     ax.scatter(zero["seed"], zero["ct"])
-    ax.axhline(-3, color="k", ls="--", lw=0.8)
+    ax.axhline(cr.B1_MAX_CT, color="k", ls="--", lw=0.8)
     ax.set_xlabel("seed")
     ax.set_ylabel("C_T at tau = 0")
 
@@ -214,16 +217,16 @@ def paper_figure(claims: pd.DataFrame, paper: str, inputs: Inputs):
     """A panel per claim of ``paper``: what its criterion looks at, titled with the outcome."""
     rows = claims[claims["paper"] == paper]
     fig, axes = new_figure(1, len(rows), (4.2 * len(rows), 4.2))
+    claims_by_id = {claim.id: claim for claim in ev.CLAIMS}
     for ax, row in zip(axes[0], rows.itertuples()):
         ax.set_title(f"{row.id}: {row.passed}\n" + textwrap.fill(row.criterion, 48), fontsize=8,
                      color=COLOURS[row.passed])
         draw = DRAW[row.id]
-        names = [name for name in inspect.signature(draw).parameters if name != "ax"]
         if row.passed == ev.NOT_RUN:
             ax.axis("off")
             ax.text(0.5, 0.5, textwrap.fill(row.detail, 40), ha="center", va="center", fontsize=8)
             continue
-        draw(ax, **{name: inputs.tables[name] for name in names if name in inputs.tables})
+        draw(ax, **{name: inputs.tables.get(name) for name in claims_by_id[row.id].uses()})
         ax.text(0.02, -0.28, textwrap.fill(row.detail, 60), transform=ax.transAxes, fontsize=6, va="top")
     fig.suptitle(f"{PAPERS[paper]}: do the claims reproduce?")
     fig.tight_layout()

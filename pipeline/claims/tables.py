@@ -1,8 +1,12 @@
 """The result tables the claims read: command-line options, checked reads, and the lookups they share.
 
-Each input is optional: the rule names only the tables of the pieces ``claims`` configures, and a
-claim whose tables are absent is not run. ``read_inputs`` returns the loaded tables by input name
-with the files each came from, so every claim can say which files it read.
+Every input is declared once in ``INPUTS``, with the config piece that supplies it; the claims declare
+which of them they read (``evaluate.CLAIMS``), and the rules' input builders (claims_common.smk) are
+checked against the declarations at start-up (``check_built``), so a renamed or forgotten input stops
+the workflow instead of turning a claim ``not run``. Each input is optional: the rule names only the
+tables of the pieces ``claims`` configures, and a claim whose tables are absent is not run.
+``read_inputs`` returns the loaded tables by input name with the files each came from, so every claim
+can say which files it read.
 """
 
 from __future__ import annotations
@@ -19,34 +23,90 @@ from pipeline.data.planted import training_kinds
 from pipeline.errors import PipelineError
 from pipeline.feldman.estimate import read_shards
 
-# input name -> (columns read, or None for the whole table; the config piece that supplies it)
-TABLE_INPUTS = {
-    "feldman_index": (["index", "split", "planted", "source_index"], "a planted data set in claims.feldman.dataset"),
-    "feldman_mem": (["index", "mem"], "claims.feldman"),
-    "feldman_pairs": (["train_index", "test_index", "infl"], "a planted data set in claims.feldman.dataset"),
-    "replicate_mem": (["index", "mem"], "claims.feldman.replicate"),
-    "other_mem": (["index", "mem"], "claims.feldman.other_arch"),
-    "kfold_index": (["index", "split", "planted", "source_index"], "a planted data set in claims.kfold_vae.dataset"),
-    "kfold_scores": (["index", "M"], "claims.kfold_vae"),
-    "kfold_rho": (["index", "rho"], "claims.kfold_vae"),
-    "kfold_logpx_full": (["index", "epoch", "logpx"], "claims.kfold_vae"),
-    "capacity": (["size", "width", "seed", "class", "replicate_share"], "claims.diffusion.capacity"),
-    "dummies": (["size", "width", "seed", "class", "replicate_share", "n_train_replicated"],
-                "claims.diffusion.dummies"),
-    "minority": (["size", "width", "seed", "class", "replicate_share", "n_train_class", "train_replicated_share"],
-                 "claims.diffusion.minority"),
-    "mrgan_summary": (None, "claims.mrgan"),
-    "mrgan_classwise": (["tau", "seed", "label", "ct"], "claims.mrgan"),
+@dataclass(frozen=True)
+class Input:
+    """One input of the claims, declared once: its option of ``evaluate`` and ``figures`` (``--<name>``,
+    underscores as dashes), its key among the claims rules' inputs, and the config piece that supplies it.
+
+    The piece: ``claims.<paper>`` whenever ``key`` is None, else only when ``claims.<paper>.<key>`` is set,
+    and, if ``planted``, only when ``claims.<paper>.dataset`` is a planted data set (its canaries).
+    """
+    paper: str
+    key: str | None = None
+    planted: bool = False
+    columns: tuple[str, ...] | None = None  # the columns read; None: the whole table
+    kind: str = "table"  # table: one Parquet file; shards: Feldman shard tables; class: an integer option
+
+    @property
+    def source(self) -> str:
+        """Where the input comes from, for the message of a claim that is not run."""
+        if self.planted:
+            return f"a planted data set in claims.{self.paper}.dataset"
+        return f"claims.{self.paper}" + (f".{self.key}" if self.key else "")
+
+
+INDEX_COLUMNS = ("index", "split", "planted", "source_index")
+INPUTS = {
+    "feldman_index": Input("feldman", planted=True, columns=INDEX_COLUMNS),
+    "feldman_mem": Input("feldman", columns=("index", "mem")),
+    "feldman_pairs": Input("feldman", planted=True, columns=("train_index", "test_index", "infl")),
+    # the shard tables of claims.feldman.arch (FZ2's influence of each flipped example on its test copy)
+    "feldman_shards": Input("feldman", planted=True, kind="shards"),
+    "replicate_mem": Input("feldman", "replicate", columns=("index", "mem")),
+    "other_mem": Input("feldman", "other_arch", columns=("index", "mem")),
+    "kfold_index": Input("kfold_vae", planted=True, columns=INDEX_COLUMNS),
+    "kfold_scores": Input("kfold_vae", columns=("index", "M")),
+    "kfold_rho": Input("kfold_vae", columns=("index", "rho")),
+    "kfold_logpx_full": Input("kfold_vae", columns=("index", "epoch", "logpx")),
+    "capacity": Input("diffusion", "capacity", columns=("size", "width", "seed", "class", "replicate_share")),
+    "dummies": Input("diffusion", "dummies",
+                     columns=("size", "width", "seed", "class", "replicate_share", "n_train_replicated")),
+    # the fixed class of the dummies experiment (its keep_label), handed over with its table
+    "dummies_class": Input("diffusion", "dummies", kind="class"),
+    "minority": Input("diffusion", "minority", columns=("size", "width", "seed", "class", "replicate_share",
+                                                       "n_train_class", "train_replicated_share")),
+    "mrgan_summary": Input("mrgan"),
+    "mrgan_classwise": Input("mrgan", columns=("tau", "seed", "label", "ct")),
 }
 MRGAN_SUMMARY_COLUMNS = ["tau", "seed", "ct", "kept_fraction", "tau_guideline"]
-# The shard tables of claims.feldman.arch (FZ2's influence of each flipped example on its test copy).
 SHARDS = "feldman_shards"
-SHARDS_SOURCE = "a planted data set in claims.feldman.dataset"
-# The fixed class of the dummies experiment (its keep_label), handed over with its table.
 DUMMIES_CLASS = "dummies_class"
 # Where each input comes from, for the message of a claim that is not run.
-SOURCES = {**{name: source for name, (_, source) in TABLE_INPUTS.items()}, SHARDS: SHARDS_SOURCE,
-           DUMMIES_CLASS: "claims.diffusion.dummies"}
+SOURCES = {name: spec.source for name, spec in INPUTS.items()}
+
+
+def option(name: str) -> str:
+    """The command-line option of input ``name``: ``--feldman-mem``."""
+    return f"--{name.replace('_', '-')}"
+
+
+def expected_files(claims: dict, is_planted) -> list[str]:
+    """The file inputs the claims rules must be given for the config section ``claims`` (by paper,
+    in INPUTS order); ``is_planted(name)`` says whether data set ``name`` is of kind planted."""
+    names = []
+    for name, spec in INPUTS.items():
+        piece = claims.get(spec.paper)
+        if spec.kind == "class" or piece is None or (spec.key is not None and spec.key not in piece):
+            continue
+        if spec.planted and not is_planted(piece["dataset"]):
+            continue
+        names.append(name)
+    return names
+
+
+def check_built(built, claims: dict, is_planted) -> None:
+    """Stop with one line when the rules' inputs (``built``: names) differ from the declared ones, so a
+    renamed or forgotten input fails the workflow at start-up instead of turning a claim ``not run``."""
+    expected = expected_files(claims, is_planted)
+    extra = [name for name in built if name not in expected]
+    missing = [name for name in expected if name not in built]
+    if extra or missing:
+        raise PipelineError(
+            "the claims rules' inputs (workflow/rules/claims_common.smk) differ from those declared in "
+            "pipeline.claims.tables.INPUTS for config section 'claims': "
+            + "; ".join(part for part in (extra and f"not declared: {', '.join(extra)}",
+                                          missing and f"declared but not built: {', '.join(missing)}") if part))
+
 
 @dataclass
 class Shards:
@@ -64,21 +124,24 @@ class Inputs:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per input (``--feldman-mem``, ...), all optional."""
-    for name in TABLE_INPUTS:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=Path)
-    parser.add_argument(f"--{SHARDS.replace('_', '-')}", nargs="+", type=Path)
-    parser.add_argument(f"--{DUMMIES_CLASS.replace('_', '-')}", type=int,
-                        help="the fixed class of the dummies experiment (its keep_label)")
+    for name, spec in INPUTS.items():
+        if spec.kind == "table":
+            parser.add_argument(option(name), type=Path)
+        elif spec.kind == "shards":
+            parser.add_argument(option(name), nargs="+", type=Path)
+        else:
+            parser.add_argument(option(name), type=int,
+                                help="the fixed class of the dummies experiment (its keep_label)")
 
 
 def read_inputs(args: argparse.Namespace) -> Inputs:
     """Read every input given on the command line; a missing file or column stops with one line."""
     inputs = Inputs()
-    for name, (columns, _) in TABLE_INPUTS.items():
+    for name, spec in INPUTS.items():
         path = getattr(args, name)
-        if path is None:
+        if path is None or spec.kind != "table":
             continue
-        table = io.read_parquet(path, columns)
+        table = io.read_parquet(path, None if spec.columns is None else list(spec.columns))
         if name == "mrgan_summary":
             missing = [c for c in MRGAN_SUMMARY_COLUMNS if c not in table.columns]
             if missing:

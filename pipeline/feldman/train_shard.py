@@ -25,7 +25,7 @@ at that moment; summed over epochs this is ``train_epoch_correct`` (Jiang et al.
 ``train_epoch_correct / epochs``). Recording it costs an argmax and a scatter-add per step, no extra
 forward pass (``benchmarks/feldman_shard_throughput.py --overhead`` measures it).
 
-shard table (``shards/shard{k}.parquet``), one row per run:
+shard{k}.parquet (one row per run; shard k of the architecture's shards/ folder):
     run             int32       run index r (row r of feldman_subsets.parquet)
     seed            int64       split seed (also seeds init and batch order with r and init_seed)
     init_seed       int64       the spec's init_seed

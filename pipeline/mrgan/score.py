@@ -18,25 +18,36 @@ scores.parquet schema (one row):
     ct             float64  C_T in the embedding (negative: data copying)
     ct_pixels      float64  C_T in pixel space (images flattened, in [0, 1])
     ct_cells_kept  int64    cells with more than 20/m of the samples
-    fd_<kind>_train      float64  Frechet distance of samples vs training features in the embedding
-    fd_<kind>_test       float64  the same vs test features (kind: mrgan.embedding.kind, e.g. fd_classifier_test)
-    fd_<kind>_test_train float64  the same of test vs training features (the floor for this data size)
+    fd_<kind>_train       float64  Frechet distance of samples vs training features in the embedding
+    fd_<kind>_test        float64  the same vs test features (kind: mrgan.embedding.kind, e.g. fd_classifier_test)
+    fd_<kind>_test_train  float64  the same of test vs training features (the floor for this data size)
     mean_nn_gen    float64  mean 1 - |cos| of samples to their nearest training point
     mean_nn_test   float64  the same for test points
-    frac_gen_below_tau float64  fraction of samples with distance <= tau (not rejected at sampling)
+    frac_gen_below_tau    float64  fraction of samples with distance <= tau (not rejected at sampling)
     kept_fraction  float64  fraction of generator-step fakes kept by MR during training
     n_samples      int64    m
     fid_test       float64  FID of fid_images samples vs fid_images test images (only with mrgan.fid_images > 0)
     fid_images     int64    images per side of fid_test (only with fid_test)
 
-classwise.parquet schema (one row per class): dataset, tau, seed, embedding (as above),
-    label int64, ct float64 (embedding), cells_kept int64, m int64 (samples of the class),
-    n int64 (test points), ct_pixels float64 (C_T of the class in pixel space, same cells count).
+classwise.parquet schema (one row per class):
+    dataset     string   as in scores.parquet
+    tau         float64
+    seed        int64
+    embedding   string
+    label       int64    class
+    ct          float64  C_T of the class in the embedding (cells fitted on its training points)
+    cells_kept  int64    its cells holding enough samples
+    m           int64    samples of the class
+    n           int64    test points of the class
+    ct_pixels   float64  C_T of the class in pixel space (same cells count)
 
 ct_cells.parquet: ct_test.py's cell table plus dataset, tau, seed, embedding.
 
 nn_distances.parquet schema (one row per sample or test point):
-    dataset, tau, seed, embedding  (as above)
+    dataset     string   as in scores.parquet
+    tau         float64
+    seed        int64
+    embedding   string
     set       string   'generated' or 'test'
     index     int64    position in samples.npy, or in the test split
     label     int64    class

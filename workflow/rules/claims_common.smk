@@ -1,5 +1,8 @@
 # Helpers of the claims rules (claims.smk): which result tables each configured paper's claims read.
-# Included after every method's rules, whose config sections and path helpers it reads.
+# Included after every method's rules, whose config sections and path helpers it reads. The input
+# names are declared in pipeline/claims/tables.py (INPUTS); what is built here is checked against them.
+
+from pipeline.claims import tables as claim_inputs
 
 CLAIMS = paths.CLAIMS
 CLAIMS_PAPERS = ["feldman", "kfold_vae", "diffusion", "mrgan"]
@@ -66,6 +69,7 @@ def claims_input_files(wildcards=None):
     for paper in CLAIMS_PAPERS:
         if paper in config["claims"]:
             inputs.update(builders[paper](config["claims"][paper]))
+    claim_inputs.check_built(inputs, config["claims"], is_planted)
     return inputs
 
 
@@ -75,11 +79,11 @@ def claims_args(wildcards, input):
     for name in claims_input_files():
         files = input[name]
         files = [files] if isinstance(files, str) else list(files)
-        args.append(" ".join([f"--{name.replace('_', '-')}", *files]))
+        args.append(" ".join([claim_inputs.option(name), *files]))
     dummies = config["claims"].get("diffusion", {}).get("dummies")
     if dummies is not None:
         label = config["diffusion"]["experiments"][dummies]["keep_label"]
-        args.append(f"--dummies-class {label}")
+        args.append(f"{claim_inputs.option(claim_inputs.DUMMIES_CLASS)} {label}")
     return " ".join(args)
 
 
