@@ -22,14 +22,16 @@ atlas.parquet schema (one row per training example, in dataset order; ``pipeline
     samples_{set}_nn_count    int64    samples of sample set {set} whose nearest training image (pixels) is the
                                        example (samples/{set}/nn_counts.parquet, column nn_count)
     samples_{set}_replicated  int64    replicates of that set whose nearest training image is the example
-    feldman_mem_margin_{arch} float64  mem_margin (memorization.parquet); this and the next four follow
+    feldman_mem_margin_{arch}
+                              float64  mem_margin (memorization.parquet); this and the next four follow
                                        every other method's columns, so the analysis keeps the earlier
                                        scores' order and seeds; an estimator the runs could not form
                                        (all NaN: no margins or per-epoch record) has no column
     feldman_mem_margin_se_{arch}
                               float64  its standard error (mem_margin_se)
     feldman_lira_{arch}       float64  LiRA online, per-example leave-one-model-out AUC (lira)
-    feldman_lira_fixed_{arch} float64  the same with fixed variances (lira_fixed)
+    feldman_lira_fixed_{arch}
+                              float64  the same with fixed variances (lira_fixed)
     feldman_slowness_{arch}   float64  1 - learning_speed (memorization.parquet's learning_speed)
 """
 

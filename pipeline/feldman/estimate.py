@@ -36,8 +36,7 @@ memorization.parquet (one row per training example, in dataset order):
     mem_margin_se   float64  its standard error
     lira            float64  LiRA online, per-example leave-one-model-out AUC (pipeline.feldman.lira)
     lira_fixed      float64  the same with the fixed (global) variances, for small t
-    learning_speed  float64  share of epochs the models holding i got it right (Jiang et al. 2021;
-                             NaN without the per-epoch record); 1 - learning_speed is its proxy
+    learning_speed  float64  share of epochs in which the models holding i got it right (Jiang et al. 2021)
 influence_pairs.parquet (one row per selected pair, by train index then influence, descending):
     train_index  int64    dataset index of training example i
     train_label  int64
