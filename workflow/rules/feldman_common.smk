@@ -73,6 +73,10 @@ def feldman_thetas(wildcards):
     return " ".join(f"{theta:g}" for theta in config["feldman"]["thetas"])
 
 
+# convergence.parquet compares two halves of at least 8 runs each
+FELDMAN_CONVERGENCE = config["splits"]["feldman"]["runs"] >= 16
+
+
 def feldman_targets():
     targets = []
     for name in config["feldman"]["datasets"]:
@@ -84,12 +88,12 @@ def feldman_targets():
                 f"{base}/influence_chance.parquet",
                 f"{base}/membership.parquet",
             ]
-            if config["splits"]["feldman"]["runs"] >= 16:  # convergence needs two halves of 8 runs
+            if FELDMAN_CONVERGENCE:
                 targets += [f"{base}/convergence.parquet"]
             targets += [
                 f"{base}/figures/{fig}.png"
                 for fig in ["mem_histogram", "extremes", "influence_pairs"]
-                + (["convergence"] if config["splits"]["feldman"]["runs"] >= 16 else [])
+                + (["convergence"] if FELDMAN_CONVERGENCE else [])
             ]
         if config["feldman"]["compare"]:
             targets.append(
