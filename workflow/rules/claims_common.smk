@@ -1,9 +1,6 @@
 # Helpers of the claims rules (claims.smk): which result tables each configured paper's claims read.
 # Included after every method's rules, whose config sections and path helpers it reads.
 
-CLAIMS = paths.CLAIMS
-CLAIMS_PAPERS = ["feldman", "kfold_vae", "diffusion", "mrgan"]
-
 
 def is_planted(name):
     return config["datasets"][name]["kind"] == "planted"
@@ -63,7 +60,7 @@ def claims_input_files(wildcards=None):
         "mrgan": claims_mrgan_inputs,
     }
     inputs = {}
-    for paper in CLAIMS_PAPERS:
+    for paper in targets.CLAIMS_PAPERS:
         if paper in config["claims"]:
             inputs.update(builders[paper](config["claims"][paper]))
     return inputs
@@ -81,12 +78,3 @@ def claims_args(wildcards, input):
         label = config["diffusion"]["experiments"][dummies]["keep_label"]
         args.append(f"--dummies-class {label}")
     return " ".join(args)
-
-
-def claims_targets():
-    if not config["claims"]:
-        return []
-    figures = [f"{paper}.png" for paper in CLAIMS_PAPERS] + ["table.png"]
-    return [f"{CLAIMS}/claims.parquet"] + [
-        f"{CLAIMS}/figures/{name}" for name in figures
-    ]
