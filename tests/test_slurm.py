@@ -11,8 +11,8 @@ from its checkpoint, and every table and array equals those of a local run of th
 
 The config is TINY_ALL_METHODS (every rule of every method, the atlas and the figures, on tiny
 data; compared with ``tiny_run``), so the suite stays within CI's time. PIPELINE_SLURM_CONFIG=default
-runs the repository's config.yaml instead and compares with ``default_run`` (about 17 minutes on
-2 cores against 8.5 for the local run).
+runs the default experiment's test copy (.test/default.yaml, the config of ``default_run``) instead and
+compares with ``default_run`` (about 17 minutes on 2 cores against 8.5 for the local run).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, TINY_ALL_METHODS, assert_same_results, workflow_env
+from conftest import REPO, SHARED_RUN_CONFIGS, TINY_ALL_METHODS, assert_same_results, workflow_env
 from pipeline import paths
 from slurm_cluster import SKIP_VARIABLE, LocalSlurmCluster, SlurmUnavailable
 from test_faults import kill_after_checkpoint
@@ -54,7 +54,7 @@ def killed_shard(config: dict) -> dict:
 def case(request) -> tuple[dict, Path]:
     """(config, local run of it), chosen by PIPELINE_SLURM_CONFIG."""
     if os.environ.get(CONFIG_VARIABLE, "tiny") == "default":
-        return yaml.safe_load((REPO / "config.yaml").read_text()), request.getfixturevalue("default_run")
+        return yaml.safe_load(SHARED_RUN_CONFIGS["default_run"].read_text()), request.getfixturevalue("default_run")
     return TINY_ALL_METHODS, request.getfixturevalue("tiny_run")
 
 
