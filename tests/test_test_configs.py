@@ -19,7 +19,7 @@ PROFILE = "workflow/profiles/default"
 
 
 def test_there_are_test_configs():
-    assert {"all_methods", "data_splits_neighbors", "feldman", "kfold_vae"} <= {p.stem for p in CONFIGS}
+    assert {"all_methods", "data_splits_neighbors", "default", "feldman", "kfold_vae"} <= {p.stem for p in CONFIGS}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
