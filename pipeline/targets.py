@@ -113,7 +113,8 @@ def samples_fid_inputs(config: dict, sample_set: str) -> dict[str, str]:
 
 
 def samples_targets(config: dict) -> list[str]:
-    return [f"{paths.SAMPLES.format(sample_set=name)}/{table}" for name in config["samples"] for table in SAMPLES_TABLES]
+    return [f"{paths.SAMPLES.format(sample_set=name)}/{table}"
+            for name in config["samples"] for table in SAMPLES_TABLES]
 
 
 # --- K-fold VAE --------------------------------------------------------------------------------
@@ -256,7 +257,8 @@ def atlas_sources(config: dict, name: str) -> list[tuple[str, str | None, list[s
                 sources.append(("--mrgan", mrgan_job_name(tau, seed), [f"{job}/nn_distances.parquet"]))
     for sample_set, spec in config["samples"].items():
         if spec["dataset"] == name:
-            sources.append(("--samples", sample_set, [f"{paths.SAMPLES.format(sample_set=sample_set)}/nn_counts.parquet"]))
+            path = f"{paths.SAMPLES.format(sample_set=sample_set)}/nn_counts.parquet"
+            sources.append(("--samples", sample_set, [path]))
     return sources
 
 

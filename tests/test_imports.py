@@ -106,9 +106,11 @@ def test_importing_a_rule_module_asks_nothing_of_cuda():
 def test_the_workflow_imports_only_light_modules_at_start_up():
     """The modules the Snakefile imports to build the DAG (the targets and each method's job-spec keys)
     import no third-party package: every dry run and every run would pay for it."""
-    modules = ["pipeline.targets", *sorted(f"pipeline.{p.parent.name}.spec" for p in (REPO / "pipeline").glob("*/spec.py"))]
+    specs = sorted(f"pipeline.{path.parent.name}.spec" for path in (REPO / "pipeline").glob("*/spec.py"))
+    modules = ["pipeline.targets", *specs]
     assert len(modules) >= 5, modules
-    probe = ("import importlib, json, sys; before = set(sys.modules); [importlib.import_module(m) for m in sys.argv[1:]]; "
+    probe = ("import importlib, json, sys; before = set(sys.modules); "
+             "[importlib.import_module(m) for m in sys.argv[1:]]; "
              "print(json.dumps(sorted({n.split('.')[0] for n in set(sys.modules) - before} - {'pipeline'})))")
     result = subprocess.run([sys.executable, "-c", probe, *modules], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]

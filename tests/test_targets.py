@@ -49,7 +49,8 @@ def test_rule_inputs_follow_the_config(default):
     config["splits"]["feldman"]["runs"], config["feldman"]["shard_size"] = 65, 16
     assert targets.feldman_n_shards(config) == 5
     config["feldman"]["shard_size"] = "auto"
-    assert targets.feldman_shard_files(config, "d", "mlp") == [f"{paths.FELDMAN_ARCH.format(dataset='d', arch='mlp')}/shards/shard0.parquet"]
+    only = f"{paths.FELDMAN_ARCH.format(dataset='d', arch='mlp')}/shards/shard0.parquet"
+    assert targets.feldman_shard_files(config, "d", "mlp") == [only]
     # the grid figure shows the smallest and largest subsets of the widest model
     assert targets.diffusion_grid_dirs(default, "sweep") == [
         paths.DIFFUSION_JOB.format(experiment="sweep", size=size, width=16, seed=0) for size in (4, 256)]

@@ -72,7 +72,8 @@ def test_an_edit_to_config_yaml_reaches_no_workflow_test(tmp_path):
     repo.mkdir()
     for part in ("Snakefile", "workflow", "pipeline"):
         copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
-        copy(REPO / part, repo / part, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
+        options = {"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}
+        copy(REPO / part, repo / part, **options)
     edited = yaml.safe_load((REPO / ".test" / "data_splits_neighbors.yaml").read_text())
     load_config(REPO / ".test" / "data_splits_neighbors.yaml")  # a valid experiment
     (repo / "config.yaml").write_text(yaml.safe_dump(edited))
