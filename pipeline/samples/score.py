@@ -79,11 +79,11 @@ from pipeline.mrgan.ct_test import ct_statistic
 from pipeline.mrgan.score import pixels
 from pipeline.neighbors import knn, neighbors_table
 from pipeline.progress import get_logger
+from pipeline.samples.spec import SCORE_KEYS
 from pipeline.schema import schema_default, spec_defaults
 
 log = get_logger("samples.score")
 
-SCORE_KEYS = ("threshold", "k", "kmeans_cells", "pca_dims")  # the keys of samples.<name> that --spec holds
 SPACES = ("pixels", "embedding")
 SPACE_METRICS = {"pixels": "l2", "embedding": "abscosine"}
 
