@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import paths
 from pipeline.errors import PipelineError
 # The schema's location, error wording and defaults (re-exported: ``from pipeline.config import spec_defaults``
 # works; jobs import pipeline.schema, which needs neither snakemake nor this module's checks).
@@ -194,7 +195,112 @@ def check_references(config: dict) -> None:
         raise PipelineError(f"config key 'mrgan.fid_images': {mrgan['fid_images']} images for FID, but each job draws "
                             f"only mrgan.n_samples = {mrgan['n_samples']} samples")
     check_samples(config)
+    check_runs(config)
+    check_splits(config)
     check_claims(config)
+
+
+# --- what a data set holds, as far as its config entry tells (the prepare job knows the rest) ---
+
+
+def empty_splits(config: dict, name: str) -> set[str]:
+    """The splits of data set ``name`` that are surely empty. Only CelebA has a ``valid`` split;
+    synthetic kinds and mixtures have test examples only when they ask for some; a planted data set
+    keeps its base's splits and adds test copies. Files a researcher brings are not read here."""
+    spec = config["datasets"][name]
+    if spec["kind"] == "celeba":
+        return set()
+    if spec["kind"] in ("mondrian", "random_ink", "gaussian_mixture"):
+        return {"valid"} | ({"test"} if spec["n_test"] == 0 else set())
+    if spec["kind"] == "mixture":
+        return {"valid"} | ({"test"} if all(part["n_test"] == 0 for part in spec["parts"]) else set())
+    if spec["kind"] == "planted":
+        return empty_splits(config, spec["base"]) - ({"test"} if spec["test_copy"] > 0 else set())
+    return {"valid"}
+
+
+def training_labels(config: dict, name: str) -> set[int] | None:
+    """The labels of data set ``name``'s training examples where its config entry fixes them (Mondrian
+    and Random Ink images are all label 0; a mixture part takes its ``label``, its ``classes`` or its
+    source's); None where only the data tell."""
+    spec = config["datasets"][name]
+    if spec["kind"] in ("mondrian", "random_ink") or (spec["kind"] == "gaussian_mixture" and spec["n_centers"] == 1):
+        return {0}
+    if spec["kind"] == "planted":  # flipped labels move to other classes of the base
+        return training_labels(config, spec["base"])
+    if spec["kind"] != "mixture":
+        return None
+    labels = set()
+    for part in (part for part in spec["parts"] if part["n_train"] > 0):
+        if "label" in part:
+            labels.add(part["label"])
+        elif (source := training_labels(config, part["dataset"])) is not None:
+            labels |= source if "classes" not in part else source & set(part["classes"])
+        elif "classes" in part:
+            labels |= set(part["classes"])
+        else:
+            return None
+    return labels
+
+
+def check_runs(config: dict) -> None:
+    """Each method section that names data sets has something to run on them, and no job or
+    comparison is listed twice under two spellings."""
+    feldman = config["feldman"]
+    if feldman["datasets"] and not feldman["architectures"]:
+        raise PipelineError(f"config key 'feldman.architectures': none declared, so nothing would run on "
+                            f"feldman.datasets {feldman['datasets']}; declare at least one (e.g. mlp: {{kind: mlp}})")
+    pairs = set()
+    for i, (a, b) in enumerate(feldman["compare"]):
+        if a == b:
+            raise PipelineError(f"config key 'feldman.compare.{i}': compares '{a}' with itself (agreement 1 by "
+                                "construction); name two different architectures")
+        if frozenset((a, b)) in pairs:
+            raise PipelineError(f"config key 'feldman.compare.{i}': the pair {a}, {b} is compared already")
+        pairs.add(frozenset((a, b)))
+    labels = {}
+    for tau in config["mrgan"]["taus"]:
+        label = paths.tau_label(tau)
+        if label in labels:
+            raise PipelineError(f"config key 'mrgan.taus': {labels[label]!r} and {tau!r} share the folder "
+                                f"tau{label} (taus are named by 6 significant digits); make them differ there")
+        labels[label] = tau
+    kfold = config["kfold_vae"]
+    for name in kfold["datasets"]:
+        model = kfold["models"][name]
+        epochs = model.get("epochs", kfold["epochs"])
+        late = [e for e in model.get("eval_epochs", kfold["eval_epochs"]) if e > epochs]
+        if late:
+            key = f"kfold_vae.models.{name}.eval_epochs" if "eval_epochs" in model else "kfold_vae.eval_epochs"
+            raise PipelineError(f"config key '{key}': epoch {late[0]} is past the last of the {epochs} epochs "
+                                f"the models of '{name}' train")
+
+
+def check_splits(config: dict) -> None:
+    """Each method's data sets have the splits and classes it reads, where the config tells."""
+    def need(name: str, split: str, key: str, why: str) -> None:
+        if split in empty_splits(config, name):
+            raise PipelineError(f"config key '{key}': data set '{name}' has no {split} split ({why})")
+
+    for job, spec in config["neighbors"].items():
+        for name in spec["datasets"]:
+            for side in ("query_split", "ref_split"):
+                need(name, spec[side], f"neighbors.{job}.{side}", f"the split neighbors.{job} reads")
+    for name in config["feldman"]["datasets"]:
+        need(name, "test", "feldman.datasets", "influence is measured on test examples")
+        labels = training_labels(config, name)
+        if labels is not None and len(labels) < 2:
+            raise PipelineError(f"config key 'feldman.datasets': data set '{name}' has one class in training; "
+                                "a classifier fit to one class memorizes nothing")
+    kfold = config["kfold_vae"]
+    for name in kfold["datasets"]:
+        model = kfold["models"][name]
+        key = f"kfold_vae.models.{name}.validation_split" if "validation_split" in model else "kfold_vae.validation_split"
+        need(name, model.get("validation_split", kfold["validation_split"]), key, "rho's validation images")
+    for name in config["mrgan"]["datasets"]:
+        need(name, "test", "mrgan.datasets", "C_T compares the samples with held-out test images")
+    for set_name, spec in config["samples"].items():
+        need(spec["dataset"], "test", f"samples.{set_name}.dataset", "a sample set is scored against the test split")
 
 
 def check_claims(config: dict) -> None:
@@ -219,16 +325,81 @@ def check_claims(config: dict) -> None:
             if section.get(key) == section["arch"]:
                 raise PipelineError(f"config key 'claims.feldman.{key}': must name another architecture entry than "
                                     f"arch '{section['arch']}'")
+        check_feldman_claims(config, section)
     if "kfold_vae" in claims:
         need("kfold_vae.dataset", "kfold_vae.datasets")
     for key in claims.get("diffusion", {}):
         need(f"diffusion.{key}", "diffusion.experiments")
-    dummies = claims.get("diffusion", {}).get("dummies")
-    if dummies is not None and config["diffusion"]["experiments"][dummies]["keep_label"] < 0:
-        raise PipelineError(f"config key 'claims.diffusion.dummies': experiment '{dummies}' has no keep_label, "
-                            "the class whose replicates the dummies should reduce")
+    check_diffusion_claims(config, claims.get("diffusion", {}))
     if "mrgan" in claims:
         need("mrgan.dataset", "mrgan.datasets")
+        if 0 not in config["mrgan"]["taus"]:
+            raise PipelineError(f"config key 'mrgan.taus': {config['mrgan']['taus']} lacks 0, the run without "
+                                "rejection every MR-GAN claim compares with (claims.mrgan)")
+
+
+# What makes a Feldman classifier what it is, by kind; its other keys say how it is trained.
+ARCHITECTURE_KEYS = {"mlp": "hidden", "cnn": "channels", "module": "factory"}
+
+
+def check_feldman_claims(config: dict, section: dict) -> None:
+    """FZ4's replicate is the same classifier trained again on other random draws (else its agreement
+    is 1 by construction, or compares two classifiers); FZ5's other_arch is another classifier; and at
+    least one claim can run."""
+    architectures = config["feldman"]["architectures"]
+
+    def model(name: str) -> tuple:
+        spec = architectures[name]
+        return spec["kind"], spec[ARCHITECTURE_KEYS[spec["kind"]]]
+
+    def without_seeds(name: str) -> dict:
+        return {key: value for key, value in architectures[name].items() if key not in ("split_seed", "init_seed")}
+
+    def seeds(name: str) -> tuple[int, int]:
+        spec = architectures[name]
+        return spec.get("split_seed", config["feldman"]["seed"]), spec["init_seed"]
+
+    arch = section["arch"]
+    if "replicate" in section:
+        replicate = section["replicate"]
+        if without_seeds(replicate) != without_seeds(arch):
+            raise PipelineError(f"config key 'claims.feldman.replicate': '{replicate}' differs from arch '{arch}' in "
+                                "more than split_seed and init_seed; a replicate is the same classifier, trained again")
+        if seeds(replicate) == seeds(arch):
+            raise PipelineError(f"config key 'claims.feldman.replicate': '{replicate}' trains on the same subsets "
+                                f"from the same initial weights as '{arch}' (split seed, init_seed {seeds(arch)}), so "
+                                "they agree by construction; give it another split_seed or init_seed")
+    if "other_arch" in section and model(section["other_arch"]) == model(arch):
+        alike = ARCHITECTURE_KEYS[architectures[arch]["kind"]]
+        raise PipelineError(f"config key 'claims.feldman.other_arch': '{section['other_arch']}' is the same "
+                            f"classifier as '{arch}' (kind and {alike} alike); name another architecture")
+    name = section["dataset"]
+    if config["datasets"][name]["kind"] != "planted" and not {"replicate", "other_arch"} & set(section):
+        raise PipelineError(f"config key 'claims.feldman.dataset': '{name}' is not of kind planted (FZ1-FZ3) and "
+                            "neither replicate (FZ4) nor other_arch (FZ5) is set, so no Feldman claim would run")
+
+
+def check_diffusion_claims(config: dict, section: dict) -> None:
+    """Each experiment ``claims.diffusion`` names can feed its claim (which would otherwise be
+    ``not run`` after every model of the experiment has been trained)."""
+    experiments = config["diffusion"]["experiments"]
+    if "capacity" in section and len(experiments[section["capacity"]]["sizes"]) < 2:
+        raise PipelineError(f"config key 'claims.diffusion.capacity': experiment '{section['capacity']}' has one "
+                            "size; Y1 and Y2 follow the replicate share over two sizes or more")
+    if "dummies" in section:
+        spec = experiments[section["dummies"]]
+        if spec["keep_label"] < 0:
+            raise PipelineError(f"config key 'claims.diffusion.dummies': experiment '{section['dummies']}' has no "
+                                "keep_label, the class whose replicates the dummies should reduce")
+        if 0 not in spec["sizes"] or len(spec["sizes"]) < 2:
+            raise PipelineError(f"config key 'claims.diffusion.dummies': experiment '{section['dummies']}' needs "
+                                f"size 0 (no dummies) and a larger one among its sizes {spec['sizes']} (Y3)")
+    if "minority" in section:
+        name = experiments[section["minority"]]["dataset"]
+        labels = training_labels(config, name)
+        if labels is not None and len(labels) < 2:
+            raise PipelineError(f"config key 'claims.diffusion.minority': experiment '{section['minority']}' trains "
+                                f"on '{name}', which has one class; Y4 compares a minority with a majority class")
 
 
 def check_samples(config: dict) -> None:
