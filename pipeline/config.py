@@ -6,6 +6,7 @@ Errors come out as one line naming the offending key, e.g.
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -96,6 +97,7 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
 
     coerce_overrides(config, yaml.safe_load(Path(schema).read_text()))
     check_finite(config)
+    given = copy.deepcopy(config)  # before the defaults: the keys the config sets itself
     try:
         validate(config, str(schema), set_default=True)
     except WorkflowError as err:
@@ -103,8 +105,28 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
         if not isinstance(cause, jsonschema.ValidationError):
             raise PipelineError(f"config: {err}") from err
         raise PipelineError(_describe(cause)) from err
+    check_unread_keys(given)
     check_references(config)
     return config
+
+
+# The keys of a model entry that its kind does not read: set, they would change nothing.
+UNREAD_KEYS = {
+    "feldman.architectures": {"mlp": ("channels", "factory"), "cnn": ("hidden", "factory"),
+                              "module": ("hidden", "channels")},
+    "kfold_vae.models": {"bernoulli_mlp": ("width",), "gaussian_conv": ("hidden",), "constant_conv": ("hidden",)},
+}
+
+
+def check_unread_keys(given: dict) -> None:
+    """No model entry sets a key its kind ignores (a factory on an mlp would train an MLP)."""
+    for section, unread in UNREAD_KEYS.items():
+        method, models = section.split(".")
+        for name, spec in given.get(method, {}).get(models, {}).items():
+            for key in unread[spec["kind"]]:
+                if key in spec:
+                    raise PipelineError(f"config key '{section}.{name}.{key}': a model of kind {spec['kind']} does "
+                                        f"not read it; remove it or change kind")
 
 
 def check_finite(value, key: str = "") -> None:
@@ -176,6 +198,10 @@ def check_references(config: dict) -> None:
         if spec["keep_label"] == -1 and too_small:  # with keep_label the kept images count too
             raise PipelineError(f"config key 'diffusion.experiments.{name}.sizes': {too_small[0]} is too small; the "
                                 f"ratio criterion needs each sample's two nearest training images")
+        labels = training_labels(config, spec["dataset"])
+        if spec["keep_label"] >= 0 and labels is not None and spec["keep_label"] not in labels:
+            raise PipelineError(f"config key 'diffusion.experiments.{name}.keep_label': no training image of "
+                                f"'{spec['dataset']}' has label {spec['keep_label']} (its labels: {sorted(labels)})")
         if spec["sample_steps"] > spec["timesteps"]:  # respacing would quietly use the T steps there are
             raise PipelineError(f"config key 'diffusion.experiments.{name}.sample_steps': {spec['sample_steps']} is "
                                 f"more than the {spec['timesteps']} diffusion steps it respaces (timesteps)")
