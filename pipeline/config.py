@@ -223,6 +223,7 @@ def check_references(config: dict) -> None:
     check_samples(config)
     check_runs(config)
     check_splits(config)
+    check_image_sizes(config)
     check_claims(config)
 
 
@@ -267,6 +268,60 @@ def training_labels(config: dict, name: str) -> set[int] | None:
         else:
             return None
     return labels
+
+
+# Side of the square images of kinds whose size is fixed (the rest read theirs from config keys).
+FIXED_SIDES = {"digits": 8, "mnist5k": 28, "mnist": 28, "fashion_mnist": 28, "cifar10": 32, "cifar100": 32}
+
+
+def image_side(config: dict, name: str) -> int | None:
+    """The side of data set ``name``'s square images where the config fixes it; None where only the
+    prepared images tell (an image folder without center_crop, arrays)."""
+    spec = config["datasets"][name]
+    if spec["kind"] in FIXED_SIDES:
+        return FIXED_SIDES[spec["kind"]]
+    if spec["kind"] in ("mondrian", "random_ink", "gaussian_mixture", "celeba"):
+        return spec["size"]
+    if spec["kind"] == "image_folder":
+        return spec.get("center_crop")
+    if spec["kind"] == "mixture":  # its parts share one image size (the prepare job checks)
+        return image_side(config, spec["parts"][0]["dataset"])
+    if spec["kind"] == "planted":
+        return image_side(config, spec["base"])
+    return None
+
+
+def check_image_sizes(config: dict) -> None:
+    """The models fit the images of their data sets, where the config fixes the size: the same rules
+    the models enforce when built (pipeline/feldman/models.py StackedCNN, pipeline/diffusion/train.py
+    build_model, pipeline/mrgan/gan.py check_size), at start-up and naming the entry's own key."""
+    feldman = config["feldman"]
+    for name in feldman["datasets"]:
+        side = image_side(config, name)
+        for arch, spec in feldman["architectures"].items():
+            if side is not None and spec["kind"] == "cnn" and side < 2 ** len(spec["channels"]):
+                raise PipelineError(f"config key 'feldman.architectures.{arch}.channels': {len(spec['channels'])} "
+                                    f"poolings shrink the {side}x{side} images of '{name}' to nothing")
+    for experiment, spec in config["diffusion"]["experiments"].items():
+        side, mult = image_side(config, spec["dataset"]), spec["channel_mult"]
+        if side is None:
+            continue
+        if side % 2 ** (len(mult) - 1):
+            raise PipelineError(f"config key 'diffusion.experiments.{experiment}.channel_mult': {len(mult)} levels "
+                                f"halve the {side}x{side} images of '{spec['dataset']}' {len(mult) - 1} times, so their "
+                                f"size must be divisible by {2 ** (len(mult) - 1)}")
+        for width in spec["widths"]:  # the middle block's attention, then each attended level's
+            attended = {width * mult[-1]} | {width * m for level, m in enumerate(mult)
+                                            if side // 2 ** level in spec["attention_resolutions"]}
+            if any(channels % spec["heads"] for channels in attended):
+                raise PipelineError(f"config key 'diffusion.experiments.{experiment}.heads': {spec['heads']} attention "
+                                    f"heads do not divide the {sorted(attended)} channels of the attention layers at "
+                                    f"width {width} (width x channel_mult)")
+    for name in config["mrgan"]["datasets"]:
+        side = image_side(config, name)
+        if side is not None and (side % 4 or not 8 <= side <= 32):
+            raise PipelineError(f"config key 'mrgan.datasets': the GAN takes images of side 8 to 32, a multiple of "
+                                f"4; '{name}' has {side}x{side}")
 
 
 def check_runs(config: dict) -> None:

@@ -144,6 +144,19 @@ CASES = [
     ("keep_label of a class not there", {"diffusion": {"experiments": {"d": {"dataset": "mo_gm", "sizes": [8],
                                                                               "keep_label": 2}}}},
      "diffusion.experiments.d.keep_label", "no training image of 'mo_gm' has label 2"),
+    # models that do not fit the images, where the config fixes their size
+    ("a CNN pooling 8x8 digits to nothing", {"feldman": {**FELDMAN, "architectures": {"c": {"kind": "cnn",
+                                                                                           "channels": [4] * 4}}}},
+     "feldman.architectures.c.channels", "4 poolings shrink the 8x8 images of 'planted' to nothing"),
+    ("a UNet halving 12x12 images three times",
+     {"datasets": {**base()["datasets"], "mo12": {"kind": "mondrian", "size": 12, "n_train": 16}},
+      "diffusion": {"experiments": {"e": {"dataset": "mo12", "sizes": [8], "channel_mult": [1, 2, 2, 2]}}}},
+     "diffusion.experiments.e.channel_mult", "divisible by 8"),
+    ("attention heads not dividing the channels",
+     {"diffusion": {"experiments": {"e": {**SWEEP, "widths": [8, 12], "heads": 3}}}},
+     "diffusion.experiments.e.heads", "at width 8"),
+    ("a GAN on 64x64 images", {"datasets": {**base()["datasets"], "faces": {"kind": "celeba"}},
+                               "mrgan": {"datasets": ["faces"]}}, "mrgan.datasets", "'faces' has 64x64"),
     # claims that could not run after every model is trained
     ("MR-GAN claims without tau 0", {"mrgan": {"datasets": ["digits"], "taus": [0.003, 0.006]},
                                       "claims": {"mrgan": {"dataset": "digits"}}}, "mrgan.taus", "lacks 0"),
@@ -207,6 +220,11 @@ ACCEPTED = [
                                    "m": {"dataset": "mo_gm", "sizes": [8]}, "e": SWEEP}},
      "claims": {"diffusion": {"dummies": "d", "minority": "m", "capacity": "e"}}},
     {"neighbors": {"nn": {"datasets": ["mo", "digits"], "query_split": "train", "ref_split": "train"}}},
+    {"feldman": {**FELDMAN, "architectures": {"c": {"kind": "cnn", "channels": [4] * 3}}}},  # 8 -> 4 -> 2 -> 1
+    {"diffusion": {"experiments": {"e": {**SWEEP, "widths": [12, 24], "heads": 3, "channel_mult": [1, 2, 2, 2]}}}},
+    {"datasets": {**base()["datasets"], "faces": {"kind": "celeba", "size": 32},
+                  "own": {"kind": "image_folder", "path": ".", "resize": 300}},  # own: size unknown until read
+     "mrgan": {"datasets": ["faces", "own"]}},
     {"kfold_vae": {"datasets": ["planted"], "epochs": 5, "eval_epochs": [5],
                    "models": {"planted": {"kind": "bernoulli_mlp"}}}},
 ]
@@ -335,3 +353,54 @@ def test_an_image_folder_with_a_dangling_lock_file_plans(tmp_path, two_classes):
     result = dry_run(tmp_path, {"datasets": {"own": {"kind": "image_folder", "path": str(two_classes)}}})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "prepare_dataset" in result.stdout
+
+
+# --- the start-up size checks say what the models say when built ---
+
+
+@pytest.mark.parametrize("side", [8, 12])
+def test_the_diffusion_size_check_agrees_with_the_unet(side):
+    from pipeline.diffusion.train import build_model
+
+    images, outcomes = np.zeros((2, side, side, 1), np.uint8), set()
+    for mult in ([1, 2], [1, 2, 2, 2]):
+        for width, heads, attention in ((8, 3, [4]), (12, 3, [4]), (12, 8, [side])):
+            spec = {"width": width, "heads": heads, "channel_mult": mult, "attention_resolutions": attention}
+            experiment = {k: v for k, v in spec.items() if k != "width"}
+            config = with_({"datasets": {**base()["datasets"], "sq": {"kind": "mondrian", "size": side, "n_train": 8}},
+                            "diffusion": {"experiments": {"e": {"dataset": "sq", "sizes": [4], "widths": [width],
+                                                                **experiment}}}})
+            try:
+                build_model(spec, images, 0)
+                built = None
+            except PipelineError as err:
+                built = str(err).split(":")[0].split(".")[-1]  # channel_mult or heads
+            try:
+                validate_config(config)
+                checked = None
+            except PipelineError as err:
+                checked = str(err).split("'")[1].split(".")[-1]
+            assert checked == built, (side, spec)
+            outcomes.add(checked)
+    assert outcomes == ({None, "heads"} if side == 8 else {None, "heads", "channel_mult"})
+
+
+@pytest.mark.parametrize("side", [4, 9])
+def test_the_cnn_size_check_agrees_with_the_cnn(side):
+    from pipeline.feldman.models import StackedCNN
+
+    for depth in range(1, 6):
+        try:
+            StackedCNN([0], 0, (side, side, 1), 2, [2] * depth, 0)
+            built = True
+        except PipelineError:
+            built = False
+        config = with_({"datasets": {**base()["datasets"],
+                                     "sq": {"kind": "gaussian_mixture", "size": side, "n_train": 8, "n_test": 2}},
+                        "feldman": {"datasets": ["sq"], "architectures": {"c": {"kind": "cnn", "channels": [2] * depth}}}})
+        try:
+            validate_config(config)
+            checked = True
+        except PipelineError:
+            checked = False
+        assert checked == built, (side, depth)
