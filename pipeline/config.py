@@ -2,6 +2,14 @@
 
 Errors come out as one line naming the offending key, e.g.
 ``config key 'datasets.mnist5k.test_fraction': 1.5 is greater than or equal to the maximum of 1``.
+
+No config silently does the wrong thing: beyond names that must be declared, a config stops here
+when it would run nothing for a section it names (data sets without an architecture, a claim whose
+experiment cannot feed it), run one job twice or write one path twice (a value listed twice, two
+taus that print alike, a pair compared twice), make a claim true by construction (a replicate that
+is the same run, an architecture compared with itself), set a key its model kind does not read, or
+hand a method a data set without the split, the classes or the image size it needs, as far as the
+config tells these (files a researcher brings are only read by the prepare job).
 """
 
 from __future__ import annotations
@@ -178,6 +186,9 @@ def check_references(config: dict) -> None:
     for job, spec in config["neighbors"].items():
         for name in spec["datasets"]:
             need(name, f"neighbors.{job}.datasets")
+        if spec["query_split"] == spec["ref_split"]:  # the search keeps a query's own row as a reference
+            raise PipelineError(f"config key 'neighbors.{job}.ref_split': {spec['ref_split']}, the split of the "
+                                "queries too, so each query's nearest neighbour would be itself at distance 0")
     feldman = config["feldman"]
     for name in feldman["datasets"]:
         need(name, "feldman.datasets")
@@ -386,7 +397,7 @@ def check_splits(config: dict) -> None:
 
 def check_claims(config: dict) -> None:
     """The experiments ``claims`` names are declared in their methods' sections (the claims read their
-    tables); a dummies experiment names its fixed class (keep_label)."""
+    tables), and each can feed the claims that read it."""
     claims = config["claims"]
 
     def need(key: str, where: str) -> None:

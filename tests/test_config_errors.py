@@ -101,6 +101,9 @@ CASES = [
     ("one pair compared twice", {"feldman": {**FELDMAN, "architectures": {"mlp": MLP, "cnn": {"kind": "cnn"}},
                                              "compare": [["mlp", "cnn"], ["cnn", "mlp"]]}},
      "feldman.compare.1", "compared already"),
+    ("neighbours of a split in itself", {"neighbors": {"nn": {"datasets": ["digits"], "query_split": "train",
+                                                              "ref_split": "train"}}},
+     "neighbors.nn.ref_split", "itself at distance 0"),
     # a method on a data set without the split it reads
     ("feldman without a test split", {"feldman": {**FELDMAN, "datasets": ["mo_gm"]}},
      "feldman.datasets", "no test split"),
@@ -219,7 +222,7 @@ ACCEPTED = [
     {"diffusion": {"experiments": {"d": {"dataset": "mo_gm", "sizes": [0, 16], "keep_label": 0},
                                    "m": {"dataset": "mo_gm", "sizes": [8]}, "e": SWEEP}},
      "claims": {"diffusion": {"dummies": "d", "minority": "m", "capacity": "e"}}},
-    {"neighbors": {"nn": {"datasets": ["mo", "digits"], "query_split": "train", "ref_split": "train"}}},
+    {"neighbors": {"nn": {"datasets": ["mo_test", "digits"], "query_split": "test", "ref_split": "train"}}},
     {"feldman": {**FELDMAN, "architectures": {"c": {"kind": "cnn", "channels": [4] * 3}}}},  # 8 -> 4 -> 2 -> 1
     {"diffusion": {"experiments": {"e": {**SWEEP, "widths": [12, 24], "heads": 3, "channel_mult": [1, 2, 2, 2]}}}},
     {"datasets": {**base()["datasets"], "faces": {"kind": "celeba", "size": 32},
