@@ -257,6 +257,19 @@ def empty_splits(config: dict, name: str) -> set[str]:
     return {"valid"}
 
 
+def test_size(config: dict, name: str) -> int | None:
+    """How many test examples data set ``name`` has where its config entry says (synthetic kinds,
+    mixtures of them, planted data sets on those); None where only the data tell."""
+    spec = config["datasets"][name]
+    if spec["kind"] in ("mondrian", "random_ink", "gaussian_mixture"):
+        return spec["n_test"]
+    if spec["kind"] == "mixture":
+        return sum(part["n_test"] for part in spec["parts"])
+    if spec["kind"] == "planted" and (base := test_size(config, spec["base"])) is not None:
+        return base + spec["test_copy"]
+    return None
+
+
 def training_labels(config: dict, name: str) -> set[int] | None:
     """The labels of data set ``name``'s training examples where its config entry fixes them (Mondrian
     and Random Ink images are all label 0; a mixture part takes its ``label``, its ``classes`` or its
@@ -389,10 +402,16 @@ def check_splits(config: dict) -> None:
         model = kfold["models"][name]
         key = f"kfold_vae.models.{name}.validation_split" if "validation_split" in model else "kfold_vae.validation_split"
         need(name, model.get("validation_split", kfold["validation_split"]), key, "rho's validation images")
+    def enough_for_fid(name: str, n: int, key: str) -> None:
+        if n > 0 and (count := test_size(config, name)) is not None and n > count:
+            raise PipelineError(f"config key '{key}': FID on {n} test images, but '{name}' has {count}")
+
     for name in config["mrgan"]["datasets"]:
         need(name, "test", "mrgan.datasets", "C_T compares the samples with held-out test images")
+        enough_for_fid(name, config["mrgan"]["fid_images"], "mrgan.fid_images")
     for set_name, spec in config["samples"].items():
         need(spec["dataset"], "test", f"samples.{set_name}.dataset", "a sample set is scored against the test split")
+        enough_for_fid(spec["dataset"], spec["fid_images"], f"samples.{set_name}.fid_images")
 
 
 def check_claims(config: dict) -> None:

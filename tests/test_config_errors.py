@@ -160,6 +160,8 @@ CASES = [
      "diffusion.experiments.e.heads", "at width 8"),
     ("a GAN on 64x64 images", {"datasets": {**base()["datasets"], "faces": {"kind": "celeba"}},
                                "mrgan": {"datasets": ["faces"]}}, "mrgan.datasets", "'faces' has 64x64"),
+    ("FID on more test images than there are", {"mrgan": {"datasets": ["mo_test"], "fid_images": 9}},
+     "mrgan.fid_images", "FID on 9 test images, but 'mo_test' has 8"),
     # claims that could not run after every model is trained
     ("MR-GAN claims without tau 0", {"mrgan": {"datasets": ["digits"], "taus": [0.003, 0.006]},
                                       "claims": {"mrgan": {"dataset": "digits"}}}, "mrgan.taus", "lacks 0"),
@@ -205,7 +207,9 @@ def test_a_sample_set_on_a_data_set_without_a_test_split_names_its_dataset_key(t
     config = with_({"samples": {"gan": {"path": str(tmp_path / "gan.npy"), "dataset": "mo"}}})
     assert error(config).startswith("config key 'samples.gan.dataset': data set 'mo' has no test split")
     config["samples"]["gan"]["dataset"] = "mo_test"
-    validate_config(config)
+    validate_config(copy.deepcopy(config))
+    config["samples"]["gan"]["fid_images"] = 10
+    assert error(config).startswith("config key 'samples.gan.fid_images': FID on 10 test images, but 'mo_test' has 8")
 
 
 # Near misses: one change away from a case above, each valid.
@@ -228,6 +232,7 @@ ACCEPTED = [
     {"datasets": {**base()["datasets"], "faces": {"kind": "celeba", "size": 32},
                   "own": {"kind": "image_folder", "path": ".", "resize": 300}},  # own: size unknown until read
      "mrgan": {"datasets": ["faces", "own"]}},
+    {"mrgan": {"datasets": ["mo_test", "digits"], "fid_images": 8}},  # digits: its test size is the data's
     {"kfold_vae": {"datasets": ["planted"], "epochs": 5, "eval_epochs": [5],
                    "models": {"planted": {"kind": "bernoulli_mlp"}}}},
 ]
