@@ -257,7 +257,7 @@ def empty_splits(config: dict, name: str) -> set[str]:
     return {"valid"}
 
 
-def test_size(config: dict, name: str) -> int | None:
+def size_of_test_split(config: dict, name: str) -> int | None:
     """How many test examples data set ``name`` has where its config entry says (synthetic kinds,
     mixtures of them, planted data sets on those); None where only the data tell."""
     spec = config["datasets"][name]
@@ -265,7 +265,7 @@ def test_size(config: dict, name: str) -> int | None:
         return spec["n_test"]
     if spec["kind"] == "mixture":
         return sum(part["n_test"] for part in spec["parts"])
-    if spec["kind"] == "planted" and (base := test_size(config, spec["base"])) is not None:
+    if spec["kind"] == "planted" and (base := size_of_test_split(config, spec["base"])) is not None:
         return base + spec["test_copy"]
     return None
 
@@ -382,10 +382,14 @@ def check_runs(config: dict) -> None:
 
 
 def check_splits(config: dict) -> None:
-    """Each method's data sets have the splits and classes it reads, where the config tells."""
+    """Each method's data sets have the splits, classes and test images it reads, where the config tells."""
     def need(name: str, split: str, key: str, why: str) -> None:
         if split in empty_splits(config, name):
             raise PipelineError(f"config key '{key}': data set '{name}' has no {split} split ({why})")
+
+    def enough_for_fid(name: str, n: int, key: str) -> None:
+        if n > 0 and (count := size_of_test_split(config, name)) is not None and n > count:
+            raise PipelineError(f"config key '{key}': FID on {n} test images, but '{name}' has {count}")
 
     for job, spec in config["neighbors"].items():
         for name in spec["datasets"]:
@@ -402,10 +406,6 @@ def check_splits(config: dict) -> None:
         model = kfold["models"][name]
         key = f"kfold_vae.models.{name}.validation_split" if "validation_split" in model else "kfold_vae.validation_split"
         need(name, model.get("validation_split", kfold["validation_split"]), key, "rho's validation images")
-    def enough_for_fid(name: str, n: int, key: str) -> None:
-        if n > 0 and (count := test_size(config, name)) is not None and n > count:
-            raise PipelineError(f"config key '{key}': FID on {n} test images, but '{name}' has {count}")
-
     for name in config["mrgan"]["datasets"]:
         need(name, "test", "mrgan.datasets", "C_T compares the samples with held-out test images")
         enough_for_fid(name, config["mrgan"]["fid_images"], "mrgan.fid_images")
