@@ -118,23 +118,29 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
     return config
 
 
-# The keys of a model entry that its kind does not read: set, they would change nothing.
+# The keys of an entry that its kind does not read: set, they would change nothing.
 UNREAD_KEYS = {
     "feldman.architectures": {"mlp": ("channels", "factory"), "cnn": ("hidden", "factory"),
                               "module": ("hidden", "channels")},
     "kfold_vae.models": {"bernoulli_mlp": ("width",), "gaussian_conv": ("hidden",), "constant_conv": ("hidden",)},
+    "mrgan.embedding": {"classifier": ("inception_weights",), "inception": ("classifier_epochs", "seed")},
 }
 
 
 def check_unread_keys(given: dict) -> None:
-    """No model entry sets a key its kind ignores (a factory on an mlp would train an MLP)."""
-    for section, unread in UNREAD_KEYS.items():
-        method, models = section.split(".")
-        for name, spec in given.get(method, {}).get(models, {}).items():
-            for key in unread[spec["kind"]]:
-                if key in spec:
-                    raise PipelineError(f"config key '{section}.{name}.{key}': a model of kind {spec['kind']} does "
-                                        f"not read it; remove it or change kind")
+    """No entry sets a key its kind ignores (a factory on an mlp would train an MLP). ``given`` is the
+    config before the schema's defaults, which fill every key whatever the kind."""
+    feldman, kfold, mrgan = (given.get(section, {}) for section in ("feldman", "kfold_vae", "mrgan"))
+    entries = [("feldman.architectures", f"feldman.architectures.{name}", spec)
+               for name, spec in feldman.get("architectures", {}).items()]
+    entries += [("kfold_vae.models", f"kfold_vae.models.{name}", spec) for name, spec in kfold.get("models", {}).items()]
+    embedding = {"kind": schema_default("mrgan.embedding.kind"), **mrgan.get("embedding", {})}
+    entries.append(("mrgan.embedding", "mrgan.embedding", embedding))
+    for table, key, spec in entries:
+        for name in UNREAD_KEYS[table][spec["kind"]]:
+            if name in spec:
+                raise PipelineError(f"config key '{key}.{name}': kind {spec['kind']} does not read it; remove it "
+                                    f"or change {key}.kind")
 
 
 def check_finite(value, key: str = "") -> None:
@@ -198,6 +204,8 @@ def check_references(config: dict) -> None:
                 raise PipelineError(f"config key 'feldman.compare': unknown architecture '{arch}'; "
                                     f"declared: {sorted(feldman['architectures'])}")
     kfold = config["kfold_vae"]
+    for name in kfold["models"]:  # keyed by data set: a misspelt one would never be used
+        need(name, f"kfold_vae.models.{name}")
     for name in kfold["datasets"]:
         need(name, "kfold_vae.datasets")
         if name not in kfold["models"]:

@@ -130,6 +130,9 @@ CASES = [
                                                                  "eval_epochs": [4]}}}},
      "kfold_vae.models.digits.eval_epochs", "past the last of the 2"),
     # keys that would change nothing
+    ("a K-fold model for a data set not declared", {"kfold_vae": {"datasets": ["digits"], "models": {
+        "digits": {"kind": "bernoulli_mlp"}, "digit": {"kind": "bernoulli_mlp", "epochs": 5}}}},
+     "kfold_vae.models.digit", "unknown dataset 'digit'"),
     ("a factory on an mlp", {"feldman": {**FELDMAN, "architectures": {"mine": {"kind": "mlp", "factory": "nets:resnet"}}}},
      "feldman.architectures.mine.factory", "kind mlp does not read it"),
     ("hidden widths on a cnn", {"feldman": {**FELDMAN, "architectures": {"c": {"kind": "cnn", "hidden": [64]}}}},
@@ -143,6 +146,9 @@ CASES = [
     ("MLP widths on a conv VAE", {"kfold_vae": {"datasets": ["digits"],
                                                 "models": {"digits": {"kind": "gaussian_conv", "hidden": [64]}}}},
      "kfold_vae.models.digits.hidden", "kind gaussian_conv does not read it"),
+    ("Inception weights for the classifier embedding",
+     {"mrgan": {"datasets": ["digits"], "embedding": {"inception_weights": "inception.pt"}}},
+     "mrgan.embedding.inception_weights", "kind classifier does not read it"),
     # a class the data set does not have
     ("keep_label of a class not there", {"diffusion": {"experiments": {"d": {"dataset": "mo_gm", "sizes": [8],
                                                                               "keep_label": 2}}}},
