@@ -14,7 +14,6 @@ config tells these (files a researcher brings are only read by the prepare job).
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
@@ -105,7 +104,6 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
 
     coerce_overrides(config, yaml.safe_load(Path(schema).read_text()))
     check_finite(config)
-    given = copy.deepcopy(config)  # before the defaults: the keys the config sets itself
     try:
         validate(config, str(schema), set_default=True)
     except WorkflowError as err:
@@ -113,7 +111,7 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
         if not isinstance(cause, jsonschema.ValidationError):
             raise PipelineError(f"config: {err}") from err
         raise PipelineError(_describe(cause)) from err
-    check_unread_keys(given)
+    check_unread_keys(config)
     check_references(config)
     return config
 
@@ -127,18 +125,18 @@ UNREAD_KEYS = {
 }
 
 
-def check_unread_keys(given: dict) -> None:
-    """No entry sets a key its kind ignores (a factory on an mlp would train an MLP). ``given`` is the
-    config before the schema's defaults, which fill every key whatever the kind."""
-    feldman, kfold, mrgan = (given.get(section, {}) for section in ("feldman", "kfold_vae", "mrgan"))
-    entries = [("feldman.architectures", f"feldman.architectures.{name}", spec)
-               for name, spec in feldman.get("architectures", {}).items()]
-    entries += [("kfold_vae.models", f"kfold_vae.models.{name}", spec) for name, spec in kfold.get("models", {}).items()]
-    embedding = {"kind": schema_default("mrgan.embedding.kind"), **mrgan.get("embedding", {})}
-    entries.append(("mrgan.embedding", "mrgan.embedding", embedding))
+def check_unread_keys(config: dict) -> None:
+    """No entry sets a key its kind ignores (a factory on an mlp would train an MLP). The schema's
+    defaults fill every key whatever the kind, so a key holding its default counts as not set (which
+    also lets a config be validated twice)."""
+    entries = [("feldman.architectures.*", f"feldman.architectures.{name}", spec)
+               for name, spec in config["feldman"]["architectures"].items()]
+    entries += [("kfold_vae.models.*", f"kfold_vae.models.{name}", spec)
+                for name, spec in config["kfold_vae"]["models"].items()]
+    entries.append(("mrgan.embedding", "mrgan.embedding", config["mrgan"]["embedding"]))
     for table, key, spec in entries:
-        for name in UNREAD_KEYS[table][spec["kind"]]:
-            if name in spec:
+        for name in UNREAD_KEYS[table.removesuffix(".*")][spec["kind"]]:
+            if name in spec and spec[name] != schema_node(f"{table}.{name}").get("default"):
                 raise PipelineError(f"config key '{key}.{name}': kind {spec['kind']} does not read it; remove it "
                                     f"or change {key}.kind")
 

@@ -249,6 +249,17 @@ def test_near_misses_are_valid(changes):
     validate_config(with_(changes))
 
 
+CONFIGS = sorted(str(path.relative_to(REPO)) for pattern in ("config.yaml", ".test/*.yaml", "workflow/configs/*.yaml")
+                 for path in REPO.glob(pattern))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_the_repositorys_configs_are_valid_and_validate_again_unchanged(name, monkeypatch):
+    monkeypatch.chdir(REPO)  # their relative paths (an image folder, sample files) are the repository's
+    config = validate_config(yaml.safe_load((REPO / name).read_text()) or {})
+    assert validate_config(copy.deepcopy(config)) == config
+
+
 def test_a_planted_data_set_has_the_test_copies_its_base_lacks():
     config = with_({"datasets": {**base()["datasets"], "mix": {"kind": "mixture", "parts": [
         {"dataset": "mo", "n_train": 30, "label": 0}, {"dataset": "gm", "n_train": 30, "label": 1}]},
