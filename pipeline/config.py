@@ -369,6 +369,14 @@ def check_runs(config: dict) -> None:
         if frozenset((a, b)) in pairs:
             raise PipelineError(f"config key 'feldman.compare.{i}': the pair {a}, {b} is compared already")
         pairs.add(frozenset((a, b)))
+    searches = {}  # backends return the same neighbours by design, so they do not tell two searches apart
+    for job, spec in config["neighbors"].items():
+        search = tuple((key, value) for key, value in sorted(spec.items()) if key not in ("datasets", "backend"))
+        for name in spec["datasets"]:
+            if (search, name) in searches:
+                raise PipelineError(f"config key 'neighbors.{job}': on '{name}' the same search as "
+                                    f"neighbors.{searches[search, name]} (splits, k, metric, resize alike)")
+            searches[search, name] = job
     labels = {}
     for tau in config["mrgan"]["taus"]:
         label = paths.tau_label(tau)

@@ -92,6 +92,9 @@ CASES = [
     ("a K-fold data set twice", {"kfold_vae": {"datasets": ["digits", "digits"],
                                                "models": {"digits": {"kind": "bernoulli_mlp"}}}},
      "kfold_vae.datasets", "non-unique"),
+    ("one neighbour search twice", {"neighbors": {"a": {"datasets": ["digits", "mo_test"]},
+                                                  "b": {"datasets": ["mo_test"], "backend": "numpy"}}},
+     "neighbors.b", "on 'mo_test' the same search as neighbors.a"),
     # two values, one path
     ("two taus, one folder", {"mrgan": {"datasets": ["digits"], "taus": [0, 0.1234561, 0.1234562]}},
      "mrgan.taus", "share the folder tau0.123456"),
@@ -232,7 +235,8 @@ ACCEPTED = [
     {"diffusion": {"experiments": {"d": {"dataset": "mo_gm", "sizes": [0, 16], "keep_label": 0},
                                    "m": {"dataset": "mo_gm", "sizes": [8]}, "e": SWEEP}},
      "claims": {"diffusion": {"dummies": "d", "minority": "m", "capacity": "e"}}},
-    {"neighbors": {"nn": {"datasets": ["mo_test", "digits"], "query_split": "test", "ref_split": "train"}}},
+    {"neighbors": {"nn": {"datasets": ["mo_test", "digits"], "query_split": "test", "ref_split": "train"},
+                   "nn5": {"datasets": ["digits"], "k": 5}}},  # another k: another table
     {"feldman": {**FELDMAN, "architectures": {"c": {"kind": "cnn", "channels": [4] * 3}}}},  # 8 -> 4 -> 2 -> 1
     {"diffusion": {"experiments": {"e": {**SWEEP, "widths": [12, 24], "heads": 3, "channel_mult": [1, 2, 2, 2]}}}},
     {"datasets": {**base()["datasets"], "faces": {"kind": "celeba", "size": 32},
