@@ -477,8 +477,9 @@ def check_feldman_claims(config: dict, section: dict) -> None:
         spec = architectures[name]
         return spec["kind"], spec[ARCHITECTURE_KEYS[spec["kind"]]]
 
-    def without_seeds(name: str) -> dict:
-        return {key: value for key, value in architectures[name].items() if key not in ("split_seed", "init_seed")}
+    def without_seeds(name: str) -> dict:  # eval_batch_size changes the speed only
+        return {key: value for key, value in architectures[name].items()
+                if key not in ("split_seed", "init_seed", "eval_batch_size")}
 
     def seeds(name: str) -> tuple[int, int]:
         spec = architectures[name]

@@ -227,7 +227,7 @@ ACCEPTED = [
     {"feldman": {"architectures": {"mlp": MLP}}},  # architectures kept while the method is off
     {"feldman": {**FELDMAN, "datasets": ["gm", "planted"]}},  # a test split and several classes each
     {"mrgan": {"datasets": ["digits"], "taus": [0, 0.123456, 0.123457]}, "claims": {"mrgan": {"dataset": "digits"}}},
-    {"feldman": {**FELDMAN, "architectures": {"mlp": MLP, "again": {**MLP, "init_seed": 1},
+    {"feldman": {**FELDMAN, "architectures": {"mlp": MLP, "again": {**MLP, "init_seed": 1, "eval_batch_size": 7},
                                               "wide": {**MLP, "hidden": [64]}}},
      "claims": {"feldman": {"dataset": "planted", "arch": "mlp", "replicate": "again", "other_arch": "wide"}}},
     {"feldman": {**FELDMAN, "datasets": ["digits"], "architectures": {"mlp": MLP, "cnn": {"kind": "cnn"}}},
