@@ -26,7 +26,7 @@ rule diffusion_subset:
         keep=diffusion_keep_label_arg,
     shell:
         "python -m pipeline.job pipeline.diffusion.subset --dataset-dir {params.dataset_dir} --n {wildcards.size} "
-        "--seed {params.seed} {params.keep} --out-table {output.table} --out-images {output.images} 2> {log}"
+        "--seed {params.seed} {params.keep} --experiment {wildcards.experiment} --out-table {output.table} --out-images {output.images} 2> {log}"
 
 
 rule diffusion_train:
