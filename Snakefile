@@ -22,7 +22,7 @@ include: "workflow/rules/common.smk"
 rule all:
     default_target: True
     input:
-        all_targets,
+        targets.default_target(config),
 
 
 include: "workflow/rules/data.smk"

@@ -1,6 +1,6 @@
 """How to pack many short jobs into SLURM submissions: group jobs, job arrays, or neither.
 
-Starts a one-node SLURM cluster on this machine (tests/slurm_cluster.py; needs root, installs
+Starts a one-node SLURM cluster on this machine (benchmarks/slurm_cluster.py; needs root, installs
 slurm-wlm and munge with apt-get if missing), then runs the same config once per variant of
 workflow/profiles/slurm, each in a fresh folder:
 
@@ -10,7 +10,7 @@ workflow/profiles/slurm, each in a fresh folder:
 
 and prints wall time, sbatch submissions and the ratio against `none`, measured in the same run.
 Usage: python benchmarks/slurm_grouping.py [--configfile config.yaml | --tiny] [--variants groups,none,arrays]
-(--tiny: the tests' TINY_ALL_METHODS config, every rule of every method in a few minutes per variant)
+(--tiny: the tests' .test/all_methods.yaml, every rule of every method in a few minutes per variant)
 """
 
 from __future__ import annotations
@@ -26,16 +26,15 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from gpu_suite import REPO, child_env
+from slurm_cluster import LocalSlurmCluster
 
-from conftest import TINY_ALL_METHODS, workflow_env  # noqa: E402
-from slurm_cluster import LocalSlurmCluster  # noqa: E402
+TINY = REPO / ".test" / "all_methods.yaml"  # every rule of every method on tiny data
 
 # the scratch cluster answers at once: poll it every few seconds instead of the profile's 20 s
 FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "2"]
-# snakemake through tests/snakemake_fast_status.py: the plugin's growing poll interval capped at 3 s
-LAUNCHER = [sys.executable, str(REPO / "tests" / "snakemake_fast_status.py")]
+# snakemake through benchmarks/snakemake_fast_status.py: the plugin's growing poll interval capped at 3 s
+LAUNCHER = [sys.executable, str(REPO / "benchmarks" / "snakemake_fast_status.py")]
 
 
 def variant_profile(variant: str, folder: Path) -> Path:
@@ -55,7 +54,7 @@ def run_variant(variant: str, config: dict, folder: Path) -> dict:
     workdir = folder / variant
     workdir.mkdir(parents=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = workflow_env()
+    env = child_env()
     command = [*LAUNCHER, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--workflow-profile", str(variant_profile(variant, folder)), *FAST_STATUS]
     start = time.monotonic()
@@ -80,7 +79,7 @@ def main() -> None:
     parser.add_argument("--memory-mb", type=int, default=128000, help="memory the scratch node declares")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     a = parser.parse_args()
-    config = TINY_ALL_METHODS if a.tiny else yaml.safe_load(a.configfile.read_text())
+    config = yaml.safe_load((TINY if a.tiny else a.configfile).read_text())
     folder = Path(tempfile.mkdtemp(prefix="slurm-grouping-"))
     rows = []
     with LocalSlurmCluster(folder / "cluster", cpus=a.cpus, memory_mb=a.memory_mb):
@@ -89,7 +88,7 @@ def main() -> None:
             print(f"{variant:7s} {rows[-1]['seconds']:7.1f} s  {rows[-1]['submissions']:4d} submissions  "
                   f"{rows[-1]['jobs']:4d} jobs", flush=True)
     base = next((r for r in rows if r["variant"] == "none"), rows[0])
-    print(f"\nconfig {'TINY_ALL_METHODS' if a.tiny else a.configfile.name}; ratios against '{base['variant']}' from this run:")
+    print(f"\nconfig {TINY.name if a.tiny else a.configfile.name}; ratios against '{base['variant']}' from this run:")
     for r in rows:
         print(f"{r['variant']:7s} time x{r['seconds'] / base['seconds']:.2f}  "
               f"submissions x{r['submissions'] / max(base['submissions'], 1):.2f}")

@@ -2,6 +2,14 @@
 
 Errors come out as one line naming the offending key, e.g.
 ``config key 'datasets.mnist5k.test_fraction': 1.5 is greater than or equal to the maximum of 1``.
+
+No config silently does the wrong thing: beyond names that must be declared, a config stops here
+when it would run nothing for a section it names (data sets without an architecture, a claim whose
+experiment cannot feed it), run one job twice or write one path twice (a value listed twice, two
+taus that print alike, a pair compared twice), make a claim true by construction (a replicate that
+is the same run, an architecture compared with itself), set a key its model kind does not read, or
+hand a method a data set without the split, the classes or the image size it needs, as far as the
+config tells these (files a researcher brings are only read by the prepare job).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import paths
 from pipeline.errors import PipelineError
 # The schema's location, error wording and defaults (re-exported: ``from pipeline.config import spec_defaults``
 # works; jobs import pipeline.schema, which needs neither snakemake nor this module's checks).
@@ -102,8 +111,34 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
         if not isinstance(cause, jsonschema.ValidationError):
             raise PipelineError(f"config: {err}") from err
         raise PipelineError(_describe(cause)) from err
+    check_unread_keys(config)
     check_references(config)
     return config
+
+
+# The keys of an entry that its kind does not read: set, they would change nothing.
+UNREAD_KEYS = {
+    "feldman.architectures": {"mlp": ("channels", "factory"), "cnn": ("hidden", "factory"),
+                              "module": ("hidden", "channels")},
+    "kfold_vae.models": {"bernoulli_mlp": ("width",), "gaussian_conv": ("hidden",), "constant_conv": ("hidden",)},
+    "mrgan.embedding": {"classifier": ("inception_weights",), "inception": ("classifier_epochs", "seed")},
+}
+
+
+def check_unread_keys(config: dict) -> None:
+    """No entry sets a key its kind ignores (a factory on an mlp would train an MLP). The schema's
+    defaults fill every key whatever the kind, so a key holding its default counts as not set (which
+    also lets a config be validated twice)."""
+    entries = [("feldman.architectures.*", f"feldman.architectures.{name}", spec)
+               for name, spec in config["feldman"]["architectures"].items()]
+    entries += [("kfold_vae.models.*", f"kfold_vae.models.{name}", spec)
+                for name, spec in config["kfold_vae"]["models"].items()]
+    entries.append(("mrgan.embedding", "mrgan.embedding", config["mrgan"]["embedding"]))
+    for table, key, spec in entries:
+        for name in UNREAD_KEYS[table.removesuffix(".*")][spec["kind"]]:
+            if name in spec and spec[name] != schema_node(f"{table}.{name}").get("default"):
+                raise PipelineError(f"config key '{key}.{name}': kind {spec['kind']} does not read it; remove it "
+                                    f"or change {key}.kind")
 
 
 def check_finite(value, key: str = "") -> None:
@@ -155,6 +190,9 @@ def check_references(config: dict) -> None:
     for job, spec in config["neighbors"].items():
         for name in spec["datasets"]:
             need(name, f"neighbors.{job}.datasets")
+        if spec["query_split"] == spec["ref_split"]:  # the search keeps a query's own row as a reference
+            raise PipelineError(f"config key 'neighbors.{job}.ref_split': {spec['ref_split']}, the split of the "
+                                "queries too, so each query's nearest neighbour would be itself at distance 0")
     feldman = config["feldman"]
     for name in feldman["datasets"]:
         need(name, "feldman.datasets")
@@ -164,6 +202,8 @@ def check_references(config: dict) -> None:
                 raise PipelineError(f"config key 'feldman.compare': unknown architecture '{arch}'; "
                                     f"declared: {sorted(feldman['architectures'])}")
     kfold = config["kfold_vae"]
+    for name in kfold["models"]:  # keyed by data set: a misspelt one would never be used
+        need(name, f"kfold_vae.models.{name}")
     for name in kfold["datasets"]:
         need(name, "kfold_vae.datasets")
         if name not in kfold["models"]:
@@ -175,6 +215,10 @@ def check_references(config: dict) -> None:
         if spec["keep_label"] == -1 and too_small:  # with keep_label the kept images count too
             raise PipelineError(f"config key 'diffusion.experiments.{name}.sizes': {too_small[0]} is too small; the "
                                 f"ratio criterion needs each sample's two nearest training images")
+        labels = training_labels(config, spec["dataset"])
+        if spec["keep_label"] >= 0 and labels is not None and spec["keep_label"] not in labels:
+            raise PipelineError(f"config key 'diffusion.experiments.{name}.keep_label': no training image of "
+                                f"'{spec['dataset']}' has label {spec['keep_label']} (its labels: {sorted(labels)})")
         if spec["sample_steps"] > spec["timesteps"]:  # respacing would quietly use the T steps there are
             raise PipelineError(f"config key 'diffusion.experiments.{name}.sample_steps': {spec['sample_steps']} is "
                                 f"more than the {spec['timesteps']} diffusion steps it respaces (timesteps)")
@@ -194,12 +238,199 @@ def check_references(config: dict) -> None:
         raise PipelineError(f"config key 'mrgan.fid_images': {mrgan['fid_images']} images for FID, but each job draws "
                             f"only mrgan.n_samples = {mrgan['n_samples']} samples")
     check_samples(config)
+    check_runs(config)
+    check_splits(config)
+    check_image_sizes(config)
     check_claims(config)
+
+
+# --- what a data set holds, as far as its config entry tells (the prepare job knows the rest) ---
+
+
+def empty_splits(config: dict, name: str) -> set[str]:
+    """The splits of data set ``name`` that are surely empty. Only CelebA has a ``valid`` split;
+    synthetic kinds and mixtures have test examples only when they ask for some; a planted data set
+    keeps its base's splits and adds test copies. Files a researcher brings are not read here."""
+    spec = config["datasets"][name]
+    if spec["kind"] == "celeba":
+        return set()
+    if spec["kind"] in ("mondrian", "random_ink", "gaussian_mixture"):
+        return {"valid"} | ({"test"} if spec["n_test"] == 0 else set())
+    if spec["kind"] == "mixture":
+        return {"valid"} | ({"test"} if all(part["n_test"] == 0 for part in spec["parts"]) else set())
+    if spec["kind"] == "planted":
+        return empty_splits(config, spec["base"]) - ({"test"} if spec["test_copy"] > 0 else set())
+    return {"valid"}
+
+
+def size_of_test_split(config: dict, name: str) -> int | None:
+    """How many test examples data set ``name`` has where its config entry says (synthetic kinds,
+    mixtures of them, planted data sets on those); None where only the data tell."""
+    spec = config["datasets"][name]
+    if spec["kind"] in ("mondrian", "random_ink", "gaussian_mixture"):
+        return spec["n_test"]
+    if spec["kind"] == "mixture":
+        return sum(part["n_test"] for part in spec["parts"])
+    if spec["kind"] == "planted" and (base := size_of_test_split(config, spec["base"])) is not None:
+        return base + spec["test_copy"]
+    return None
+
+
+def training_labels(config: dict, name: str) -> set[int] | None:
+    """The labels of data set ``name``'s training examples where its config entry fixes them (Mondrian
+    and Random Ink images are all label 0; a mixture part takes its ``label``, its ``classes`` or its
+    source's); None where only the data tell."""
+    spec = config["datasets"][name]
+    if spec["kind"] in ("mondrian", "random_ink") or (spec["kind"] == "gaussian_mixture" and spec["n_centers"] == 1):
+        return {0}
+    if spec["kind"] == "planted":  # flipped labels move to other classes of the base
+        return training_labels(config, spec["base"])
+    if spec["kind"] != "mixture":
+        return None
+    labels = set()
+    for part in (part for part in spec["parts"] if part["n_train"] > 0):
+        if "label" in part:
+            labels.add(part["label"])
+        elif (source := training_labels(config, part["dataset"])) is not None:
+            labels |= source if "classes" not in part else source & set(part["classes"])
+        elif "classes" in part:
+            labels |= set(part["classes"])
+        else:
+            return None
+    return labels
+
+
+# Side of the square images of kinds whose size is fixed (the rest read theirs from config keys).
+FIXED_SIDES = {"digits": 8, "mnist5k": 28, "mnist": 28, "fashion_mnist": 28, "cifar10": 32, "cifar100": 32}
+
+
+def image_side(config: dict, name: str) -> int | None:
+    """The side of data set ``name``'s square images where the config fixes it; None where only the
+    prepared images tell (an image folder without center_crop, arrays)."""
+    spec = config["datasets"][name]
+    if spec["kind"] in FIXED_SIDES:
+        return FIXED_SIDES[spec["kind"]]
+    if spec["kind"] in ("mondrian", "random_ink", "gaussian_mixture", "celeba"):
+        return spec["size"]
+    if spec["kind"] == "image_folder":
+        return spec.get("center_crop")
+    if spec["kind"] == "mixture":  # its parts share one image size (the prepare job checks)
+        return image_side(config, spec["parts"][0]["dataset"])
+    if spec["kind"] == "planted":
+        return image_side(config, spec["base"])
+    return None
+
+
+def check_image_sizes(config: dict) -> None:
+    """The models fit the images of their data sets, where the config fixes the size: the same rules
+    the models enforce when built (pipeline/feldman/models.py StackedCNN, pipeline/diffusion/train.py
+    build_model, pipeline/mrgan/gan.py check_size), at start-up and naming the entry's own key."""
+    feldman = config["feldman"]
+    for name in feldman["datasets"]:
+        side = image_side(config, name)
+        for arch, spec in feldman["architectures"].items():
+            if side is not None and spec["kind"] == "cnn" and side < 2 ** len(spec["channels"]):
+                raise PipelineError(f"config key 'feldman.architectures.{arch}.channels': {len(spec['channels'])} "
+                                    f"poolings shrink the {side}x{side} images of '{name}' to nothing")
+    for experiment, spec in config["diffusion"]["experiments"].items():
+        side, mult = image_side(config, spec["dataset"]), spec["channel_mult"]
+        if side is None:
+            continue
+        if side % 2 ** (len(mult) - 1):
+            raise PipelineError(f"config key 'diffusion.experiments.{experiment}.channel_mult': {len(mult)} levels "
+                                f"halve the {side}x{side} images of '{spec['dataset']}' {len(mult) - 1} times, so their "
+                                f"size must be divisible by {2 ** (len(mult) - 1)}")
+        for width in spec["widths"]:  # the middle block's attention, then each attended level's
+            attended = {width * mult[-1]} | {width * m for level, m in enumerate(mult)
+                                            if side // 2 ** level in spec["attention_resolutions"]}
+            if any(channels % spec["heads"] for channels in attended):
+                raise PipelineError(f"config key 'diffusion.experiments.{experiment}.heads': {spec['heads']} attention "
+                                    f"heads do not divide the {sorted(attended)} channels of the attention layers at "
+                                    f"width {width} (width x channel_mult)")
+    for name in config["mrgan"]["datasets"]:
+        side = image_side(config, name)
+        if side is not None and (side % 4 or not 8 <= side <= 32):
+            raise PipelineError(f"config key 'mrgan.datasets': the GAN takes images of side 8 to 32, a multiple of "
+                                f"4; '{name}' has {side}x{side}")
+
+
+def check_runs(config: dict) -> None:
+    """Each method section that names data sets has something to run on them, and no job or
+    comparison is listed twice under two spellings."""
+    feldman = config["feldman"]
+    if feldman["datasets"] and not feldman["architectures"]:
+        raise PipelineError(f"config key 'feldman.architectures': none declared, so nothing would run on "
+                            f"feldman.datasets {feldman['datasets']}; declare at least one (e.g. mlp: {{kind: mlp}})")
+    pairs = set()
+    for i, (a, b) in enumerate(feldman["compare"]):
+        if a == b:
+            raise PipelineError(f"config key 'feldman.compare.{i}': compares '{a}' with itself (agreement 1 by "
+                                "construction); name two different architectures")
+        if frozenset((a, b)) in pairs:
+            raise PipelineError(f"config key 'feldman.compare.{i}': the pair {a}, {b} is compared already")
+        pairs.add(frozenset((a, b)))
+    searches = {}  # backends return the same neighbours by design, so they do not tell two searches apart
+    for job, spec in config["neighbors"].items():
+        search = tuple((key, value) for key, value in sorted(spec.items()) if key not in ("datasets", "backend"))
+        for name in spec["datasets"]:
+            if (search, name) in searches:
+                raise PipelineError(f"config key 'neighbors.{job}': on '{name}' the same search as "
+                                    f"neighbors.{searches[search, name]} (splits, k, metric, resize alike)")
+            searches[search, name] = job
+    labels = {}
+    for tau in config["mrgan"]["taus"]:
+        label = paths.tau_label(tau)
+        if label in labels:
+            raise PipelineError(f"config key 'mrgan.taus': {labels[label]!r} and {tau!r} share the folder "
+                                f"tau{label} (taus are named by 6 significant digits); make them differ there")
+        labels[label] = tau
+    kfold = config["kfold_vae"]
+    for name in kfold["datasets"]:
+        model = kfold["models"][name]
+        epochs = model.get("epochs", kfold["epochs"])
+        late = [e for e in model.get("eval_epochs", kfold["eval_epochs"]) if e > epochs]
+        if late:
+            key = f"kfold_vae.models.{name}.eval_epochs" if "eval_epochs" in model else "kfold_vae.eval_epochs"
+            raise PipelineError(f"config key '{key}': epoch {late[0]} is past the last of the {epochs} epochs "
+                                f"the models of '{name}' train")
+
+
+def check_splits(config: dict) -> None:
+    """Each method's data sets have the splits, classes and test images it reads, where the config tells."""
+    def need(name: str, split: str, key: str, why: str) -> None:
+        if split in empty_splits(config, name):
+            raise PipelineError(f"config key '{key}': data set '{name}' has no {split} split ({why})")
+
+    def enough_for_fid(name: str, n: int, key: str) -> None:
+        if n > 0 and (count := size_of_test_split(config, name)) is not None and n > count:
+            raise PipelineError(f"config key '{key}': FID on {n} test images, but '{name}' has {count}")
+
+    for job, spec in config["neighbors"].items():
+        for name in spec["datasets"]:
+            for side in ("query_split", "ref_split"):
+                need(name, spec[side], f"neighbors.{job}.{side}", f"the split neighbors.{job} reads")
+    for name in config["feldman"]["datasets"]:
+        need(name, "test", "feldman.datasets", "influence is measured on test examples")
+        labels = training_labels(config, name)
+        if labels is not None and len(labels) < 2:
+            raise PipelineError(f"config key 'feldman.datasets': data set '{name}' has one class in training; "
+                                "a classifier fit to one class memorizes nothing")
+    kfold = config["kfold_vae"]
+    for name in kfold["datasets"]:
+        model = kfold["models"][name]
+        key = f"kfold_vae.models.{name}.validation_split" if "validation_split" in model else "kfold_vae.validation_split"
+        need(name, model.get("validation_split", kfold["validation_split"]), key, "rho's validation images")
+    for name in config["mrgan"]["datasets"]:
+        need(name, "test", "mrgan.datasets", "C_T compares the samples with held-out test images")
+        enough_for_fid(name, config["mrgan"]["fid_images"], "mrgan.fid_images")
+    for set_name, spec in config["samples"].items():
+        need(spec["dataset"], "test", f"samples.{set_name}.dataset", "a sample set is scored against the test split")
+        enough_for_fid(spec["dataset"], spec["fid_images"], f"samples.{set_name}.fid_images")
 
 
 def check_claims(config: dict) -> None:
     """The experiments ``claims`` names are declared in their methods' sections (the claims read their
-    tables); a dummies experiment names its fixed class (keep_label)."""
+    tables), and each can feed the claims that read it."""
     claims = config["claims"]
 
     def need(key: str, where: str) -> None:
@@ -219,16 +450,82 @@ def check_claims(config: dict) -> None:
             if section.get(key) == section["arch"]:
                 raise PipelineError(f"config key 'claims.feldman.{key}': must name another architecture entry than "
                                     f"arch '{section['arch']}'")
+        check_feldman_claims(config, section)
     if "kfold_vae" in claims:
         need("kfold_vae.dataset", "kfold_vae.datasets")
     for key in claims.get("diffusion", {}):
         need(f"diffusion.{key}", "diffusion.experiments")
-    dummies = claims.get("diffusion", {}).get("dummies")
-    if dummies is not None and config["diffusion"]["experiments"][dummies]["keep_label"] < 0:
-        raise PipelineError(f"config key 'claims.diffusion.dummies': experiment '{dummies}' has no keep_label, "
-                            "the class whose replicates the dummies should reduce")
+    check_diffusion_claims(config, claims.get("diffusion", {}))
     if "mrgan" in claims:
         need("mrgan.dataset", "mrgan.datasets")
+        if 0 not in config["mrgan"]["taus"]:
+            raise PipelineError(f"config key 'mrgan.taus': {config['mrgan']['taus']} lacks 0, the run without "
+                                "rejection every MR-GAN claim compares with (claims.mrgan)")
+
+
+# What makes a Feldman classifier what it is, by kind; its other keys say how it is trained.
+ARCHITECTURE_KEYS = {"mlp": "hidden", "cnn": "channels", "module": "factory"}
+
+
+def check_feldman_claims(config: dict, section: dict) -> None:
+    """FZ4's replicate is the same classifier trained again on other random draws (else its agreement
+    is 1 by construction, or compares two classifiers); FZ5's other_arch is another classifier; and at
+    least one claim can run."""
+    architectures = config["feldman"]["architectures"]
+
+    def model(name: str) -> tuple:
+        spec = architectures[name]
+        return spec["kind"], spec[ARCHITECTURE_KEYS[spec["kind"]]]
+
+    def without_seeds(name: str) -> dict:  # eval_batch_size changes the speed only
+        return {key: value for key, value in architectures[name].items()
+                if key not in ("split_seed", "init_seed", "eval_batch_size")}
+
+    def seeds(name: str) -> tuple[int, int]:
+        spec = architectures[name]
+        return spec.get("split_seed", config["feldman"]["seed"]), spec["init_seed"]
+
+    arch = section["arch"]
+    if "replicate" in section:
+        replicate = section["replicate"]
+        if without_seeds(replicate) != without_seeds(arch):
+            raise PipelineError(f"config key 'claims.feldman.replicate': '{replicate}' differs from arch '{arch}' in "
+                                "more than split_seed and init_seed; a replicate is the same classifier, trained again")
+        if seeds(replicate) == seeds(arch):
+            raise PipelineError(f"config key 'claims.feldman.replicate': '{replicate}' trains on the same subsets "
+                                f"from the same initial weights as '{arch}' (split seed, init_seed {seeds(arch)}), so "
+                                "they agree by construction; give it another split_seed or init_seed")
+    if "other_arch" in section and model(section["other_arch"]) == model(arch):
+        alike = ARCHITECTURE_KEYS[architectures[arch]["kind"]]
+        raise PipelineError(f"config key 'claims.feldman.other_arch': '{section['other_arch']}' is the same "
+                            f"classifier as '{arch}' (kind and {alike} alike); name another architecture")
+    name = section["dataset"]
+    if config["datasets"][name]["kind"] != "planted" and not {"replicate", "other_arch"} & set(section):
+        raise PipelineError(f"config key 'claims.feldman.dataset': '{name}' is not of kind planted (FZ1-FZ3) and "
+                            "neither replicate (FZ4) nor other_arch (FZ5) is set, so no Feldman claim would run")
+
+
+def check_diffusion_claims(config: dict, section: dict) -> None:
+    """Each experiment ``claims.diffusion`` names can feed its claim (which would otherwise be
+    ``not run`` after every model of the experiment has been trained)."""
+    experiments = config["diffusion"]["experiments"]
+    if "capacity" in section and len(experiments[section["capacity"]]["sizes"]) < 2:
+        raise PipelineError(f"config key 'claims.diffusion.capacity': experiment '{section['capacity']}' has one "
+                            "size; Y1 and Y2 follow the replicate share over two sizes or more")
+    if "dummies" in section:
+        spec = experiments[section["dummies"]]
+        if spec["keep_label"] < 0:
+            raise PipelineError(f"config key 'claims.diffusion.dummies': experiment '{section['dummies']}' has no "
+                                "keep_label, the class whose replicates the dummies should reduce")
+        if 0 not in spec["sizes"] or len(spec["sizes"]) < 2:
+            raise PipelineError(f"config key 'claims.diffusion.dummies': experiment '{section['dummies']}' needs "
+                                f"size 0 (no dummies) and a larger one among its sizes {spec['sizes']} (Y3)")
+    if "minority" in section:
+        name = experiments[section["minority"]]["dataset"]
+        labels = training_labels(config, name)
+        if labels is not None and len(labels) < 2:
+            raise PipelineError(f"config key 'claims.diffusion.minority': experiment '{section['minority']}' trains "
+                                f"on '{name}', which has one class; Y4 compares a minority with a majority class")
 
 
 def check_samples(config: dict) -> None:

@@ -50,9 +50,12 @@ def tiny_config(name: str) -> dict:
 
 
 # Every method, the atlas and the figures on a few hundred tiny images: the config the fault tests
-# break and the SLURM test runs (a minute on 2 cores, against several for config.yaml).
+# break and the SLURM test runs (a minute on 2 cores, against several for the default experiment).
 TINY_ALL_METHODS = tiny_config("all_methods")
 
+# The config of each session-wide workflow run: test configs only, never the user-facing config.yaml, so
+# an edit to the default experiment neither breaks nor silences a test.
+SHARED_RUN_CONFIGS = {"tiny_run": REPO / ".test" / "all_methods.yaml", "default_run": REPO / ".test" / "default.yaml"}
 
 # Session-wide workflow runs: each fixture, and the names by which a test file asks for it. Under
 # `pytest -n` (pyproject's addopts) every file naming one runs on one worker, so each run happens once.
@@ -134,13 +137,14 @@ def workflow_runner(tmp_path):
 
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> Path:
-    """The repository's default config.yaml run once per session with the default profile.
+    """The default experiment's test copy (.test/default.yaml) run once per session with the default
+    profile.
 
-    Tests that need real results of every method (atlas, report, SLURM comparison) share
+    Tests that need real results of every method (atlas, claims, report, SLURM comparison) share
     this one run instead of each paying for it; returns the working directory.
     """
     workdir = tmp_path_factory.mktemp("default_run")
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = yaml.safe_load(SHARED_RUN_CONFIGS["default_run"].read_text())
     run_workflow(workdir, config, "--workflow-profile", str(REPO / "workflow/profiles/default"))
     return workdir
 
@@ -148,18 +152,10 @@ def default_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def default_config(default_run) -> dict:
     """The config ``default_run`` used, validated with the schema's defaults filled in (as the rules see it):
-    tests assert on the default run through it, never through values copied from config.yaml."""
+    tests assert on the default run through it, never through values copied from its file."""
     from pipeline.config import load_config
 
     return load_config(default_run / "config.yaml")
-
-
-def atlas_datasets(config: dict) -> list[str]:
-    """Data sets of ``config`` on which a per-example method runs, in config order: those with an atlas."""
-    names = list(config["feldman"]["datasets"]) + list(config["kfold_vae"]["datasets"])
-    names += [config["diffusion"]["experiments"][e]["dataset"] for e in config["diffusion"]["run"]]
-    names += list(config["mrgan"]["datasets"]) + [spec["dataset"] for spec in config.get("samples", {}).values()]
-    return list(dict.fromkeys(names))
 
 
 def result_files(workdir: Path) -> dict[str, Path]:
@@ -198,7 +194,8 @@ def copy_of(run: Path, folder: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """TINY_ALL_METHODS run once per session, every target (figures and atlas included)."""
+    """The tiny all-methods config (TINY_ALL_METHODS) run once per session, every target (figures and atlas
+    included)."""
     workdir = tmp_path_factory.mktemp("tiny_run")
-    run_workflow(workdir, TINY_ALL_METHODS)
+    run_workflow(workdir, yaml.safe_load(SHARED_RUN_CONFIGS["tiny_run"].read_text()))
     return workdir

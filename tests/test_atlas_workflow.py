@@ -1,8 +1,8 @@
-"""The atlas of the default run: every data set a per-example method ran on, with exactly the
-columns of the methods that ran there, nothing lost or doubled, documented dtypes.
+"""The atlas of the default run (.test/default.yaml): every data set a per-example method ran on, with
+exactly the columns of the methods that ran there, nothing lost or doubled, documented dtypes.
 
-Expectations come from the config the run used (``default_config``), not from copies of
-config.yaml's values, so editing the default experiment changes what is checked."""
+Expectations come from the config the run used (``default_config``) and from ``pipeline.targets``,
+which says what the workflow builds, not from copies of the config's values."""
 
 from __future__ import annotations
 
@@ -10,26 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import atlas_datasets
 from pipeline import paths
-from pipeline.atlas.columns import describe, diffusion_job_name, mrgan_job_name, score_columns
+from pipeline.atlas.columns import describe, mrgan_job_name, score_columns
+from pipeline.targets import atlas_datasets, atlas_diffusion_jobs
 
 pytestmark = pytest.mark.workflow
-
-
-def diffusion_jobs(config, dataset):
-    """(atlas job name, path of its replicates table, path of its subset table) of every DDPM trained on dataset."""
-    for experiment in config["diffusion"]["run"]:
-        spec = config["diffusion"]["experiments"][experiment]
-        if spec["dataset"] != dataset:
-            continue
-        for size in spec["sizes"]:
-            for width in spec["widths"]:
-                for seed in spec["seeds"]:
-                    job = paths.DIFFUSION_JOB.format(experiment=experiment, size=size, width=width, seed=seed)
-                    subset = paths.DIFFUSION_SUBSET.format(experiment=experiment, size=size)
-                    yield (diffusion_job_name(experiment, size, width, seed),
-                           f"{job}/replicates.parquet", f"{subset}/subset.parquet")
 
 
 def expected_columns(config, dataset) -> set[str]:
@@ -40,7 +25,7 @@ def expected_columns(config, dataset) -> set[str]:
                     for q in ["mem", "se", "mem_margin", "mem_margin_se", "lira", "lira_fixed", "slowness"]}
     if dataset in config["kfold_vae"]["datasets"]:
         columns |= {"kfold_M", "kfold_U", "kfold_V", "kfold_rho", "kfold_logpx_full"}
-    columns |= {f"diffusion_replicates_{job}" for job, _, _ in diffusion_jobs(config, dataset)}
+    columns |= {f"diffusion_replicates_{job}" for job, _, _ in atlas_diffusion_jobs(config, dataset)}
     if dataset in config["mrgan"]["datasets"]:
         columns |= {f"mrgan_nn_{mrgan_job_name(tau, seed)}"
                     for tau in config["mrgan"]["taus"] for seed in config["mrgan"]["seeds"]}
@@ -57,12 +42,18 @@ def read_atlas(run, dataset) -> pd.DataFrame:
 
 
 def test_one_atlas_per_dataset_with_a_method(default_run, default_config):
-    expected = set(atlas_datasets(default_config))
+    config = default_config
+    expected = set(atlas_datasets(config))
     built = {p.parent.name for p in default_run.glob(paths.glob_pattern(f"{paths.ATLAS}/atlas.parquet"))}
     assert built == expected and built, (built, expected)
+    # every data set a per-example method ran on has one
+    ran = {*config["feldman"]["datasets"], *config["kfold_vae"]["datasets"], *config["mrgan"]["datasets"]}
+    ran |= {config["diffusion"]["experiments"][e]["dataset"] for e in config["diffusion"]["run"]}
+    assert ran <= built, (ran, built)
 
 
 def test_atlas_join_keeps_every_training_example_once(default_run, default_config):
+    assert atlas_datasets(default_config)
     for dataset in atlas_datasets(default_config):
         atlas = read_atlas(default_run, dataset)
         train = training_split(default_run, dataset)
@@ -77,6 +68,7 @@ def test_atlas_join_keeps_every_training_example_once(default_run, default_confi
 
 def test_atlas_columns_are_the_methods_that_ran_and_match_their_tables(default_run, default_config):
     config, run = default_config, default_run
+    assert config["feldman"]["datasets"] and config["kfold_vae"]["datasets"]  # the columns compared below
     for dataset in atlas_datasets(config):
         atlas = read_atlas(default_run, dataset).set_index("index")
         assert set(atlas.columns) - {"label"} == expected_columns(config, dataset), dataset
@@ -98,6 +90,7 @@ def test_atlas_columns_are_the_methods_that_ran_and_match_their_tables(default_r
 
 def test_gan_and_diffusion_counts_add_up_to_their_samples(default_run, default_config):
     config = default_config
+    assert config["mrgan"]["datasets"] and config["diffusion"]["run"]  # the counts checked below
     for dataset in config["mrgan"]["datasets"]:
         atlas = read_atlas(default_run, dataset)
         gan = [c for c in atlas.columns if c.startswith("mrgan_nn_")]
@@ -106,7 +99,7 @@ def test_gan_and_diffusion_counts_add_up_to_their_samples(default_run, default_c
         assert all(atlas[c].sum() == config["mrgan"]["n_samples"] for c in gan), dataset
     for dataset in dict.fromkeys(config["diffusion"]["experiments"][e]["dataset"] for e in config["diffusion"]["run"]):
         atlas = read_atlas(default_run, dataset)
-        for job, replicates, subset in diffusion_jobs(config, dataset):
+        for job, replicates, subset in atlas_diffusion_jobs(config, dataset):
             column = f"diffusion_replicates_{job}"
             # defined exactly on the model's training subset
             subset = pd.read_parquet(default_run / subset)
@@ -116,6 +109,7 @@ def test_gan_and_diffusion_counts_add_up_to_their_samples(default_run, default_c
 
 
 def test_analysis_tables_of_the_default_run(default_run, default_config):
+    assert atlas_datasets(default_config)
     for dataset in atlas_datasets(default_config):
         atlas = read_atlas(default_run, dataset)
         folder = default_run / paths.ATLAS.format(dataset=dataset)
@@ -136,8 +130,7 @@ def test_compared_architectures_agree_on_memorized_examples(default_run, default
     estimates are rank-correlated, the whole bootstrap interval above 0 (at the default config about
     0.67-0.74 on mnist5k, 0.17-0.34 on the 8x8 digits)."""
     feldman = default_config["feldman"]
-    if not (feldman["datasets"] and feldman["compare"]):
-        pytest.skip("the default config compares no Feldman architectures")
+    assert feldman["datasets"] and feldman["compare"], "the test config compares no Feldman architectures"
     for dataset in feldman["datasets"]:
         pairs = pd.read_parquet(default_run / paths.ATLAS.format(dataset=dataset) / "pairs.parquet")
         for a, b in feldman["compare"]:

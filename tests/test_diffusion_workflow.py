@@ -1,4 +1,5 @@
-"""The diffusion rules end to end in the default run: replicate share falls as the subset grows."""
+"""The diffusion rules end to end in the default run (.test/default.yaml): replicate share falls as the
+subset grows."""
 
 import pandas as pd
 import pytest
@@ -9,8 +10,7 @@ pytestmark = pytest.mark.workflow
 
 
 def test_default_sweep_replicate_share_falls_with_subset_size(default_run, default_config):
-    if "sweep" not in default_config["diffusion"]["run"]:
-        pytest.skip("the default config does not run the diffusion sweep")
+    assert "sweep" in default_config["diffusion"]["run"], "the test config does not run the diffusion sweep"
     sweep = default_config["diffusion"]["experiments"]["sweep"]
     out = default_run / paths.DIFFUSION.format(experiment="sweep")
     smallest, largest, widest = min(sweep["sizes"]), max(sweep["sizes"]), max(sweep["widths"])

@@ -101,3 +101,24 @@ def test_importing_a_rule_module_asks_nothing_of_cuda():
     result = subprocess.run([sys.executable, "-c", CUDA_PROBE, *sorted(rule_modules())], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_workflow_imports_only_light_modules_at_start_up():
+    """The modules the Snakefile imports to build the DAG (the targets and each method's job-spec keys)
+    import no third-party package: every dry run and every run would pay for it."""
+    specs = sorted(f"pipeline.{path.parent.name}.spec" for path in (REPO / "pipeline").glob("*/spec.py"))
+    modules = ["pipeline.targets", *specs]
+    assert len(modules) >= 5, modules
+    probe = ("import importlib, json, sys; before = set(sys.modules); "
+             "[importlib.import_module(m) for m in sys.argv[1:]]; "
+             "print(json.dumps(sorted({n.split('.')[0] for n in set(sys.modules) - before} - {'pipeline'})))")
+    result = subprocess.run([sys.executable, "-c", probe, *modules], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    third_party = [name for name in json.loads(result.stdout) if name not in sys.stdlib_module_names]
+    assert not third_party, third_party
+
+
+def test_benchmarks_import_nothing_from_the_tests():
+    for path in sorted((REPO / "benchmarks").glob("*.py")):
+        text = path.read_text()
+        assert "conftest" not in text and '"tests"' not in text and "'tests'" not in text, path.name

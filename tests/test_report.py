@@ -1,4 +1,4 @@
-"""`snakemake --report` of the default run: one HTML file embedding every figure the run made,
+"""`snakemake --report` of the default run (.test/default.yaml): one HTML file embedding every figure the run made,
 each with a caption naming its config, grouped by method (category) and data set (subcategory).
 The expectations come from the config the run used (``default_config``), not from copies of its values."""
 
@@ -10,13 +10,12 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, SNAKEMAKE, atlas_datasets
+from conftest import REPO, SNAKEMAKE
 from pipeline import paths
+from pipeline.targets import REPORT_SECTIONS as METHODS
+from pipeline.targets import atlas_datasets
 
 pytestmark = pytest.mark.workflow
-
-METHODS = {"feldman": "Feldman & Zhang", "kfold_vae": "K-fold VAE", "diffusion": "Diffusion replicates",
-           "mrgan": "MR-GAN", "atlas": "Memorization atlas", "claims": "Claims"}
 
 
 def embedded_object(html: str, name: str) -> dict:
@@ -55,6 +54,7 @@ def test_every_caption_says_what_and_which_config(report, default_config):
         assert "Config: <tt" in caption, path
         assert "{{" not in caption and "snakemake." not in caption, path  # templates rendered
     # the values, not just the key names
+    assert atlas_datasets(default_config) and default_config["feldman"]["datasets"]
     for dataset in atlas_datasets(default_config):
         atlas = report["results"][f"{paths.ATLAS.format(dataset=dataset)}/figures/correlations.png"]["caption"]
         assert f"&quot;top_fraction&quot;: {json.dumps(default_config['atlas']['top_fraction'])}" in atlas, dataset

@@ -1,6 +1,6 @@
 """The default workflow through workflow/profiles/slurm on a real one-node SLURM cluster.
 
-The module starts munged, slurmctld and slurmd on localhost (tests/slurm_cluster.py installs
+The module starts munged, slurmctld and slurmd on localhost (benchmarks/slurm_cluster.py installs
 Debian's slurm-wlm and munge with apt-get when they are missing) and stops them, by pid, at the
 end. If SLURM can neither be found nor installed (not root, no apt-get) the tests fail with the
 reason; set PIPELINE_SKIP_SLURM=1 to skip them instead.
@@ -11,8 +11,8 @@ from its checkpoint, and every table and array equals those of a local run of th
 
 The config is TINY_ALL_METHODS (every rule of every method, the atlas and the figures, on tiny
 data; compared with ``tiny_run``), so the suite stays within CI's time. PIPELINE_SLURM_CONFIG=default
-runs the repository's config.yaml instead and compares with ``default_run`` (about 17 minutes on
-2 cores against 8.5 for the local run).
+runs the default experiment's test copy (.test/default.yaml, the config of ``default_run``) instead and
+compares with ``default_run`` (about 17 minutes on 2 cores against 8.5 for the local run).
 """
 
 from __future__ import annotations
@@ -27,16 +27,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, TINY_ALL_METHODS, assert_same_results, workflow_env
+from conftest import REPO, SHARED_RUN_CONFIGS, TINY_ALL_METHODS, assert_same_results, workflow_env
 from pipeline import paths
-from slurm_cluster import SKIP_VARIABLE, LocalSlurmCluster, SlurmUnavailable
 from test_faults import kill_after_checkpoint
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from slurm_cluster import SKIP_VARIABLE, LocalSlurmCluster, SlurmUnavailable  # noqa: E402
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
 # the scratch cluster answers at once: first status check after 2 s, then at most every 3 s
-# (tests/snakemake_fast_status.py caps the plugin's growing interval; the profile is unchanged)
-LAUNCHER = [sys.executable, str(REPO / "tests" / "snakemake_fast_status.py")]
+# (benchmarks/snakemake_fast_status.py caps the plugin's growing interval; the profile is unchanged)
+LAUNCHER = [sys.executable, str(REPO / "benchmarks" / "snakemake_fast_status.py")]
 FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "2"]
 
 CONFIG_VARIABLE = "PIPELINE_SLURM_CONFIG"
@@ -54,7 +56,7 @@ def killed_shard(config: dict) -> dict:
 def case(request) -> tuple[dict, Path]:
     """(config, local run of it), chosen by PIPELINE_SLURM_CONFIG."""
     if os.environ.get(CONFIG_VARIABLE, "tiny") == "default":
-        return yaml.safe_load((REPO / "config.yaml").read_text()), request.getfixturevalue("default_run")
+        return yaml.safe_load(SHARED_RUN_CONFIGS["default_run"].read_text()), request.getfixturevalue("default_run")
     return TINY_ALL_METHODS, request.getfixturevalue("tiny_run")
 
 

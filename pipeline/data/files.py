@@ -29,10 +29,15 @@ then path.
 list of two ``.npy`` files, [images, labels]. Without a split, a seeded stratified ``test_fraction``
 (``pipeline.data.embedded.stratified_test_mask``) makes one, as for image folders.
 
+Symbolic links: a class folder (or train/, test/) that is a link is read like a folder; an image
+file that is a link is read through it; a link to a missing file named like an image is an error
+naming it (a hidden one, such as an editor's lock file ``.#notes``, is skipped like every hidden
+file); folders that are links inside a class folder are not entered.
+
 Rerunning on edits: the prepare rule declares an ``arrays`` data set's files as inputs, so a newer
-file reruns it; for an image folder it takes ``folder_listing`` (a digest of every file's path,
-size and modification time) as a param, so adding, removing or rewriting an image reruns it
-without declaring thousands of images as inputs.
+file reruns it; for an image folder it takes ``folder_listing`` (a digest of the path, size and
+modification time of every image the data set reads, through links) as a param, so adding,
+removing or rewriting an image reruns it without declaring thousands of images as inputs.
 """
 
 from __future__ import annotations
@@ -75,8 +80,11 @@ def _seeded_split(labels: np.ndarray, spec: dict) -> np.ndarray:
 
 
 def _is_image(path: Path, class_folder: Path) -> bool:
+    """An image file the data set reads: a visible .png/.jpg/.jpeg that is a file, or a link to one
+    or to nothing (a dangling link, which ``_image_files`` then names in an error)."""
     hidden = any(part.startswith(".") for part in path.relative_to(class_folder).parts)
-    return path.suffix.lower() in IMAGE_SUFFIXES and not hidden and path.is_file()
+    dangling = path.is_symlink() and not path.exists()
+    return path.suffix.lower() in IMAGE_SUFFIXES and not hidden and (path.is_file() or dangling)
 
 
 def _class_folders(folder: Path) -> list[Path]:
@@ -103,12 +111,25 @@ def class_names(folder: str | Path) -> list[str]:
     return sorted({p.name for root in split_folders(Path(folder)).values() for p in _class_folders(root)})
 
 
+def _class_images(class_folder: Path) -> list[Path]:
+    """The image files under a class folder (itself possibly a link), recursively, in path order;
+    folders that are links inside it are not entered (nor loops followed)."""
+    found = []
+    for root, dirs, names in os.walk(class_folder):  # followlinks=False: the top folder alone may be a link
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+        found += [path for name in names if _is_image(path := Path(root, name), class_folder)]
+    return sorted(found)
+
+
 def _image_files(folder: Path) -> list[tuple[str, str, Path]]:
     """(split, class name, file) of every image, in data set order."""
     found = []
     for split, root in split_folders(folder).items():
         for class_folder in _class_folders(root):
-            files = sorted(p for p in class_folder.rglob("*") if _is_image(p, class_folder))
+            files = _class_images(class_folder)
+            dangling = next((file for file in files if not file.exists()), None)
+            if dangling is not None:
+                raise PipelineError(f"{dangling}: a link to {os.readlink(dangling)}, which does not exist")
             if not files:
                 raise PipelineError(f"{class_folder}: class folder without .png/.jpg/.jpeg images")
             found += [(split, class_folder.name, file) for file in files]
@@ -186,18 +207,22 @@ def image_folder(name: str, spec: dict) -> Built:
 
 
 def folder_listing(path: str | Path) -> str:
-    """A digest of every file under ``path`` (relative path, size, modification time): a param of the
-    prepare rule that changes when an image is added, removed or rewritten. 'missing' when absent."""
+    """A digest of every image the data set at ``path`` reads (relative path, size and modification
+    time, through links): a param of the prepare rule that changes when an image is added, removed
+    or rewritten, also in a class folder that is a link. 'missing' when absent; for a folder the
+    prepare job will reject (train/ without test/, an unreadable folder) a digest of that error, so
+    the job runs and says so in one line instead of the workflow failing while it plans."""
     folder = Path(path)
     if not folder.is_dir():
         return "missing"
     digest = hashlib.blake2b(digest_size=16)
-    for root, dirs, names in os.walk(folder):
-        dirs.sort()
-        for file_name in sorted(names):
-            stat = os.stat(os.path.join(root, file_name))
-            relative = os.path.relpath(os.path.join(root, file_name), folder)
+    try:
+        for _, _, file in _image_files(folder):
+            stat = file.stat()
+            relative = os.path.relpath(file, folder)
             digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    except (OSError, PipelineError) as err:
+        digest.update(f"error\0{err}".encode())
     return digest.hexdigest()
 
 

@@ -32,8 +32,9 @@ log = get_logger("diffusion.subset")
 
 
 def nested_subset(train_indices: np.ndarray, labels: np.ndarray, n: int, seed: int,
-                  keep_label: int | None = None) -> np.ndarray:
-    """Dataset indices of the size-n nested subset (plus every image of ``keep_label``)."""
+                  keep_label: int | None = None, experiment: str = "*") -> np.ndarray:
+    """Dataset indices of the size-n nested subset (plus every image of ``keep_label``); errors name
+    the keys of ``experiment`` (diffusion.experiments.<experiment>)."""
     order = np.random.default_rng(seed).permutation(len(train_indices))
     if keep_label is None:
         pool = order
@@ -42,18 +43,19 @@ def nested_subset(train_indices: np.ndarray, labels: np.ndarray, n: int, seed: i
         kept = order[labels[order] == keep_label]
         pool = order[labels[order] != keep_label]
         if not len(kept):
-            raise PipelineError(f"config key 'diffusion.experiments.*.keep_label': no training image has label "
+            raise PipelineError(f"config key 'diffusion.experiments.{experiment}.keep_label': no training image has label "
                                 f"{keep_label} (labels present: {np.unique(labels)[:20].tolist()})")
     if n > len(pool):
         besides = "" if keep_label is None else f" besides those of label {keep_label}"
-        raise PipelineError(f"config key 'diffusion.experiments.*.sizes': subset size {n} exceeds the {len(pool)} "
+        raise PipelineError(f"config key 'diffusion.experiments.{experiment}.sizes': subset size {n} exceeds the {len(pool)} "
                             f"training images available{besides}")
     return np.asarray(train_indices, dtype=np.int64)[np.concatenate([kept, pool[:n]])]
 
 
-def build_subset(dataset: Dataset, n: int, seed: int, keep_label: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def build_subset(dataset: Dataset, n: int, seed: int, keep_label: int | None = None,
+                 experiment: str = "*") -> tuple[pd.DataFrame, np.ndarray]:
     images, labels, ids = dataset.split_arrays("train")
-    chosen = nested_subset(ids, labels, n, seed, keep_label)
+    chosen = nested_subset(ids, labels, n, seed, keep_label, experiment)
     table = dataset.table.set_index("index").loc[chosen]
     out = pd.DataFrame({
         "position": np.arange(len(chosen), dtype=np.int64),
@@ -70,10 +72,11 @@ def main() -> None:
     parser.add_argument("--n", required=True, type=int)
     parser.add_argument("--seed", type=int, default=schema_default("diffusion.experiments.*.subset_seed"))
     parser.add_argument("--keep-label", type=int, default=None)
+    parser.add_argument("--experiment", default="*", help="its name in diffusion.experiments (for errors)")
     parser.add_argument("--out-table", required=True, type=Path)
     parser.add_argument("--out-images", required=True, type=Path)
     a = parser.parse_args()
-    table, images = build_subset(Dataset.load(a.dataset_dir), a.n, a.seed, a.keep_label)
+    table, images = build_subset(Dataset.load(a.dataset_dir), a.n, a.seed, a.keep_label, a.experiment)
     if len(table) == 0:
         raise PipelineError(f"{a.dataset_dir}: empty training subset (n={a.n}, keep_label={a.keep_label})")
     io.write_array(images, a.out_images)

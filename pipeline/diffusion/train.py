@@ -25,16 +25,13 @@ import torch
 from pipeline import checkpoints, cli, io
 from pipeline.devices import add_device_args, device_from_args
 from pipeline.diffusion.schedule import Diffusion
+from pipeline.diffusion.spec import TRAIN_KEYS
 from pipeline.diffusion.unet import UNet, UNetConfig
 from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import schema_default, spec_defaults
 
 log = get_logger("diffusion.train")
-
-# The keys of diffusion.experiments.<name> a training job's spec holds (besides ``width``, one of ``widths``).
-TRAIN_KEYS = ("channel_mult", "num_res_blocks", "attention_resolutions", "dropout", "heads", "timesteps", "steps",
-              "batch_size", "lr", "conditional", "checkpoint_every", "log_every")
 
 
 def train_spec(spec: dict) -> dict:

@@ -40,16 +40,12 @@ from pipeline.devices import add_device_args, device_from_args
 from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.kfold_vae.likelihood import log_px
 from pipeline.kfold_vae.models import VAE, build_model
+from pipeline.kfold_vae.spec import MODEL_KEYS, TRAINING_KEYS
 from pipeline.progress import get_logger
 from pipeline.schema import spec_defaults
 from pipeline.splits import read_kfold
 
 log = get_logger("kfold_vae.train")
-
-# A training spec: a data set's entry of kfold_vae.models (MODEL_KEYS, and TRAINING_KEYS where the entry
-# overrides the section) over the section's TRAINING_KEYS.
-MODEL_KEYS = ("kind", "latent_dim", "hidden", "width")
-TRAINING_KEYS = ("epochs", "eval_epochs", "lr", "batch_size", "n_importance")
 
 
 def derived_seed(*parts: int) -> int:

@@ -68,13 +68,13 @@ from pipeline.data.dataset import Dataset
 from pipeline.frechet import FID_TEST, fd_column, fid_columns, frechet_distance, read_fid_features
 from pipeline.mrgan import EMBEDDING_NAMES
 from pipeline.mrgan.ct_test import classwise_ct, ct_statistic
+from pipeline.mrgan.spec import SCORE_KEYS
 from pipeline.neighbors import knn
 from pipeline.progress import get_logger
 from pipeline.schema import spec_defaults
 
 log = get_logger("mrgan.score")
 
-SCORE_KEYS = ("kmeans_cells", "classwise_cells", "pca_dims")  # the keys of the mrgan section --spec holds
 
 def tag(table: pd.DataFrame, dataset: str, tau: float, seed: int, embedding: str) -> pd.DataFrame:
     front = pd.DataFrame({"dataset": pd.array([dataset] * len(table), dtype="string"),

@@ -39,15 +39,11 @@ from pipeline.mrgan import gan
 from pipeline.devices import add_device_args, device_from_args
 from pipeline.mrgan.embed import load_embedder
 from pipeline.mrgan.rejection import MemorizationRejection
+from pipeline.mrgan.spec import TRAIN_KEYS
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import spec_defaults
 
 log = get_logger("mrgan.train")
-
-# The keys of the mrgan section a training job's spec holds. Their defaults (the schema's) are Bai et
-# al.'s settings: batch 64, lr 2e-4, Adam(0.5, 0.999), 5 D steps per G step; fewer steps.
-TRAIN_KEYS = ("steps", "batch_size", "lr", "beta1", "beta2", "loss", "d_steps", "z_dim", "width", "max_resample",
-              "checkpoint_every")
 
 
 def settings(spec: dict) -> dict:

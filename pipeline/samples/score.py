@@ -79,11 +79,11 @@ from pipeline.mrgan.ct_test import ct_statistic
 from pipeline.mrgan.score import pixels
 from pipeline.neighbors import knn, neighbors_table
 from pipeline.progress import get_logger
+from pipeline.samples.spec import SCORE_KEYS
 from pipeline.schema import schema_default, spec_defaults
 
 log = get_logger("samples.score")
 
-SCORE_KEYS = ("threshold", "k", "kmeans_cells", "pca_dims")  # the keys of samples.<name> that --spec holds
 SPACES = ("pixels", "embedding")
 SPACE_METRICS = {"pixels": "l2", "embedding": "abscosine"}
 
@@ -198,7 +198,8 @@ def main() -> None:
     train_images, train_labels, train_index = data.split_arrays("train")
     test_images = data.split_arrays("test")[0]
     if len(test_images) == 0:
-        raise PipelineError(f"{a.dataset_dir}: data set '{a.dataset}' has no test split to hold out")
+        raise PipelineError(f"config key 'samples.{a.sample_set}.dataset': data set '{a.dataset}' has no test split "
+                            f"to hold out ({a.dataset_dir})")
     sample_images = io.read_array(a.sample_images)
     labels = io.read_parquet(a.sample_table, ["sample", "label"]).sort_values("sample")["label"].to_numpy()
     tables = score(train_images, train_labels, train_index, test_images,

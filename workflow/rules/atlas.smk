@@ -12,7 +12,7 @@ rule atlas_join:
         data=dataset_input,
         tables=atlas_input_files,
     output:
-        f"{ATLAS}/atlas.parquet",
+        f"{paths.ATLAS}/atlas.parquet",
     log:
         f"{paths.LOGS}/atlas/{{dataset}}/join.log",
     benchmark:
@@ -30,10 +30,10 @@ rule atlas_join:
 
 rule atlas_analysis:
     input:
-        f"{ATLAS}/atlas.parquet",
+        f"{paths.ATLAS}/atlas.parquet",
     output:
-        pairs=f"{ATLAS}/pairs.parquet",
-        flagged=f"{ATLAS}/flagged.parquet",
+        pairs=f"{paths.ATLAS}/pairs.parquet",
+        flagged=f"{paths.ATLAS}/flagged.parquet",
     log:
         f"{paths.LOGS}/atlas/{{dataset}}/analysis.log",
     benchmark:
@@ -55,13 +55,13 @@ rule atlas_analysis:
 rule atlas_figures:
     input:
         data=dataset_input,
-        atlas=f"{ATLAS}/atlas.parquet",
-        pairs=f"{ATLAS}/pairs.parquet",
-        flagged=f"{ATLAS}/flagged.parquet",
+        atlas=f"{paths.ATLAS}/atlas.parquet",
+        pairs=f"{paths.ATLAS}/pairs.parquet",
+        flagged=f"{paths.ATLAS}/flagged.parquet",
     output:
-        correlations=report_figure("atlas", f"{ATLAS}/figures/correlations.png"),
-        scatter=report_figure("atlas", f"{ATLAS}/figures/scatter.png"),
-        flagged=report_figure("atlas", f"{ATLAS}/figures/flagged.png"),
+        correlations=report_figure("atlas", f"{paths.ATLAS}/figures/correlations.png"),
+        scatter=report_figure("atlas", f"{paths.ATLAS}/figures/scatter.png"),
+        flagged=report_figure("atlas", f"{paths.ATLAS}/figures/flagged.png"),
     log:
         f"{paths.LOGS}/atlas/{{dataset}}/figures.log",
     benchmark:
@@ -83,16 +83,16 @@ rule atlas_figures:
 
 rule atlas_planted:
     input:
-        atlas=f"{ATLAS}/atlas.parquet",
+        atlas=f"{paths.ATLAS}/atlas.parquet",
         index=f"{paths.DATASET}/index.parquet",
     output:
-        f"{ATLAS}/planted.parquet",
+        f"{paths.ATLAS}/planted.parquet",
     log:
         f"{paths.LOGS}/atlas/{{dataset}}/planted.log",
     benchmark:
         f"{paths.BENCHMARKS}/atlas/{{dataset}}/planted.tsv"
     wildcard_constraints:
-        dataset=one_of(atlas_planted_datasets()),
+        dataset=one_of(targets.atlas_planted_datasets(config)),
     conda:
         "../../envs/data.yaml"
     params:
@@ -109,15 +109,15 @@ rule atlas_planted:
 
 rule atlas_planted_figure:
     input:
-        f"{ATLAS}/planted.parquet",
+        f"{paths.ATLAS}/planted.parquet",
     output:
-        report_figure("atlas", f"{ATLAS}/figures/planted.png"),
+        report_figure("atlas", f"{paths.ATLAS}/figures/planted.png"),
     log:
         f"{paths.LOGS}/atlas/{{dataset}}/planted_figure.log",
     benchmark:
         f"{paths.BENCHMARKS}/atlas/{{dataset}}/planted_figure.tsv"
     wildcard_constraints:
-        dataset=one_of(atlas_planted_datasets()),
+        dataset=one_of(targets.atlas_planted_datasets(config)),
     conda:
         "../../envs/data.yaml"
     params:
@@ -125,6 +125,3 @@ rule atlas_planted_figure:
     shell:
         "python -m pipeline.job pipeline.atlas.planted_figure --planted {input} --title {wildcards.dataset} "
         "--out {output} 2> {log}"
-
-
-TARGET_FUNCTIONS.append(atlas_targets)

@@ -10,7 +10,7 @@ rule claims:
     input:
         unpack(claims_input_files),
     output:
-        f"{CLAIMS}/claims.parquet",
+        f"{paths.CLAIMS}/claims.parquet",
     log:
         f"{paths.LOGS}/claims/evaluate.log",
     benchmark:
@@ -27,16 +27,16 @@ rule claims:
 rule claims_figures:
     input:
         unpack(claims_input_files),
-        claims=f"{CLAIMS}/claims.parquet",
+        claims=f"{paths.CLAIMS}/claims.parquet",
     output:
         **{
             paper: report_figure(
-                "claims", f"{CLAIMS}/figures/{paper}.png", subcategory="figures"
+                "claims", f"{paths.CLAIMS}/figures/{paper}.png", subcategory="figures"
             )
-            for paper in CLAIMS_PAPERS
+            for paper in targets.CLAIMS_PAPERS
         },
         table=report_figure(
-            "claims", f"{CLAIMS}/figures/table.png", subcategory="table"
+            "claims", f"{paths.CLAIMS}/figures/table.png", subcategory="table"
         ),
     log:
         f"{paths.LOGS}/claims/figures.log",
@@ -52,6 +52,3 @@ rule claims_figures:
         "--out-feldman {output.feldman} --out-kfold-vae {output.kfold_vae} "
         "--out-diffusion {output.diffusion} --out-mrgan {output.mrgan} "
         "--out-table {output.table} 2> {log}"
-
-
-TARGET_FUNCTIONS.append(claims_targets)

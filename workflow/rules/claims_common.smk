@@ -4,9 +4,6 @@
 
 from pipeline.claims import tables as claim_inputs
 
-CLAIMS = paths.CLAIMS
-CLAIMS_PAPERS = ["feldman", "kfold_vae", "diffusion", "mrgan"]
-
 
 def is_planted(name):
     return config["datasets"][name]["kind"] == "planted"
@@ -66,7 +63,7 @@ def claims_input_files(wildcards=None):
         "mrgan": claims_mrgan_inputs,
     }
     inputs = {}
-    for paper in CLAIMS_PAPERS:
+    for paper in targets.CLAIMS_PAPERS:
         if paper in config["claims"]:
             inputs.update(builders[paper](config["claims"][paper]))
     claim_inputs.check_built(inputs, config["claims"], is_planted)
@@ -85,12 +82,3 @@ def claims_args(wildcards, input):
         label = config["diffusion"]["experiments"][dummies]["keep_label"]
         args.append(f"{claim_inputs.option(claim_inputs.DUMMIES_CLASS)} {label}")
     return " ".join(args)
-
-
-def claims_targets():
-    if not config["claims"]:
-        return []
-    figures = [f"{paper}.png" for paper in CLAIMS_PAPERS] + ["table.png"]
-    return [f"{CLAIMS}/claims.parquet"] + [
-        f"{CLAIMS}/figures/{name}" for name in figures
-    ]

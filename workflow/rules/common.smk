@@ -16,7 +16,7 @@ shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(REPO_ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
-from pipeline import jobserver, paths
+from pipeline import jobserver, paths, targets
 from pipeline.code_deps import code_version, factory_version
 from pipeline.config import validate_config
 from pipeline.data.files import array_files, folder_listing
@@ -52,8 +52,6 @@ onerror:
         jobserver.stop(server)
 
 
-# Each rules file registers a function returning its part of the default target.
-TARGET_FUNCTIONS = []
 # Where every training and sampling job runs (config keys device and tf32), as command-line options.
 DEVICE_ARGS = f"--device {config['device']} --tf32 {'on' if config['tf32'] else 'off'}"
 # GPUs a training or sampling job takes: with the profile's `resources: [gpu=1]`, two such jobs never
@@ -65,10 +63,6 @@ GPU_JOB = (
     or (config["device"] == "auto" and shutil.which("nvidia-smi") is None)
     else 1
 )
-
-
-def all_targets(wildcards):
-    return [path for targets in TARGET_FUNCTIONS for path in targets()]
 
 
 def one_of(names):
@@ -95,25 +89,9 @@ wildcard_constraints:
     sample_set=one_of(config["samples"]),
 
 
-def dataset_files(name):
-    folder = paths.DATASET.format(dataset=name)
-    return [f"{folder}/{file}" for file in paths.DATASET_FILES]
-
-
 def dataset_input(wildcards):
     """The prepared files of the job's {dataset}."""
-    return dataset_files(wildcards.dataset)
-
-
-# The sections of `snakemake --report`: one per method, keyed as the method's rules and captions are.
-REPORT_SECTIONS = {
-    "feldman": "Feldman & Zhang",
-    "kfold_vae": "K-fold VAE",
-    "diffusion": "Diffusion replicates",
-    "mrgan": "MR-GAN",
-    "atlas": "Memorization atlas",
-    "claims": "Claims",
-}
+    return targets.dataset_files(wildcards.dataset)
 
 
 def report_figure(method, path, subcategory="{dataset}", **options):
@@ -124,7 +102,7 @@ def report_figure(method, path, subcategory="{dataset}", **options):
     return report(
         path,
         caption=caption,
-        category=REPORT_SECTIONS[method],
+        category=targets.REPORT_SECTIONS[method],
         subcategory=subcategory,
         **options,
     )
@@ -153,22 +131,19 @@ def dataset_spec(wildcards):
     return as_json(config["datasets"][wildcards.dataset])
 
 
-def source_datasets(wildcards):
-    """The data sets the job's {dataset} is built from: a mixture's parts, a planted data set's base."""
-    spec = config["datasets"][wildcards.dataset]
-    parts = {part["dataset"] for part in spec.get("parts", [])}
-    return sorted(parts | ({spec["base"]} if "base" in spec else set()))
-
-
 def source_dataset_files(wildcards):
-    """The prepared files of those data sets, named by data set (unpacked into the rule's input)."""
-    return {name: dataset_files(name) for name in source_datasets(wildcards)}
+    """The prepared files of the data sets the job's {dataset} is built from, named by data set
+    (unpacked into the rule's input)."""
+    return {
+        name: targets.dataset_files(name)
+        for name in targets.source_datasets(config, wildcards.dataset)
+    }
 
 
 def source_dataset_args(wildcards, input):
     return " ".join(
         f"--source {name}={os.path.dirname(input[name][0])}"
-        for name in source_datasets(wildcards)
+        for name in targets.source_datasets(config, wildcards.dataset)
     )
 
 
@@ -192,25 +167,8 @@ def user_folder_listing(wildcards):
     return folder_listing(spec["path"]) if spec["kind"] == "image_folder" else ""
 
 
-def data_targets():
-    targets = [path for name in config["datasets"] for path in dataset_files(name)]
-    for name in config["splits"]["datasets"]:
-        for seed in config["splits"]["seeds"]:
-            folder = paths.SPLITS.format(dataset=name, seed=seed)
-            targets += [f"{folder}/feldman_subsets.parquet", f"{folder}/kfold.parquet"]
-    return targets
-
-
 # --- neighbors.smk helpers ---
 
 
 def neighbors_spec(wildcards):
     return config["neighbors"][wildcards.job]
-
-
-def neighbors_targets():
-    return [
-        paths.NEIGHBORS.format(dataset=name, job=job)
-        for job, spec in config["neighbors"].items()
-        for name in spec["datasets"]
-    ]

@@ -66,6 +66,3 @@ rule kfold_assignment:
     shell:
         "python -m pipeline.job pipeline.splits kfold --dataset-dir {params.dataset_dir} --folds {params.folds} "
         "--repeats {params.repeats} --seed {wildcards.seed} --out {output} 2> {log}"
-
-
-TARGET_FUNCTIONS.append(data_targets)

@@ -11,35 +11,35 @@ rule diffusion_subset:
     input:
         data=diffusion_dataset_files,
     output:
-        table=f"{DIFF_SUBSET}/subset.parquet",
-        images=f"{DIFF_SUBSET}/train_images.npy",
+        table=f"{paths.DIFFUSION_SUBSET}/subset.parquet",
+        images=f"{paths.DIFFUSION_SUBSET}/train_images.npy",
     log:
-        f"{DIFF_LOG}/n{{size}}_subset.log",
+        f"{paths.LOGS}/diffusion/{{experiment}}/n{{size}}_subset.log",
     benchmark:
-        f"{DIFF_BENCH}/n{{size}}_subset.tsv"
+        f"{paths.BENCHMARKS}/diffusion/{{experiment}}/n{{size}}_subset.tsv"
     conda:
         "../../envs/data.yaml"
     params:
         code=code_version("pipeline.diffusion.subset"),
         dataset_dir=input_folder("data"),
-        seed=diffusion_subset_seed,
+        seed=diffusion_param("subset_seed"),
         keep=diffusion_keep_label_arg,
     shell:
         "python -m pipeline.job pipeline.diffusion.subset --dataset-dir {params.dataset_dir} --n {wildcards.size} "
-        "--seed {params.seed} {params.keep} --out-table {output.table} --out-images {output.images} 2> {log}"
+        "--seed {params.seed} {params.keep} --experiment {wildcards.experiment} --out-table {output.table} --out-images {output.images} 2> {log}"
 
 
 rule diffusion_train:
     input:
-        table=f"{DIFF_SUBSET}/subset.parquet",
-        images=f"{DIFF_SUBSET}/train_images.npy",
+        table=f"{paths.DIFFUSION_SUBSET}/subset.parquet",
+        images=f"{paths.DIFFUSION_SUBSET}/train_images.npy",
     output:
-        model=f"{DIFF_JOB}/model.pt",
-        log_table=f"{DIFF_JOB}/train_log.parquet",
+        model=f"{paths.DIFFUSION_JOB}/model.pt",
+        log_table=f"{paths.DIFFUSION_JOB}/train_log.parquet",
     log:
-        f"{DIFF_LOG}/n{{size}}_w{{width}}_seed{{seed}}_train.log",
+        f"{paths.LOGS}/diffusion/{{experiment}}/n{{size}}_w{{width}}_seed{{seed}}_train.log",
     benchmark:
-        f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_train.tsv"
+        f"{paths.BENCHMARKS}/diffusion/{{experiment}}/n{{size}}_w{{width}}_seed{{seed}}_train.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -56,14 +56,14 @@ rule diffusion_train:
 
 rule diffusion_sample:
     input:
-        f"{DIFF_JOB}/model.pt",
+        f"{paths.DIFFUSION_JOB}/model.pt",
     output:
-        images=f"{DIFF_JOB}/samples.npy",
-        table=f"{DIFF_JOB}/samples.parquet",
+        images=f"{paths.DIFFUSION_JOB}/samples.npy",
+        table=f"{paths.DIFFUSION_JOB}/samples.parquet",
     log:
-        f"{DIFF_LOG}/n{{size}}_w{{width}}_seed{{seed}}_sample.log",
+        f"{paths.LOGS}/diffusion/{{experiment}}/n{{size}}_w{{width}}_seed{{seed}}_sample.log",
     benchmark:
-        f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_sample.tsv"
+        f"{paths.BENCHMARKS}/diffusion/{{experiment}}/n{{size}}_w{{width}}_seed{{seed}}_sample.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -71,9 +71,9 @@ rule diffusion_sample:
     params:
         code=code_version("pipeline.diffusion.sample"),
         device=DEVICE_ARGS,
-        n=diffusion_sample_param("n_samples"),
-        sampler=diffusion_sample_param("sampler"),
-        steps=diffusion_sample_param("sample_steps"),
+        n=diffusion_param("n_samples"),
+        sampler=diffusion_param("sampler"),
+        steps=diffusion_param("sample_steps"),
     shell:
         "python -m pipeline.job pipeline.diffusion.sample --model {input} --n {params.n} --sampler {params.sampler} "
         "--steps {params.steps} --seed {wildcards.seed} {params.device} --out-images {output.images} "
@@ -82,14 +82,14 @@ rule diffusion_sample:
 
 rule diffusion_neighbors:
     input:
-        samples=f"{DIFF_JOB}/samples.npy",
-        train=f"{DIFF_SUBSET}/train_images.npy",
+        samples=f"{paths.DIFFUSION_JOB}/samples.npy",
+        train=f"{paths.DIFFUSION_SUBSET}/train_images.npy",
     output:
-        f"{DIFF_JOB}/neighbors.parquet",
+        f"{paths.DIFFUSION_JOB}/neighbors.parquet",
     log:
-        f"{DIFF_LOG}/n{{size}}_w{{width}}_seed{{seed}}_neighbors.log",
+        f"{paths.LOGS}/diffusion/{{experiment}}/n{{size}}_w{{width}}_seed{{seed}}_neighbors.log",
     benchmark:
-        f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_neighbors.tsv"
+        f"{paths.BENCHMARKS}/diffusion/{{experiment}}/n{{size}}_w{{width}}_seed{{seed}}_neighbors.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -101,22 +101,22 @@ rule diffusion_neighbors:
 
 rule diffusion_score:
     input:
-        neighbors=f"{DIFF_JOB}/neighbors.parquet",
-        subset=f"{DIFF_SUBSET}/subset.parquet",
-        samples=f"{DIFF_JOB}/samples.parquet",
+        neighbors=f"{paths.DIFFUSION_JOB}/neighbors.parquet",
+        subset=f"{paths.DIFFUSION_SUBSET}/subset.parquet",
+        samples=f"{paths.DIFFUSION_JOB}/samples.parquet",
     output:
-        replicates=f"{DIFF_JOB}/replicates.parquet",
-        scores=f"{DIFF_JOB}/scores.parquet",
+        replicates=f"{paths.DIFFUSION_JOB}/replicates.parquet",
+        scores=f"{paths.DIFFUSION_JOB}/scores.parquet",
     log:
-        f"{DIFF_LOG}/n{{size}}_w{{width}}_seed{{seed}}_score.log",
+        f"{paths.LOGS}/diffusion/{{experiment}}/n{{size}}_w{{width}}_seed{{seed}}_score.log",
     benchmark:
-        f"{DIFF_BENCH}/n{{size}}_w{{width}}_seed{{seed}}_score.tsv"
+        f"{paths.BENCHMARKS}/diffusion/{{experiment}}/n{{size}}_w{{width}}_seed{{seed}}_score.tsv"
     conda:
         "../../envs/data.yaml"
     params:
         code=code_version("pipeline.diffusion.replicates"),
         threshold=config["diffusion"]["threshold"],
-        dataset=diffusion_dataset_name,
+        dataset=diffusion_dataset,
     shell:
         "python -m pipeline.job pipeline.diffusion.replicates score --neighbors {input.neighbors} --subset {input.subset} "
         "--samples {input.samples} --threshold {params.threshold} --experiment {wildcards.experiment} "
@@ -128,11 +128,11 @@ rule diffusion_summary:
     input:
         diffusion_scores,
     output:
-        f"{DIFF}/summary.parquet",
+        f"{paths.DIFFUSION}/summary.parquet",
     log:
-        f"{DIFF_LOG}/summary.log",
+        f"{paths.LOGS}/diffusion/{{experiment}}/summary.log",
     benchmark:
-        f"{DIFF_BENCH}/summary.tsv"
+        f"{paths.BENCHMARKS}/diffusion/{{experiment}}/summary.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -143,29 +143,29 @@ rule diffusion_summary:
 
 rule diffusion_figures:
     input:
-        summary=f"{DIFF}/summary.parquet",
+        summary=f"{paths.DIFFUSION}/summary.parquet",
         data=diffusion_dataset_files,
         grid=diffusion_grid_files,
     output:
         share=report_figure(
             "diffusion",
-            f"{DIFF}/figures/share_vs_size.png",
-            subcategory=diffusion_report_dataset,
+            f"{paths.DIFFUSION}/figures/share_vs_size.png",
+            subcategory=diffusion_dataset,
         ),
         per_class=report_figure(
             "diffusion",
-            f"{DIFF}/figures/per_class.png",
-            subcategory=diffusion_report_dataset,
+            f"{paths.DIFFUSION}/figures/per_class.png",
+            subcategory=diffusion_dataset,
         ),
         grid=report_figure(
             "diffusion",
-            f"{DIFF}/figures/grid.png",
-            subcategory=diffusion_report_dataset,
+            f"{paths.DIFFUSION}/figures/grid.png",
+            subcategory=diffusion_dataset,
         ),
     log:
-        f"{DIFF_LOG}/figures.log",
+        f"{paths.LOGS}/diffusion/{{experiment}}/figures.log",
     benchmark:
-        f"{DIFF_BENCH}/figures.tsv"
+        f"{paths.BENCHMARKS}/diffusion/{{experiment}}/figures.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -173,11 +173,8 @@ rule diffusion_figures:
         dataset_dir=input_folder("data"),
         grid_dirs=diffusion_grid_dirs,
         keep=diffusion_keep_label_arg,
-        x_label=diffusion_sample_param("x_label"),
+        x_label=diffusion_param("x_label"),
     shell:
         "python -m pipeline.job pipeline.diffusion.figures --summary {input.summary} --dataset-dir {params.dataset_dir} "
         "--grid-jobs {params.grid_dirs} --x-label {params.x_label:q} {params.keep} --out-share {output.share} "
         "--out-per-class {output.per_class} --out-grid {output.grid} 2> {log}"
-
-
-TARGET_FUNCTIONS.append(diffusion_targets)

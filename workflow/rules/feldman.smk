@@ -41,9 +41,9 @@ rule feldman_estimate:
         data=dataset_input,
         shards=feldman_shard_files("arch"),
     output:
-        mem=f"{FELDMAN_ARCH}/memorization.parquet",
-        pairs=f"{FELDMAN_ARCH}/influence_pairs.parquet",
-        chance=f"{FELDMAN_ARCH}/influence_chance.parquet",
+        mem=f"{paths.FELDMAN_ARCH}/memorization.parquet",
+        pairs=f"{paths.FELDMAN_ARCH}/influence_pairs.parquet",
+        chance=f"{paths.FELDMAN_ARCH}/influence_chance.parquet",
     log:
         f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/estimate.log",
     benchmark:
@@ -66,11 +66,11 @@ rule feldman_estimate:
 rule feldman_consistency:
     input:
         shards_a=feldman_shard_files("arch"),
-        mem_a=f"{FELDMAN_ARCH}/memorization.parquet",
+        mem_a=f"{paths.FELDMAN_ARCH}/memorization.parquet",
         shards_b=feldman_shard_files("arch_b"),
-        mem_b=f"{FELDMAN}/{{arch_b}}/memorization.parquet",
+        mem_b=f"{paths.FELDMAN}/{{arch_b}}/memorization.parquet",
     output:
-        f"{FELDMAN}/consistency/{{arch}}_vs_{{arch_b}}.parquet",
+        f"{paths.FELDMAN}/consistency/{{arch}}_vs_{{arch_b}}.parquet",
     log:
         f"{paths.LOGS}/feldman/{{dataset}}/consistency_{{arch}}_vs_{{arch_b}}.log",
     benchmark:
@@ -91,22 +91,22 @@ rule feldman_consistency:
 rule feldman_figures:
     input:
         data=dataset_input,
-        mem=f"{FELDMAN_ARCH}/memorization.parquet",
-        pairs=f"{FELDMAN_ARCH}/influence_pairs.parquet",
+        mem=f"{paths.FELDMAN_ARCH}/memorization.parquet",
+        pairs=f"{paths.FELDMAN_ARCH}/influence_pairs.parquet",
     output:
         histogram=report_figure(
             "feldman",
-            f"{FELDMAN_ARCH}/figures/mem_histogram.png",
+            f"{paths.FELDMAN_ARCH}/figures/mem_histogram.png",
             labels={"architecture": "{arch}", "figure": "mem histogram"},
         ),
         extremes=report_figure(
             "feldman",
-            f"{FELDMAN_ARCH}/figures/extremes.png",
+            f"{paths.FELDMAN_ARCH}/figures/extremes.png",
             labels={"architecture": "{arch}", "figure": "most and least memorized"},
         ),
         influence=report_figure(
             "feldman",
-            f"{FELDMAN_ARCH}/figures/influence_pairs.png",
+            f"{paths.FELDMAN_ARCH}/figures/influence_pairs.png",
             labels={"architecture": "{arch}", "figure": "high-influence pairs"},
         ),
     log:
@@ -130,7 +130,7 @@ rule feldman_consistency_figure:
     input:
         feldman_pair_tables,
     output:
-        report_figure("feldman", f"{FELDMAN}/figures/consistency.png"),
+        report_figure("feldman", f"{paths.FELDMAN}/figures/consistency.png"),
     log:
         f"{paths.LOGS}/feldman/{{dataset}}/consistency_figure.log",
     benchmark:
@@ -147,7 +147,7 @@ rule feldman_membership:
     input:
         shards=feldman_shard_files("arch"),
     output:
-        f"{FELDMAN_ARCH}/membership.parquet",
+        f"{paths.FELDMAN_ARCH}/membership.parquet",
     log:
         f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/membership.log",
     benchmark:
@@ -164,10 +164,10 @@ rule feldman_convergence:
     input:
         shards=feldman_shard_files("arch"),
     output:
-        table=f"{FELDMAN_ARCH}/convergence.parquet",
+        table=f"{paths.FELDMAN_ARCH}/convergence.parquet",
         figure=report_figure(
             "feldman",
-            f"{FELDMAN_ARCH}/figures/convergence.png",
+            f"{paths.FELDMAN_ARCH}/figures/convergence.png",
             labels={"architecture": "{arch}", "figure": "convergence"},
         ),
     log:

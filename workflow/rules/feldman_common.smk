@@ -1,34 +1,28 @@
-# Helpers of the Feldman & Zhang rules (feldman.smk), kept apart so rules and functions do not mix.
-FELDMAN = paths.FELDMAN
-FELDMAN_ARCH = paths.FELDMAN_ARCH
+# Helpers of the Feldman & Zhang rules (feldman.smk): the job's config lookups and input paths
+# (pipeline.targets).
 
 
 def feldman_n_shards():
-    """Jobs per architecture; with shard_size auto one job trains every run, sizing its stacks itself."""
-    runs, size = config["splits"]["feldman"]["runs"], config["feldman"]["shard_size"]
-    return 1 if size == "auto" else -(-runs // size)
+    """Jobs per architecture (the claims' inputs read every shard)."""
+    return targets.feldman_n_shards(config)
 
 
 def feldman_shard_files(arch_key):
+    """The shard tables of the architecture in wildcard ``arch_key``."""
+
     def files(wildcards):
         arch = getattr(wildcards, arch_key)
-        return [
-            f"{paths.FELDMAN_ARCH.format(dataset=wildcards.dataset, arch=arch)}/shards/shard{k}.parquet"
-            for k in range(feldman_n_shards())
-        ]
+        return targets.feldman_shard_files(config, wildcards.dataset, arch)
 
     return files
 
 
 def feldman_split_seed(wildcards):
-    """The splits seed whose subsets the architecture trains on: its split_seed, else feldman.seed."""
-    spec = config["feldman"]["architectures"][wildcards.arch]
-    return spec.get("split_seed", config["feldman"]["seed"])
+    return targets.feldman_split_seed(config, wildcards.arch)
 
 
 def feldman_subsets_file(wildcards):
-    seed = feldman_split_seed(wildcards)
-    return f"{paths.SPLITS.format(dataset=wildcards.dataset, seed=seed)}/feldman_subsets.parquet"
+    return targets.feldman_subsets_file(config, wildcards.dataset, wildcards.arch)
 
 
 def feldman_code(module):
@@ -53,9 +47,9 @@ def feldman_arch_spec(wildcards):
 
 
 # With feldman.save_checkpoints, each shard job also writes its trained models, a declared output.
-FELDMAN_SHARD_OUTPUTS = {"table": f"{FELDMAN_ARCH}/shards/shard{{shard}}.parquet"}
+FELDMAN_SHARD_OUTPUTS = {"table": f"{paths.FELDMAN_ARCH}/shards/shard{{shard}}.parquet"}
 if config["feldman"]["save_checkpoints"]:
-    FELDMAN_SHARD_OUTPUTS["models"] = f"{FELDMAN_ARCH}/shards/shard{{shard}}.pt"
+    FELDMAN_SHARD_OUTPUTS["models"] = f"{paths.FELDMAN_ARCH}/shards/shard{{shard}}.pt"
 
 
 def feldman_models_arg(wildcards, output):
@@ -63,43 +57,8 @@ def feldman_models_arg(wildcards, output):
 
 
 def feldman_pair_tables(wildcards):
-    return [
-        f"{paths.FELDMAN.format(dataset=wildcards.dataset)}/consistency/{a}_vs_{b}.parquet"
-        for a, b in config["feldman"]["compare"]
-    ]
+    return targets.feldman_pair_tables(config, wildcards.dataset)
 
 
 def feldman_thetas(wildcards):
     return " ".join(f"{theta:g}" for theta in config["feldman"]["thetas"])
-
-
-# convergence.parquet compares two halves of at least 8 runs each
-FELDMAN_CONVERGENCE = config["splits"]["feldman"]["runs"] >= 16
-
-
-def feldman_targets():
-    targets = []
-    for name in config["feldman"]["datasets"]:
-        for arch in config["feldman"]["architectures"]:
-            base = paths.FELDMAN_ARCH.format(dataset=name, arch=arch)
-            targets += [
-                f"{base}/memorization.parquet",
-                f"{base}/influence_pairs.parquet",
-                f"{base}/influence_chance.parquet",
-                f"{base}/membership.parquet",
-            ]
-            if FELDMAN_CONVERGENCE:
-                targets += [f"{base}/convergence.parquet"]
-            targets += [
-                f"{base}/figures/{fig}.png"
-                for fig in ["mem_histogram", "extremes", "influence_pairs"]
-                + (["convergence"] if FELDMAN_CONVERGENCE else [])
-            ]
-        if config["feldman"]["compare"]:
-            targets.append(
-                f"{paths.FELDMAN.format(dataset=name)}/figures/consistency.png"
-            )
-    return targets
-
-
-TARGET_FUNCTIONS.append(feldman_targets)

@@ -12,8 +12,8 @@ rule kfold_vae_train:
         data=dataset_input,
         kfold=kfold_vae_table,
     output:
-        model=f"{KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/model.pt",
-        logpx=f"{KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/logpx.parquet",
+        model=f"{paths.KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/model.pt",
+        logpx=f"{paths.KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/logpx.parquet",
     log:
         f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/train_r{{repeat}}_f{{fold}}.log",
     benchmark:
@@ -42,8 +42,8 @@ rule kfold_vae_full_model:
         data=dataset_input,
         kfold=kfold_vae_table,
     output:
-        model=f"{KFOLD_VAE}/full/model.pt",
-        logpx=f"{KFOLD_VAE}/full/logpx.parquet",
+        model=f"{paths.KFOLD_VAE}/full/model.pt",
+        logpx=f"{paths.KFOLD_VAE}/full/logpx.parquet",
     log:
         f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/train_full.log",
     benchmark:
@@ -66,9 +66,9 @@ rule kfold_vae_full_model:
 
 rule kfold_vae_samples:
     input:
-        f"{KFOLD_VAE}/full/model.pt",
+        f"{paths.KFOLD_VAE}/full/model.pt",
     output:
-        f"{KFOLD_VAE}/full/samples.npy",
+        f"{paths.KFOLD_VAE}/full/samples.npy",
     log:
         f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/samples.log",
     benchmark:
@@ -89,9 +89,9 @@ rule kfold_vae_samples:
 rule kfold_vae_rho:
     input:
         data=dataset_input,
-        samples=f"{KFOLD_VAE}/full/samples.npy",
+        samples=f"{paths.KFOLD_VAE}/full/samples.npy",
     output:
-        f"{KFOLD_VAE}/rho.parquet",
+        f"{paths.KFOLD_VAE}/rho.parquet",
     log:
         f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/rho.log",
     benchmark:
@@ -113,8 +113,8 @@ rule kfold_vae_score:
         data=dataset_input,
         logpx=kfold_vae_logpx_files,
     output:
-        scores=f"{KFOLD_VAE}/kfold_scores.parquet",
-        by_epoch=f"{KFOLD_VAE}/kfold_scores_by_epoch.parquet",
+        scores=f"{paths.KFOLD_VAE}/kfold_scores.parquet",
+        by_epoch=f"{paths.KFOLD_VAE}/kfold_scores_by_epoch.parquet",
     log:
         f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/score.log",
     benchmark:
@@ -133,14 +133,18 @@ rule kfold_vae_score:
 rule kfold_vae_figures:
     input:
         data=dataset_input,
-        scores=f"{KFOLD_VAE}/kfold_scores.parquet",
-        by_epoch=f"{KFOLD_VAE}/kfold_scores_by_epoch.parquet",
-        rho=f"{KFOLD_VAE}/rho.parquet",
+        scores=f"{paths.KFOLD_VAE}/kfold_scores.parquet",
+        by_epoch=f"{paths.KFOLD_VAE}/kfold_scores_by_epoch.parquet",
+        rho=f"{paths.KFOLD_VAE}/rho.parquet",
     output:
-        examples=report_figure("kfold_vae", f"{KFOLD_VAE}/figures/examples.png"),
-        histogram=report_figure("kfold_vae", f"{KFOLD_VAE}/figures/logpx_histogram.png"),
-        rho=report_figure("kfold_vae", f"{KFOLD_VAE}/figures/rho.png"),
-        quantiles=report_figure("kfold_vae", f"{KFOLD_VAE}/figures/m_quantiles.png"),
+        examples=report_figure("kfold_vae", f"{paths.KFOLD_VAE}/figures/examples.png"),
+        histogram=report_figure(
+            "kfold_vae", f"{paths.KFOLD_VAE}/figures/logpx_histogram.png"
+        ),
+        rho=report_figure("kfold_vae", f"{paths.KFOLD_VAE}/figures/rho.png"),
+        quantiles=report_figure(
+            "kfold_vae", f"{paths.KFOLD_VAE}/figures/m_quantiles.png"
+        ),
     log:
         f"{paths.LOGS}/kfold_vae/{{dataset}}/seed{{seed}}/figures.log",
     benchmark:
@@ -156,6 +160,3 @@ rule kfold_vae_figures:
         "--rho {input.rho} --dataset-dir {params.dataset_dir} --bins {params.bins} "
         "--out-examples {output.examples} --out-histogram {output.histogram} --out-rho {output.rho} "
         "--out-quantiles {output.quantiles} 2> {log}"
-
-
-TARGET_FUNCTIONS.append(kfold_vae_targets)

@@ -11,7 +11,7 @@ rule mrgan_embedder:
     input:
         data=dataset_input,
     output:
-        f"{MRGAN}/embedder/classifier.pt",
+        f"{paths.MRGAN}/embedder/classifier.pt",
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/embedder.log",
     benchmark:
@@ -59,7 +59,7 @@ rule mrgan_guideline:
     input:
         paths.MRGAN_FEATURES.format(dataset="{dataset}", split="train"),
     output:
-        f"{MRGAN}/guideline.parquet",
+        f"{paths.MRGAN}/guideline.parquet",
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/guideline.log",
     benchmark:
@@ -79,8 +79,8 @@ rule mrgan_train:
         data=dataset_input,
         embedder=mrgan_embedder_file,
     output:
-        generator=f"{MRGAN_JOB}/generator.pt",
-        log_table=f"{MRGAN_JOB}/train_log.parquet",
+        generator=f"{paths.MRGAN_JOB}/generator.pt",
+        log_table=f"{paths.MRGAN_JOB}/train_log.parquet",
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_train.log",
     benchmark:
@@ -104,10 +104,10 @@ rule mrgan_train:
 
 rule mrgan_sample:
     input:
-        f"{MRGAN_JOB}/generator.pt",
+        f"{paths.MRGAN_JOB}/generator.pt",
     output:
-        images=f"{MRGAN_JOB}/samples.npy",
-        table=f"{MRGAN_JOB}/samples.parquet",
+        images=f"{paths.MRGAN_JOB}/samples.npy",
+        table=f"{paths.MRGAN_JOB}/samples.parquet",
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_sample.log",
     benchmark:
@@ -127,10 +127,10 @@ rule mrgan_sample:
 
 rule mrgan_sample_features:
     input:
-        images=f"{MRGAN_JOB}/samples.npy",
+        images=f"{paths.MRGAN_JOB}/samples.npy",
         embedder=mrgan_embedder_file,
     output:
-        f"{MRGAN_JOB}/sample_features.npy",
+        f"{paths.MRGAN_JOB}/sample_features.npy",
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_features.log",
     benchmark:
@@ -150,9 +150,9 @@ rule mrgan_sample_features:
 
 rule mrgan_sample_fid_features:
     input:
-        f"{MRGAN_JOB}/samples.npy",
+        f"{paths.MRGAN_JOB}/samples.npy",
     output:
-        f"{MRGAN_JOB}/fid_features.npy",
+        f"{paths.MRGAN_JOB}/fid_features.npy",
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_fid_features.log",
     benchmark:
@@ -175,15 +175,15 @@ rule mrgan_score:
         data=dataset_input,
         train=paths.MRGAN_FEATURES.format(dataset="{dataset}", split="train"),
         test=paths.MRGAN_FEATURES.format(dataset="{dataset}", split="test"),
-        samples=f"{MRGAN_JOB}/sample_features.npy",
-        sample_images=f"{MRGAN_JOB}/samples.npy",
-        sample_table=f"{MRGAN_JOB}/samples.parquet",
-        train_log=f"{MRGAN_JOB}/train_log.parquet",
+        samples=f"{paths.MRGAN_JOB}/sample_features.npy",
+        sample_images=f"{paths.MRGAN_JOB}/samples.npy",
+        sample_table=f"{paths.MRGAN_JOB}/samples.parquet",
+        train_log=f"{paths.MRGAN_JOB}/train_log.parquet",
     output:
-        scores=f"{MRGAN_JOB}/scores.parquet",
-        classwise=f"{MRGAN_JOB}/classwise.parquet",
-        cells=f"{MRGAN_JOB}/ct_cells.parquet",
-        nn=f"{MRGAN_JOB}/nn_distances.parquet",
+        scores=f"{paths.MRGAN_JOB}/scores.parquet",
+        classwise=f"{paths.MRGAN_JOB}/classwise.parquet",
+        cells=f"{paths.MRGAN_JOB}/ct_cells.parquet",
+        nn=f"{paths.MRGAN_JOB}/nn_distances.parquet",
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/tau{{tau}}_seed{{seed}}_score.log",
     benchmark:
@@ -209,10 +209,10 @@ rule mrgan_summary:
     input:
         scores=mrgan_job_files("scores.parquet"),
         classwise=mrgan_job_files("classwise.parquet"),
-        guideline=f"{MRGAN}/guideline.parquet",
+        guideline=f"{paths.MRGAN}/guideline.parquet",
     output:
-        summary=f"{MRGAN}/summary.parquet",
-        classwise=f"{MRGAN}/classwise_summary.parquet",
+        summary=f"{paths.MRGAN}/summary.parquet",
+        classwise=f"{paths.MRGAN}/classwise_summary.parquet",
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/summary.log",
     benchmark:
@@ -228,13 +228,13 @@ rule mrgan_summary:
 
 rule mrgan_figures:
     input:
-        summary=f"{MRGAN}/summary.parquet",
-        classwise=f"{MRGAN}/classwise_summary.parquet",
+        summary=f"{paths.MRGAN}/summary.parquet",
+        classwise=f"{paths.MRGAN}/classwise_summary.parquet",
         nn=mrgan_job_files("nn_distances.parquet"),
     output:
-        fd_ct=report_figure("mrgan", f"{MRGAN}/figures/fd_vs_ct.png"),
-        classwise=report_figure("mrgan", f"{MRGAN}/figures/classwise_ct.png"),
-        nn=report_figure("mrgan", f"{MRGAN}/figures/nn_distances.png"),
+        fd_ct=report_figure("mrgan", f"{paths.MRGAN}/figures/fd_vs_ct.png"),
+        classwise=report_figure("mrgan", f"{paths.MRGAN}/figures/classwise_ct.png"),
+        nn=report_figure("mrgan", f"{paths.MRGAN}/figures/nn_distances.png"),
     log:
         f"{paths.LOGS}/mrgan/{{dataset}}/figures.log",
     benchmark:
@@ -247,6 +247,3 @@ rule mrgan_figures:
         "python -m pipeline.job pipeline.mrgan.figures --summary {input.summary} --classwise {input.classwise} "
         "--nn-distances {input.nn} --out-fd-ct {output.fd_ct} --out-classwise {output.classwise} "
         "--out-nn {output.nn} 2> {log}"
-
-
-TARGET_FUNCTIONS.append(mrgan_targets)

@@ -21,6 +21,3 @@ rule dataset_neighbors:
         "--ref {params.dataset_dir} --ref-split {params.spec[ref_split]} --k {params.spec[k]} "
         "--metric {params.spec[metric]} --backend {params.spec[backend]} --resize {params.spec[resize]} "
         "--out {output} 2> {log}"
-
-
-TARGET_FUNCTIONS.append(neighbors_targets)

@@ -13,8 +13,8 @@ rule samples_import:
         data=samples_dataset_input,
         labels=samples_labels,
     output:
-        images=f"{SAMPLES}/images.npy",
-        table=f"{SAMPLES}/samples.parquet",
+        images=f"{paths.SAMPLES}/images.npy",
+        table=f"{paths.SAMPLES}/samples.parquet",
     log:
         f"{paths.LOGS}/samples/{{sample_set}}/import.log",
     benchmark:
@@ -34,10 +34,10 @@ rule samples_import:
 
 use rule mrgan_sample_features as samples_features with:
     input:
-        images=f"{SAMPLES}/images.npy",
+        images=f"{paths.SAMPLES}/images.npy",
         embedder=samples_embedder_file,
     output:
-        f"{SAMPLES}/features.npy",
+        f"{paths.SAMPLES}/features.npy",
     log:
         f"{paths.LOGS}/samples/{{sample_set}}/features.log",
     benchmark:
@@ -46,9 +46,9 @@ use rule mrgan_sample_features as samples_features with:
 
 use rule mrgan_sample_fid_features as samples_fid_features with:
     input:
-        f"{SAMPLES}/images.npy",
+        f"{paths.SAMPLES}/images.npy",
     output:
-        f"{SAMPLES}/fid_features.npy",
+        f"{paths.SAMPLES}/fid_features.npy",
     log:
         f"{paths.LOGS}/samples/{{sample_set}}/fid_features.log",
     benchmark:
@@ -63,14 +63,14 @@ rule samples_score:
         data=samples_dataset_input,
         train=samples_dataset_features("train"),
         test=samples_dataset_features("test"),
-        features=f"{SAMPLES}/features.npy",
-        images=f"{SAMPLES}/images.npy",
-        table=f"{SAMPLES}/samples.parquet",
+        features=f"{paths.SAMPLES}/features.npy",
+        images=f"{paths.SAMPLES}/images.npy",
+        table=f"{paths.SAMPLES}/samples.parquet",
     output:
-        neighbors=f"{SAMPLES}/neighbors.parquet",
-        replicates=f"{SAMPLES}/replicates.parquet",
-        scores=f"{SAMPLES}/scores.parquet",
-        nn_counts=f"{SAMPLES}/nn_counts.parquet",
+        neighbors=f"{paths.SAMPLES}/neighbors.parquet",
+        replicates=f"{paths.SAMPLES}/replicates.parquet",
+        scores=f"{paths.SAMPLES}/scores.parquet",
+        nn_counts=f"{paths.SAMPLES}/nn_counts.parquet",
     log:
         f"{paths.LOGS}/samples/{{sample_set}}/score.log",
     benchmark:
@@ -80,7 +80,7 @@ rule samples_score:
     params:
         code=code_version("pipeline.samples.score"),
         dataset_dir=input_folder("data"),
-        dataset=samples_dataset_name,
+        dataset=samples_dataset,
         kind=mrgan_embedding_kind,
         spec=samples_score_spec,
         fid=fid_args,
@@ -91,6 +91,3 @@ rule samples_score:
         "--embedding-kind {params.kind} --spec {params.spec:q} {params.fid} --out-neighbors {output.neighbors} "
         "--out-replicates {output.replicates} --out-scores {output.scores} "
         "--out-nn-counts {output.nn_counts} 2> {log}"
-
-
-TARGET_FUNCTIONS.append(samples_targets)

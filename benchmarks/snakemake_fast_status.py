@@ -1,4 +1,4 @@
-"""``python tests/snakemake_fast_status.py ARGS``: snakemake ARGS, polling SLURM at least every few seconds.
+"""``python benchmarks/snakemake_fast_status.py ARGS``: snakemake ARGS, polling SLURM at least every few seconds.
 
 The SLURM plugin waits 10 s longer after every status check that finds no finished job (up to
 180 s): right for a busy cluster, but on the tests' one-node scratch cluster it would spend most

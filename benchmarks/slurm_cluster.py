@@ -32,7 +32,9 @@ from pathlib import Path
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
 GRES_CONF = Path("/etc/slurm/gres.conf")
 SKIP_VARIABLE = "PIPELINE_SKIP_SLURM"
-MARK = "# scratch cluster of tests/slurm_cluster.py: deleted when the cluster stops"
+MARK = "# scratch cluster of benchmarks/slurm_cluster.py: deleted when the cluster stops"
+# What the first line read when this module lived in tests/ (a file a killed run left then is the same kind).
+EARLIER_MARKS = ("# scratch cluster of tests/slurm_cluster.py: deleted when the cluster stops",)
 
 
 class SlurmUnavailable(RuntimeError):
@@ -129,7 +131,7 @@ class LocalSlurmCluster:
 
     def _install_file(self, target: Path, text: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() and target.read_text().startswith(MARK):  # left by a killed run: not the machine's
+        if target.exists() and target.read_text().startswith((MARK, *EARLIER_MARKS)):  # left by a killed run: not the machine's
             target.unlink()
         if target.exists():
             backup = target.with_name(f"{target.name}.pipeline-test-{os.getpid()}")
