@@ -129,3 +129,15 @@ def test_correlation_figure_states_the_interval_level_it_draws():
     table = pairs_table(atlas(), 0.05, 50, 0.8, seed=0)
     fig = correlation_matrix(table, ["feldman_mem_mlp", "kfold_M", "kfold_rho", "mrgan_nn_tau0_seed0"], "atlas")
     assert "[80% bootstrap CI]" in fig.axes[0].get_title()
+
+
+def test_alternative_estimates_are_compared_but_flag_nothing():
+    """mem_margin, LiRA and slowness ride along with mem: pairs compare them, flagged stays mem's."""
+    frame = atlas()
+    rng = np.random.default_rng(7)
+    with_estimates = frame.assign(feldman_mem_margin_mlp=rng.normal(size=len(frame)),
+                                  feldman_lira_mlp=rng.normal(size=len(frame)),
+                                  feldman_slowness_mlp=rng.normal(size=len(frame)))
+    pd.testing.assert_frame_equal(flagged_table(with_estimates, 0.05), flagged_table(frame, 0.05))
+    pairs = pairs_table(with_estimates, 0.05, 20, 0.95, seed=0)
+    assert "feldman_mem_margin_mlp" in set(pairs["score_a"]) | set(pairs["score_b"])

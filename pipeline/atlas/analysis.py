@@ -10,7 +10,9 @@ Top set of a score: the examples whose score is at least the (1 - top_fraction) 
 its defined values (``method="higher"``, ties at the threshold included), excluding those at
 the column's minimum, so a count that is 0 for 97 % of the examples flags only the non-zero
 ones and a constant column flags none. An example is flagged by a method if any of that
-method's scores puts it in its top set.
+method's primary scores puts it in its top set: Feldman's alternative estimates of mem (mem_margin,
+LiRA, slowness; ``columns.Column.alternative``) are compared in pairs.parquet but flag nothing, so
+the flagged set of a method does not grow with the number of its estimators.
 
 pairs.parquet schema (one row per unordered pair of scores, atlas column order; no rows when
 the atlas has fewer than two scores):
@@ -37,7 +39,7 @@ flagged first):
     n_methods_total       int64    methods with at least one score in the atlas
     all_methods           bool     flagged by every such method (trivially true with one method)
     only_method           string   the single flagging method, <NA> when several flag it
-    mean_quantile         float64  mean over the atlas's defined scores of the example's quantile
+    mean_quantile         float64  mean over the atlas's defined primary scores of the example's quantile
                                    rank (0..1, 1 = most memorized); orders examples within a group
 """
 
@@ -151,8 +153,8 @@ def pairs_table(atlas: pd.DataFrame, top_fraction: float, n_boot: int, confidenc
 
 
 def flagged_table(atlas: pd.DataFrame, top_fraction: float) -> pd.DataFrame:
-    """Examples in the top set of at least one score (module docstring)."""
-    scores = score_columns(atlas.columns)
+    """Examples in the top set of at least one primary score (module docstring)."""
+    scores = score_columns(atlas.columns, primary_only=True)
     methods = list(dict.fromkeys(method_of(name) for name in scores))
     n = len(atlas)
     top = np.zeros((n, len(scores)), dtype=bool)

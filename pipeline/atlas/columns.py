@@ -8,6 +8,7 @@ means "more memorized"; the analysis compares exactly those.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -27,6 +28,10 @@ class Column:
     method: str
     score: bool
     meaning: str
+    # Another estimate of a quantity a primary score already measures (Feldman's estimators beside
+    # mem): compared with every score, but not counted again when the examples a method flags are
+    # gathered, so a method flags its own primary scores' top sets whatever estimators ride along.
+    alternative: bool = False
 
 
 COLUMNS = [
@@ -39,16 +44,16 @@ COLUMNS = [
            "standard error of feldman_mem_margin_{arch}"),
     Column(r"feldman_mem_margin_(?P<arch>.+)", "float64", "feldman", True,
            "mem_margin of architecture {arch}: mean sigma(margin) of the models trained with the example minus "
-           "that of the models trained without it"),
+           "that of the models trained without it", alternative=True),
     Column(r"feldman_lira_fixed_(?P<arch>.+)", "float64", "feldman", True,
            "LiRA online with fixed (global) variances, architecture {arch}: leave-one-model-out AUC of the "
-           "example's membership"),
+           "example's membership", alternative=True),
     Column(r"feldman_lira_(?P<arch>.+)", "float64", "feldman", True,
            "LiRA online (Carlini et al. 2022), architecture {arch}: leave-one-model-out AUC of the example's "
-           "membership"),
+           "membership", alternative=True),
     Column(r"feldman_slowness_(?P<arch>.+)", "float64", "feldman", True,
            "1 - learning_speed of architecture {arch} (Jiang et al. 2021): share of epochs in which the models "
-           "trained on the example got it wrong"),
+           "trained on the example got it wrong", alternative=True),
     Column(r"feldman_mem_(?P<arch>.+)", "float64", "feldman", True,
            "Feldman & Zhang memorization estimate mem_i of architecture {arch}"),
     Column(r"feldman_se_(?P<arch>.+)", "float64", "feldman", False, "standard error of feldman_mem_{arch}"),
@@ -77,8 +82,7 @@ def describe(name: str) -> Column | None:
     for column in COLUMNS:
         match = re.fullmatch(column.pattern, name)
         if match:
-            return Column(column.pattern, column.dtype, column.method, column.score,
-                          column.meaning.format(**match.groupdict()))
+            return dataclasses.replace(column, meaning=column.meaning.format(**match.groupdict()))
     return None
 
 
@@ -87,9 +91,11 @@ def method_of(name: str) -> str:
     return "unknown" if info is None else info.method
 
 
-def score_columns(columns) -> list[str]:
-    """The memorization scores among ``columns``, in their order."""
-    return [name for name in columns if (info := describe(name)) is not None and info.score]
+def score_columns(columns, primary_only: bool = False) -> list[str]:
+    """The memorization scores among ``columns``, in their order (without the alternative estimates
+    when ``primary_only``)."""
+    return [name for name in columns if (info := describe(name)) is not None and info.score
+            and not (primary_only and info.alternative)]
 
 
 def diffusion_job_name(experiment: str, size: int, width: int, seed: int) -> str:
