@@ -174,7 +174,7 @@ def train_plain(net, x, y, members: np.ndarray, run: int, seed: int, spec: dict)
 def count_correct(counts: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> None:
     """Add 1 to ``counts[s, idx[s, b]]`` where model s's ``logits[s, b]`` pick ``labels[s, b]`` (in place;
     a batch holds an example at most once per model, so no count is added twice)."""
-    counts.scatter_add_(1, idx, (logits.argmax(-1) == labels).to(counts.dtype))
+    counts.scatter_add_(1, idx, (logits.argmax(-1) == labels).view(counts.dtype))  # bool as uint8: no copy
 
 
 def true_class_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -227,9 +227,10 @@ def shard_size_arg(text: str) -> int | str:
     return value
 
 
-def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs: int) -> pa.Table:
+def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs) -> pa.Table:
     """The shard table of ``runs`` (schema above); ``records``: (runs, n) arrays of train_correct,
-    test_correct, train_margin, test_margin and train_epoch_correct."""
+    test_correct, train_margin, test_margin and train_epoch_correct; ``epochs``: one for all runs, or
+    one per run."""
     train_ok, test_ok = records["train_correct"], records["test_correct"]
     member_acc = (train_ok & members).sum(1) / members.sum(1)
     return pa.table({
@@ -246,7 +247,7 @@ def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs: int
         "test_margin": pa.array(list(records["test_margin"].astype(np.float32)), type=pa.list_(pa.float32())),
         "train_epoch_correct": pa.array(list(records["train_epoch_correct"].astype(np.uint8)),
                                         type=pa.list_(pa.uint8())),
-        "epochs": pa.array(np.full(len(runs), epochs, dtype=np.int32)),
+        "epochs": pa.array(np.broadcast_to(np.asarray(epochs, dtype=np.int32), (len(runs),)).copy()),
     })
 
 

@@ -9,15 +9,28 @@ def feldman_n_shards():
     return 1 if size == "auto" else -(-runs // size)
 
 
+def feldman_arch_shards(dataset, arch):
+    """The shard tables of one architecture: its trained shards, or for kind runs the one table
+    made from its file (rule feldman_runs_shard)."""
+    base = f"{paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch)}/shards"
+    if config["feldman"]["architectures"][arch]["kind"] == "runs":
+        return [f"{base}/runs.parquet"]
+    return [f"{base}/shard{k}.parquet" for k in range(feldman_n_shards())]
+
+
 def feldman_shard_files(arch_key):
     def files(wildcards):
-        arch = getattr(wildcards, arch_key)
-        return [
-            f"{paths.FELDMAN_ARCH.format(dataset=wildcards.dataset, arch=arch)}/shards/shard{k}.parquet"
-            for k in range(feldman_n_shards())
-        ]
+        return feldman_arch_shards(wildcards.dataset, getattr(wildcards, arch_key))
 
     return files
+
+
+def feldman_runs_file(wildcards):
+    """The researcher's .npz of an architecture of kind runs (read in place, never moved)."""
+    spec = config["feldman"]["architectures"][wildcards.arch]
+    if spec["kind"] != "runs":
+        raise ValueError(f"feldman.architectures.{wildcards.arch} is of kind {spec['kind']}, not runs: it has no file")
+    return spec["file"]
 
 
 def feldman_split_seed(wildcards):
