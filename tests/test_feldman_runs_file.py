@@ -2,6 +2,7 @@
 table of the trained shards' schema, and the estimates find what was planted in them: an example
 right only in the runs that train on it is memorized (mem near 1), and influences its test copy."""
 
+import copy
 import hashlib
 
 import numpy as np
@@ -9,8 +10,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import run_workflow
+from conftest import run_workflow, tiny_config
 from pipeline import io, paths
+from pipeline.config import validate_config
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.feldman.estimate import estimate
@@ -161,6 +163,21 @@ def test_an_unreadable_file_is_named_and_left_where_it_is(data_dir, tmp_path):
     with pytest.raises(PipelineError, match=r"runs\.npz: not a readable \.npz of runs"):
         convert(runs, data_dir, "mine", tmp_path / "out.parquet")
     assert runs.read_bytes() == b"not a zip"
+
+
+def test_a_runs_entry_needs_its_file_at_start_up(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # config paths are relative to the working directory
+    config = tiny_config("feldman")
+    config["feldman"]["architectures"]["theirs"] = {"kind": "runs"}
+    with pytest.raises(PipelineError, match=r"feldman\.architectures\.theirs': 'file' is a required property"):
+        validate_config(copy.deepcopy(config))
+    config["feldman"]["architectures"]["theirs"]["file"] = "runs/theirs.npz"
+    with pytest.raises(PipelineError, match=r"^config key 'feldman\.architectures\.theirs\.file': file "
+                                            r"'runs/theirs\.npz' not found$"):
+        validate_config(copy.deepcopy(config))
+    (tmp_path / "runs").mkdir()
+    np.savez(tmp_path / "runs" / "theirs.npz", member=np.ones((1, 1), dtype=bool))
+    assert validate_config(config)["feldman"]["architectures"]["theirs"]["kind"] == "runs"
 
 
 # Planted canaries on a Gaussian mixture; two files of runs "trained elsewhere", one with margins and

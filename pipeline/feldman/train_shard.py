@@ -1,4 +1,5 @@
-"""Train one shard of S subset classifiers at once and record their 0/1 correctness.
+"""Train one shard of S subset classifiers at once and record what each got right: 0/1 correctness,
+true-class margins and per-epoch training correctness.
 
 Model r of the shard (run r of ``feldman_subsets.parquet``) is trained only on its subset J_r, with
 initial weights and batch order drawn from generators seeded by (seed, r, init_seed), seed the splits
@@ -25,16 +26,16 @@ at that moment; summed over epochs this is ``train_epoch_correct`` (Jiang et al.
 ``train_epoch_correct / epochs``). Recording it costs an argmax and a scatter-add per step, no extra
 forward pass (``benchmarks/feldman_shard_throughput.py --overhead`` measures it).
 
-shard table (``shards/shard{k}.parquet``), one row per run:
-    run             int32       run index r (row r of feldman_subsets.parquet)
-    seed            int64       split seed (also seeds init and batch order with r and init_seed)
-    init_seed       int64       the spec's init_seed
-    arch            string      architecture name (key of feldman.architectures)
-    member          list<bool>  length n_train: is the p-th training example in J_r
-    train_correct   list<bool>  length n_train: argmax of model r == label on the p-th training example
-    test_correct    list<bool>  length n_test: the same on the p-th test example
-    train_accuracy  float64     mean of train_correct over members (fit of J_r)
-    test_accuracy   float64     mean of test_correct
+shard table (``shards/shard{k}.parquet``; kind runs: ``shards/runs.parquet``, ``runs_file``), one row per run:
+    run                  int32          run index r (row r of feldman_subsets.parquet)
+    seed                 int64          split seed (also seeds init and batch order with r and init_seed)
+    init_seed            int64          the spec's init_seed
+    arch                 string         architecture name (key of feldman.architectures)
+    member               list<bool>     length n_train: is the p-th training example in J_r
+    train_correct        list<bool>     length n_train: argmax of model r == label on the p-th training example
+    test_correct         list<bool>     length n_test: the same on the p-th test example
+    train_accuracy       float64        mean of train_correct over members (fit of J_r)
+    test_accuracy        float64        mean of test_correct
     train_margin         list<float32>  length n_train: logit of the label minus the largest other logit of
                                         model r on the p-th training example (the pass giving train_correct)
     test_margin          list<float32>  length n_test: the same on the p-th test example
@@ -42,12 +43,12 @@ shard table (``shards/shard{k}.parquet``), one row per run:
                                         training forward pass classified it correctly; 0 for non-members
     epochs               int32          epochs model r trained (train_epoch_correct's denominator)
 Position p is the p-th entry of ``Dataset.indices("train")`` (or "test"), as in the split tables.
-``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix. Size, uncompressed (Arrow in
-memory; Parquet's compression saves little on the margins): per model and training example 5.25 bytes
-(member and train_correct 1 bit each, train_margin 4, train_epoch_correct 1), per model and test
-example 4.125 bytes (test_correct 1 bit, test_margin 4); before the margins, 0.25 and 0.125. At paper
-scale, 4,000 models x (60,000 training + 10,000 test) examples (MNIST): 4,000 x (60,000 x 5.25 +
-10,000 x 4.125) bytes = 1.43 GB over all shards (65 MB of it the 0/1 columns).
+``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix. Size per model and training
+example: 5.25 bytes (member and train_correct 1 bit each, train_margin 4, train_epoch_correct 1); per
+model and test example: 4.125 bytes (test_correct 1 bit, test_margin 4); before the margins, 0.25 and
+0.125. Parquet barely compresses the float margins, so the files are about that size. At paper scale,
+4,000 models x (60,000 training + 10,000 test) examples (MNIST): 4,000 x (60,000 x 5.25 + 10,000 x
+4.125) bytes = 1.43 GB over all shards, 65 MB of it the 0/1 columns.
 """
 
 from __future__ import annotations
@@ -188,13 +189,14 @@ def true_class_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
 @torch.no_grad()
 def evaluate(model, x, y, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(S, n) bool, (S, n) float32: does each stacked model classify each example correctly, and its
-    true-class margin there (one forward pass gives both)."""
+    true-class margin there (one forward pass gives both). Each batch's results leave the device at
+    once, so evaluation holds no more there than one batch's logits."""
     correct, margin = [], []
     for i in range(0, len(x), batch_size):
         logits, labels = model(x[i:i + batch_size]), y[i:i + batch_size]
-        correct.append(logits.argmax(-1) == labels)
-        margin.append(true_class_margin(logits, labels))
-    return torch.cat(correct, dim=1).cpu().numpy(), torch.cat(margin, dim=1).cpu().numpy()
+        correct.append((logits.argmax(-1) == labels).cpu())
+        margin.append(true_class_margin(logits, labels).cpu())
+    return torch.cat(correct, dim=1).numpy(), torch.cat(margin, dim=1).numpy()
 
 
 def correctness(model, x, y, batch_size: int) -> np.ndarray:
