@@ -79,7 +79,8 @@ this table against it):
     feldman.architectures.*.init_seed          0           0: init and order from (seed, r) alone
 
 Modules: ``train_shard`` (shard tables: 0/1 correctness, margins, per-epoch training correctness),
-``estimate`` (mem and high-influence pairs), ``consistency`` (agreement of two architectures), ``figures``; ``models`` and ``stacking``
-(stacked models, how many fit on a device); ``module_stack`` (kind module with torch.func) and ``zoo``
-(ready-made factories); ``runs_file`` (kind runs: a .npz of runs trained elsewhere as a shard table).
+``estimate`` (mem and high-influence pairs), ``consistency`` (agreement of two architectures),
+``figures``; ``models`` and ``stacking`` (stacked models, how many fit on a device); ``module_stack``
+(kind module with torch.func) and ``zoo`` (ready-made factories); ``runs_file`` (kind runs: a .npz
+of runs trained elsewhere as a shard table).
 """
