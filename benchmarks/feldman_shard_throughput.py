@@ -20,7 +20,10 @@ same S models trained and evaluated as a shard job does, with the recording (``e
 counts in every step, margins in the final pass: ``train_shard.evaluate``) and without it (nothing
 counted during training, argmax alone at the end: the shard before these columns). The two
 alternate, ``--repeats`` times each on freshly built models (the machine may be shared), and it
-prints both medians and the median of the paired ratios, recorded / not recorded.
+prints both medians and the median of the paired ratios, recorded / not recorded. On a busy machine
+whole shards vary by more than the recording costs, so it also times the recording's two pieces alone,
+each against what it rides on (fastest of several timings: load only ever adds time): the per-step
+count against one training step, and the margins against the evaluation's forward pass.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ import torch
 from pipeline.data import embedded
 from pipeline.feldman import models, module_stack
 from pipeline.devices import resolve_device
-from pipeline.feldman.train_shard import as_tensor, evaluate, full_spec, train_plain, train_stacked
+from pipeline.feldman.train_shard import (as_tensor, count_correct, evaluate, full_spec, train_plain, train_stacked,
+                                         true_class_margin)
 from pipeline.splits import subset_masks
 from timing import timed
 
@@ -123,6 +127,40 @@ def overhead(x, y, members, runs, spec, image_shape, device, repeats: int) -> No
     print(f"with recording:    median {np.median(with_):.3f} s  ({' '.join(f'{t:.3f}' for t in with_)})")
     print(f"overhead of margins and per-epoch correctness: median paired ratio {np.median(with_ / without):.3f}, "
           f"ratio of medians {np.median(with_) / np.median(without):.3f} ({repeats} repeats)")
+    pieces(x, y, members, runs, spec, image_shape, device)
+
+
+def fastest(fn, device, repeats: int = 15, calls: int = 20) -> float:
+    """Seconds of one call of ``fn``: the fastest of ``repeats`` timings of ``calls`` calls each."""
+    return min(timed(lambda: [fn() for _ in range(calls)], device)[0] for _ in range(repeats)) / calls
+
+
+def pieces(x, y, members, runs, spec, image_shape, device) -> None:
+    """The recording's cost per training step and per evaluation batch, each beside what it adds to."""
+    model = models.build(spec, runs, 0, image_shape, 10).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=spec["momentum"])
+    idx = torch.stack([torch.from_numpy(np.flatnonzero(m)) for m in members])[:, :spec["batch_size"]].to(device)
+    counts = torch.zeros(len(runs), len(y), dtype=torch.uint8, device=device)
+
+    def step():
+        logits = model(x[idx])
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="sum")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    logits = model(x[idx]).detach()
+    step_s = fastest(step, device)
+    count_s = fastest(lambda: count_correct(counts, logits, y[idx], idx), device)
+    rows = x[:spec["eval_batch_size"]]
+    with torch.no_grad():
+        eval_logits = model(rows)
+        forward_s = fastest(lambda: model(rows).argmax(-1), device)
+        margin_s = fastest(lambda: true_class_margin(eval_logits, y[:len(rows)]), device)
+    print(f"per training step: count {1e6 * count_s:.0f} us / step {1e3 * step_s:.2f} ms = "
+          f"{100 * count_s / step_s:.2f} %")
+    print(f"per evaluation batch of {len(rows)}: margins {1e6 * margin_s:.0f} us / forward pass "
+          f"{1e3 * forward_s:.2f} ms = {100 * margin_s / forward_s:.2f} %")
 
 
 def main() -> None:
