@@ -3,6 +3,7 @@ training the same S models (same initial weights, subsets, batches and optimizer
 
     python benchmarks/feldman_shard_throughput.py [--arch mlp|cnn] [--models 16] [--quick] [--device auto]
     python benchmarks/feldman_shard_throughput.py --compare-module [--arch mlp|cnn] [--models 16] [--quick]
+    python benchmarks/feldman_shard_throughput.py --overhead [--repeats 7] [--arch mlp|cnn] [--models 16] [--quick]
 
 Prints both rates and their ratio, and the max |logit difference| between the two (should be ~1e-6).
 For the MLP it also prints the shard's achieved FLOP/s next to the FLOP/s of plain batched matrix
@@ -13,6 +14,16 @@ fewer models when S is large (its rate is per model, so the ratio stays fair).
 ``--compare-module`` times instead the same S models (the same initial weights) trained as kind mlp or
 cnn (the hand-stacked network) and as kind module (``module_stack.StackedModule``: torch.func's vmap
 over the ordinary ``nn.Sequential`` copies), and prints each one's time per optimizer step and the ratio.
+
+``--overhead`` times what recording margins and per-epoch training correctness costs a shard: the
+same S models trained and evaluated as a shard job does, with the recording (``epoch_correct``
+counts in every step, margins in the final pass: ``train_shard.evaluate``) and without it (nothing
+counted during training, argmax alone at the end: the shard before these columns). The two
+alternate, ``--repeats`` times each on freshly built models (the machine may be shared), and it
+prints both medians and the median of the paired ratios, recorded / not recorded. On a busy machine
+whole shards vary by more than the recording costs, so it also times the recording's two pieces alone,
+each against what it rides on (fastest of several timings: load only ever adds time): the per-step
+count against one training step, and the margins against the evaluation's forward pass.
 """
 
 from __future__ import annotations
@@ -25,7 +36,8 @@ import torch
 from pipeline.data import embedded
 from pipeline.feldman import models, module_stack
 from pipeline.devices import resolve_device
-from pipeline.feldman.train_shard import as_tensor, full_spec, train_plain, train_stacked
+from pipeline.feldman.train_shard import (as_tensor, count_correct, evaluate, full_spec, train_plain, train_stacked,
+                                         true_class_margin)
 from pipeline.splits import subset_masks
 from timing import timed
 
@@ -79,6 +91,78 @@ def compare_module(x, y, members, runs, spec, image_shape, device) -> None:
           f"(max |logit difference| {diff:.1e} after {steps} steps)")
 
 
+@torch.no_grad()
+def argmax_only(model, x, y, batch_size: int) -> torch.Tensor:
+    """The final evaluation without margins: correctness alone."""
+    return torch.cat([model(x[i:i + batch_size]).argmax(-1) == y[i:i + batch_size]
+                      for i in range(0, len(x), batch_size)], dim=1)
+
+
+def shard_seconds(record: bool, x, y, members, runs, spec, image_shape, device) -> float:
+    """Seconds to train a fresh stack of ``runs`` and evaluate it on ``x``, with or without the recording."""
+    model = models.build(spec, runs, 0, image_shape, 10).to(device)
+    counts = torch.zeros(len(runs), len(y), dtype=torch.uint8, device=device) if record else None
+
+    def shard():
+        model.train()
+        train_stacked(model, x, y, members, runs, 0, spec, epoch_correct=counts)
+        model.eval()
+        if record:
+            evaluate(model, x, y, spec["eval_batch_size"])
+        else:
+            argmax_only(model, x, y, spec["eval_batch_size"])
+
+    return timed(shard, device)[0]
+
+
+def overhead(x, y, members, runs, spec, image_shape, device, repeats: int) -> None:
+    """Median time of a shard with and without margins and per-epoch correctness, and their ratio."""
+    shard_seconds(True, x, y, members[:2], runs[:2], {**spec, "epochs": 1}, image_shape, device)  # warm-up
+    times = {True: [], False: []}
+    for repeat in range(repeats):
+        for record in ((True, False) if repeat % 2 else (False, True)):  # alternate which goes first
+            times[record].append(shard_seconds(record, x, y, members, runs, spec, image_shape, device))
+    with_, without = np.array(times[True]), np.array(times[False])
+    print(f"without recording: median {np.median(without):.3f} s  ({' '.join(f'{t:.3f}' for t in without)})")
+    print(f"with recording:    median {np.median(with_):.3f} s  ({' '.join(f'{t:.3f}' for t in with_)})")
+    print(f"overhead of margins and per-epoch correctness: median paired ratio {np.median(with_ / without):.3f}, "
+          f"ratio of medians {np.median(with_) / np.median(without):.3f} ({repeats} repeats)")
+    pieces(x, y, members, runs, spec, image_shape, device)
+
+
+def fastest(fn, device, repeats: int = 15, calls: int = 20) -> float:
+    """Seconds of one call of ``fn``: the fastest of ``repeats`` timings of ``calls`` calls each."""
+    return min(timed(lambda: [fn() for _ in range(calls)], device)[0] for _ in range(repeats)) / calls
+
+
+def pieces(x, y, members, runs, spec, image_shape, device) -> None:
+    """The recording's cost per training step and per evaluation batch, each beside what it adds to."""
+    model = models.build(spec, runs, 0, image_shape, 10).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=spec["momentum"])
+    idx = torch.stack([torch.from_numpy(np.flatnonzero(m)) for m in members])[:, :spec["batch_size"]].to(device)
+    counts = torch.zeros(len(runs), len(y), dtype=torch.uint8, device=device)
+
+    def step():
+        logits = model(x[idx])
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="sum")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    logits = model(x[idx]).detach()
+    step_s = fastest(step, device)
+    count_s = fastest(lambda: count_correct(counts, logits, y[idx], idx), device)
+    rows = x[:spec["eval_batch_size"]]
+    with torch.no_grad():
+        eval_logits = model(rows)
+        forward_s = fastest(lambda: model(rows).argmax(-1), device)
+        margin_s = fastest(lambda: true_class_margin(eval_logits, y[:len(rows)]), device)
+    print(f"per training step: count {1e6 * count_s:.0f} us / step {1e3 * step_s:.2f} ms = "
+          f"{100 * count_s / step_s:.2f} %")
+    print(f"per evaluation batch of {len(rows)}: margins {1e6 * margin_s:.0f} us / forward pass "
+          f"{1e3 * forward_s:.2f} ms = {100 * margin_s / forward_s:.2f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=sorted(ARCHS), default="mlp")
@@ -92,6 +176,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="S=8 on 1000 examples")
     parser.add_argument("--compare-module", action="store_true",
                         help="time kind module (torch.func) against the hand-stacked kind on the same models")
+    parser.add_argument("--overhead", action="store_true",
+                        help="time a shard with and without margins and per-epoch correctness recorded")
+    parser.add_argument("--repeats", type=int, default=7, help="--overhead: timings of each, alternating")
     a = parser.parse_args()
     if a.quick:
         a.models, a.n_train = 8, 1000
@@ -111,6 +198,12 @@ def main() -> None:
         print(f"device {device}, arch {a.arch} {spec['hidden' if a.arch == 'mlp' else 'channels']}, S={a.models}, "
               f"{int(members[0].sum())} examples x {a.epochs} epoch(s), batch {spec['batch_size']}")
         compare_module(x, y, members, runs, spec, images.shape[1:], device)
+        return
+    if a.overhead:
+        print(f"device {device}, arch {a.arch} {spec['hidden' if a.arch == 'mlp' else 'channels']}, S={a.models}, "
+              f"{int(members[0].sum())} examples x {a.epochs} epoch(s), batch {spec['batch_size']}, "
+              f"evaluated on {a.n_train}")
+        overhead(x, y, members, runs, spec, images.shape[1:], device, a.repeats)
         return
     stacked = models.build(spec, runs, 0, images.shape[1:], 10).to(device)
     plain = [models.plain_model(stacked, s).to(device) for s in runs]

@@ -196,6 +196,9 @@ def check_references(config: dict) -> None:
     feldman = config["feldman"]
     for name in feldman["datasets"]:
         need(name, "feldman.datasets")
+    for arch, spec in feldman["architectures"].items():
+        if spec["kind"] == "runs" and not Path(spec["file"]).is_file():
+            raise PipelineError(f"config key 'feldman.architectures.{arch}.file': file '{spec['file']}' not found")
     for pair in feldman["compare"]:
         for arch in pair:
             if arch not in feldman["architectures"]:

@@ -183,8 +183,12 @@ def feldman_n_shards(config: dict) -> int:
 
 
 def feldman_shard_files(config: dict, dataset: str, arch: str) -> list[str]:
-    base = paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch)
-    return [f"{base}/shards/shard{k}.parquet" for k in range(feldman_n_shards(config))]
+    """The shard tables of one architecture: its trained shards, or for kind runs the one table made
+    from its file (rule feldman_runs_shard)."""
+    base = f"{paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch)}/shards"
+    if config["feldman"]["architectures"][arch]["kind"] == "runs":
+        return [f"{base}/runs.parquet"]
+    return [f"{base}/shard{k}.parquet" for k in range(feldman_n_shards(config))]
 
 
 def feldman_split_seed(config: dict, arch: str) -> int:

@@ -15,7 +15,7 @@ from pipeline import checkpoints, io
 from pipeline.data import embedded
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
-from pipeline.feldman import models
+from pipeline.feldman import models, stacking
 from pipeline.feldman.estimate import estimate, influence_blocks, read_shards
 from pipeline.feldman.train_shard import (batch_order, evaluate, full_spec, lr_at, steps_per_epoch, train_plain,
                                          train_shard, train_stacked)
@@ -207,6 +207,37 @@ def test_killed_shard_job_resumes_from_its_checkpoint_and_ignores_one_of_other_s
     assert f"ignoring {out}.resume.pt: written for other settings or data" in caplog.text
     assert "resuming" not in caplog.text
     pd.testing.assert_frame_equal(io.read_parquet(out), straight)
+
+
+def test_a_job_killed_between_stacks_resumes_with_the_finished_stacks_records(flipped_dataset, tmp_path,
+                                                                                monkeypatch, caplog):
+    """shard_size auto with one model per stack: the checkpoint written after the first stack holds its
+    records (margins and per-epoch counts too), and the resumed job's table equals an uninterrupted one."""
+    root, _ = flipped_dataset
+    monkeypatch.setattr(stacking, "auto_stack_size", lambda footprint, free, n_runs: 1)
+    subsets = write_subsets(root, 2)
+    spec = {"kind": "mlp", "hidden": [16], "epochs": 2}
+    train_shard(root / "data", subsets, 0, "auto", "mlp", spec, 0, "cpu", tmp_path / "straight.parquet")
+    real_save = checkpoints.Checkpoint.save
+
+    def die_after_first_stack(self, payload):
+        real_save(self, payload)
+        if payload["done"]:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "killed.parquet"
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoints.Checkpoint, "save", die_after_first_stack)
+        with pytest.raises(KeyboardInterrupt):
+            train_shard(root / "data", subsets, 0, "auto", "mlp", spec, 0, "cpu", out)
+    saved = torch.load(checkpoints.resume_path(out), weights_only=False)
+    assert len(saved["done"]) == 1 and saved["model"] is None
+    assert set(saved["done"][0]) == {"train_correct", "test_correct", "train_margin", "test_margin",
+                                     "train_epoch_correct"}
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        train_shard(root / "data", subsets, 0, "auto", "mlp", spec, 0, "cpu", out)
+    assert f"resuming from {out}.resume.pt: 1 stack(s) done" in caplog.text
+    pd.testing.assert_frame_equal(io.read_parquet(out), io.read_parquet(tmp_path / "straight.parquet"))
 
 
 def test_flipped_labels_are_memorized_and_test_copies_are_influenced(flipped_dataset, tmp_path):

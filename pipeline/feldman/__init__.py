@@ -58,7 +58,9 @@ batches in training, and evaluation uses them, exactly as one copy trained alone
 statistics, so a prediction would depend on its batch). A module vmap cannot run (data-dependent
 Python control flow, ``.item()``, dropout or other random operations) is found by a probe before
 training; its S copies then train one after another at each step with ordinary autograd, to the same
-models, and the job logs one WARNING naming the architecture and the reason.
+models, and the job logs one WARNING naming the architecture and the reason. Kind ``runs`` trains
+nothing: its ``file``, a .npz of runs trained elsewhere, becomes the shard table (``runs_file``;
+docs/bring-your-own-runs.md).
 
 Defaults (the schema's, workflow/schemas/config.schema.yaml; tests/test_config_defaults.py checks
 this table against it):
@@ -80,7 +82,8 @@ Modules: ``train_shard`` (shard tables: 0/1 correctness, margins, per-epoch trai
 ``estimate`` (mem and high-influence pairs; memorization.parquet also holds the estimators of
 ``estimators`` and ``lira``: mem_margin, LiRA's per-example AUC, learning_speed, see
 docs/feldman-estimators.md), ``lira`` (membership.parquet), ``convergence`` (split-half agreement
-against the number of runs), ``consistency`` (agreement of two architectures), ``figures``; ``models`` and ``stacking``
-(stacked models, how many fit on a device); ``module_stack`` (kind module with torch.func) and ``zoo``
-(ready-made factories).
+against the number of runs), ``consistency`` (agreement of two architectures), ``figures``;
+``models`` and ``stacking`` (stacked models, how many fit on a device); ``module_stack`` (kind module
+with torch.func) and ``zoo`` (ready-made factories); ``runs_file`` (kind runs: a .npz of runs
+trained elsewhere as a shard table).
 """

@@ -1,4 +1,5 @@
-"""Train one shard of S subset classifiers at once and record their 0/1 correctness.
+"""Train one shard of S subset classifiers at once and record what each got right: 0/1 correctness,
+true-class margins and per-epoch training correctness.
 
 Model r of the shard (run r of ``feldman_subsets.parquet``) is trained only on its subset J_r, with
 initial weights and batch order drawn from generators seeded by (seed, r, init_seed), seed the splits
@@ -25,16 +26,17 @@ at that moment; summed over epochs this is ``train_epoch_correct`` (Jiang et al.
 ``train_epoch_correct / epochs``). Recording it costs an argmax and a scatter-add per step, no extra
 forward pass (``benchmarks/feldman_shard_throughput.py --overhead`` measures it).
 
-shard{k}.parquet (one row per run; shard k of the architecture's shards/ folder):
-    run             int32       run index r (row r of feldman_subsets.parquet)
-    seed            int64       split seed (also seeds init and batch order with r and init_seed)
-    init_seed       int64       the spec's init_seed
-    arch            string      architecture name (key of feldman.architectures)
-    member          list<bool>  length n_train: is the p-th training example in J_r
-    train_correct   list<bool>  length n_train: argmax of model r == label on the p-th training example
-    test_correct    list<bool>  length n_test: the same on the p-th test example
-    train_accuracy  float64     mean of train_correct over members (fit of J_r)
-    test_accuracy   float64     mean of test_correct
+shard{k}.parquet (one row per run; shard k of the architecture's shards/ folder; kind runs: shards/runs.parquet,
+written by ``runs_file``):
+    run                  int32          run index r (row r of feldman_subsets.parquet)
+    seed                 int64          split seed (also seeds init and batch order with r and init_seed)
+    init_seed            int64          the spec's init_seed
+    arch                 string         architecture name (key of feldman.architectures)
+    member               list<bool>     length n_train: is the p-th training example in J_r
+    train_correct        list<bool>     length n_train: argmax of model r == label on the p-th training example
+    test_correct         list<bool>     length n_test: the same on the p-th test example
+    train_accuracy       float64        mean of train_correct over members (fit of J_r)
+    test_accuracy        float64        mean of test_correct
     train_margin         list<float32>  length n_train: logit of the label minus the largest other logit of
                                         model r on the p-th training example (the pass giving train_correct)
     test_margin          list<float32>  length n_test: the same on the p-th test example
@@ -42,18 +44,19 @@ shard{k}.parquet (one row per run; shard k of the architecture's shards/ folder)
                                         training forward pass classified it correctly; 0 for non-members
     epochs               int32          epochs model r trained (train_epoch_correct's denominator)
 Position p is the p-th entry of ``Dataset.indices("train")`` (or "test"), as in the split tables.
-``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix. Size, uncompressed (Arrow in
-memory; Parquet's compression saves little on the margins): per model and training example 5.25 bytes
-(member and train_correct 1 bit each, train_margin 4, train_epoch_correct 1), per model and test
-example 4.125 bytes (test_correct 1 bit, test_margin 4); before the margins, 0.25 and 0.125. At paper
-scale, 4,000 models x (60,000 training + 10,000 test) examples (MNIST): 4,000 x (60,000 x 5.25 +
-10,000 x 4.125) bytes = 1.43 GB over all shards (65 MB of it the 0/1 columns).
+``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix. Size per model and training
+example: 5.25 bytes (member and train_correct 1 bit each, train_margin 4, train_epoch_correct 1); per
+model and test example: 4.125 bytes (test_correct 1 bit, test_margin 4); before the margins, 0.25 and
+0.125. Parquet barely compresses the float margins, so the files are about that size. At paper scale,
+4,000 models x (60,000 training + 10,000 test) examples (MNIST): 4,000 x (60,000 x 5.25 + 10,000 x
+4.125) bytes = 1.43 GB over all shards, 65 MB of it the 0/1 columns.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -173,7 +176,7 @@ def train_plain(net, x, y, members: np.ndarray, run: int, seed: int, spec: dict)
 def count_correct(counts: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> None:
     """Add 1 to ``counts[s, idx[s, b]]`` where model s's ``logits[s, b]`` pick ``labels[s, b]`` (in place;
     a batch holds an example at most once per model, so no count is added twice)."""
-    counts.scatter_add_(1, idx, (logits.argmax(-1) == labels).to(counts.dtype))
+    counts.scatter_add_(1, idx, (logits.argmax(-1) == labels).view(counts.dtype))  # bool as uint8: no copy
 
 
 def true_class_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -187,13 +190,14 @@ def true_class_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
 @torch.no_grad()
 def evaluate(model, x, y, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(S, n) bool, (S, n) float32: does each stacked model classify each example correctly, and its
-    true-class margin there (one forward pass gives both)."""
+    true-class margin there (one forward pass gives both). Each batch's results leave the device at
+    once, so evaluation holds no more there than one batch's logits."""
     correct, margin = [], []
     for i in range(0, len(x), batch_size):
         logits, labels = model(x[i:i + batch_size]), y[i:i + batch_size]
-        correct.append(logits.argmax(-1) == labels)
-        margin.append(true_class_margin(logits, labels))
-    return torch.cat(correct, dim=1).cpu().numpy(), torch.cat(margin, dim=1).cpu().numpy()
+        correct.append((logits.argmax(-1) == labels).cpu())
+        margin.append(true_class_margin(logits, labels).cpu())
+    return torch.cat(correct, dim=1).numpy(), torch.cat(margin, dim=1).numpy()
 
 
 def correctness(model, x, y, batch_size: int) -> np.ndarray:
@@ -226,9 +230,10 @@ def shard_size_arg(text: str) -> int | str:
     return value
 
 
-def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs: int) -> pa.Table:
+def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs) -> pa.Table:
     """The shard table of ``runs`` (schema above); ``records``: (runs, n) arrays of train_correct,
-    test_correct, train_margin, test_margin and train_epoch_correct."""
+    test_correct, train_margin, test_margin and train_epoch_correct; ``epochs``: one for all runs, or
+    one per run."""
     train_ok, test_ok = records["train_correct"], records["test_correct"]
     member_acc = (train_ok & members).sum(1) / members.sum(1)
     return pa.table({
@@ -245,7 +250,7 @@ def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs: int
         "test_margin": pa.array(list(records["test_margin"].astype(np.float32)), type=pa.list_(pa.float32())),
         "train_epoch_correct": pa.array(list(records["train_epoch_correct"].astype(np.uint8)),
                                         type=pa.list_(pa.uint8())),
-        "epochs": pa.array(np.full(len(runs), epochs, dtype=np.int32)),
+        "epochs": pa.array(np.broadcast_to(np.asarray(epochs, dtype=np.int32), (len(runs),)).copy()),
     })
 
 
@@ -263,13 +268,26 @@ def payload(stack_size: int, done: list, epoch: int = 0, model=None, opt=None, e
             "epoch_correct": None if epoch_correct is None else epoch_correct.cpu()}
 
 
-def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | str, arch: str, spec: dict,
-                seed: int, device: str, out: Path, save_models: Path | None = None,
-                tf32: bool = schema_default("tf32")) -> None:
-    """Train the job's runs in stacks (all at once for an integer shard size; as many as fit in the
-    device's free memory for ``auto``) and write the shard table."""
-    torch.manual_seed(seed)
-    device = resolve_device(device, tf32)
+@dataclass
+class ShardData:
+    """What one shard job trains on, checked: the spec with defaults, the data and the job's runs."""
+    spec: dict
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    runs: list[int]
+    members: np.ndarray  # (len(runs), n_train) bool
+    n_classes: int
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.x_train.shape[1:]
+
+
+def load_shard_data(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | str, arch: str,
+                    spec: dict) -> ShardData:
+    """The spec, data and runs of the job, or one line naming what makes them unusable."""
     spec = full_spec(spec, arch)
     if spec["epochs"] > MAX_EPOCHS:
         raise PipelineError(f"config key feldman.architectures.{arch}.epochs: {spec['epochs']} is more than "
@@ -284,77 +302,119 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
     if masks.shape[1] != len(y_train):
         raise PipelineError(f"{subsets}: masks cover {masks.shape[1]} examples, {dataset_dir} has {len(y_train)}")
     runs = shard_runs(len(masks), shard, shard_size)
-    members = masks[runs]
     n_classes = int(data.table["label"].max()) + 1
     if len(np.unique(y_train)) < 2:
         raise PipelineError(f"{dataset_dir}: every training example has label {y_train[0]}; feldman.datasets needs "
                             f"two classes or more (one class is fit without memorizing anything)")
-    if spec["kind"] == "module":
-        reason = module_stack.vmap_failure(spec["factory"], x_train.shape[1:], n_classes, arch, device)
-        if reason is not None:
-            log.warning("architecture %s: torch.func.vmap cannot run its module (%s); training its copies one "
-                        "after another with ordinary autograd instead", arch, reason)
+    return ShardData(spec, x_train, y_train, x_test, y_test, runs, masks[runs], n_classes)
+
+
+def warn_if_not_vmappable(job: ShardData, arch: str, device: torch.device) -> None:
+    """Kind module: say once, before training, when its copies will train in a loop instead of at once."""
+    if job.spec["kind"] != "module":
+        return
+    reason = module_stack.vmap_failure(job.spec["factory"], job.image_shape, job.n_classes, arch, device)
+    if reason is not None:
+        log.warning("architecture %s: torch.func.vmap cannot run its module (%s); training its copies one "
+                    "after another with ordinary autograd instead", arch, reason)
+
+
+def shard_checkpoint(out: Path, job: ShardData, seed: int) -> checkpoints.Checkpoint:
+    """The job's resume checkpoint: the images, labels and subsets enter the fingerprint, so a
+    checkpoint of other data (or of a shard that recorded other columns) is never resumed."""
+    return checkpoints.Checkpoint(out, {"runs": job.runs, "spec": job.spec, "seed": seed, "records": RECORDS},
+                                  [job.x_train, job.y_train, job.x_test, job.y_test, job.members],
+                                  cost_ratio=SAVE_COST_RATIO)
+
+
+def choose_stack_size(job: ShardData, shard_size: int | str, saved: dict | None, device: torch.device) -> int:
+    """Models trained at once: the checkpoint's, else all the job's runs, or (auto) as many as fit."""
+    if saved is not None:
+        return saved["stack_size"]
+    if shard_size != "auto":
+        return len(job.runs)
+    footprint = stacking.model_footprint_bytes(job.spec, job.image_shape, job.n_classes)
+    free = free_memory_bytes(device)
+    stack_size = stacking.auto_stack_size(footprint, free, len(job.runs))
+    log.info("shard_size auto: %.1f MB per model, %.1f GB free on %s -> %d models at once", footprint / 1e6,
+             free / 1e9, device, stack_size)
+    return stack_size
+
+
+def train_one_stack(job: ShardData, group: list[int], rows: slice, seed: int, arch: str, device: torch.device,
+                    tensors: tuple, eval_rows: int, state: dict | None, on_epoch) -> tuple[torch.nn.Module, dict]:
+    """Train the stack of runs ``group`` (rows ``rows`` of the job's members), from ``state`` if it was
+    interrupted, and return the trained model and its records (the table's per-example columns).
+    ``on_epoch(epoch, model, opt, epoch_correct)`` is called after each epoch (the checkpoint)."""
+    xt, yt, xs, ys = tensors
+    model = models.build(job.spec, group, seed, job.image_shape, job.n_classes, arch, device)
+    epoch_correct = (torch.zeros(len(group), len(job.y_train), dtype=torch.uint8, device=device) if state is None
+                     else state["epoch_correct"].to(device))
+    model.train()
+    train_stacked(model, xt, yt, job.members[rows], group, seed, job.spec, state=state, arch=arch,
+                  on_epoch=lambda epoch, model, opt: on_epoch(epoch, model, opt, epoch_correct),
+                  epoch_correct=epoch_correct)
+    model.eval()
+    train_ok, train_margin = evaluate(model, xt, yt, eval_rows)
+    test_ok, test_margin = evaluate(model, xs, ys, eval_rows)
+    return model, {"train_correct": train_ok, "test_correct": test_ok, "train_margin": train_margin,
+                   "test_margin": test_margin, "train_epoch_correct": epoch_correct.cpu().numpy()}
+
+
+def save_trained_models(path: Path, resume: checkpoints.Checkpoint, stack_size: int, trained: list) -> None:
+    """``--save-models``: the stacks' state dicts with the key and fingerprint of the job that made them."""
+    with io.atomic_path(path) as tmp:
+        torch.save({"key": resume.settings, "fingerprint": resume.fingerprint, "stack_size": stack_size,
+                    "models": trained}, tmp)
+
+
+def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | str, arch: str, spec: dict,
+                seed: int, device: str, out: Path, save_models: Path | None = None,
+                tf32: bool = schema_default("tf32")) -> None:
+    """Train the job's runs in stacks (all at once for an integer shard size; as many as fit in the
+    device's free memory for ``auto``) and write the shard table."""
+    torch.manual_seed(seed)
+    device = resolve_device(device, tf32)
+    job = load_shard_data(dataset_dir, subsets, shard, shard_size, arch, spec)
+    warn_if_not_vmappable(job, arch, device)
     # the data stay on the device for every stack
-    xt, yt = as_tensor(x_train, device), torch.from_numpy(y_train).to(device)
-    xs, ys = as_tensor(x_test, device), torch.from_numpy(y_test).to(device)
-    # the images, labels and subsets enter the fingerprint: a checkpoint of other data is never resumed
-    resume = checkpoints.Checkpoint(out, {"runs": runs, "spec": spec, "seed": seed, "records": RECORDS},
-                                    [x_train, y_train, x_test, y_test, members], cost_ratio=SAVE_COST_RATIO)
+    tensors = (as_tensor(job.x_train, device), torch.from_numpy(job.y_train).to(device),
+               as_tensor(job.x_test, device), torch.from_numpy(job.y_test).to(device))
+    resume = shard_checkpoint(out, job, seed)
     saved = resume.load(describe=lambda s: f"{len(s['done'])} stack(s) done, current stack after "
                                            f"epoch {s.get('epoch', 0)}")
-    if saved is not None:
-        stack_size = saved["stack_size"]
-    elif shard_size == "auto":
-        footprint = stacking.model_footprint_bytes(spec, x_train.shape[1:], n_classes)
-        free = free_memory_bytes(device)
-        stack_size = stacking.auto_stack_size(footprint, free, len(runs))
-        log.info("shard_size auto: %.1f MB per model, %.1f GB free on %s -> %d models at once", footprint / 1e6,
-                 free / 1e9, device, stack_size)
-    else:
-        stack_size = len(runs)
-    groups = stacking.stacks(runs, stack_size)
-    eval_rows = stacking.eval_rows(spec) if shard_size == "auto" else spec["eval_batch_size"]
+    stack_size = choose_stack_size(job, shard_size, saved, device)
+    groups = stacking.stacks(job.runs, stack_size)
+    eval_rows = stacking.eval_rows(job.spec) if shard_size == "auto" else job.spec["eval_batch_size"]
     done = [] if saved is None else list(saved["done"])
     log.info("%s/%s: shard %d = runs %d..%d on %s in %d stack(s) of up to %d, %d/%d training examples each",
-             dataset_dir, arch, shard, runs[0], runs[-1], device, len(groups), stack_size, members[0].sum(),
-             len(y_train))
+             dataset_dir, arch, shard, job.runs[0], job.runs[-1], device, len(groups), stack_size,
+             job.members[0].sum(), len(job.y_train))
+
+    def checkpoint(epoch, model, opt, epoch_correct):
+        snapshot = payload(stack_size, done, epoch, model, opt, epoch_correct)
+        if resume.due(nbytes=checkpoints.state_bytes(snapshot)):
+            resume.save(snapshot)
+
     start = time.monotonic()
     trained = []
-    for g, group in enumerate(groups):
-        if g < len(done):
-            continue
-        rows = slice(g * stack_size, g * stack_size + len(group))
-        model = models.build(spec, group, seed, x_train.shape[1:], n_classes, arch, device)
+    for g in range(len(done), len(groups)):
+        rows = slice(g * stack_size, g * stack_size + len(groups[g]))
         state = saved if saved is not None and saved.get("model") is not None and g == len(saved["done"]) else None
-        epoch_correct = (torch.zeros(len(group), len(y_train), dtype=torch.uint8, device=device) if state is None
-                         else state["epoch_correct"].to(device))
-
-        def checkpoint(epoch, model, opt):
-            snapshot = payload(stack_size, done, epoch, model, opt, epoch_correct)
-            if resume.due(nbytes=checkpoints.state_bytes(snapshot)):
-                resume.save(snapshot)
-
-        model.train()
-        train_stacked(model, xt, yt, members[rows], group, seed, spec, state=state, on_epoch=checkpoint,
-                      arch=arch, epoch_correct=epoch_correct)
-        model.eval()
-        train_ok, train_margin = evaluate(model, xt, yt, eval_rows)
-        test_ok, test_margin = evaluate(model, xs, ys, eval_rows)
-        done.append({"train_correct": train_ok, "test_correct": test_ok, "train_margin": train_margin,
-                     "test_margin": test_margin, "train_epoch_correct": epoch_correct.cpu().numpy()})
+        model, records = train_one_stack(job, groups[g], rows, seed, arch, device, tensors, eval_rows, state,
+                                         checkpoint)
+        done.append(records)
         if g + 1 < len(groups):
             resume.save(payload(stack_size, done))
         if save_models is not None:
             trained.append({name: t.cpu() for name, t in model.state_dict().items()})
         del model
     records = {name: np.concatenate([d[name] for d in done]) for name in done[0]}
-    table = shard_table(runs, seed, spec["init_seed"], arch, members, records, spec["epochs"])
-    log.info("trained %d models in %.1fs; mean test accuracy %.4f, fit of J_r %.4f", len(runs),
+    table = shard_table(job.runs, seed, job.spec["init_seed"], arch, job.members, records, job.spec["epochs"])
+    log.info("trained %d models in %.1fs; mean test accuracy %.4f, fit of J_r %.4f", len(job.runs),
              time.monotonic() - start, records["test_correct"].mean(), table["train_accuracy"].to_numpy().mean())
     if save_models is not None:
-        with io.atomic_path(save_models) as tmp:
-            torch.save({"key": resume.settings, "fingerprint": resume.fingerprint, "stack_size": stack_size,
-                        "models": trained}, tmp)
+        save_trained_models(save_models, resume, stack_size, trained)
     io.write_parquet(table, out)
     resume.remove()
 

@@ -16,9 +16,7 @@ def claims_feldman_inputs(spec):
     if is_planted(name):
         inputs["feldman_index"] = f"{paths.DATASET.format(dataset=name)}/index.parquet"
         inputs["feldman_pairs"] = f"{base}/influence_pairs.parquet"
-        inputs["feldman_shards"] = [
-            f"{base}/shards/shard{k}.parquet" for k in range(feldman_n_shards())
-        ]
+        inputs["feldman_shards"] = targets.feldman_shard_files(config, name, arch)
     for key, option in [("replicate", "replicate_mem"), ("other_arch", "other_mem")]:
         if key in spec:
             other = paths.FELDMAN_ARCH.format(dataset=name, arch=spec[key])

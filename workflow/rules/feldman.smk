@@ -36,6 +36,27 @@ rule feldman_train_shard:
         "{params.models} --out {output.table} 2> {log}"
 
 
+# kind runs: the researcher's .npz of runs trained elsewhere, as one shard table
+rule feldman_runs_shard:
+    input:
+        data=dataset_input,
+        runs=feldman_runs_file,
+    output:
+        f"{FELDMAN_ARCH}/shards/runs.parquet",
+    log:
+        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/runs.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/runs.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.feldman.runs_file"),
+        dataset_dir=input_folder("data"),
+    shell:
+        "python -m pipeline.job pipeline.feldman.runs_file --runs {input.runs:q} --dataset-dir {params.dataset_dir} "
+        "--arch {wildcards.arch} --out {output} 2> {log}"
+
+
 rule feldman_estimate:
     input:
         data=dataset_input,

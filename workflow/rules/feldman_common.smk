@@ -2,11 +2,6 @@
 # (pipeline.targets).
 
 
-def feldman_n_shards():
-    """Jobs per architecture (the claims' inputs read every shard)."""
-    return targets.feldman_n_shards(config)
-
-
 def feldman_shard_files(arch_key):
     """The shard tables of the architecture in wildcard ``arch_key``."""
 
@@ -15,6 +10,14 @@ def feldman_shard_files(arch_key):
         return targets.feldman_shard_files(config, wildcards.dataset, arch)
 
     return files
+
+
+def feldman_runs_file(wildcards):
+    """The researcher's .npz of an architecture of kind runs (read in place, never moved)."""
+    spec = config["feldman"]["architectures"][wildcards.arch]
+    if spec["kind"] != "runs":
+        raise ValueError(f"feldman.architectures.{wildcards.arch} is of kind {spec['kind']}, not runs: it has no file")
+    return spec["file"]
 
 
 def feldman_split_seed(wildcards):
