@@ -16,7 +16,9 @@ def feldman_runs_file(wildcards):
     """The researcher's .npz of an architecture of kind runs (read in place, never moved)."""
     spec = config["feldman"]["architectures"][wildcards.arch]
     if spec["kind"] != "runs":
-        raise ValueError(f"feldman.architectures.{wildcards.arch} is of kind {spec['kind']}, not runs: it has no file")
+        raise ValueError(
+            f"feldman.architectures.{wildcards.arch} is of kind {spec['kind']}, not runs: it has no file"
+        )
     return spec["file"]
 
 
