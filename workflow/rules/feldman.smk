@@ -42,7 +42,7 @@ rule feldman_runs_shard:
         data=dataset_input,
         runs=feldman_runs_file,
     output:
-        f"{FELDMAN_ARCH}/shards/runs.parquet",
+        f"{paths.FELDMAN_ARCH}/shards/runs.parquet",
     log:
         f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/runs.log",
     benchmark:
