@@ -22,8 +22,10 @@ REPORT_SECTIONS = {
     "claims": "Claims",
 }
 
-# The papers whose claims the config section ``claims`` may name, in the order of their figures.
-CLAIMS_PAPERS = ["feldman", "kfold_vae", "diffusion", "mrgan"]
+# The papers whose claims the config section ``claims`` may name, in the order of their figures, with
+# the titles the figures show.
+CLAIMS_PAPERS = {"feldman": "Feldman & Zhang", "kfold_vae": "van den Burg & Williams", "diffusion": "Yoon et al.",
+                 "mrgan": "Bai et al."}
 
 
 def default_target(config: dict) -> list[str]:

@@ -20,9 +20,9 @@ from pipeline.claims import evaluate as ev
 from pipeline.claims.tables import Inputs, add_arguments, read_inputs
 from pipeline.frechet import frechet_test_column
 from pipeline.plotting import close, new_figure
+from pipeline.targets import CLAIMS_PAPERS
 
-PAPERS = {"feldman": "Feldman & Zhang", "kfold_vae": "van den Burg & Williams", "diffusion": "Yoon et al.",
-          "mrgan": "Bai et al."}
+PAPERS = CLAIMS_PAPERS
 COLOURS = {ev.TRUE: "tab:green", ev.FALSE: "tab:red", ev.NOT_RUN: "tab:gray"}
 
 
