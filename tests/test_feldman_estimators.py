@@ -235,6 +235,7 @@ def test_spearman_brown_and_runs_needed_by_hand():
     assert convergence.runs_for(0.9, 64) == pytest.approx(64)
     assert np.isnan(convergence.spearman_brown(1.0, 2)) and np.isnan(convergence.runs_for(-0.1, 8))
     assert convergence.sizes(64) == [8, 16, 32] and convergence.sizes(15) == [] and convergence.sizes(16) == [8]
+    assert convergence.sizes(2000)[-3:] == [256, 512, 1000] and convergence.sizes(40) == [8, 16, 20]
 
 
 def test_convergence_sentence_and_identical_halves():

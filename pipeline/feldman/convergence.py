@@ -92,11 +92,13 @@ def available(runs: Runs) -> list[str]:
 
 
 def sizes(total: int) -> list[int]:
-    """t' = 8, 16, 32, ... up to t / 2 (none when t < 16)."""
+    """t' = 8, 16, 32, ... and t // 2 itself, the largest two disjoint halves (none when t < 16)."""
     out, size = [], SMALLEST
     while 2 * size <= total:
         out.append(size)
         size *= 2
+    if out and out[-1] < total // 2:
+        out.append(total // 2)
     return out
 
 
