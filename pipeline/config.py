@@ -118,8 +118,11 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
 
 # The keys of an entry that its kind does not read: set, they would change nothing.
 UNREAD_KEYS = {
-    "feldman.architectures": {"mlp": ("channels", "factory"), "cnn": ("hidden", "factory"),
-                              "module": ("hidden", "channels")},
+    "feldman.architectures": {"mlp": ("channels", "factory", "file"), "cnn": ("hidden", "factory", "file"),
+                              "module": ("hidden", "channels", "file"),
+                              # runs trained elsewhere: the file holds what training would have set
+                              "runs": ("factory", "hidden", "channels", "epochs", "batch_size", "lr", "momentum",
+                                       "schedule", "eval_batch_size", "split_seed", "init_seed")},
     "kfold_vae.models": {"bernoulli_mlp": ("width",), "gaussian_conv": ("hidden",), "constant_conv": ("hidden",)},
     "mrgan.embedding": {"classifier": ("inception_weights",), "inception": ("classifier_epochs", "seed")},
 }
@@ -467,7 +470,7 @@ def check_claims(config: dict) -> None:
 
 
 # What makes a Feldman classifier what it is, by kind; its other keys say how it is trained.
-ARCHITECTURE_KEYS = {"mlp": "hidden", "cnn": "channels", "module": "factory"}
+ARCHITECTURE_KEYS = {"mlp": "hidden", "cnn": "channels", "module": "factory", "runs": "file"}
 
 
 def check_feldman_claims(config: dict, section: dict) -> None:
@@ -489,7 +492,12 @@ def check_feldman_claims(config: dict, section: dict) -> None:
         return spec.get("split_seed", config["feldman"]["seed"]), spec["init_seed"]
 
     arch = section["arch"]
-    if "replicate" in section:
+    if "replicate" in section and "runs" in (architectures[arch]["kind"], architectures[section["replicate"]]["kind"]):
+        # runs trained elsewhere: only their files tell them apart, and one file read twice agrees with itself
+        if model(section["replicate"]) == model(arch):
+            raise PipelineError(f"config key 'claims.feldman.replicate': '{section['replicate']}' reads the same "
+                                f"file as '{arch}', so they agree by construction; name runs trained again")
+    elif "replicate" in section:
         replicate = section["replicate"]
         if without_seeds(replicate) != without_seeds(arch):
             raise PipelineError(f"config key 'claims.feldman.replicate': '{replicate}' differs from arch '{arch}' in "

@@ -433,3 +433,17 @@ def test_the_cnn_size_check_agrees_with_the_cnn(side):
         except PipelineError:
             checked = False
         assert checked == built, (side, depth)
+
+
+def test_a_replicate_of_runs_brought_from_a_file_is_another_file(tmp_path):
+    """Runs trained elsewhere are told apart by their files only: two files replicate, one file twice
+    agrees with itself."""
+    for name in ("runs.npz", "again.npz"):
+        (tmp_path / name).write_bytes(b"")
+    archs = {"mine": {"kind": "runs", "file": str(tmp_path / "runs.npz")},
+             "again": {"kind": "runs", "file": str(tmp_path / "again.npz")}}
+    claims = {"feldman": {"dataset": "planted", "arch": "mine", "replicate": "again"}}
+    validate_config(with_({"feldman": {"datasets": ["planted"], "architectures": archs}, "claims": claims}))
+    archs["again"]["file"] = archs["mine"]["file"]
+    message = error(with_({"feldman": {"datasets": ["planted"], "architectures": archs}, "claims": claims}))
+    assert "'claims.feldman.replicate': 'again' reads the same file as 'mine'" in message

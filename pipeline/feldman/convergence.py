@@ -53,6 +53,10 @@ log = get_logger("feldman.convergence")
 
 TARGET = 0.9  # the reliability the sentence and runs_for_0_9 speak of
 SMALLEST = 8
+# Disjoint halves drawn per t' (their agreement is averaged) and the seed of the draws: the table is
+# a summary of the runs, not a setting of the experiment, so they are fixed here, not config keys.
+SPLITS = 5
+SPLIT_SEED = 0
 CONVERGENCE_COLUMNS = {"estimator": "string", "runs": "int32", "runs_total": "int32", "n_splits": "int32",
                        "spearman": "float64", "spearman_sd": "float64", "jaccard_top1": "float64",
                        "jaccard_top5": "float64", "spearman_brown_full": "float64", "runs_for_0_9": "float64"}
@@ -196,8 +200,6 @@ def figure(table: pd.DataFrame, title: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description="Split-half convergence of the Feldman estimators.")
     parser.add_argument("--shards", required=True, nargs="+", type=Path)
-    parser.add_argument("--splits", type=int, default=5, help="seeded splits averaged per t'")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--title", default="")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--out-figure", required=True, type=Path)
@@ -207,7 +209,7 @@ def main() -> None:
     left_out = [name for name in ESTIMATORS if name not in names]
     if left_out:
         log.warning("left out (inputs not recorded by every run): %s", ", ".join(left_out))
-    table = convergence_table(runs, names, a.splits, a.seed)
+    table = convergence_table(runs, names, SPLITS, SPLIT_SEED)
     io.write_parquet(table, a.out)
     for sentence in sentences(table):
         log.info("%s", sentence)

@@ -49,7 +49,7 @@ import numpy as np
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
-from pipeline.feldman.train_shard import MAX_EPOCHS, shard_table
+from pipeline.feldman.shard_table import MAX_EPOCHS, shard_table
 from pipeline.progress import get_logger
 
 log = get_logger("feldman.runs_file")

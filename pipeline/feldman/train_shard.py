@@ -26,30 +26,7 @@ at that moment; summed over epochs this is ``train_epoch_correct`` (Jiang et al.
 ``train_epoch_correct / epochs``). Recording it costs an argmax and a scatter-add per step, no extra
 forward pass (``benchmarks/feldman_shard_throughput.py --overhead`` measures it).
 
-shard{k}.parquet (one row per run; shard k of the architecture's shards/ folder; kind runs: shards/runs.parquet,
-written by ``runs_file``):
-    run                  int32          run index r (row r of feldman_subsets.parquet)
-    seed                 int64          split seed (also seeds init and batch order with r and init_seed)
-    init_seed            int64          the spec's init_seed
-    arch                 string         architecture name (key of feldman.architectures)
-    member               list<bool>     length n_train: is the p-th training example in J_r
-    train_correct        list<bool>     length n_train: argmax of model r == label on the p-th training example
-    test_correct         list<bool>     length n_test: the same on the p-th test example
-    train_accuracy       float64        mean of train_correct over members (fit of J_r)
-    test_accuracy        float64        mean of test_correct
-    train_margin         list<float32>  length n_train: logit of the label minus the largest other logit of
-                                        model r on the p-th training example (the pass giving train_correct)
-    test_margin          list<float32>  length n_test: the same on the p-th test example
-    train_epoch_correct  list<uint8>    length n_train: for a member of J_r, the number of epochs whose
-                                        training forward pass classified it correctly; 0 for non-members
-    epochs               int32          epochs model r trained (train_epoch_correct's denominator)
-Position p is the p-th entry of ``Dataset.indices("train")`` (or "test"), as in the split tables.
-``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix. Size per model and training
-example: 5.25 bytes (member and train_correct 1 bit each, train_margin 4, train_epoch_correct 1); per
-model and test example: 4.125 bytes (test_correct 1 bit, test_margin 4); before the margins, 0.25 and
-0.125. Parquet barely compresses the float margins, so the files are about that size. At paper scale,
-4,000 models x (60,000 training + 10,000 test) examples (MNIST): 4,000 x (60,000 x 5.25 + 10,000 x
-4.125) bytes = 1.43 GB over all shards, 65 MB of it the 0/1 columns.
+The table it writes, and what it costs per model and example: ``pipeline.feldman.shard_table``.
 """
 
 from __future__ import annotations
@@ -60,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import torch
 from torch.nn import functional as F
 
@@ -69,6 +45,7 @@ from pipeline.data.dataset import Dataset
 from pipeline.devices import add_device_args, free_memory_bytes, resolve_device
 from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.feldman import models, module_stack, stacking
+from pipeline.feldman.shard_table import MAX_EPOCHS, shard_table
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import schema_default, spec_defaults
 from pipeline.splits import read_subset_masks
@@ -79,9 +56,6 @@ SAVE_COST_RATIO = 10  # save after an epoch only when the time since the last sa
 # part of the checkpoint's key: a checkpoint written before the margins were recorded holds no margins
 # and is not resumed (the shard trains afresh)
 RECORDS = "correct,margin,epoch_correct"
-MAX_EPOCHS = int(np.iinfo(np.uint8).max)  # train_epoch_correct counts correct epochs in a uint8
-
-
 def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 (n, H, W, C) -> float (n, C, H, W) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255)
@@ -228,30 +202,6 @@ def shard_size_arg(text: str) -> int | str:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
     return value
-
-
-def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs) -> pa.Table:
-    """The shard table of ``runs`` (schema above); ``records``: (runs, n) arrays of train_correct,
-    test_correct, train_margin, test_margin and train_epoch_correct; ``epochs``: one for all runs, or
-    one per run."""
-    train_ok, test_ok = records["train_correct"], records["test_correct"]
-    member_acc = (train_ok & members).sum(1) / members.sum(1)
-    return pa.table({
-        "run": pa.array(np.asarray(runs, dtype=np.int32)),
-        "seed": pa.array(np.full(len(runs), seed, dtype=np.int64)),
-        "init_seed": pa.array(np.full(len(runs), init_seed, dtype=np.int64)),
-        "arch": pa.array([arch] * len(runs), type=pa.string()),
-        "member": pa.array(list(members), type=pa.list_(pa.bool_())),
-        "train_correct": pa.array(list(train_ok), type=pa.list_(pa.bool_())),
-        "test_correct": pa.array(list(test_ok), type=pa.list_(pa.bool_())),
-        "train_accuracy": pa.array(member_acc.astype(np.float64)),
-        "test_accuracy": pa.array(test_ok.mean(1).astype(np.float64)),
-        "train_margin": pa.array(list(records["train_margin"].astype(np.float32)), type=pa.list_(pa.float32())),
-        "test_margin": pa.array(list(records["test_margin"].astype(np.float32)), type=pa.list_(pa.float32())),
-        "train_epoch_correct": pa.array(list(records["train_epoch_correct"].astype(np.uint8)),
-                                        type=pa.list_(pa.uint8())),
-        "epochs": pa.array(np.broadcast_to(np.asarray(epochs, dtype=np.int32), (len(runs),)).copy()),
-    })
 
 
 def full_spec(spec: dict, arch: str = "*") -> dict:
