@@ -30,7 +30,8 @@ import yaml
 
 from pipeline import cli, io
 from pipeline.errors import PipelineError
-from pipeline.schema import SCHEMA
+from pipeline.schema import SCHEMA, _resolve
+from pipeline.targets import CLAIMS_PAPERS
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "pipeline"
@@ -220,15 +221,6 @@ def outputs_md(tables: list[Table], figures: list[Figure]) -> str:
 
 
 # --- configuration from the schema ---
-
-
-def _resolve(node: dict, root: dict) -> dict:
-    while "$ref" in node:
-        target = root
-        for part in node["$ref"][2:].split("/"):
-            target = target[part]
-        node = target
-    return node
 
 
 def _value(value) -> str:
@@ -452,7 +444,6 @@ def _package_definitions() -> str:
 def claims_md() -> str:
     from pipeline.claims import criteria
     from pipeline.claims.evaluate import CLAIMS
-    from pipeline.claims.figures import PAPERS
     from pipeline.claims.tables import SOURCES
 
     out = ["# Claims", "",
@@ -463,7 +454,7 @@ def claims_md() -> str:
            "| id | paper | claim | statistic | criterion | reads (config) |", "| --- | --- | --- | --- | --- | --- |"]
     for claim in CLAIMS:
         reads = ", ".join(dict.fromkeys(re.sub(r"(claims[\w.]*)", r"`\1`", SOURCES[name]) for name in claim.needs))
-        out.append(f"| {claim.id} | {PAPERS[claim.paper]} | {_cell(claim.claim)} | {_cell(claim.statistic)} | "
+        out.append(f"| {claim.id} | {CLAIMS_PAPERS[claim.paper]} | {_cell(claim.claim)} | {_cell(claim.statistic)} | "
                    f"{_cell(claim.criterion)} | {_cell(reads)} |")
     out += ["", "Details, where the table is short of them:", ""]
     out += [f"- **{claim.id}**: {_cell(claim.explanation)}" for claim in CLAIMS if claim.explanation]

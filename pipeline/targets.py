@@ -217,7 +217,10 @@ def feldman_targets(config: dict) -> list[str]:
             targets += [f"{base}/memorization.parquet", f"{base}/influence_pairs.parquet",
                         f"{base}/influence_chance.parquet", f"{base}/membership.parquet"]
             figures = ["mem_histogram", "extremes", "influence_pairs"]
-            if config["splits"]["feldman"]["runs"] >= 16:  # convergence compares two halves of >= 8 runs
+            # convergence compares two halves of >= 8 runs (convergence.SMALLEST); a file's runs are
+            # counted by the job, which writes an empty table when they are too few
+            spec = config["feldman"]["architectures"][arch]
+            if spec["kind"] == "runs" or config["splits"]["feldman"]["runs"] >= 16:
                 targets.append(f"{base}/convergence.parquet")
                 figures.append("convergence")
             targets += [f"{base}/figures/{fig}.png" for fig in figures]

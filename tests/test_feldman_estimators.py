@@ -257,6 +257,15 @@ def test_convergence_sentence_and_identical_halves():
     assert convergence.available(runs) == ["mem", "slowness"]
 
 
+def test_too_few_runs_give_an_empty_convergence_table_and_a_figure():
+    """Runs brought from a file may be fewer than two halves of 8: no agreement to report, no crash."""
+    runs = simulated_runs(np.random.default_rng(7), 12, 50, np.ones(50))
+    table = convergence.convergence_table(runs, ["mem", "mem_margin"], n_splits=2, seed=0)
+    assert table.empty and list(table.columns) == list(convergence.CONVERGENCE_COLUMNS)
+    assert convergence.sentences(table) == []
+    convergence.plotting.close(convergence.figure(table, "too few"))
+
+
 # ---------------------------------------------------------------- shard tables and the atlas
 
 def write_shard(path, runs, rows, with_margins=True):

@@ -17,7 +17,7 @@ from pipeline.config import validate_config
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.feldman import models, module_stack, stacking
-from pipeline.feldman.train_shard import correctness, full_spec, train_plain, train_shard, train_stacked
+from pipeline.feldman.train_shard import evaluate, full_spec, train_plain, train_shard, train_stacked
 from pipeline.splits import subset_masks, subsets_table
 
 MLP = "feldman_factories:tiny_mlp"
@@ -67,7 +67,7 @@ def test_stacked_copies_train_exactly_like_separate_copies():
     plain = train_separately(MLP, runs, x, y, members, spec)
     for s in range(len(runs)):
         assert_same_state(stack, s, plain[s])
-    stacked_ok = correctness(stack, x, y, 50)
+    stacked_ok = evaluate(stack, x, y, 50)[0]
     for s in range(len(runs)):
         plain_ok = (plain[s](x).argmax(-1) == y).numpy()
         np.testing.assert_array_equal(stacked_ok[s], plain_ok)

@@ -22,7 +22,6 @@ from pipeline.frechet import frechet_test_column
 from pipeline.plotting import close, new_figure
 from pipeline.targets import CLAIMS_PAPERS
 
-PAPERS = CLAIMS_PAPERS
 COLOURS = {ev.TRUE: "tab:green", ev.FALSE: "tab:red", ev.NOT_RUN: "tab:gray"}
 
 
@@ -228,7 +227,7 @@ def paper_figure(claims: pd.DataFrame, paper: str, inputs: Inputs):
             continue
         draw(ax, **{name: inputs.tables.get(name) for name in claims_by_id[row.id].uses()})
         ax.text(0.02, -0.28, textwrap.fill(row.detail, 60), transform=ax.transAxes, fontsize=6, va="top")
-    fig.suptitle(f"{PAPERS[paper]}: do the claims reproduce?")
+    fig.suptitle(f"{CLAIMS_PAPERS[paper]}: do the claims reproduce?")
     fig.tight_layout()
     return fig
 
@@ -258,13 +257,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Figures of the papers' claims.")
     add_arguments(parser)
     parser.add_argument("--claims", required=True, type=Path)
-    for paper in PAPERS:
+    for paper in CLAIMS_PAPERS:
         parser.add_argument(f"--out-{paper.replace('_', '-')}", required=True, type=Path)
     parser.add_argument("--out-table", required=True, type=Path)
     args = parser.parse_args()
     claims = io.read_parquet(args.claims, ev.COLUMNS)
     inputs = read_inputs(args)
-    for paper in PAPERS:
+    for paper in CLAIMS_PAPERS:
         fig = paper_figure(claims, paper, inputs)
         io.save_figure(fig, getattr(args, f"out_{paper}"), dpi=110)
         close(fig)

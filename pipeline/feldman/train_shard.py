@@ -174,11 +174,6 @@ def evaluate(model, x, y, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     return torch.cat(correct, dim=1).numpy(), torch.cat(margin, dim=1).numpy()
 
 
-def correctness(model, x, y, batch_size: int) -> np.ndarray:
-    """(S, n) bool: does each stacked model classify each example correctly."""
-    return evaluate(model, x, y, batch_size)[0]
-
-
 def shard_runs(n_runs: int, shard: int, shard_size: int | str) -> list[int]:
     """Runs of job ``shard``; with ``shard_size`` auto, the one job holds every run."""
     if shard_size == "auto":
