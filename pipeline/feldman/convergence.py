@@ -190,7 +190,8 @@ def figure(table: pd.DataFrame, title: str):
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0, 0].axhline(TARGET, color="grey", ls=":", lw=1)
-    axes[0, 0].legend(fontsize=8)
+    if not table.empty:  # an empty table (too few runs) has no lines to name
+        axes[0, 0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.text(0.01, 0.01, "\n".join(sentences(table)), fontsize=7, va="bottom")
     fig.tight_layout(rect=(0, 0.05 + 0.025 * table["estimator"].nunique(), 1, 0.95))
