@@ -19,8 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import paths
+from pipeline import paths, targets
 from pipeline.errors import PipelineError
+from pipeline.kfold_vae import spec as kfold_spec
 # The schema's location, error wording and defaults (re-exported: ``from pipeline.config import spec_defaults``
 # works; jobs import pipeline.schema, which needs neither snakemake nor this module's checks).
 from pipeline.schema import SCHEMA, _describe, schema_default, schema_node, spec_defaults  # noqa: F401
@@ -392,11 +393,12 @@ def check_runs(config: dict) -> None:
         labels[label] = tau
     kfold = config["kfold_vae"]
     for name in kfold["datasets"]:
-        model = kfold["models"][name]
-        epochs = model.get("epochs", kfold["epochs"])
-        late = [e for e in model.get("eval_epochs", kfold["eval_epochs"]) if e > epochs]
+        settings = kfold_spec.training_settings(kfold, name)
+        epochs = settings["epochs"]
+        late = [e for e in settings["eval_epochs"] if e > epochs]
         if late:
-            key = f"kfold_vae.models.{name}.eval_epochs" if "eval_epochs" in model else "kfold_vae.eval_epochs"
+            key = (f"kfold_vae.models.{name}.eval_epochs" if "eval_epochs" in kfold["models"][name]
+                   else "kfold_vae.eval_epochs")
             raise PipelineError(f"config key '{key}': epoch {late[0]} is past the last of the {epochs} epochs "
                                 f"the models of '{name}' train")
 
@@ -425,7 +427,7 @@ def check_splits(config: dict) -> None:
     for name in kfold["datasets"]:
         model = kfold["models"][name]
         key = f"kfold_vae.models.{name}.validation_split" if "validation_split" in model else "kfold_vae.validation_split"
-        need(name, model.get("validation_split", kfold["validation_split"]), key, "rho's validation images")
+        need(name, kfold_spec.validation_split(kfold, name), key, "rho's validation images")
     for name in config["mrgan"]["datasets"]:
         need(name, "test", "mrgan.datasets", "C_T compares the samples with held-out test images")
         enough_for_fid(name, config["mrgan"]["fid_images"], "mrgan.fid_images")
@@ -488,8 +490,7 @@ def check_feldman_claims(config: dict, section: dict) -> None:
                 if key not in ("split_seed", "init_seed", "eval_batch_size")}
 
     def seeds(name: str) -> tuple[int, int]:
-        spec = architectures[name]
-        return spec.get("split_seed", config["feldman"]["seed"]), spec["init_seed"]
+        return targets.feldman_split_seed(config, name), architectures[name]["init_seed"]
 
     arch = section["arch"]
     if "replicate" in section and "runs" in (architectures[arch]["kind"], architectures[section["replicate"]]["kind"]):

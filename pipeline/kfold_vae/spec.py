@@ -13,11 +13,16 @@ MODEL_KEYS = ("kind", "latent_dim", "hidden", "width")
 TRAINING_KEYS = ("epochs", "eval_epochs", "lr", "batch_size", "n_importance")
 
 
+def training_settings(section: dict, dataset: str) -> dict:
+    """The training settings of ``dataset``'s models: its model entry's, else the section's."""
+    model = section["models"][dataset]
+    return {key: model.get(key, section[key]) for key in TRAINING_KEYS}
+
+
 def train_job_spec(section: dict, dataset: str) -> dict:
     """The spec of a fold model of ``dataset``: its model entry over the section's training settings."""
     model = section["models"][dataset]
-    spec = {key: model.get(key, section[key]) for key in TRAINING_KEYS}
-    return {**spec, **{key: model[key] for key in MODEL_KEYS}}
+    return {**training_settings(section, dataset), **{key: model[key] for key in MODEL_KEYS}}
 
 
 def full_model_spec(section: dict, dataset: str) -> dict:
