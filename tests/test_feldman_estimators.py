@@ -178,9 +178,8 @@ def simulated_runs(rng, t, n, effect, noise=1.0, ratio=0.5):
     """Margins N(base_i + effect_i [i in J_r], noise^2); correctness their sign."""
     member = rng.random((t, n)) < ratio
     base = np.linspace(-1, 1, n)
-    margin = base + member * effect + rng.normal(0, noise, (t, n))
-    return Runs(member, margin > 0, margin.astype(np.float32), np.full((t, n), np.nan, np.float32),
-                np.full(t, np.nan))
+    margin = (base + member * effect + rng.normal(0, noise, (t, n))).astype(np.float32)
+    return Runs(member, margin > 0, margin, margin, np.full((t, n), np.nan, np.float32), np.full(t, np.nan))
 
 
 def test_margin_estimator_has_lower_variance_than_mem():
@@ -214,7 +213,7 @@ def test_convergence_matches_the_gaussian_reliability():
     member = rng.random((t, n)) < 0.5
     d = rng.normal(0, tau, n)
     margin = (member * d + rng.normal(0, s, (t, n))).astype(np.float32)
-    runs = Runs(member, margin > 0, margin, np.full((t, n), np.nan, np.float32), np.full(t, np.nan))
+    runs = Runs(member, margin > 0, margin, margin, np.full((t, n), np.nan, np.float32), np.full(t, np.nan))
     table = convergence.convergence_table(runs, ["mem_margin"], n_splits=3, seed=0)
     assert table["runs"].tolist() == [8, 16, 32, 64, 128]
     for _, row in table.iterrows():
@@ -268,7 +267,7 @@ def test_too_few_runs_give_an_empty_convergence_table_and_a_figure():
 
 # ---------------------------------------------------------------- shard tables and the atlas
 
-def write_shard(path, runs, rows, with_margins=True):
+def write_shard(path, runs, rows, with_margins=True, logit_conf=None):
     columns = {"run": pa.array(rows, pa.int32()),
                "member": pa.array([runs.member[r].tolist() for r in rows], pa.list_(pa.bool_())),
                "train_correct": pa.array([runs.correct[r].tolist() for r in rows], pa.list_(pa.bool_()))}
@@ -277,6 +276,8 @@ def write_shard(path, runs, rows, with_margins=True):
         columns["train_epoch_correct"] = pa.array([runs.epoch_correct[r].astype(np.uint8).tolist() for r in rows],
                                                   pa.list_(pa.uint8()))
         columns["epochs"] = pa.array([int(runs.epochs[r]) for r in rows], pa.int32())
+    if logit_conf is not None:
+        columns["train_logit_conf"] = pa.array([logit_conf[r].tolist() for r in rows], pa.list_(pa.float32()))
     io.write_parquet(pa.table(columns), path)
 
 
@@ -296,6 +297,26 @@ def test_read_runs_in_run_order_and_nan_without_margins(tmp_path, caplog):
         old = read_runs([tmp_path / "old.parquet"])
     assert np.isnan(old.margin).all() and np.isnan(old.epochs).all()
     assert "train_margin" in caplog.text
+
+
+def test_lira_reads_the_logit_scaled_confidence_and_falls_back_to_margins_for_every_run(tmp_path, caplog):
+    rng = np.random.default_rng(8)
+    runs = simulated_runs(rng, 6, 5, np.ones(5))
+    runs.epoch_correct, runs.epochs = np.zeros((6, 5), np.float32), np.full(6, 3.0)
+    logit_conf = (runs.margin - rng.random((6, 5))).astype(np.float32)
+    write_shard(tmp_path / "a.parquet", runs, [0, 1, 2], logit_conf=logit_conf)
+    write_shard(tmp_path / "b.parquet", runs, [3, 4, 5], logit_conf=logit_conf)
+    with caplog.at_level(logging.WARNING):
+        both = read_runs([tmp_path / "a.parquet", tmp_path / "b.parquet"])
+    np.testing.assert_array_equal(both.lira_statistic, logit_conf)
+    np.testing.assert_array_equal(both.margin, runs.margin)
+    assert "logit-scaled" not in caplog.text
+    # one shard without it (written before it was recorded): LiRA uses the margin of every run, not a mix
+    write_shard(tmp_path / "b.parquet", runs, [3, 4, 5])
+    with caplog.at_level(logging.WARNING):
+        mixed = read_runs([tmp_path / "a.parquet", tmp_path / "b.parquet"])
+    np.testing.assert_array_equal(mixed.lira_statistic, runs.margin)
+    assert "3 of 6 runs have no logit-scaled confidence (train_logit_conf): lira uses every run's margin" in caplog.text
 
 
 def test_atlas_gets_the_estimators_after_every_other_column(tmp_path):

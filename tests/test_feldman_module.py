@@ -67,7 +67,7 @@ def test_stacked_copies_train_exactly_like_separate_copies():
     plain = train_separately(MLP, runs, x, y, members, spec)
     for s in range(len(runs)):
         assert_same_state(stack, s, plain[s])
-    stacked_ok = evaluate(stack, x, y, 50)[0]
+    stacked_ok = evaluate(stack, x, y, 50)["correct"]
     for s in range(len(runs)):
         plain_ok = (plain[s](x).argmax(-1) == y).numpy()
         np.testing.assert_array_equal(stacked_ok[s], plain_ok)
@@ -135,7 +135,7 @@ def test_module_vmap_cannot_run_trains_in_a_loop_to_the_same_models(tiny_data, t
     for column in ["member", "train_correct", "test_correct", "train_epoch_correct", "epochs"]:
         for a, b in zip(tables["mine"][column], tables["mine_checked"][column]):
             np.testing.assert_array_equal(a, b)
-    for column in ["train_margin", "test_margin"]:
+    for column in ["train_margin", "test_margin", "train_logit_conf"]:
         for a, b in zip(tables["mine"][column], tables["mine_checked"][column]):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
     assert (tables["mine"]["epochs"] == 2).all()

@@ -60,7 +60,8 @@ def planted_arrays(seed=0):
     member = rng.random((T, N_TRAIN)) < 0.7
     train_correct, test_correct, train_margin, test_margin = simulated_runs(rng, member)
     return {"member": member, "train_correct": train_correct, "test_correct": test_correct,
-            "train_margin": train_margin, "test_margin": test_margin}
+            "train_margin": train_margin, "test_margin": test_margin,
+            "train_logit_conf": train_margin - 0.5}  # LiRA's statistic sits below the margin, as a real one does
 
 
 def test_planted_memorized_example_comes_out_memorized_and_influential(data_dir, tmp_path):
@@ -79,6 +80,7 @@ def test_planted_memorized_example_comes_out_memorized_and_influential(data_dir,
     np.testing.assert_array_equal(np.stack(table["member"]), arrays["member"])
     np.testing.assert_array_equal(np.stack(table["train_epoch_correct"]), counts)
     np.testing.assert_array_equal(np.stack(table["test_margin"]), arrays["test_margin"].astype(np.float32))
+    np.testing.assert_array_equal(np.stack(table["train_logit_conf"]), arrays["train_logit_conf"].astype(np.float32))
 
     estimate([out], data_dir, 0.25, 0.15, 1.0, tmp_path / "mem.parquet", tmp_path / "pairs.parquet",
              tmp_path / "chance.parquet")
@@ -111,7 +113,8 @@ def test_the_table_has_the_trained_shards_schema_and_absent_arrays_are_said(data
     table = io.read_parquet(tmp_path / "runs.parquet")
     assert np.isnan(np.stack(table["train_margin"])).all() and np.isnan(np.stack(table["test_margin"])).all()
     assert (table["epochs"] == 0).all() and not np.stack(table["train_epoch_correct"]).any()
-    assert "no train_margin, test_margin, train_epoch_correct, epochs" in caplog.text
+    assert np.isnan(np.stack(table["train_logit_conf"])).all()
+    assert "no train_margin, test_margin, train_logit_conf, train_epoch_correct, epochs" in caplog.text
 
 
 @pytest.mark.parametrize("change, message", [
@@ -123,6 +126,7 @@ def test_the_table_has_the_trained_shards_schema_and_absent_arrays_are_said(data
     ({"test_correct": "short"}, rf"runs\.npz: array 'test_correct' has shape \({T}, {N_TEST - 1}\), expected "),
     ({"train_correct": "rows"}, rf"runs\.npz: array 'train_correct' has shape \({T - 1}, {N_TRAIN}\)"),
     ({"train_margin": "int"}, r"runs\.npz: array 'train_margin' has dtype int64; expected float"),
+    ({"train_logit_conf": "short"}, rf"runs\.npz: array 'train_logit_conf' has shape \({T}, {N_TRAIN - 1}\), expected "),
     ({"train_epoch_correct": "alone"}, r"runs\.npz: array 'train_epoch_correct' needs array 'epochs' beside it"),
     ({"epochs": 300}, r"runs\.npz: array 'epochs' holds 300; expected 1 to 255"),
     ({"member": "empty_run"}, r"runs\.npz: array 'member': run 0 holds no training example"),

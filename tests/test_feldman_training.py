@@ -97,15 +97,21 @@ def test_per_epoch_training_correctness_counts_what_each_steps_forward_pass_got_
         np.testing.assert_array_equal(counts[s].numpy(), expected)
         assert (expected[~members[s]] == 0).all() and expected.max() >= 2
         assert 0 < expected[members[s]].mean() < spec["epochs"]  # some epochs right, some wrong
-    correct, margin = evaluate(stacked, x, y, 32)
-    logits = stacked(x).detach()
+    records = evaluate(stacked, x, y, 32)
+    correct, margin, logit_conf = records["correct"], records["margin"], records["logit_conf"]
+    logits = stacked(x).detach().double()
     true = logits[:, torch.arange(len(y)), y]
     other = logits.clone()
     other[:, torch.arange(len(y)), y] = -np.inf
-    assert margin.dtype == np.float32
+    assert margin.dtype == np.float32 and logit_conf.dtype == np.float32
     np.testing.assert_allclose(margin, (true - other.max(-1).values).numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(correct, (logits.argmax(-1) == y).numpy())
     assert ((margin > 0) == correct).all()
+    # LiRA's statistic log(p / (1 - p)) from the softmax probability p of the label, in float64
+    p = torch.softmax(logits, -1)[:, torch.arange(len(y)), y].numpy()
+    np.testing.assert_allclose(logit_conf, np.log(p) - np.log1p(-p), rtol=1e-4, atol=1e-4)
+    classes = logits.shape[-1]
+    assert (logit_conf <= margin + 1e-5).all() and (margin <= logit_conf + np.log(classes - 1) + 1e-5).all()
 
 
 def test_shard_table_keeps_margins_and_epoch_counts(flipped_dataset, tmp_path):
@@ -116,11 +122,13 @@ def test_shard_table_keeps_margins_and_epoch_counts(flipped_dataset, tmp_path):
     table = io.read_parquet(tmp_path / "s.parquet")
     schema = pq.read_schema(tmp_path / "s.parquet")
     assert str(schema.field("train_margin").type) == "list<element: float>"
+    assert str(schema.field("train_logit_conf").type) == "list<element: float>"
     assert str(schema.field("train_epoch_correct").type) == "list<element: uint8>"
     assert str(schema.field("epochs").type) == "int32"
     member, counts = np.stack(table["member"]), np.stack(table["train_epoch_correct"])
     assert (table["epochs"] == 3).all() and (counts[~member] == 0).all() and counts.max() == 3
-    assert np.stack(table["train_margin"]).shape == member.shape
+    assert np.stack(table["train_margin"]).shape == member.shape == np.stack(table["train_logit_conf"]).shape
+    assert (np.stack(table["train_logit_conf"]) <= np.stack(table["train_margin"]) + 1e-5).all()
     assert len(table["test_margin"].iloc[0]) == len(table["test_correct"].iloc[0])
     for side in ["train", "test"]:
         np.testing.assert_array_equal(np.stack(table[f"{side}_margin"]) > 0, np.stack(table[f"{side}_correct"]))
@@ -233,7 +241,7 @@ def test_a_job_killed_between_stacks_resumes_with_the_finished_stacks_records(fl
     saved = torch.load(checkpoints.resume_path(out), weights_only=False)
     assert len(saved["done"]) == 1 and saved["model"] is None
     assert set(saved["done"][0]) == {"train_correct", "test_correct", "train_margin", "test_margin",
-                                     "train_epoch_correct"}
+                                     "train_logit_conf", "train_epoch_correct"}
     with caplog.at_level(logging.INFO, logger="pipeline"):
         train_shard(root / "data", subsets, 0, "auto", "mlp", spec, 0, "cpu", out)
     assert f"resuming from {out}.resume.pt: 1 stack(s) done" in caplog.text

@@ -17,7 +17,7 @@ Estimators (higher = more memorized; docs/feldman-estimators.md): ``mem`` (0/1 c
 out), ``mem_margin`` (sigma(margin), in minus out), ``lira`` and ``lira_fixed`` (per-example
 leave-one-model-out AUC of LiRA online, per-example or global variances) and ``slowness``
 (1 - learning_speed). An estimator whose inputs the runs lack (no margins, no per-epoch record) is
-left out, and the log says so.
+left out, and the log says so; LiRA needs the logit-scaled confidences or the margins.
 
 convergence.parquet (one row per estimator and t'):
     estimator            string   as above
@@ -70,8 +70,8 @@ ESTIMATORS: dict[str, tuple[str, Callable[[Runs], np.ndarray]]] = {
     "mem": ("correct", _mem),
     "mem_margin": ("margin", lambda runs: margin_memorization(runs.member, runs.margin)[0]),
     # estimate_all computes LiRA's two variants in one pass; these two are its single-estimator form
-    "lira": ("margin", lambda runs: lira.per_example(runs.member, runs.margin)["online"]),
-    "lira_fixed": ("margin", lambda runs: lira.per_example(runs.member, runs.margin)["fixed"]),
+    "lira": ("lira", lambda runs: lira.per_example(runs.member, runs.lira_statistic)["online"]),
+    "lira_fixed": ("lira", lambda runs: lira.per_example(runs.member, runs.lira_statistic)["fixed"]),
     "slowness": ("epoch_correct", lambda runs: 1.0 - learning_speed(runs.member, runs.epoch_correct, runs.epochs)),
 }
 
@@ -80,7 +80,7 @@ def estimate_all(runs: Runs, names: list[str]) -> dict[str, np.ndarray]:
     """Each estimator of ``names`` on ``runs`` (LiRA's two variants from one pass)."""
     out = {}
     if {"lira", "lira_fixed"} & set(names):
-        scores = lira.per_example(runs.member, runs.margin)
+        scores = lira.per_example(runs.member, runs.lira_statistic)
         out.update({"lira": scores["online"], "lira_fixed": scores["fixed"]})
     for name in names:
         if name not in out:
@@ -91,6 +91,7 @@ def estimate_all(runs: Runs, names: list[str]) -> dict[str, np.ndarray]:
 def available(runs: Runs) -> list[str]:
     """The estimators whose inputs every run recorded."""
     recorded = {"correct": True, "margin": not np.isnan(runs.margin).any(),
+                "lira": not np.isnan(runs.lira_statistic).any(),
                 "epoch_correct": not (np.isnan(runs.epoch_correct).any() or np.isnan(runs.epochs).any())}
     return [name for name, (needs, _) in ESTIMATORS.items() if recorded[needs]]
 

@@ -57,21 +57,23 @@ class Runs:
     member: np.ndarray          # bool
     correct: np.ndarray         # bool
     margin: np.ndarray          # float32, NaN: no margins
+    lira_statistic: np.ndarray  # float32: logit-scaled confidences, or margins if a run lacks them (read_runs)
     epoch_correct: np.ndarray   # float32 (counts), NaN: no per-epoch record
     epochs: np.ndarray          # (t,) float64, NaN: unknown
 
     def take(self, rows) -> "Runs":
         """The runs at positions ``rows`` (e.g. the first t' runs, or half of a split)."""
-        return Runs(self.member[rows], self.correct[rows], self.margin[rows], self.epoch_correct[rows],
-                    self.epochs[rows])
+        return Runs(self.member[rows], self.correct[rows], self.margin[rows], self.lira_statistic[rows],
+                    self.epoch_correct[rows], self.epochs[rows])
 
 
 def _list_column(table: pd.DataFrame, name: str, dtype, n: int) -> np.ndarray:
-    """The (rows, n) matrix of a list column; rows where it is missing are NaN."""
+    """The (rows, n) matrix of a list column; rows where it is missing are NaN (None, or a float NaN
+    where the concatenated tables include one without the column)."""
     out = np.full((len(table), n), np.nan, dtype=dtype)
     if name in table:
         for k, value in enumerate(table[name]):
-            if value is not None and len(value):
+            if value is not None and np.ndim(value) == 1 and len(value):
                 out[k] = np.asarray(value, dtype=dtype)
     return out
 
@@ -80,7 +82,7 @@ def read_runs(paths: list[Path]) -> Runs:
     """Every run of the shard tables ``paths``, sorted by run; columns a table lacks read as NaN."""
     if not paths:
         raise PipelineError("no shard tables given")
-    wanted = ["run", "member", "train_correct", "train_margin", "train_epoch_correct", "epochs"]
+    wanted = ["run", "member", "train_correct", "train_margin", "train_logit_conf", "train_epoch_correct", "epochs"]
     parts, missing = [], set()
     for path in paths:
         present = set(pq.read_schema(path).names)
@@ -92,13 +94,19 @@ def read_runs(paths: list[Path]) -> Runs:
     table = pd.concat(parts, ignore_index=True).sort_values("run", kind="stable").reset_index(drop=True)
     if table["run"].duplicated().any():
         raise PipelineError(f"shard tables {paths[0]}...: runs appear twice")
-    if missing:
-        log.warning("shard tables lack %s: the estimators that need them are NaN", ", ".join(sorted(missing)))
+    if missing - {"train_logit_conf"}:
+        log.warning("shard tables lack %s: the estimators that need them are NaN",
+                    ", ".join(sorted(missing - {"train_logit_conf"})))
     member = np.stack([np.asarray(v, dtype=bool) for v in table["member"]])
     correct = np.stack([np.asarray(v, dtype=bool) for v in table["train_correct"]])
     n = member.shape[1]
     epochs = (table["epochs"].to_numpy(np.float64) if "epochs" in table else np.full(len(table), np.nan))
-    runs = Runs(member, correct, _list_column(table, "train_margin", np.float32, n),
+    margin, logit_conf = (_list_column(table, name, np.float32, n) for name in ("train_margin", "train_logit_conf"))
+    lacking = int(np.isnan(logit_conf).all(1).sum())
+    if lacking:
+        log.warning("%d of %d runs have no logit-scaled confidence (train_logit_conf): lira uses every run's "
+                    "margin instead, within log(classes - 1) of it", lacking, len(table))
+    runs = Runs(member, correct, margin, margin if lacking else logit_conf,
                 _list_column(table, "train_epoch_correct", np.float32, n), epochs)
     for what, values, needs in (("margins", runs.margin, "mem_margin, lira"),
                                 ("per-epoch correctness", np.where(np.isnan(epochs)[:, None], np.nan,
@@ -161,7 +169,7 @@ def estimator_columns(runs: Runs) -> pd.DataFrame:
     from pipeline.feldman import lira  # lira imports this module
 
     mem_margin, mem_margin_se = margin_memorization(runs.member, runs.margin)
-    scores = lira.per_example(runs.member, runs.margin)
+    scores = lira.per_example(runs.member, runs.lira_statistic)
     return pd.DataFrame({"mem_margin": mem_margin, "mem_margin_se": mem_margin_se,
                          "lira": scores["online"], "lira_fixed": scores["fixed"],
                          "learning_speed": learning_speed(runs.member, runs.epoch_correct, runs.epochs)})

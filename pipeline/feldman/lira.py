@@ -7,13 +7,14 @@ can be the target in turn with the other t - 1 as its shadows.
 
 Statistic. The paper scores a model by the logit-scaled true-class confidence
 phi = log(p / (1 - p)), p the softmax probability of the true class, which equals
-z_y - logsumexp_{k != y} z_k for logits z. The shard tables keep the margin
-m = z_y - max_{k != y} z_k (``train_shard``), not every logit, so the statistic here is phi = m:
-exactly the logit-scaled confidence of the two-class reduction (true class against its strongest
-rival), and within log(K - 1) of the K-class phi (phi <= m <= phi + log(K - 1)), with equality when
-one rival dominates (the "hinge" statistic of the membership-inference literature). Like phi it is a
-difference of logits, unbounded both ways, so its per-example distributions are close to Gaussian,
-which is what the test needs (a softmax probability, squeezed against 0 and 1, would not be).
+z_y - logsumexp_{k != y} z_k for logits z; ``train_shard`` records it for every model and training
+example (``train_logit_conf``). Like the margin it is a difference of logits, unbounded both ways, so
+its per-example distributions are close to Gaussian, which is what the test needs (p itself, squeezed
+against 0 and 1, would not be). Runs brought from a file without it (``runs_file``), or shards
+written before it was recorded, keep only the margin m = z_y - max_{k != y} z_k: LiRA then uses m
+for every run (``estimators.read_runs`` decides once and logs it), which is the logit-scaled
+confidence of the two-class reduction (true class against its strongest rival) and within
+log(K - 1) of phi (phi <= m <= phi + log(K - 1)), equal when one rival dominates.
 
 Online test, for target model r and example i (the shadows: the other t - 1 models):
     mu_in, s_in   = mean and standard deviation of phi[r', i] over shadows r' with i in J_r'
@@ -27,7 +28,7 @@ shadows, so only the two means are per example. Everything of model r is left ou
 Per example (memorization.parquet's ``lira``, ``lira_fixed``): the AUC over the t models of
 Lambda[r, i] against membership of i in J_r, i.e. P(Lambda of a model trained on i > Lambda of one
 not), ties 1/2: 0.5 when i leaves no trace, 1 when every model trained on it is told apart. NaN
-where it cannot be formed (a group of fewer than 2 shadows, 3 for the online variances, or no margins).
+where it cannot be formed (a group of fewer than 2 shadows, 3 for the online variances, or no statistic).
 
 membership.parquet (one row per LiRA variant and point of its ROC curve over every (model, example)
 pair with Lambda defined; the run-level summary repeated on each row of a variant):
@@ -57,7 +58,7 @@ from pipeline.progress import get_logger
 log = get_logger("feldman.lira")
 
 VARIANTS = ("online", "fixed")
-VAR_FLOOR = 1e-12  # a group of identical margins: a variance of 0 would make the ratio infinite
+VAR_FLOOR = 1e-12  # a group of identical phi: a variance of 0 would make the ratio infinite
 FPR_GRID = np.concatenate([[0.0], np.logspace(-5, 0, 101)])
 MEMBERSHIP_COLUMNS = {"variant": "string", "fpr": "float64", "tpr": "float64", "auc": "float64",
                       "tpr_at_fpr_0_1pct": "float64", "tpr_at_fpr_1pct": "float64",
@@ -163,9 +164,10 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
     runs = read_runs(a.shards)
-    if np.isnan(runs.margin).all():
-        log.warning("%s...: no margins in the shard tables; membership.parquet has no defined pair", a.shards[0])
-    io.write_parquet(membership_table(runs.member, runs.margin), a.out)
+    if np.isnan(runs.lira_statistic).all():
+        log.warning("%s...: no confidences or margins in the shard tables; membership.parquet has no defined pair",
+                    a.shards[0])
+    io.write_parquet(membership_table(runs.member, runs.lira_statistic), a.out)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ The .npz (``numpy.savez``), t runs, positions p in the order of ``Dataset.indice
     test_correct         (t, n_test)   bool (or 0/1 integers)  required: model r right on the p-th test example
     train_margin         (t, n_train)  float                   optional: label's logit minus the largest other
     test_margin          (t, n_test)   float                   optional: the same on the test examples
+    train_logit_conf     (t, n_train)  float                   optional: label's logit minus the logsumexp of
+                                                               the others (LiRA's statistic; else the margin)
     train_epoch_correct  (t, n_train)  integers 0..epochs      optional, with epochs: correct epochs of members
     epochs               () or (t,)    integers 1..255         optional, with train_epoch_correct
-Absent margins become NaN in train_margin and test_margin (estimators built on margins are then NaN,
-and the log says so). Absent per-epoch records become train_epoch_correct 0 and epochs 0: 0 epochs
+Absent float records become NaN in their columns (estimators built on margins are then NaN, LiRA
+falls back to the margins, and the log says so). Absent per-epoch records become train_epoch_correct 0 and epochs 0: 0 epochs
 marks "not recorded", and learning speed (train_epoch_correct / epochs) is NaN there, never 0.
 The table's ``seed`` and ``init_seed`` are -1 (unknown: the runs were not drawn here); ``run`` is r.
 
@@ -35,7 +37,7 @@ From google-research/heldout-influence-estimation:
     ``index_test``. Row r: ``member[r, subsample_idx] = True``, ``train_correct[r, index_train] =
     correctness_train``, ``train_correct[r, index_removed] = correctness_removed``,
     ``test_correct[r, index_test] = correctness_test`` (as its ``demo.py`` orders them). Neither
-    keeps margins or per-epoch correctness.
+    keeps margins, confidences or per-epoch correctness.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from pipeline.progress import get_logger
 log = get_logger("feldman.runs_file")
 
 REQUIRED = ("member", "train_correct", "test_correct")
-OPTIONAL = ("train_margin", "test_margin", "train_epoch_correct", "epochs")
+OPTIONAL = ("train_margin", "test_margin", "train_logit_conf", "train_epoch_correct", "epochs")
 UNKNOWN_SEED = -1  # seed and init_seed of runs not drawn by this pipeline
 
 
@@ -94,8 +96,8 @@ def check_shape(path: Path, name: str, array: np.ndarray, shape: tuple[int, int]
         raise PipelineError(f"{path}: array '{name}' has shape {array.shape}, expected {shape} ({what})")
 
 
-def margins(path: Path, arrays: dict, name: str, shape: tuple[int, int]) -> np.ndarray:
-    """The file's float margins as float32, or NaN where the file has none."""
+def float_records(path: Path, arrays: dict, name: str, shape: tuple[int, int]) -> np.ndarray:
+    """The file's array ``name`` (margins or confidences) as float32, or NaN where the file has none."""
     if name not in arrays:
         return np.full(shape, np.nan, dtype=np.float32)
     array = arrays[name]
@@ -147,16 +149,16 @@ def runs_table(path: Path, arrays: dict, n_train: int, n_test: int, arch: str):
     for name, n in [("train_correct", n_train), ("test_correct", n_test)]:
         records[name] = as_bool(path, name, arrays[name])
         check_shape(path, name, records[name], (t, n), f"runs x the data set's {n} {name[:-8]} examples")
-    records["train_margin"] = margins(path, arrays, "train_margin", (t, n_train))
-    records["test_margin"] = margins(path, arrays, "test_margin", (t, n_test))
+    for name, n in [("train_margin", n_train), ("test_margin", n_test), ("train_logit_conf", n_train)]:
+        records[name] = float_records(path, arrays, name, (t, n))
     records["train_epoch_correct"], epochs = epoch_records(path, arrays, member)
     unknown = sorted(set(arrays) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         log.warning("%s: ignoring array(s) %s (read: %s)", path, unknown, ", ".join(REQUIRED + OPTIONAL))
     absent = [name for name in OPTIONAL if name not in arrays]
     if absent:
-        log.warning("%s: no %s; margins absent are NaN, per-epoch records absent are 0 with epochs 0 (learning "
-                    "speed NaN)", path, ", ".join(absent))
+        log.warning("%s: no %s; float records absent are NaN, per-epoch records absent are 0 with epochs 0 "
+                    "(learning speed NaN)", path, ", ".join(absent))
     return shard_table(list(range(t)), UNKNOWN_SEED, UNKNOWN_SEED, arch, member, records, epochs)
 
 

@@ -16,16 +16,20 @@ shard{k}.parquet / runs.parquet (one row per run; shard k of the architecture's 
     train_margin         list<float32>  length n_train: logit of the label minus the largest other logit of
                                         model r on the p-th training example (the pass giving train_correct)
     test_margin          list<float32>  length n_test: the same on the p-th test example
+    train_logit_conf     list<float32>  length n_train: logit-scaled true-class confidence log(p / (1 - p)),
+                                        p the softmax probability of the label (= the label's logit minus
+                                        the logsumexp of the others; LiRA's statistic), same pass; none for
+                                        test examples, which are never members
     train_epoch_correct  list<uint8>    length n_train: for a member of J_r, the number of epochs whose
                                         training forward pass classified it correctly; 0 for non-members
     epochs               int32          epochs model r trained (train_epoch_correct's denominator)
 Position p is the p-th entry of ``Dataset.indices("train")`` (or "test"), as in the split tables.
 ``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix. Size per model and training
-example: 5.25 bytes (member and train_correct 1 bit each, train_margin 4, train_epoch_correct 1); per
-model and test example: 4.125 bytes (test_correct 1 bit, test_margin 4); before the margins, 0.25 and
-0.125. Parquet barely compresses the float margins, so the files are about that size. At paper scale,
-4,000 models x (60,000 training + 10,000 test) examples (MNIST): 4,000 x (60,000 x 5.25 + 10,000 x
-4.125) bytes = 1.43 GB over all shards, 65 MB of it the 0/1 columns.
+example: 9.25 bytes (member and train_correct 1 bit each, train_margin 4, train_logit_conf 4,
+train_epoch_correct 1); per model and test example: 4.125 bytes (test_correct 1 bit, test_margin 4);
+the 0/1 columns alone, 0.25 and 0.125. Parquet barely compresses the floats, so the files are about
+that size. At paper scale, 4,000 models x (60,000 training + 10,000 test) examples (MNIST): 4,000 x
+(60,000 x 9.25 + 10,000 x 4.125) bytes = 2.4 GB over all shards, 65 MB of it the 0/1 columns.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ MAX_EPOCHS = int(np.iinfo(np.uint8).max)  # train_epoch_correct counts correct e
 
 def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs) -> pa.Table:
     """The shard table of ``runs`` (module docstring); ``records``: (runs, n) arrays of train_correct,
-    test_correct, train_margin, test_margin and train_epoch_correct; ``epochs``: one for all runs, or
+    test_correct, train_margin, test_margin, train_logit_conf and train_epoch_correct; ``epochs``: one for all runs, or
     one per run."""
     train_ok, test_ok = records["train_correct"], records["test_correct"]
     member_acc = (train_ok & members).sum(1) / members.sum(1)
@@ -54,6 +58,8 @@ def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs) -> 
         "test_accuracy": pa.array(test_ok.mean(1).astype(np.float64)),
         "train_margin": pa.array(list(records["train_margin"].astype(np.float32)), type=pa.list_(pa.float32())),
         "test_margin": pa.array(list(records["test_margin"].astype(np.float32)), type=pa.list_(pa.float32())),
+        "train_logit_conf": pa.array(list(records["train_logit_conf"].astype(np.float32)),
+                                     type=pa.list_(pa.float32())),
         "train_epoch_correct": pa.array(list(records["train_epoch_correct"].astype(np.uint8)),
                                         type=pa.list_(pa.uint8())),
         "epochs": pa.array(np.broadcast_to(np.asarray(epochs, dtype=np.int32), (len(runs),)).copy()),

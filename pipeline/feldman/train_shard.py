@@ -1,5 +1,5 @@
 """Train one shard of S subset classifiers at once and record what each got right: 0/1 correctness,
-true-class margins and per-epoch training correctness.
+true-class margins, logit-scaled confidences and per-epoch training correctness.
 
 Model r of the shard (run r of ``feldman_subsets.parquet``) is trained only on its subset J_r, with
 initial weights and batch order drawn from generators seeded by (seed, r, init_seed), seed the splits
@@ -19,8 +19,9 @@ columns each) and the current stack's ``epoch``, ``model``, ``optimizer`` and ``
 (its members' correct-epoch counts so far).
 
 What a model records. After training, one forward pass over every training and test example gives
-its 0/1 correctness (argmax == label) and its true-class margin (the label's logit minus the largest
-other logit; > 0 where it is right, up to ties). During training, the forward pass each optimizer
+its 0/1 correctness (argmax == label), its true-class margin (the label's logit minus the largest
+other logit; > 0 where it is right, up to ties) and, on training examples, LiRA's logit-scaled
+true-class confidence (the label's logit minus the logsumexp of the others). During training, the forward pass each optimizer
 step already makes gives, for each member in the batch, whether the model classified it correctly
 at that moment; summed over epochs this is ``train_epoch_correct`` (Jiang et al.'s learning speed is
 ``train_epoch_correct / epochs``). Recording it costs an argmax and a scatter-add per step, no extra
@@ -53,9 +54,9 @@ from pipeline.splits import read_subset_masks
 log = get_logger("feldman.train_shard")
 
 SAVE_COST_RATIO = 10  # save after an epoch only when the time since the last save is >= 10x its cost
-# part of the checkpoint's key: a checkpoint written before the margins were recorded holds no margins
-# and is not resumed (the shard trains afresh)
-RECORDS = "correct,margin,epoch_correct"
+# part of the checkpoint's key: a checkpoint written before a record was added lacks it and is not
+# resumed (the shard trains afresh)
+RECORDS = "correct,margin,logit_conf,epoch_correct"
 def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 (n, H, W, C) -> float (n, C, H, W) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255)
@@ -153,25 +154,30 @@ def count_correct(counts: torch.Tensor, logits: torch.Tensor, labels: torch.Tens
     counts.scatter_add_(1, idx, (logits.argmax(-1) == labels).view(counts.dtype))  # bool as uint8: no copy
 
 
-def true_class_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """logits (S, B, classes), labels (B,) -> (S, B) float32: the label's logit minus the largest other."""
+def true_class_scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits (S, B, classes), labels (B,) -> two (S, B) float32: the true-class margin (the label's logit
+    minus the largest other) and LiRA's logit-scaled confidence log(p / (1 - p)) of the label's softmax
+    probability p, which is the label's logit minus the logsumexp of the others (``lira``)."""
     label = labels.expand(logits.shape[:-1]).unsqueeze(-1)
     true = logits.gather(-1, label).squeeze(-1)
-    other = logits.scatter(-1, label, float("-inf")).amax(-1)
-    return (true - other).float()
+    others = logits.scatter(-1, label, float("-inf"))
+    return (true - others.amax(-1)).float(), (true - others.logsumexp(-1)).float()
 
 
 @torch.no_grad()
-def evaluate(model, x, y, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(S, n) bool, (S, n) float32: does each stacked model classify each example correctly, and its
-    true-class margin there (one forward pass gives both). Each batch's results leave the device at
-    once, so evaluation holds no more there than one batch's logits."""
-    correct, margin = [], []
+def evaluate(model, x, y, batch_size: int) -> dict[str, np.ndarray]:
+    """``correct`` (S, n) bool, ``margin`` and ``logit_conf`` (S, n) float32: does each stacked model
+    classify each example correctly, and its two true-class scores there (one forward pass gives all
+    three). Each batch's results leave the device at once, so evaluation holds no more there than one
+    batch's logits."""
+    parts = {"correct": [], "margin": [], "logit_conf": []}
     for i in range(0, len(x), batch_size):
         logits, labels = model(x[i:i + batch_size]), y[i:i + batch_size]
-        correct.append((logits.argmax(-1) == labels).cpu())
-        margin.append(true_class_margin(logits, labels).cpu())
-    return torch.cat(correct, dim=1).numpy(), torch.cat(margin, dim=1).numpy()
+        margin, logit_conf = true_class_scores(logits, labels)
+        parts["correct"].append((logits.argmax(-1) == labels).cpu())
+        parts["margin"].append(margin.cpu())
+        parts["logit_conf"].append(logit_conf.cpu())
+    return {name: torch.cat(values, dim=1).numpy() for name, values in parts.items()}
 
 
 def shard_runs(n_runs: int, shard: int, shard_size: int | str) -> list[int]:
@@ -300,10 +306,10 @@ def train_one_stack(job: ShardData, group: list[int], rows: slice, seed: int, ar
                   on_epoch=lambda epoch, model, opt: on_epoch(epoch, model, opt, epoch_correct),
                   epoch_correct=epoch_correct)
     model.eval()
-    train_ok, train_margin = evaluate(model, xt, yt, eval_rows)
-    test_ok, test_margin = evaluate(model, xs, ys, eval_rows)
-    return model, {"train_correct": train_ok, "test_correct": test_ok, "train_margin": train_margin,
-                   "test_margin": test_margin, "train_epoch_correct": epoch_correct.cpu().numpy()}
+    train, test = evaluate(model, xt, yt, eval_rows), evaluate(model, xs, ys, eval_rows)
+    return model, {"train_correct": train["correct"], "test_correct": test["correct"],
+                   "train_margin": train["margin"], "test_margin": test["margin"],
+                   "train_logit_conf": train["logit_conf"], "train_epoch_correct": epoch_correct.cpu().numpy()}
 
 
 def save_trained_models(path: Path, resume: checkpoints.Checkpoint, stack_size: int, trained: list) -> None:
