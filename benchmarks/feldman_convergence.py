@@ -9,8 +9,9 @@ default MLP, t = 2,000 runs with margins and per-epoch correctness) and prints, 
     top5_mem  the same against mem's top 5 % at t
     flipped, outlier   AUROC of the canaries of that kind against the clean training examples
 Then the Spearman-Brown check: the split-half Spearman of two disjoint halves of t/2 runs, measured,
-against its projection from two halves of 64 runs. Also the clipped-margin form of mem_margin, the
-alternative the estimator's docstring weighs. One command:
+against its projection from two halves of 64 runs. Also two alternatives the docs weigh: the
+clipped-margin form of mem_margin, and LiRA online on the margin (``lira_margin``: what LiRA falls
+back to for runs without the logit-scaled confidence). One command:
     python benchmarks/feldman_convergence.py --results runs/convergence/results
 """
 
@@ -31,19 +32,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline import io  # noqa: E402
 from pipeline.atlas.analysis import jaccard, spearman, top_set  # noqa: E402
 from pipeline.atlas.planted import auroc  # noqa: E402
-from pipeline.feldman import convergence  # noqa: E402
+from pipeline.feldman import convergence, lira  # noqa: E402
 from pipeline.feldman.estimators import margin_memorization, read_runs  # noqa: E402
 
 SIZES = (16, 32, 64, 128, 256, 512, 1000)
 KINDS = ("flipped", "outlier")
 
 
+ALTERNATIVES = {
+    "mem_margin_clipped": lambda runs: margin_memorization(runs.member, runs.margin, form="clipped")[0],
+    "lira_margin": lambda runs: lira.per_example(runs.member, runs.margin)["online"],
+}
+
+
 def estimates(runs, names):
-    """convergence's estimators plus the clipped-margin form of mem_margin."""
-    out = convergence.estimate_all(runs, [n for n in names if n != "mem_margin_clipped"])
-    if "mem_margin_clipped" in names:
-        out["mem_margin_clipped"] = margin_memorization(runs.member, runs.margin, form="clipped")[0]
-    return out
+    """convergence's estimators plus the alternatives."""
+    out = convergence.estimate_all(runs, [n for n in names if n not in ALTERNATIVES])
+    out.update({name: ALTERNATIVES[name](runs) for name in names if name in ALTERNATIVES})
+    return {name: out[name] for name in names}
 
 
 def canary_auroc(value, kinds, kind):
@@ -71,7 +77,8 @@ def main() -> None:
     train = index[index["split"] == "train"]
     kinds = train["planted"].fillna("").astype(str).to_numpy()
     names = convergence.available(runs)
-    names = names[:2] + ["mem_margin_clipped"] + names[2:] if "mem_margin" in names else names
+    if "mem_margin" in names:
+        names = names[:2] + ["mem_margin_clipped"] + names[2:4] + ["lira_margin"] + names[4:]
     full = estimates(runs, names)
     sizes = [s for s in SIZES if s < total] + [total]
     print(f"# Feldman estimators at t = {total:,} ({a.dataset}, {a.arch}; {len(shards)} shard tables)")

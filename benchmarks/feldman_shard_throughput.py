@@ -15,15 +15,16 @@ fewer models when S is large (its rate is per model, so the ratio stays fair).
 cnn (the hand-stacked network) and as kind module (``module_stack.StackedModule``: torch.func's vmap
 over the ordinary ``nn.Sequential`` copies), and prints each one's time per optimizer step and the ratio.
 
-``--overhead`` times what recording margins and per-epoch training correctness costs a shard: the
-same S models trained and evaluated as a shard job does, with the recording (``epoch_correct``
-counts in every step, margins in the final pass: ``train_shard.evaluate``) and without it (nothing
+``--overhead`` times what recording margins, logit-scaled confidences and per-epoch training
+correctness costs a shard: the same S models trained and evaluated as a shard job does, with the
+recording (``epoch_correct`` counts in every step, both true-class scores in the final pass:
+``train_shard.evaluate``) and without it (nothing
 counted during training, argmax alone at the end: the shard before these columns). The two
 alternate, ``--repeats`` times each on freshly built models (the machine may be shared), and it
 prints both medians and the median of the paired ratios, recorded / not recorded. On a busy machine
 whole shards vary by more than the recording costs, so it also times the recording's two pieces alone,
 each against what it rides on (fastest of several timings: load only ever adds time): the per-step
-count against one training step, and the margins against the evaluation's forward pass.
+count against one training step, and the true-class scores against the evaluation's forward pass.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pipeline.data import embedded
 from pipeline.feldman import models, module_stack
 from pipeline.devices import resolve_device
 from pipeline.feldman.train_shard import (as_tensor, count_correct, evaluate, full_spec, train_plain, train_stacked,
-                                         true_class_margin)
+                                         true_class_scores)
 from pipeline.splits import subset_masks
 from timing import timed
 
@@ -116,7 +117,7 @@ def shard_seconds(record: bool, x, y, members, runs, spec, image_shape, device) 
 
 
 def overhead(x, y, members, runs, spec, image_shape, device, repeats: int) -> None:
-    """Median time of a shard with and without margins and per-epoch correctness, and their ratio."""
+    """Median time of a shard with and without the recording, and their ratio."""
     shard_seconds(True, x, y, members[:2], runs[:2], {**spec, "epochs": 1}, image_shape, device)  # warm-up
     times = {True: [], False: []}
     for repeat in range(repeats):
@@ -125,7 +126,7 @@ def overhead(x, y, members, runs, spec, image_shape, device, repeats: int) -> No
     with_, without = np.array(times[True]), np.array(times[False])
     print(f"without recording: median {np.median(without):.3f} s  ({' '.join(f'{t:.3f}' for t in without)})")
     print(f"with recording:    median {np.median(with_):.3f} s  ({' '.join(f'{t:.3f}' for t in with_)})")
-    print(f"overhead of margins and per-epoch correctness: median paired ratio {np.median(with_ / without):.3f}, "
+    print(f"overhead of the recording: median paired ratio {np.median(with_ / without):.3f}, "
           f"ratio of medians {np.median(with_) / np.median(without):.3f} ({repeats} repeats)")
     pieces(x, y, members, runs, spec, image_shape, device)
 
@@ -156,32 +157,33 @@ def pieces(x, y, members, runs, spec, image_shape, device) -> None:
     with torch.no_grad():
         eval_logits = model(rows)
         forward_s = fastest(lambda: model(rows).argmax(-1), device)
-        margin_s = fastest(lambda: true_class_margin(eval_logits, y[:len(rows)]), device)
+        scores_s = fastest(lambda: true_class_scores(eval_logits, y[:len(rows)]), device)
     print(f"per training step: count {1e6 * count_s:.0f} us / step {1e3 * step_s:.2f} ms = "
           f"{100 * count_s / step_s:.2f} %")
-    print(f"per evaluation batch of {len(rows)}: margins {1e6 * margin_s:.0f} us / forward pass "
-          f"{1e3 * forward_s:.2f} ms = {100 * margin_s / forward_s:.2f} %")
+    print(f"per evaluation batch of {len(rows)}: margins and confidences {1e6 * scores_s:.0f} us / forward pass "
+          f"{1e3 * forward_s:.2f} ms = {100 * scores_s / forward_s:.2f} %")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=sorted(ARCHS), default="mlp")
-    parser.add_argument("--models", type=int, default=16, help="S, models per shard")
-    parser.add_argument("--n-train", type=int, default=2000, help="training examples (MNIST digits)")
+    parser.add_argument("--models", type=int, help="S, models per shard (default 16; --quick: 8)")
+    parser.add_argument("--n-train", type=int, help="training examples (MNIST digits; default 2000; --quick: 1000)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--loop-models", type=int, default=0, help="models the loop baseline trains (0: all S)")
     parser.add_argument("--tf32", choices=("on", "off"), default="on", help="TensorFloat-32 products on CUDA")
-    parser.add_argument("--quick", action="store_true", help="S=8 on 1000 examples")
+    parser.add_argument("--quick", action="store_true", help="S=8 on 1000 examples, unless given")
     parser.add_argument("--compare-module", action="store_true",
                         help="time kind module (torch.func) against the hand-stacked kind on the same models")
     parser.add_argument("--overhead", action="store_true",
-                        help="time a shard with and without margins and per-epoch correctness recorded")
+                        help="time a shard with and without its recording (margins, confidences, "
+                             "per-epoch correctness)")
     parser.add_argument("--repeats", type=int, default=7, help="--overhead: timings of each, alternating")
     a = parser.parse_args()
-    if a.quick:
-        a.models, a.n_train = 8, 1000
+    a.models = a.models or (8 if a.quick else 16)
+    a.n_train = a.n_train or (1000 if a.quick else 2000)
     torch.set_num_threads(a.threads)
     device = resolve_device(a.device, a.tf32 == "on")
     images, labels = embedded.mnist5k()

@@ -63,10 +63,12 @@ def test_learning_speed_by_hand():
     # 20 of 20 and 0 of 10 epochs -> (0.5 + 1 + 0) / 3; example 1: (1 + 0.25) / 2; example 2 in no run.
     member = np.array([[True, True, False], [True, True, False], [True, False, False]])
     epoch_correct = np.array([[5, 10, 0], [20, 5, 0], [0, 0, 0]], np.float32)
-    speed = learning_speed(member, epoch_correct, np.array([10, 20, 10]))
+    speed, se = learning_speed(member, epoch_correct, np.array([10, 20, 10]))
     np.testing.assert_allclose(speed[:2], [0.5, 0.625])
-    assert np.isnan(speed[2])
-    assert np.isnan(learning_speed(member, np.full((3, 3), np.nan), np.full(3, np.nan))).all()
+    # shares (0.5, 1, 0): sample variance 0.25 over 3 runs; (1, 0.25): 0.28125 over 2
+    np.testing.assert_allclose(se[:2], [np.sqrt(0.25 / 3), np.sqrt(0.28125 / 2)])
+    assert np.isnan(speed[2]) and np.isnan(se[2])
+    assert np.isnan(learning_speed(member, np.full((3, 3), np.nan), np.full(3, np.nan))[0]).all()
 
 
 # ---------------------------------------------------------------- LiRA against the paper's formulas

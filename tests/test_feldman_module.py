@@ -79,9 +79,9 @@ def test_stacked_copies_train_exactly_like_separate_copies():
 def test_auto_shard_size_measures_a_module_like_the_same_hand_stacked_mlp():
     """feldman.shard_size auto sizes stacks by one model's measured footprint: TinyMLP (8x8 -> 16 -> 10)
     as kind module needs what kind mlp with hidden [16] needs."""
-    module = stacking.model_footprint_bytes(module_spec(MLP), (8, 8, 1), 10)
+    module = stacking.model_footprint_bytes(module_spec(MLP), (8, 8, 1), 10, 100)
     assert module == stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [16], "batch_size": 16}),
-                                                    (8, 8, 1), 10)
+                                                    (8, 8, 1), 10, 100)
     assert module > 0
 
 

@@ -342,7 +342,7 @@ def test_auto_shard_trains_every_run_in_stacks_and_matches_fixed_shards(flipped_
     subsets = write_subsets(root, 5)
     spec = {"kind": "mlp", "hidden": [16], "epochs": 2}
     train_shard(root / "data", subsets, 0, 5, "mlp", spec, 0, "cpu", tmp_path / "fixed.parquet")
-    footprint = stacking.model_footprint_bytes(full_spec(spec), (28, 28, 1), 10)
+    footprint = stacking.model_footprint_bytes(full_spec(spec), (28, 28, 1), 10, 100)
     # free memory for two models at a time: stacks of 2, 2 and 1
     monkeypatch.setattr(module, "free_memory_bytes", lambda device: int(2.5 * footprint / stacking.MEMORY_FRACTION))
     train_shard(root / "data", subsets, 0, "auto", "mlp", spec, 0, "cpu", tmp_path / "auto.parquet")
@@ -358,12 +358,15 @@ def test_auto_shard_trains_every_run_in_stacks_and_matches_fixed_shards(flipped_
 def test_footprint_grows_with_the_model_and_the_batch():
     from pipeline.feldman import stacking
 
-    small = stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [16]}), (28, 28, 1), 10)
-    wide = stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [512, 256]}), (28, 28, 1), 10)
+    small = stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [16]}), (28, 28, 1), 10, 0)
+    wide = stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [512, 256]}), (28, 28, 1), 10, 0)
     # 784-512-256-10: 535,818 weights, three float32 copies, plus a batch of 128 activations twice
     assert 3 * 535_818 * 4 < wide < 3 * 535_818 * 4 + 2 * 128 * 8 * (784 + 2 * 512 + 2 * 256 + 10) * 4
     assert small < wide
-    cnn = stacking.model_footprint_bytes(full_spec({"kind": "cnn", "channels": [8]}), (8, 8, 1), 10)
+    # the per-epoch correctness counter: one byte per training example
+    assert stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [16]}), (28, 28, 1), 10,
+                                          60_000) == small + 60_000
+    cnn = stacking.model_footprint_bytes(full_spec({"kind": "cnn", "channels": [8]}), (8, 8, 1), 10, 0)
     assert cnn > 0
     assert stacking.auto_stack_size(wide, 80 * 10**9, 4000) > 1000  # an 80 GB GPU holds thousands
     assert stacking.auto_stack_size(wide, 10**6, 4000) == 1

@@ -70,7 +70,7 @@ def test_auto_stacks_fill_the_free_gpu_memory(digits_dir, tmp_path):
     free = free_memory_bytes(device)
     assert abs(free - torch.cuda.mem_get_info(device)[0]) < 2**30
     spec = full_spec({"kind": "mlp", "hidden": [512, 256]})
-    size = stacking.auto_stack_size(stacking.model_footprint_bytes(spec, (28, 28, 1), 10), free, 100_000)
+    size = stacking.auto_stack_size(stacking.model_footprint_bytes(spec, (28, 28, 1), 10, 60_000), free, 100_000)
     assert size * 10e6 > 0.5 * stacking.MEMORY_FRACTION * free  # about 9 MB a model: thousands on a large GPU
     # a stack of that size really fits: one training step and one evaluation batch
     stack = min(size, 4000)

@@ -72,7 +72,7 @@ ESTIMATORS: dict[str, tuple[str, Callable[[Runs], np.ndarray]]] = {
     # estimate_all computes LiRA's two variants in one pass; these two are its single-estimator form
     "lira": ("lira", lambda runs: lira.per_example(runs.member, runs.lira_statistic)["online"]),
     "lira_fixed": ("lira", lambda runs: lira.per_example(runs.member, runs.lira_statistic)["fixed"]),
-    "slowness": ("epoch_correct", lambda runs: 1.0 - learning_speed(runs.member, runs.epoch_correct, runs.epochs)),
+    "slowness": ("epoch_correct", lambda runs: 1.0 - learning_speed(runs.member, runs.epoch_correct, runs.epochs)[0]),
 }
 
 

@@ -32,11 +32,12 @@ memorization.parquet (one row per training example, in dataset order):
     p_out   float64  accuracy on it of the models trained without it
     n_in    int32    runs with i in J_r
     n_out   int32    runs with i not in J_r
-    mem_margin      float64  sigma(margin) in minus out (pipeline.feldman.estimators; NaN without margins)
-    mem_margin_se   float64  its standard error
-    lira            float64  LiRA online, per-example leave-one-model-out AUC (pipeline.feldman.lira)
-    lira_fixed      float64  the same with the fixed (global) variances, for small t
-    learning_speed  float64  share of epochs in which the models holding i got it right (Jiang et al. 2021)
+    mem_margin         float64  sigma(margin) in minus out (pipeline.feldman.estimators; NaN without margins)
+    mem_margin_se      float64  its standard error
+    lira               float64  LiRA online, per-example leave-one-model-out AUC (pipeline.feldman.lira)
+    lira_fixed         float64  the same with the fixed (global) variances, for small t
+    learning_speed     float64  share of epochs in which the models holding i got it right (Jiang et al. 2021)
+    learning_speed_se  float64  its standard error over those models
 influence_pairs.parquet (one row per selected pair, by train index then influence, descending):
     train_index  int64    dataset index of training example i
     train_label  int64

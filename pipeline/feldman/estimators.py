@@ -22,7 +22,7 @@ mem's scale, needs no clipping constant and equals mem when every margin is larg
 
 learning_speed (Jiang et al. 2021, "Characterizing Structural Regularities of Labeled Data in
 Overparameterized Models", ICML): how early and how steadily training gets an example right,
-    learning_speed_i = mean_{r: i in J_r} E[r, i] / e_r
+    learning_speed_i = mean_{r: i in J_r} E[r, i] / e_r,   learning_speed_se_i = sqrt(s2_in / n_in)
 the share of epochs in which the models holding i classified it correctly (cumulative training
 accuracy), taken from the forward passes training makes anyway. Examples learnt late or never are
 the atypical ones, so 1 - learning_speed is a memorization proxy that needs no held-out models.
@@ -155,13 +155,16 @@ def margin_memorization(member: np.ndarray, margin: np.ndarray, form: str = "sig
         return q_in - q_out, np.sqrt(v_in / n_in + v_out / n_out)
 
 
-def learning_speed(member: np.ndarray, epoch_correct: np.ndarray, epochs: np.ndarray) -> np.ndarray:
-    """Mean over the runs holding each example of the share of epochs that got it right; NaN where no
-    run holding it recorded its epochs."""
+def learning_speed(member: np.ndarray, epoch_correct: np.ndarray, epochs: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(learning_speed, its standard error) per example: the mean over the runs holding it of the share
+    of epochs that got it right, and sqrt(s2 / n) of those shares; NaN where no run holding it recorded
+    its epochs (the error also where only one did)."""
     epochs = np.asarray(epochs, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.asarray(epoch_correct, dtype=np.float64) / np.where(epochs > 0, epochs, np.nan)[:, None]
-    return group_means(member, share)[0]
+        speed, _, var, _, n, _ = group_means(member, share)
+        return speed, np.sqrt(var / n)
 
 
 def estimator_columns(runs: Runs) -> pd.DataFrame:
@@ -170,6 +173,7 @@ def estimator_columns(runs: Runs) -> pd.DataFrame:
 
     mem_margin, mem_margin_se = margin_memorization(runs.member, runs.margin)
     scores = lira.per_example(runs.member, runs.lira_statistic)
+    speed, speed_se = learning_speed(runs.member, runs.epoch_correct, runs.epochs)
     return pd.DataFrame({"mem_margin": mem_margin, "mem_margin_se": mem_margin_se,
                          "lira": scores["online"], "lira_fixed": scores["fixed"],
-                         "learning_speed": learning_speed(runs.member, runs.epoch_correct, runs.epochs)})
+                         "learning_speed": speed, "learning_speed_se": speed_se})

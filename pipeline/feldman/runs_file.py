@@ -19,8 +19,9 @@ The .npz (``numpy.savez``), t runs, positions p in the order of ``Dataset.indice
     train_epoch_correct  (t, n_train)  integers 0..epochs      optional, with epochs: correct epochs of members
     epochs               () or (t,)    integers 1..255         optional, with train_epoch_correct
 Absent float records become NaN in their columns (estimators built on margins are then NaN, LiRA
-falls back to the margins, and the log says so). Absent per-epoch records become train_epoch_correct 0 and epochs 0: 0 epochs
-marks "not recorded", and learning speed (train_epoch_correct / epochs) is NaN there, never 0.
+falls back to the margins, and the log says so). Absent per-epoch records become
+train_epoch_correct 0 and epochs 0: 0 epochs marks "not recorded", and learning speed
+(train_epoch_correct / epochs) is NaN there, never 0.
 The table's ``seed`` and ``init_seed`` are -1 (unknown: the runs were not drawn here); ``run`` is r.
 
 From google-research/heldout-influence-estimation:

@@ -34,14 +34,16 @@ def _saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
     return total
 
 
-def model_footprint_bytes(spec: dict, in_shape: tuple[int, int, int], n_classes: int) -> int:
-    """Peak bytes one model of a stack needs while training on ``spec['batch_size']`` examples."""
+def model_footprint_bytes(spec: dict, in_shape: tuple[int, int, int], n_classes: int, n_train: int) -> int:
+    """Peak bytes one model of a stack needs while training on ``spec['batch_size']`` examples of
+    ``n_train``: weights, gradients and momentum, the batch's saved activations (forward and backward),
+    and its per-epoch correctness counter (one uint8 per training example, kept on the device)."""
     model = models.build(spec, [0], 0, in_shape, n_classes)
     height, width, channels = in_shape
     one, two = (torch.rand(1, b, channels, height, width) for b in (1, 2))
     per_example = _saved_bytes(model, two) - _saved_bytes(model, one)
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    return 3 * weights + 2 * spec["batch_size"] * per_example
+    return 3 * weights + 2 * spec["batch_size"] * per_example + n_train
 
 
 def eval_rows(spec: dict) -> int:

@@ -21,11 +21,12 @@ columns each) and the current stack's ``epoch``, ``model``, ``optimizer`` and ``
 What a model records. After training, one forward pass over every training and test example gives
 its 0/1 correctness (argmax == label), its true-class margin (the label's logit minus the largest
 other logit; > 0 where it is right, up to ties) and, on training examples, LiRA's logit-scaled
-true-class confidence (the label's logit minus the logsumexp of the others). During training, the forward pass each optimizer
-step already makes gives, for each member in the batch, whether the model classified it correctly
-at that moment; summed over epochs this is ``train_epoch_correct`` (Jiang et al.'s learning speed is
-``train_epoch_correct / epochs``). Recording it costs an argmax and a scatter-add per step, no extra
-forward pass (``benchmarks/feldman_shard_throughput.py --overhead`` measures it).
+true-class confidence (the label's logit minus the logsumexp of the others). During training, the
+forward pass each optimizer step already makes gives, for each member in the batch, whether the
+model classified it correctly at that moment; summed over epochs this is ``train_epoch_correct``
+(Jiang et al.'s learning speed is ``train_epoch_correct / epochs``). Recording it costs an argmax and
+a scatter-add per step, no extra forward pass (``benchmarks/feldman_shard_throughput.py --overhead``
+measures it).
 
 The table it writes, and what it costs per model and example: ``pipeline.feldman.shard_table``.
 """
@@ -284,7 +285,7 @@ def choose_stack_size(job: ShardData, shard_size: int | str, saved: dict | None,
         return saved["stack_size"]
     if shard_size != "auto":
         return len(job.runs)
-    footprint = stacking.model_footprint_bytes(job.spec, job.image_shape, job.n_classes)
+    footprint = stacking.model_footprint_bytes(job.spec, job.image_shape, job.n_classes, len(job.y_train))
     free = free_memory_bytes(device)
     stack_size = stacking.auto_stack_size(footprint, free, len(job.runs))
     log.info("shard_size auto: %.1f MB per model, %.1f GB free on %s -> %d models at once", footprint / 1e6,
