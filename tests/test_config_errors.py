@@ -435,6 +435,16 @@ def test_the_cnn_size_check_agrees_with_the_cnn(side):
         assert checked == built, (side, depth)
 
 
+def test_a_cnn_too_deep_for_images_known_only_to_its_job_names_its_own_key():
+    """Images a researcher brings (a folder, arrays) have a size only their job knows: the job's error
+    names the architecture's key, not a pattern."""
+    from pipeline.feldman import models
+
+    with pytest.raises(PipelineError, match=r"^config key feldman\.architectures\.deep\.channels: 4 poolings "
+                                            r"shrink a 8x8 image to nothing"):
+        models.build({"kind": "cnn", "channels": [2] * 4}, [0], 0, (8, 8, 1), 2, "deep")
+
+
 def test_a_replicate_of_runs_brought_from_a_file_is_another_file(tmp_path):
     """Runs trained elsewhere are told apart by their files only: two files replicate, one file twice
     agrees with itself."""

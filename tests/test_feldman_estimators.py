@@ -174,6 +174,31 @@ def test_membership_table_on_gaussian_runs():
         assert np.all(np.diff(rows["tpr"].to_numpy()) >= 0) and rows["tpr"].iloc[-1] == 1.0
 
 
+def test_blocks_of_examples_give_what_whole_matrices_give(monkeypatch):
+    """The estimators run a block of examples at a time to bound their memory; with blocks of 7
+    examples (and LiRA's fixed variances pooled over all blocks) every number is the one-block one."""
+    from pipeline.feldman import estimators
+
+    rng = np.random.default_rng(9)
+    t, n = 40, 30
+    member = rng.random((t, n)) < 0.7
+    margin = (rng.normal(0, 1, (t, n)) + member).astype(np.float32)
+    margin[3, 4] = np.nan
+    runs = Runs(member, margin > 0, margin, margin - np.float32(0.3),
+                np.where(member, rng.integers(0, 6, (t, n)), 0).astype(np.float32), np.full(t, 5.0))
+    whole_columns = estimators.estimator_columns(runs)
+    whole_table = lira.membership_table(member, runs.lira_statistic)
+    monkeypatch.setattr(estimators, "BLOCK_BYTES", 8 * t * 7)
+    assert len(estimators.column_blocks(t, n)) == 5
+    pd.testing.assert_frame_equal(estimators.estimator_columns(runs), whole_columns, rtol=1e-12)
+    pd.testing.assert_frame_equal(lira.membership_table(member, runs.lira_statistic), whole_table, rtol=1e-12)
+    # the run-level AUC (area under the ROC's steps) is the pairs' AUC with ties 1/2
+    ratio = lira.log_ratios(member, runs.lira_statistic)["online"]
+    defined = ~np.isnan(ratio)
+    pairs_auc = lira.column_auc(ratio[defined][:, None], member[defined][:, None])[0]
+    assert whole_table.loc[whole_table["variant"] == "online", "auc"].iloc[0] == pytest.approx(pairs_auc, abs=1e-12)
+
+
 # ---------------------------------------------------------------- lower variance of the margin estimator
 
 def simulated_runs(rng, t, n, effect, noise=1.0, ratio=0.5):

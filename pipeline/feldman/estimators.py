@@ -48,6 +48,10 @@ from pipeline.progress import get_logger
 log = get_logger("feldman.estimators")
 
 MARGIN_FORMS = ("sigmoid", "clipped")
+# Every estimator here is computed per example (column) from its t runs, a block of columns at a time:
+# a (t, block) float64 temporary holds at most 128 MB, so at paper scale (4,000 runs x 60,000
+# examples, 1.9 GB per float64 matrix) a job needs a few of those, not a dozen whole matrices.
+BLOCK_BYTES = 2**27
 CLIP = 5.0  # the clipped form's c: margins beyond +-5 (sigma(5) = 0.993) count as sure
 
 
@@ -118,6 +122,30 @@ def read_runs(paths: list[Path]) -> Runs:
     return runs
 
 
+def column_blocks(n_rows: int, n_columns: int) -> list[slice]:
+    """Consecutive column slices whose (n_rows, width) float64 matrices hold at most BLOCK_BYTES."""
+    width = max(1, BLOCK_BYTES // (8 * max(n_rows, 1)))
+    return [slice(start, start + width) for start in range(0, max(n_columns, 1), width)]
+
+
+def by_column_blocks(fn, *matrices: np.ndarray):
+    """``fn`` applied to the same column block of each (t, n) matrix in turn, its per-column results
+    (an array, a tuple or a dict of arrays, columns last) written into arrays of all n columns: what
+    ``fn`` gives on the whole matrices when it treats each column alone, with its temporaries bounded
+    by BLOCK_BYTES and no copy of the results."""
+    n, out = matrices[0].shape[1], None
+    for cols in column_blocks(*matrices[0].shape):
+        part = fn(*(m[:, cols] for m in matrices))
+        named = part if isinstance(part, dict) else dict(enumerate(part)) if isinstance(part, tuple) else {0: part}
+        if out is None:
+            out = {key: np.empty(value.shape[:-1] + (n,), value.dtype) for key, value in named.items()}
+        for key, value in named.items():
+            out[key][..., cols] = value
+    if isinstance(part, dict):
+        return out
+    return tuple(out.values()) if isinstance(part, tuple) else out[0]
+
+
 def group_means(member: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
     """Mean, sample variance and count of ``values`` over the runs with and without each example,
     runs where a value is NaN left out: (mean_in, mean_out, var_in, var_out, n_in, n_out)."""
@@ -150,9 +178,12 @@ def margin_score(margin: np.ndarray, form: str = "sigmoid") -> np.ndarray:
 def margin_memorization(member: np.ndarray, margin: np.ndarray, form: str = "sigmoid"
                         ) -> tuple[np.ndarray, np.ndarray]:
     """(mem_margin, its standard error) per example (module docstring); NaN where a group is empty."""
-    q_in, q_out, v_in, v_out, n_in, n_out = group_means(member, margin_score(margin, form))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return q_in - q_out, np.sqrt(v_in / n_in + v_out / n_out)
+    def block(member, margin):
+        q_in, q_out, v_in, v_out, n_in, n_out = group_means(member, margin_score(margin, form))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return q_in - q_out, np.sqrt(v_in / n_in + v_out / n_out)
+
+    return by_column_blocks(block, np.asarray(member, dtype=bool), np.asarray(margin))
 
 
 def learning_speed(member: np.ndarray, epoch_correct: np.ndarray, epochs: np.ndarray
@@ -161,10 +192,14 @@ def learning_speed(member: np.ndarray, epoch_correct: np.ndarray, epochs: np.nda
     of epochs that got it right, and sqrt(s2 / n) of those shares; NaN where no run holding it recorded
     its epochs (the error also where only one did)."""
     epochs = np.asarray(epochs, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.asarray(epoch_correct, dtype=np.float64) / np.where(epochs > 0, epochs, np.nan)[:, None]
-        speed, _, var, _, n, _ = group_means(member, share)
-        return speed, np.sqrt(var / n)
+    per_run = np.where(epochs > 0, epochs, np.nan)[:, None]
+
+    def block(member, epoch_correct):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            speed, _, var, _, n, _ = group_means(member, np.asarray(epoch_correct, dtype=np.float64) / per_run)
+            return speed, np.sqrt(var / n)
+
+    return by_column_blocks(block, np.asarray(member, dtype=bool), np.asarray(epoch_correct))
 
 
 def estimator_columns(runs: Runs) -> pd.DataFrame:

@@ -52,7 +52,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from pipeline import cli, io
-from pipeline.feldman.estimators import read_runs
+from pipeline.feldman.estimators import by_column_blocks, column_blocks, read_runs
 from pipeline.progress import get_logger
 
 log = get_logger("feldman.lira")
@@ -84,22 +84,43 @@ def _leave_one_out(group: np.ndarray, phi: np.ndarray):
     return n_r, mean_r, np.maximum(ss_r, 0.0)
 
 
-def log_ratios(member: np.ndarray, phi: np.ndarray) -> dict[str, np.ndarray]:
-    """Lambda[r, i] of each variant (module docstring), NaN where it cannot be formed."""
-    member = np.asarray(member, dtype=bool)
+def _group_stats(member: np.ndarray, phi: np.ndarray) -> dict[str, tuple]:
+    """``_leave_one_out`` of the models with ("in") and without ("out") each example."""
     phi = np.asarray(phi, dtype=np.float64)
     defined = ~np.isnan(phi)
-    stats = {name: _leave_one_out(group & defined, phi) for name, group in
-             (("in", member), ("out", ~member))}
+    return {name: _leave_one_out(group & defined, phi) for name, group in (("in", member), ("out", ~member))}
+
+
+def pooled_variances(member: np.ndarray, phi: np.ndarray) -> dict[str, np.ndarray]:
+    """The fixed variant's global variance of each group, per target model r, (t, 1): sum_i SS_i /
+    sum_i (n_i - 1) over the examples with at least 2 shadows in the group, summed a block of
+    examples at a time (``estimators.column_blocks``)."""
+    member = np.asarray(member, dtype=bool)
+    sums = {name: np.zeros((2, len(member))) for name in ("in", "out")}
+    for cols in column_blocks(*member.shape):
+        for name, (n_r, _, ss_r) in _group_stats(member[:, cols], phi[:, cols]).items():
+            usable = n_r >= 2
+            sums[name] += [np.where(usable, ss_r, 0.0).sum(1), np.where(usable, n_r - 1, 0.0).sum(1)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {name: np.maximum(ss / dof, VAR_FLOOR)[:, None] for name, (ss, dof) in sums.items()}
+
+
+def log_ratios(member: np.ndarray, phi: np.ndarray, pooled: dict | None = None) -> dict[str, np.ndarray]:
+    """Lambda[r, i] of each variant (module docstring), NaN where it cannot be formed. ``pooled``: the
+    fixed variant's variances over every example when ``member`` and ``phi`` are a block of them
+    (``pooled_variances``); by default those of the examples given."""
+    member = np.asarray(member, dtype=bool)
+    phi = np.asarray(phi, dtype=np.float64)
+    pooled = pooled_variances(member, phi) if pooled is None else pooled
+    stats = _group_stats(member, phi)
     online, fixed = np.zeros(phi.shape), np.zeros(phi.shape)
     for sign, name in ((1.0, "in"), (-1.0, "out")):
         n_r, mean_r, ss_r = stats[name]
         with np.errstate(invalid="ignore", divide="ignore"):
             var = np.where(n_r >= 2, np.maximum(ss_r / (n_r - 1), VAR_FLOOR), np.nan)
-            usable = n_r >= 2  # examples contributing to the pooled variance of target r
-            pooled = (np.where(usable, ss_r, 0.0).sum(1) / np.where(usable, n_r - 1, 0.0).sum(1))[:, None]
             online += sign * _log_normal(phi, mean_r, var)
-            fixed += sign * _log_normal(phi, np.where(n_r >= 1, mean_r, np.nan), np.maximum(pooled, VAR_FLOOR))
+            fixed += sign * _log_normal(phi, np.where(n_r >= 1, mean_r, np.nan), pooled[name])
+    defined = ~np.isnan(phi)
     return {"online": np.where(defined, online, np.nan), "fixed": np.where(defined, fixed, np.nan)}
 
 
@@ -119,17 +140,36 @@ def column_auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
 
 
 def per_example(member: np.ndarray, phi: np.ndarray) -> dict[str, np.ndarray]:
-    """The leave-one-model-out AUC of each example, per variant (memorization.parquet's lira columns)."""
-    return {name: column_auc(ratio, member) for name, ratio in log_ratios(member, phi).items()}
+    """The leave-one-model-out AUC of each example, per variant (memorization.parquet's lira columns),
+    a block of examples at a time."""
+    member, phi = np.asarray(member, dtype=bool), np.asarray(phi)
+    pooled = pooled_variances(member, phi)
+    return by_column_blocks(lambda m, p: {name: column_auc(ratio, m) for name, ratio in
+                                          log_ratios(m, p, pooled).items()}, member, phi)
 
 
 def roc(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(fpr, tpr) at every distinct threshold, from the highest score down, starting at (0, 0)."""
-    order = np.argsort(-scores, kind="stable")
+    """(fpr, tpr) at every distinct threshold, from the highest score down, starting at (0, 0). Written
+    for every (model, example) pair at once: one sort, one running count, no negated copy (the order
+    within tied scores does not matter, only where each distinct score ends)."""
+    order = np.argsort(scores)[::-1]
     s, p = scores[order], positive[order]
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # last position of each distinct score
-    tp, fp = np.cumsum(p)[last], np.cumsum(~p)[last]
-    return np.r_[0.0, fp / max(1, (~p).sum())], np.r_[0.0, tp / max(1, p.sum())]
+    del order
+    last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])  # last position of each distinct score
+    del s
+    tp = np.cumsum(p, dtype=np.int64)[last]
+    n_pos, n_neg = int(p.sum()), len(p) - int(p.sum())
+    del p
+    fp = np.add(last, 1, out=last)  # in place: pairs above the threshold
+    fp -= tp
+    fpr = np.empty(len(fp) + 1)
+    fpr[0] = 0.0
+    np.divide(fp, max(1, n_neg), out=fpr[1:])
+    del fp, last
+    tpr = np.empty(len(tp) + 1)
+    tpr[0] = 0.0
+    np.divide(tp, max(1, n_pos), out=tpr[1:])
+    return fpr, tpr
 
 
 def tpr_at(fpr: np.ndarray, tpr: np.ndarray, fpr_max) -> np.ndarray:
@@ -138,18 +178,28 @@ def tpr_at(fpr: np.ndarray, tpr: np.ndarray, fpr_max) -> np.ndarray:
 
 
 def membership_table(member: np.ndarray, phi: np.ndarray) -> pd.DataFrame:
-    """membership.parquet (module docstring): each variant's ROC over all (model, example) pairs."""
+    """membership.parquet (module docstring): each variant's ROC over all (model, example) pairs. Lambda
+    is formed a block of examples at a time; the AUC is the area under the ROC's steps (trapezoids,
+    so tied scores count 1/2, as in ``column_auc``), which needs no second sort of every pair."""
+    member, phi = np.asarray(member, dtype=bool), np.asarray(phi)
+    pooled = pooled_variances(member, phi)
+    ratios = by_column_blocks(lambda m, p: log_ratios(m, p, pooled), member, phi)
     parts = []
-    for name, ratio in log_ratios(member, phi).items():
+    for name in VARIANTS:
+        ratio = ratios.pop(name)
         defined = ~np.isnan(ratio)
-        scores, positive = ratio[defined], np.asarray(member, dtype=bool)[defined]
+        scores, positive = ratio[defined], member[defined]
+        del ratio, defined
         n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-        auc = float(column_auc(scores[:, None], positive[:, None])[0]) if len(scores) else float("nan")
         if n_pos and n_neg:
             fpr, tpr = roc(scores, positive)
-            grid, low, one = tpr_at(fpr, tpr, FPR_GRID), float(tpr_at(fpr, tpr, 0.001)), float(tpr_at(fpr, tpr, 0.01))
+            del scores, positive
+            auc = float(np.dot(np.diff(fpr), tpr[1:] + tpr[:-1]) / 2)
+            points = tpr_at(fpr, tpr, np.r_[FPR_GRID, 0.001, 0.01])
+            grid, low, one = points[:-2], float(points[-2]), float(points[-1])
+            del fpr, tpr
         else:
-            grid, low, one = np.full(len(FPR_GRID), np.nan), float("nan"), float("nan")
+            auc, grid, low, one = float("nan"), np.full(len(FPR_GRID), np.nan), float("nan"), float("nan")
         parts.append(pd.DataFrame({"variant": name, "fpr": FPR_GRID, "tpr": grid, "auc": auc,
                                    "tpr_at_fpr_0_1pct": low, "tpr_at_fpr_1pct": one,
                                    "n_member_pairs": n_pos, "n_nonmember_pairs": n_neg}))

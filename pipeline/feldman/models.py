@@ -73,10 +73,11 @@ class StackedCNN(nn.Module):
     """S small CNNs: [conv3x3 -> ReLU -> maxpool2] per channel count, then a linear layer.
 
     The S models run as one grouped convolution (groups = S) over the models' channels side by side.
+    ``key`` names the config key of ``channels`` in the error when the poolings leave no image.
     """
 
     def __init__(self, runs: list[int], seed: int, in_shape: tuple[int, int, int], n_classes: int,
-                 channels: list[int], init_seed: int):
+                 channels: list[int], init_seed: int, key: str = "feldman.architectures.*.channels"):
         super().__init__()
         self.s = len(runs)
         height, width, c_in = in_shape
@@ -88,7 +89,7 @@ class StackedCNN(nn.Module):
             self.conv_biases.append(nn.Parameter(torch.cat([_uniform((c_out,), bound, g) for g in per_model])))
             c_in, height, width = c_out, height // 2, width // 2
         if height < 1 or width < 1:
-            raise PipelineError(f"config key feldman.architectures.*.channels: {len(channels)} poolings "
+            raise PipelineError(f"config key {key}: {len(channels)} poolings "
                                 f"shrink a {in_shape[0]}x{in_shape[1]} image to nothing")
         fan_in = c_in * height * width
         bound = 1 / math.sqrt(fan_in)
@@ -117,13 +118,14 @@ def build(spec: dict, runs: list[int], seed: int, in_shape: tuple[int, int, int]
     if spec["kind"] == "mlp":
         model = StackedMLP(runs, seed, in_shape, n_classes, list(spec["hidden"]), spec["init_seed"])
     elif spec["kind"] == "cnn":
-        model = StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]), spec["init_seed"])
+        model = StackedCNN(runs, seed, in_shape, n_classes, list(spec["channels"]), spec["init_seed"],
+                           key=f"feldman.architectures.{arch}.channels")
     elif spec["kind"] == "module":
         # stream 0, as the mlp and cnn initial weights: a copy's weights depend only on its run
         seeds = [run_torch_seed(seed, run, 0, spec["init_seed"]) for run in runs]
         model = module_stack.build(spec["factory"], seeds, in_shape, n_classes, arch, device)
     else:
-        raise PipelineError(f"config key feldman.architectures.*.kind: unknown model kind {spec['kind']!r}")
+        raise PipelineError(f"config key feldman.architectures.{arch}.kind: unknown model kind {spec['kind']!r}")
     return model.to(device)
 
 
