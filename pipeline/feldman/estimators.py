@@ -98,21 +98,21 @@ def read_runs(paths: list[Path]) -> Runs:
     table = pd.concat(parts, ignore_index=True).sort_values("run", kind="stable").reset_index(drop=True)
     if table["run"].duplicated().any():
         raise PipelineError(f"shard tables {paths[0]}...: runs appear twice")
-    if missing - {"train_logit_conf"}:
-        log.warning("shard tables lack %s: the estimators that need them are NaN",
-                    ", ".join(sorted(missing - {"train_logit_conf"})))
+    missing.discard("train_logit_conf")  # LiRA then uses the margins, said below
+    if missing:
+        log.warning("shard tables lack %s: the estimators that need them are NaN", ", ".join(sorted(missing)))
     member = np.stack([np.asarray(v, dtype=bool) for v in table["member"]])
     correct = np.stack([np.asarray(v, dtype=bool) for v in table["train_correct"]])
     n = member.shape[1]
     epochs = (table["epochs"].to_numpy(np.float64) if "epochs" in table else np.full(len(table), np.nan))
     margin, logit_conf = (_list_column(table, name, np.float32, n) for name in ("train_margin", "train_logit_conf"))
-    lacking = int(np.isnan(logit_conf).all(1).sum())
-    if lacking:
+    without_conf = int(np.isnan(logit_conf).all(1).sum())
+    if without_conf:
         log.warning("%d of %d runs have no logit-scaled confidence (train_logit_conf): lira uses every run's "
-                    "margin instead, within log(classes - 1) of it", lacking, len(table))
-    runs = Runs(member, correct, margin, margin if lacking else logit_conf,
+                    "margin instead, within log(classes - 1) of it", without_conf, len(table))
+    runs = Runs(member, correct, margin, margin if without_conf else logit_conf,
                 _list_column(table, "train_epoch_correct", np.float32, n), epochs)
-    for what, values, needs in (("margins", runs.margin, "mem_margin, lira"),
+    for what, values, needs in (("margins", runs.margin, "mem_margin, lira" if without_conf else "mem_margin"),
                                 ("per-epoch correctness", np.where(np.isnan(epochs)[:, None], np.nan,
                                                                    runs.epoch_correct), "learning_speed")):
         lacking = int(np.isnan(values).all(1).sum())
