@@ -203,6 +203,11 @@ def check_references(config: dict) -> None:
     for arch, spec in feldman["architectures"].items():
         if spec["kind"] == "runs" and not Path(spec["file"]).is_file():
             raise PipelineError(f"config key 'feldman.architectures.{arch}.file': file '{spec['file']}' not found")
+        if spec["kind"] == "runs" and len(feldman["datasets"]) > 1:
+            # two data sets of the same sizes would both accept the file, and one of them silently
+            raise PipelineError(f"config key 'feldman.architectures.{arch}': kind runs holds the runs of one data "
+                                f"set, but feldman.datasets lists {len(feldman['datasets'])} "
+                                f"({', '.join(feldman['datasets'])}); run other data sets in an experiment of their own")
     for pair in feldman["compare"]:
         for arch in pair:
             if arch not in feldman["architectures"]:

@@ -457,3 +457,14 @@ def test_a_replicate_of_runs_brought_from_a_file_is_another_file(tmp_path):
     archs["again"]["file"] = archs["mine"]["file"]
     message = error(with_({"feldman": {"datasets": ["planted"], "architectures": archs}, "claims": claims}))
     assert "'claims.feldman.replicate': 'again' reads the same file as 'mine'" in message
+
+
+def test_runs_brought_from_a_file_belong_to_one_data_set(tmp_path):
+    """A runs file fits any data set of its split sizes, so with two data sets it would be read as the
+    runs of both: the start-up check stops that, naming the architecture."""
+    (tmp_path / "runs.npz").write_bytes(b"")
+    archs = {"theirs": {"kind": "runs", "file": str(tmp_path / "runs.npz")}}
+    validate_config(with_({"feldman": {"datasets": ["planted"], "architectures": archs}}))
+    message = error(with_({"feldman": {"datasets": ["planted", "digits"], "architectures": archs}}))
+    assert message.startswith("config key 'feldman.architectures.theirs': kind runs holds the runs of one data "
+                              "set, but feldman.datasets lists 2 (planted, digits)")
