@@ -288,9 +288,14 @@ def atlas_datasets(config: dict) -> list[str]:
     return [name for name in dict.fromkeys(names) if atlas_sources(config, name)]
 
 
+def is_planted(config: dict, name: str) -> bool:
+    """Is data set ``name`` of kind ``planted`` (canaries whose truth is known)?"""
+    return config["datasets"][name]["kind"] == "planted"
+
+
 def atlas_planted_datasets(config: dict) -> list[str]:
     """The atlas data sets of kind ``planted``: their canaries say how well each score detects memorization."""
-    return [name for name in atlas_datasets(config) if config["datasets"][name]["kind"] == "planted"]
+    return [name for name in atlas_datasets(config) if is_planted(config, name)]
 
 
 def atlas_targets(config: dict) -> list[str]:
@@ -309,3 +314,50 @@ def claims_targets(config: dict) -> list[str]:
         return []
     figures = [f"{paper}.png" for paper in CLAIMS_PAPERS] + ["table.png"]
     return [f"{paths.CLAIMS}/claims.parquet"] + [f"{paths.CLAIMS}/figures/{name}" for name in figures]
+
+
+def claims_feldman_inputs(config: dict, spec: dict) -> dict:
+    name, arch = spec["dataset"], spec["arch"]
+    base = paths.FELDMAN_ARCH.format(dataset=name, arch=arch)
+    inputs = {"feldman_mem": f"{base}/memorization.parquet"}
+    if is_planted(config, name):
+        inputs["feldman_index"] = f"{paths.DATASET.format(dataset=name)}/index.parquet"
+        inputs["feldman_pairs"] = f"{base}/influence_pairs.parquet"
+        inputs["feldman_shards"] = feldman_shard_files(config, name, arch)
+    for key, option in [("replicate", "replicate_mem"), ("other_arch", "other_mem")]:
+        if key in spec:
+            inputs[option] = f"{paths.FELDMAN_ARCH.format(dataset=name, arch=spec[key])}/memorization.parquet"
+    return inputs
+
+
+def claims_kfold_vae_inputs(config: dict, spec: dict) -> dict:
+    name = spec["dataset"]
+    base = paths.KFOLD_VAE.format(dataset=name, seed=config["kfold_vae"]["seed"])
+    inputs = {"kfold_scores": f"{base}/kfold_scores.parquet", "kfold_rho": f"{base}/rho.parquet",
+              "kfold_logpx_full": f"{base}/full/logpx.parquet"}
+    if is_planted(config, name):
+        inputs["kfold_index"] = f"{paths.DATASET.format(dataset=name)}/index.parquet"
+    return inputs
+
+
+def claims_diffusion_inputs(config: dict, spec: dict) -> dict:
+    return {key: f"{paths.DIFFUSION.format(experiment=experiment)}/summary.parquet" for key, experiment in spec.items()}
+
+
+def claims_mrgan_inputs(config: dict, spec: dict) -> dict:
+    base = paths.MRGAN.format(dataset=spec["dataset"])
+    return {"mrgan_summary": f"{base}/summary.parquet", "mrgan_classwise": f"{base}/classwise_summary.parquet"}
+
+
+CLAIMS_INPUTS = {"feldman": claims_feldman_inputs, "kfold_vae": claims_kfold_vae_inputs,
+                 "diffusion": claims_diffusion_inputs, "mrgan": claims_mrgan_inputs}
+
+
+def claims_input_files(config: dict) -> dict[str, str | list[str]]:
+    """Input name -> file(s) of every paper the section ``claims`` configures; the names are the claims
+    commands' options, declared in ``pipeline.claims.tables`` (the rules check the two agree)."""
+    inputs = {}
+    for paper in CLAIMS_PAPERS:
+        if paper in config["claims"]:
+            inputs.update(CLAIMS_INPUTS[paper](config, config["claims"][paper]))
+    return inputs

@@ -499,7 +499,7 @@ def test_the_full_claims_section_builds_every_declared_input():
 
 
 def test_inputs_the_rules_build_are_checked_against_the_declarations():
-    """A renamed or forgotten input of claims_common.smk stops the workflow instead of making a claim `not run`."""
+    """A renamed or forgotten claims input (pipeline.targets) stops the workflow instead of making a claim `not run`."""
     claims = {"feldman": {"dataset": "gp", "arch": "mlp"}, "kfold_vae": {"dataset": "ink"}}
     built = {"feldman_mem": "m", "feldman_index": "i", "feldman_pairs": "p", "feldman_shards": ["s"],
              "kfold_scores": "k", "kfold_rho": "r", "kfold_logpx_full": "l"}

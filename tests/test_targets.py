@@ -68,3 +68,20 @@ def test_no_claims_configured_builds_no_claims(default):
     config["claims"] = {}
     assert targets.claims_targets(config) == []
     assert len(targets.claims_targets(default)) == 1 + len(targets.CLAIMS_PAPERS) + 1  # the table, figures, table.png
+
+
+def test_the_claims_read_what_their_declared_inputs_name(default):
+    """The claims rules' inputs are built here and checked against pipeline.claims.tables at start-up:
+    on planted data the Feldman claims read the canaries' index and the shards, on other data not."""
+    from pipeline.claims import tables
+
+    inputs = targets.claims_input_files(default)
+    tables.check_built(inputs, default["claims"], lambda name: targets.is_planted(default, name))
+    feldman = default["claims"]["feldman"]
+    assert inputs["feldman_mem"] == f"{paths.FELDMAN_ARCH.format(dataset=feldman['dataset'], arch=feldman['arch'])}" \
+                                    "/memorization.parquet"
+    assert inputs["feldman_shards"] == targets.feldman_shard_files(default, feldman["dataset"], feldman["arch"])
+    plain = copy.deepcopy(default)
+    plain["claims"]["feldman"]["dataset"] = "digits"
+    assert not targets.is_planted(plain, "digits")
+    assert {"feldman_index", "feldman_pairs", "feldman_shards"}.isdisjoint(targets.claims_input_files(plain))

@@ -1,7 +1,7 @@
 """The result tables the claims read: command-line options, checked reads, and the lookups they share.
 
 Every input is declared once in ``INPUTS``, with the config piece that supplies it; the claims declare
-which of them they read (``evaluate.CLAIMS``), and the rules' input builders (claims_common.smk) are
+which of them they read (``evaluate.CLAIMS``), and the rules' inputs (``targets.claims_input_files``) are
 checked against the declarations at start-up (``check_built``), so a renamed or forgotten input stops
 the workflow instead of turning a claim ``not run``. Each input is optional: the rule names only the
 tables of the pieces ``claims`` configures, and a claim whose tables are absent is not run.
@@ -102,7 +102,7 @@ def check_built(built, claims: dict, is_planted) -> None:
     missing = [name for name in expected if name not in built]
     if extra or missing:
         raise PipelineError(
-            "the claims rules' inputs (workflow/rules/claims_common.smk) differ from those declared in "
+            "the claims rules' inputs (pipeline.targets.claims_input_files) differ from those declared in "
             "pipeline.claims.tables.INPUTS for config section 'claims': "
             + "; ".join(part for part in (extra and f"not declared: {', '.join(extra)}",
                                           missing and f"declared but not built: {', '.join(missing)}") if part))
