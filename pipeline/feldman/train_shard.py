@@ -58,6 +58,8 @@ SAVE_COST_RATIO = 10  # save after an epoch only when the time since the last sa
 # part of the checkpoint's key: a checkpoint written before a record was added lacks it and is not
 # resumed (the shard trains afresh)
 RECORDS = "correct,margin,logit_conf,epoch_correct"
+
+
 def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 (n, H, W, C) -> float (n, C, H, W) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255)
