@@ -8,7 +8,9 @@ from pipeline.claims import tables as claim_inputs
 def claims_input_files(wildcards=None):
     """Input name -> file(s) of the claims rules (pipeline.targets), checked against the names declared."""
     inputs = targets.claims_input_files(config)
-    claim_inputs.check_built(inputs, config["claims"], lambda name: targets.is_planted(config, name))
+    claim_inputs.check_built(
+        inputs, config["claims"], lambda name: targets.is_planted(config, name)
+    )
     return inputs
 
 
