@@ -344,6 +344,21 @@ def test_a_dangling_link_named_like_an_image_is_a_one_line_error_naming_it(two_c
         files.image_folder("own", {"kind": "image_folder", "path": str(two_classes), "test_fraction": 0.2, "seed": 0})
 
 
+def test_a_class_folder_link_to_nothing_is_a_one_line_error_not_a_dropped_class(tmp_path, two_classes):
+    """Skipping it would leave classes a and b, silently renumbering any class after it."""
+    os.symlink(tmp_path / "moved" / "c", two_classes / "c")
+    listing = files.folder_listing(two_classes)  # planning goes on; the prepare job says what is wrong
+    assert listing != files.folder_listing(tmp_path / "absent")
+    with pytest.raises(PipelineError, match=r"own/c: a link to .*moved/c, which does not exist \(a class folder "
+                                            r"that moved\?\)$"):
+        files.image_folder("own", {"kind": "image_folder", "path": str(two_classes), "test_fraction": 0.2, "seed": 0})
+    # an editor's lock file beside the class folders is hidden, and a stray file is no class: both ignored
+    os.remove(two_classes / "c")
+    os.symlink("user@host.1234:1700000000", two_classes / ".#README")
+    (two_classes / "README.txt").write_text("notes")
+    assert files.class_names(two_classes) == ["a", "b"]
+
+
 def test_an_image_added_to_a_linked_class_folder_changes_the_listing(tmp_path, two_classes):
     elsewhere = tmp_path / "elsewhere" / "c"
     write_png(elsewhere / "0.png")

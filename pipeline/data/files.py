@@ -88,7 +88,16 @@ def _is_image(path: Path, class_folder: Path) -> bool:
 
 
 def _class_folders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The visible folders (or links to folders) under ``folder``. A link there to nothing is taken for
+    a class folder that moved, and stops with its name: skipping it would drop a class and renumber
+    the labels of the others."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    gone = next((p for p in entries if p.is_symlink() and not p.exists() and p.suffix.lower() not in IMAGE_SUFFIXES),
+                None)
+    if gone is not None:
+        raise PipelineError(f"{gone}: a link to {os.readlink(gone)}, which does not exist (a class folder that "
+                            f"moved?)")
+    return sorted(p for p in entries if p.is_dir())
 
 
 def split_folders(folder: Path) -> dict[str, Path]:
