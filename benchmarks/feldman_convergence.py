@@ -2,12 +2,16 @@
 mem at all t runs, and how well it finds the planted canaries (benchmarks/RESULTS.md).
 
 Reads the shard tables of a finished run of workflow/configs/convergence.yaml (digits_planted, the
-default MLP, t = 2,000 runs with margins and per-epoch correctness) and prints, per estimator and t':
+default MLP, t = 2,000 runs with margins, per-epoch correctness and losses) and prints, per
+estimator and t':
     own       Spearman with the estimator's own value from all t runs
     vs_mem    Spearman with mem from all t runs
-    top5_own  Jaccard of the top 5 % sets (own value at t' against own value at t)
-    top5_mem  the same against mem's top 5 % at t
+    top1_own, top5_own  Jaccard of the top 1 % and 5 % sets (own value at t' against own value at t)
+    top5_mem  the top 5 % at t' against mem's top 5 % at t
     flipped, outlier   AUROC of the canaries of that kind against the clean training examples
+Top sets are cut where no tie decides them (``convergence.top_cut``, with the estimate from all t
+runs telling ties of the estimand from ties of too few runs), so no Jaccard is read from a set a tie
+block at the cut inflated.
 Then the Spearman-Brown check: the split-half Spearman of two disjoint halves of t/2 runs, measured,
 against its projection from two halves of 64 runs. Also two alternatives the docs weigh: the
 clipped-margin form of mem_margin, and LiRA online on the margin (``lira_margin``: what LiRA falls
@@ -30,24 +34,25 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import io  # noqa: E402
-from pipeline.atlas.analysis import jaccard, spearman, top_set  # noqa: E402
+from pipeline.atlas.analysis import jaccard, spearman  # noqa: E402
 from pipeline.atlas.planted import auroc  # noqa: E402
-from pipeline.feldman import convergence, lira  # noqa: E402
-from pipeline.feldman.estimators import margin_memorization, read_runs  # noqa: E402
+from pipeline.feldman import convergence, estimators, lira  # noqa: E402
+from pipeline.feldman.runs import read_runs  # noqa: E402
 
-SIZES = (16, 32, 64, 128, 256, 512, 1000)
+SIZES = (8, 16, 32, 64, 128, 256, 512, 1000)
 KINDS = ("flipped", "outlier")
 
 
 ALTERNATIVES = {
-    "mem_margin_clipped": lambda runs: margin_memorization(runs.member, runs.margin, form="clipped")[0],
+    "mem_margin_clipped": lambda runs: estimators.margin_memorization(runs.member, runs.margin, form="clipped")[0],
     "lira_margin": lambda runs: lira.per_example(runs.member, runs.margin)["online"],
 }
 
 
 def estimates(runs, names):
     """convergence's estimators plus the alternatives."""
-    out = convergence.estimate_all(runs, [n for n in names if n not in ALTERNATIVES])
+    out = {name: value for name, (value, _) in
+           estimators.estimate_all(runs, [n for n in names if n not in ALTERNATIVES]).items()}
     out.update({name: ALTERNATIVES[name](runs) for name in names if name in ALTERNATIVES})
     return {name: out[name] for name in names}
 
@@ -63,6 +68,14 @@ def agreement(a, b):
     return spearman(a[both], b[both])
 
 
+def top(value, fraction, full):
+    """The tie-free top set of ``value`` (NaN never in it), ties told apart by ``full``."""
+    defined = ~np.isnan(value) & ~np.isnan(full)
+    mask = np.zeros(len(value), dtype=bool)
+    mask[defined] = convergence.top_cut(value[defined], int(round(fraction * defined.sum())), full[defined])[0]
+    return mask
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path("runs/convergence/results"))
@@ -76,24 +89,25 @@ def main() -> None:
     index = io.read_parquet(a.results / "data" / a.dataset / "index.parquet")
     train = index[index["split"] == "train"]
     kinds = train["planted"].fillna("").astype(str).to_numpy()
-    names = convergence.available(runs)
+    names = estimators.available(runs)
     if "mem_margin" in names:
-        names = names[:2] + ["mem_margin_clipped"] + names[2:4] + ["lira_margin"] + names[4:]
+        names = names[:3] + ["mem_margin_clipped"] + names[3:5] + ["lira_margin"] + names[5:]
     full = estimates(runs, names)
     sizes = [s for s in SIZES if s < total] + [total]
     print(f"# Feldman estimators at t = {total:,} ({a.dataset}, {a.arch}; {len(shards)} shard tables)")
     print(f"# {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print("| estimator | t' | own | vs mem | top-5 % Jaccard own | top-5 % Jaccard mem | AUROC flipped "
-          "| AUROC outlier |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| estimator | t' | own | vs mem | top-1 % Jaccard own | top-5 % Jaccard own | top-5 % Jaccard mem "
+          "| AUROC flipped | AUROC outlier |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in sizes:
         part = estimates(runs.take(np.arange(size)), names)
         for name in names:
             value = part[name]
             cells = [agreement(value, full[name]), agreement(value, full["mem"]),
-                     jaccard(top_set(value, 0.05), top_set(full[name], 0.05)),
-                     jaccard(top_set(value, 0.05), top_set(full["mem"], 0.05)),
+                     jaccard(top(value, 0.01, full[name]), top(full[name], 0.01, full[name])),
+                     jaccard(top(value, 0.05, full[name]), top(full[name], 0.05, full[name])),
+                     jaccard(top(value, 0.05, full[name]), top(full["mem"], 0.05, full["mem"])),
                      *[canary_auroc(value, kinds, kind) for kind in KINDS]]
             print(f"| {name} | {size} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     half, small = total // 2, min(64, total // 4)

@@ -1,12 +1,13 @@
 """Peak memory and time of the Feldman estimators beside mem on simulated runs: computed a block of
-examples at a time (``estimators.BLOCK_BYTES``, what the jobs do) against whole (t, n) matrices at
+examples at a time (``columns.BLOCK_BYTES``, what the jobs do) against whole (t, n) matrices at
 once (the baseline, measured in the same run).
 
     python benchmarks/feldman_estimator_memory.py [--runs 2000] [--examples 40000]
 
 Each way and step runs in a fresh process (peak resident memory is a per-process high-water mark);
 the steps are what the estimate and membership jobs do after reading the shards: memorization.parquet's new
-columns (``estimators.estimator_columns``: mem_margin, LiRA per example, learning_speed) and
+columns (``estimators.estimator_columns``: mem_margin, LiRA per example, learning_speed, cum_loss,
+mem_margin_eb) and
 membership.parquet (``lira.membership_table``). It prints each step's seconds and its peak memory
 above what the runs themselves hold, in MB and in units of one (t, n) float64 matrix, and the
 ratios blocks / whole. At paper scale (t = 4,000 runs, n = 60,000 examples) one such matrix is
@@ -29,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.feldman import estimators, lira  # noqa: E402
-from pipeline.feldman.estimators import Runs  # noqa: E402
+from pipeline.feldman import columns, estimators, lira  # noqa: E402
+from pipeline.feldman.runs import Runs  # noqa: E402
 
 
 def peak_mb() -> float:
@@ -38,12 +39,14 @@ def peak_mb() -> float:
 
 
 def simulated_runs(t: int, n: int) -> Runs:
-    """Runs shaped like a shard table's: 70 % subsets, margins and confidences, 20 epochs."""
+    """Runs shaped like a shard table's: 70 % subsets, margins, confidences, losses, 20 epochs."""
     rng = np.random.default_rng(0)
     member = rng.random((t, n)) < 0.7
     margin = (rng.normal(1.0, 2.0, (t, n)) + member).astype(np.float32)
     epoch_correct = np.where(member, rng.integers(0, 21, (t, n)), 0).astype(np.float32)
-    return Runs(member, margin > 0, margin, margin - np.float32(0.5), epoch_correct, np.full(t, 20.0))
+    cum_loss = np.where(member, 20 * np.logaddexp(0, -margin), 0).astype(np.float32)
+    return Runs(member, margin > 0, margin=margin, lira_statistic=margin - np.float32(0.5),
+                epoch_correct=epoch_correct, epochs=np.full(t, 20.0), cum_loss=cum_loss)
 
 
 STEPS = {"estimator_columns": lambda runs: estimators.estimator_columns(runs),
@@ -53,7 +56,7 @@ STEPS = {"estimator_columns": lambda runs: estimators.estimator_columns(runs),
 def measure(t: int, n: int, whole: bool, step: str) -> dict:
     """Seconds of ``step`` and this process's peak memory above the runs."""
     if whole:
-        estimators.BLOCK_BYTES = 2**62  # one block: the whole matrices at once
+        columns.BLOCK_BYTES = 2**62  # one block: the whole matrices at once
     runs = simulated_runs(t, n)
     before = peak_mb()
     start = time.perf_counter()
@@ -72,7 +75,7 @@ def main() -> None:
         return
     matrix_mb = 8 * a.runs * a.examples / 2**20
     print(f"# t = {a.runs:,} runs x n = {a.examples:,} examples; one (t, n) float64 matrix = {matrix_mb:.0f} MB; "
-          f"blocks of {estimators.column_blocks(a.runs, a.examples)[0].stop:,} examples")
+          f"blocks of {columns.column_blocks(a.runs, a.examples)[0].stop:,} examples")
     print(f"# {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     results = {way: {} for way in ("whole", "blocks")}
     for step in STEPS:

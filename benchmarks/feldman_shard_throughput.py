@@ -15,16 +15,16 @@ fewer models when S is large (its rate is per model, so the ratio stays fair).
 cnn (the hand-stacked network) and as kind module (``module_stack.StackedModule``: torch.func's vmap
 over the ordinary ``nn.Sequential`` copies), and prints each one's time per optimizer step and the ratio.
 
-``--overhead`` times what recording margins, logit-scaled confidences and per-epoch training
-correctness costs a shard: the same S models trained and evaluated as a shard job does, with the
-recording (``epoch_correct`` counts in every step, both true-class scores in the final pass:
+``--overhead`` times what recording margins, logit-scaled confidences, per-epoch training
+correctness and cumulative loss costs a shard: the same S models trained and evaluated as a shard job does, with the
+recording (``TrainingRecord``: correct counts and losses added in every step, both true-class scores in the final pass:
 ``train_shard.evaluate``) and without it (nothing
 counted during training, argmax alone at the end: the shard before these columns). The two
 alternate, ``--repeats`` times each on freshly built models (the machine may be shared), and it
 prints both medians and the median of the paired ratios, recorded / not recorded. On a busy machine
 whole shards vary by more than the recording costs, so it also times the recording's two pieces alone,
 each against what it rides on (fastest of several timings: load only ever adds time): the per-step
-count against one training step, and the true-class scores against the evaluation's forward pass.
+record against one training step, and the true-class scores against the evaluation's forward pass.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import torch
 from pipeline.data import embedded
 from pipeline.feldman import models, module_stack
 from pipeline.devices import resolve_device
-from pipeline.feldman.train_shard import (as_tensor, count_correct, evaluate, full_spec, train_plain, train_stacked,
+from pipeline.feldman.train_shard import (TrainingRecord, as_tensor, evaluate, full_spec, train_plain, train_stacked,
                                          true_class_scores)
 from pipeline.splits import subset_masks
 from timing import timed
@@ -102,11 +102,11 @@ def argmax_only(model, x, y, batch_size: int) -> torch.Tensor:
 def shard_seconds(record: bool, x, y, members, runs, spec, image_shape, device) -> float:
     """Seconds to train a fresh stack of ``runs`` and evaluate it on ``x``, with or without the recording."""
     model = models.build(spec, runs, 0, image_shape, 10).to(device)
-    counts = torch.zeros(len(runs), len(y), dtype=torch.uint8, device=device) if record else None
+    recorded = TrainingRecord.zeros(len(runs), len(y), device) if record else None
 
     def shard():
         model.train()
-        train_stacked(model, x, y, members, runs, 0, spec, epoch_correct=counts)
+        train_stacked(model, x, y, members, runs, 0, spec, record=recorded)
         model.eval()
         if record:
             evaluate(model, x, y, spec["eval_batch_size"])
@@ -141,7 +141,7 @@ def pieces(x, y, members, runs, spec, image_shape, device) -> None:
     model = models.build(spec, runs, 0, image_shape, 10).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=spec["momentum"])
     idx = torch.stack([torch.from_numpy(np.flatnonzero(m)) for m in members])[:, :spec["batch_size"]].to(device)
-    counts = torch.zeros(len(runs), len(y), dtype=torch.uint8, device=device)
+    record = TrainingRecord.zeros(len(runs), len(y), device)
 
     def step():
         logits = model(x[idx])
@@ -151,14 +151,15 @@ def pieces(x, y, members, runs, spec, image_shape, device) -> None:
         opt.step()
 
     logits = model(x[idx]).detach()
+    losses = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="none")
     step_s = fastest(step, device)
-    count_s = fastest(lambda: count_correct(counts, logits, y[idx], idx), device)
+    count_s = fastest(lambda: record.add(logits, y[idx], idx, losses), device)
     rows = x[:spec["eval_batch_size"]]
     with torch.no_grad():
         eval_logits = model(rows)
         forward_s = fastest(lambda: model(rows).argmax(-1), device)
         scores_s = fastest(lambda: true_class_scores(eval_logits, y[:len(rows)]), device)
-    print(f"per training step: count {1e6 * count_s:.0f} us / step {1e3 * step_s:.2f} ms = "
+    print(f"per training step: count and summed loss {1e6 * count_s:.0f} us / step {1e3 * step_s:.2f} ms = "
           f"{100 * count_s / step_s:.2f} %")
     print(f"per evaluation batch of {len(rows)}: margins and confidences {1e6 * scores_s:.0f} us / forward pass "
           f"{1e3 * forward_s:.2f} ms = {100 * scores_s / forward_s:.2f} %")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from pipeline.feldman.consistency import infl_consistency, mem_consistency
-from pipeline.feldman.estimate import influence_blocks, influence_pairs, memorization
+from pipeline.feldman.estimate import influence_blocks, influence_pairs
+from pipeline.feldman.estimators import memorization
 from pipeline.splits import subset_masks
 
 

@@ -16,9 +16,9 @@ from pipeline import io
 from pipeline.atlas.columns import describe, score_columns
 from pipeline.atlas.join import build
 from pipeline.data.dataset import Dataset
-from pipeline.feldman import convergence, lira
-from pipeline.feldman.estimate import memorization
-from pipeline.feldman.estimators import Runs, learning_speed, margin_memorization, read_runs
+from pipeline.feldman import columns, convergence, estimators, lira
+from pipeline.feldman.estimators import learning_speed, margin_memorization, memorization
+from pipeline.feldman.runs import Runs, read_runs
 
 LOG3 = np.log(3.0)  # sigma(log 3) = 0.75, sigma(-log 3) = 0.25
 
@@ -177,19 +177,18 @@ def test_membership_table_on_gaussian_runs():
 def test_blocks_of_examples_give_what_whole_matrices_give(monkeypatch):
     """The estimators run a block of examples at a time to bound their memory; with blocks of 7
     examples (and LiRA's fixed variances pooled over all blocks) every number is the one-block one."""
-    from pipeline.feldman import estimators
-
     rng = np.random.default_rng(9)
     t, n = 40, 30
     member = rng.random((t, n)) < 0.7
     margin = (rng.normal(0, 1, (t, n)) + member).astype(np.float32)
     margin[3, 4] = np.nan
-    runs = Runs(member, margin > 0, margin, margin - np.float32(0.3),
-                np.where(member, rng.integers(0, 6, (t, n)), 0).astype(np.float32), np.full(t, 5.0))
+    runs = Runs(member, margin > 0, margin=margin, lira_statistic=margin - np.float32(0.3),
+                epoch_correct=np.where(member, rng.integers(0, 6, (t, n)), 0).astype(np.float32),
+                epochs=np.full(t, 5.0), cum_loss=np.where(member, rng.random((t, n)), 0).astype(np.float32))
     whole_columns = estimators.estimator_columns(runs)
     whole_table = lira.membership_table(member, runs.lira_statistic)
-    monkeypatch.setattr(estimators, "BLOCK_BYTES", 8 * t * 7)
-    assert len(estimators.column_blocks(t, n)) == 5
+    monkeypatch.setattr(columns, "BLOCK_BYTES", 8 * t * 7)
+    assert len(columns.column_blocks(t, n)) == 5
     pd.testing.assert_frame_equal(estimators.estimator_columns(runs), whole_columns, rtol=1e-12)
     pd.testing.assert_frame_equal(lira.membership_table(member, runs.lira_statistic), whole_table, rtol=1e-12)
     # the run-level AUC (area under the ROC's steps) is the pairs' AUC with ties 1/2
@@ -206,7 +205,7 @@ def simulated_runs(rng, t, n, effect, noise=1.0, ratio=0.5):
     member = rng.random((t, n)) < ratio
     base = np.linspace(-1, 1, n)
     margin = (base + member * effect + rng.normal(0, noise, (t, n))).astype(np.float32)
-    return Runs(member, margin > 0, margin, margin, np.full((t, n), np.nan, np.float32), np.full(t, np.nan))
+    return Runs(member, margin > 0, margin=margin)
 
 
 def test_margin_estimator_has_lower_variance_than_mem():
@@ -240,7 +239,7 @@ def test_convergence_matches_the_gaussian_reliability():
     member = rng.random((t, n)) < 0.5
     d = rng.normal(0, tau, n)
     margin = (member * d + rng.normal(0, s, (t, n))).astype(np.float32)
-    runs = Runs(member, margin > 0, margin, margin, np.full((t, n), np.nan, np.float32), np.full(t, np.nan))
+    runs = Runs(member, margin > 0, margin=margin)
     table = convergence.convergence_table(runs, ["mem_margin"], n_splits=3, seed=0)
     assert table["runs"].tolist() == [8, 16, 32, 64, 128]
     for _, row in table.iterrows():
@@ -269,18 +268,24 @@ def test_convergence_sentence_and_identical_halves():
     runs = simulated_runs(rng, 64, 200, np.linspace(0, 3, 200))
     runs.epoch_correct = np.where(runs.member, 5, 0).astype(np.float32)
     runs.epochs = np.full(64, 10.0)
-    names = convergence.available(runs)
-    assert names == list(convergence.ESTIMATORS)
+    runs.cum_loss = np.where(runs.member, np.linspace(3, 0, 200) + rng.normal(0, 0.1, (64, 200)), 0).astype(np.float32)
+    names = estimators.available(runs)
+    assert names == list(estimators.ESTIMATORS)
     table = convergence.convergence_table(runs, names, n_splits=2, seed=0)
     again = convergence.convergence_table(runs, names, n_splits=2, seed=0)
     pd.testing.assert_frame_equal(table, again)  # seeded splits: deterministic
     assert list(table.columns) == list(convergence.CONVERGENCE_COLUMNS)
-    # slowness is 0.5 for every example in every half: constant, so no rank correlation
-    assert table.loc[table["estimator"] == "slowness", "spearman"].isna().all()
-    sentence = [s for s in convergence.sentences(table) if s.startswith("at t = 32 mem_margin's")]
-    assert len(sentence) == 1 and ("would reach 0.9" in sentence[0] or "already reaches" in sentence[0])
-    runs.margin[:] = np.nan
-    assert convergence.available(runs) == ["mem", "slowness"]
+    # slowness is 0.5 for every example in every half: constant, so no rank correlation, and its top
+    # sets are one block of ties that all runs keep (a tie of the estimand), taken whole
+    slowness = table[table["estimator"] == "slowness"]
+    assert slowness["spearman"].isna().all() and (slowness["top1_tied_estimand"] == 1).all()
+    assert (slowness["top1_size"] > 10 * slowness["top1_target"]).all() and (slowness["jaccard_top1"] == 1).all()
+    lines = convergence.sentences(table)
+    assert len(lines) == len(names) + 1 and lines[-1].startswith("recommended: ")
+    assert [line for line in lines if line.startswith("mem_margin at t' = 32: top 1 % Jaccard")]
+    runs.margin = np.full(runs.member.shape, np.nan, np.float32)
+    runs.lira_statistic = runs.margin
+    assert estimators.available(runs) == ["mem", "slowness", "cum_loss"]
 
 
 def test_too_few_runs_give_an_empty_convergence_table_and_a_figure():
@@ -297,12 +302,14 @@ def test_too_few_runs_give_an_empty_convergence_table_and_a_figure():
 def write_shard(path, runs, rows, with_margins=True, logit_conf=None):
     columns = {"run": pa.array(rows, pa.int32()),
                "member": pa.array([runs.member[r].tolist() for r in rows], pa.list_(pa.bool_())),
-               "train_correct": pa.array([runs.correct[r].tolist() for r in rows], pa.list_(pa.bool_()))}
+               "train_correct": pa.array([runs.correct[r].tolist() for r in rows], pa.list_(pa.bool_())),
+               "test_correct": pa.array([runs.test_correct[r].tolist() for r in rows], pa.list_(pa.bool_()))}
     if with_margins:
         columns["train_margin"] = pa.array([runs.margin[r].tolist() for r in rows], pa.list_(pa.float32()))
         columns["train_epoch_correct"] = pa.array([runs.epoch_correct[r].astype(np.uint8).tolist() for r in rows],
                                                   pa.list_(pa.uint8()))
         columns["epochs"] = pa.array([int(runs.epochs[r]) for r in rows], pa.int32())
+        columns["train_cum_loss"] = pa.array([runs.cum_loss[r].tolist() for r in rows], pa.list_(pa.float32()))
     if logit_conf is not None:
         columns["train_logit_conf"] = pa.array([logit_conf[r].tolist() for r in rows], pa.list_(pa.float32()))
     io.write_parquet(pa.table(columns), path)

@@ -61,7 +61,8 @@ def planted_arrays(seed=0):
     train_correct, test_correct, train_margin, test_margin = simulated_runs(rng, member)
     return {"member": member, "train_correct": train_correct, "test_correct": test_correct,
             "train_margin": train_margin, "test_margin": test_margin,
-            "train_logit_conf": train_margin - 0.5}  # LiRA's statistic sits below the margin, as a real one does
+            "train_logit_conf": train_margin - 0.5,  # LiRA's statistic sits below the margin, as a real one does
+            "train_cum_loss": np.where(member, np.logaddexp(0, -train_margin), 0)}  # softplus(-m) per epoch
 
 
 def test_planted_memorized_example_comes_out_memorized_and_influential(data_dir, tmp_path):
@@ -81,6 +82,7 @@ def test_planted_memorized_example_comes_out_memorized_and_influential(data_dir,
     np.testing.assert_array_equal(np.stack(table["train_epoch_correct"]), counts)
     np.testing.assert_array_equal(np.stack(table["test_margin"]), arrays["test_margin"].astype(np.float32))
     np.testing.assert_array_equal(np.stack(table["train_logit_conf"]), arrays["train_logit_conf"].astype(np.float32))
+    np.testing.assert_array_equal(np.stack(table["train_cum_loss"]), arrays["train_cum_loss"].astype(np.float32))
 
     estimate([out], data_dir, 0.25, 0.15, 1.0, tmp_path / "mem.parquet", tmp_path / "pairs.parquet",
              tmp_path / "chance.parquet")
@@ -114,7 +116,7 @@ def test_the_table_has_the_trained_shards_schema_and_absent_arrays_are_said(data
     assert np.isnan(np.stack(table["train_margin"])).all() and np.isnan(np.stack(table["test_margin"])).all()
     assert (table["epochs"] == 0).all() and not np.stack(table["train_epoch_correct"]).any()
     assert np.isnan(np.stack(table["train_logit_conf"])).all()
-    assert "no train_margin, test_margin, train_logit_conf, train_epoch_correct, epochs" in caplog.text
+    assert "no train_margin, test_margin, train_logit_conf, train_cum_loss, train_epoch_correct, epochs" in caplog.text
 
 
 @pytest.mark.parametrize("change, message", [

@@ -16,9 +16,10 @@ from pipeline.data import embedded
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.feldman import models, stacking
-from pipeline.feldman.estimate import estimate, influence_blocks, read_shards
-from pipeline.feldman.train_shard import (batch_order, evaluate, full_spec, lr_at, steps_per_epoch, train_plain,
-                                         train_shard, train_stacked)
+from pipeline.feldman.estimate import estimate, influence_blocks
+from pipeline.feldman.runs import read_runs
+from pipeline.feldman.train_shard import (TrainingRecord, batch_order, evaluate, full_spec, lr_at, steps_per_epoch,
+                                         train_plain, train_shard, train_stacked)
 from pipeline.splits import subset_masks, subsets_table
 
 N_TRAIN, N_TEST, N_FLIP, N_COPY = 400, 100, 20, 6
@@ -77,10 +78,12 @@ def test_per_epoch_training_correctness_counts_what_each_steps_forward_pass_got_
     spec = full_spec({"kind": "mlp", "hidden": [16], "epochs": 4, "batch_size": 16, "lr": 0.5})
     stacked = models.build(spec, runs, 0, (6, 6, 1), 4)
     plain = [models.plain_model(stacked, s) for s in range(len(runs))]
-    counts = torch.zeros(len(runs), len(y), dtype=torch.uint8)
-    train_stacked(stacked, x, y, members, runs, 0, spec, epoch_correct=counts)
+    record = TrainingRecord.zeros(len(runs), len(y), "cpu")
+    train_stacked(stacked, x, y, members, runs, 0, spec, record=record)
+    counts = record.epoch_correct
     for s, run in enumerate(runs):
         expected = np.zeros(len(y), dtype=np.uint8)
+        cum_loss = np.zeros(len(y), dtype=np.float64)
         n_steps = steps_per_epoch(int(members[s].sum()), spec["batch_size"])
         opt = torch.optim.SGD(plain[s].parameters(), lr=spec["lr"], momentum=spec["momentum"])
         for epoch in range(spec["epochs"]):
@@ -89,12 +92,17 @@ def test_per_epoch_training_correctness_counts_what_each_steps_forward_pass_got_
                 batch = order[k * spec["batch_size"]:(k + 1) * spec["batch_size"]]
                 logits = plain[s](x[batch])
                 expected[batch] += (logits.argmax(-1) == y[batch]).numpy().astype(np.uint8)
+                # the cumulative sample loss in float64: -log softmax of the label, before the step
+                log_p = torch.log_softmax(logits.detach().double(), -1)
+                cum_loss[batch] -= log_p[torch.arange(len(batch)), y[batch]].numpy()
                 for group in opt.param_groups:
                     group["lr"] = lr_at(spec, epoch * n_steps + k, spec["epochs"] * n_steps)
                 opt.zero_grad()
                 torch.nn.functional.cross_entropy(logits, y[batch]).backward()
                 opt.step()
         np.testing.assert_array_equal(counts[s].numpy(), expected)
+        np.testing.assert_allclose(record.cum_loss[s].numpy(), cum_loss, rtol=1e-5, atol=1e-5)
+        assert (cum_loss[~members[s]] == 0).all() and cum_loss[members[s]].min() > 0
         assert (expected[~members[s]] == 0).all() and expected.max() >= 2
         assert 0 < expected[members[s]].mean() < spec["epochs"]  # some epochs right, some wrong
     records = evaluate(stacked, x, y, 32)
@@ -124,9 +132,12 @@ def test_shard_table_keeps_margins_and_epoch_counts(flipped_dataset, tmp_path):
     assert str(schema.field("train_margin").type) == "list<element: float>"
     assert str(schema.field("train_logit_conf").type) == "list<element: float>"
     assert str(schema.field("train_epoch_correct").type) == "list<element: uint8>"
+    assert str(schema.field("train_cum_loss").type) == "list<element: float>"
     assert str(schema.field("epochs").type) == "int32"
     member, counts = np.stack(table["member"]), np.stack(table["train_epoch_correct"])
     assert (table["epochs"] == 3).all() and (counts[~member] == 0).all() and counts.max() == 3
+    cum_loss = np.stack(table["train_cum_loss"])
+    assert (cum_loss[~member] == 0).all() and (cum_loss[member] > 0).all()
     assert np.stack(table["train_margin"]).shape == member.shape == np.stack(table["train_logit_conf"]).shape
     assert (np.stack(table["train_logit_conf"]) <= np.stack(table["train_margin"]) + 1e-5).all()
     assert len(table["test_margin"].iloc[0]) == len(table["test_correct"].iloc[0])
@@ -241,7 +252,7 @@ def test_a_job_killed_between_stacks_resumes_with_the_finished_stacks_records(fl
     saved = torch.load(checkpoints.resume_path(out), weights_only=False)
     assert len(saved["done"]) == 1 and saved["model"] is None
     assert set(saved["done"][0]) == {"train_correct", "test_correct", "train_margin", "test_margin",
-                                     "train_logit_conf", "train_epoch_correct"}
+                                     "train_logit_conf", "train_epoch_correct", "train_cum_loss"}
     with caplog.at_level(logging.INFO, logger="pipeline"):
         train_shard(root / "data", subsets, 0, "auto", "mlp", spec, 0, "cpu", out)
     assert f"resuming from {out}.resume.pt: 1 stack(s) done" in caplog.text
@@ -270,7 +281,8 @@ def test_flipped_labels_are_memorized_and_test_copies_are_influenced(flipped_dat
                                                                                high[~is_flipped].mean())
 
     pairs = io.read_parquet(tmp_path / "pairs.parquet")
-    member, _, test_correct, _ = read_shards(shards)
+    recorded = read_runs(shards, scores=False)
+    member, test_correct = recorded.member, recorded.test_correct
     infl = np.concatenate([block for _, block, _ in influence_blocks(member, test_correct, block=64)])
     memorized_copies = 0
     for k, i in enumerate(flipped[:N_COPY]):
@@ -363,9 +375,9 @@ def test_footprint_grows_with_the_model_and_the_batch():
     # 784-512-256-10: 535,818 weights, three float32 copies, plus a batch of 128 activations twice
     assert 3 * 535_818 * 4 < wide < 3 * 535_818 * 4 + 2 * 128 * 8 * (784 + 2 * 512 + 2 * 256 + 10) * 4
     assert small < wide
-    # the per-epoch correctness counter: one byte per training example
+    # the training record: a uint8 count and a float32 summed loss per training example
     assert stacking.model_footprint_bytes(full_spec({"kind": "mlp", "hidden": [16]}), (28, 28, 1), 10,
-                                          60_000) == small + 60_000
+                                          60_000) == small + 5 * 60_000
     cnn = stacking.model_footprint_bytes(full_spec({"kind": "cnn", "channels": [8]}), (8, 8, 1), 10, 0)
     assert cnn > 0
     assert stacking.auto_stack_size(wide, 80 * 10**9, 4000) > 1000  # an 80 GB GPU holds thousands

@@ -129,3 +129,13 @@ def test_claims_md_has_every_claim_its_criterion_and_the_negative_results():
     assert f"| `FZ1_MIN_AUROC` | {criteria.FZ1_MIN_AUROC!r} |" in text
     assert "## Negative results: claim B5" in text
     assert not re.search(r"\b[0-9a-f]{7,40}\b", text.split("## Negative results")[1])  # no commit hashes
+
+
+def test_every_prepared_config_is_named_where_the_prepared_configs_are_listed():
+    """README.md and docs/running.md list workflow/configs/: a config added there and not to the
+    lists (or listed and removed) fails here."""
+    prepared = sorted(path.name for path in (REPO / "workflow" / "configs").glob("*.yaml"))
+    for doc in ("README.md", "docs/running.md"):
+        text = (REPO / doc).read_text(encoding="utf-8")
+        named = sorted(set(re.findall(r"`(?:workflow/configs/)?([a-z_]+\.yaml)`", text)) - {"config.yaml", "my.yaml"})
+        assert named == prepared, f"{doc} names {named}, workflow/configs/ holds {prepared}"

@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline import io
 from pipeline.data.planted import training_kinds
 from pipeline.errors import PipelineError
-from pipeline.feldman.estimate import read_shards
+from pipeline.feldman.runs import read_runs
 
 @dataclass(frozen=True)
 class Input:
@@ -150,8 +150,8 @@ def read_inputs(args: argparse.Namespace) -> Inputs:
             table = table.assign(planted=table["planted"].fillna("").astype(str))
         inputs.tables[name], inputs.files[name] = table, [str(path)]
     if args.feldman_shards:
-        member, _, test_correct, _ = read_shards(args.feldman_shards)
-        inputs.tables[SHARDS], inputs.files[SHARDS] = Shards(member, test_correct), [str(p) for p in args.feldman_shards]
+        runs = read_runs(args.feldman_shards, scores=False)
+        inputs.tables[SHARDS], inputs.files[SHARDS] = Shards(runs.member, runs.test_correct), [str(p) for p in args.feldman_shards]
     if args.dummies_class is not None:
         inputs.tables[DUMMIES_CLASS], inputs.files[DUMMIES_CLASS] = args.dummies_class, []
     return inputs

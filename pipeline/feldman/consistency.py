@@ -32,7 +32,8 @@ import pandas as pd
 
 from pipeline import cli, io
 from pipeline.errors import PipelineError
-from pipeline.feldman.estimate import influence_blocks, read_shards
+from pipeline.feldman.estimate import influence_blocks
+from pipeline.feldman.runs import read_runs
 from pipeline.progress import get_logger
 from pipeline.schema import schema_default
 
@@ -83,8 +84,8 @@ def infl_consistency(member_a, test_a, mem_a, member_b, test_b, mem_b, thetas, m
 
 def consistency(shards_a: list[Path], mem_a: Path, shards_b: list[Path], mem_b: Path, arch_a: str, arch_b: str,
                 thetas: list[float], mem_threshold: float, out: Path, block: int = 512) -> None:
-    member_a, _, test_a, runs_a = read_shards(shards_a)
-    member_b, _, test_b, runs_b = read_shards(shards_b)
+    runs_a, runs_b = read_runs(shards_a, scores=False), read_runs(shards_b, scores=False)
+    (member_a, test_a), (member_b, test_b) = (runs_a.member, runs_a.test_correct), (runs_b.member, runs_b.test_correct)
     if member_a.shape[1] != member_b.shape[1] or test_a.shape[1] != test_b.shape[1]:
         raise PipelineError(f"{shards_a[0]} and {shards_b[0]}: not of one data set ({member_a.shape[1]} vs "
                             f"{member_b.shape[1]} training, {test_a.shape[1]} vs {test_b.shape[1]} test examples)")
@@ -97,8 +98,8 @@ def consistency(shards_a: list[Path], mem_a: Path, shards_b: list[Path], mem_b: 
     table = pd.DataFrame(rows)
     table.insert(0, "arch_b", arch_b)
     table.insert(0, "arch_a", arch_a)
-    table["accuracy_a"] = runs_a["test_accuracy"].mean()
-    table["accuracy_b"] = runs_b["test_accuracy"].mean()
+    table["accuracy_a"] = runs_a.test_accuracy.mean()
+    table["accuracy_b"] = runs_b.test_accuracy.mean()
     io.write_parquet(table, out)
     for quantity in ("mem", "infl"):
         part = table[table["quantity"] == quantity]

@@ -38,6 +38,10 @@ memorization.parquet (one row per training example, in dataset order):
     lira_fixed         float64  the same with the fixed (global) variances, for small t
     learning_speed     float64  share of epochs in which the models holding i got it right (Jiang et al. 2021)
     learning_speed_se  float64  its standard error over those models
+    cum_loss           float64  training loss summed over its steps, mean over the models holding i (Ravikumar et al. 2025)
+    cum_loss_se        float64  its standard error over those models
+    mem_margin_eb      float64  mem_margin shrunk towards examples of like cum_loss (empirical Bayes; estimators)
+    mem_margin_eb_se   float64  its standard error (sampling error of the shrunk estimate)
 influence_pairs.parquet (one row per selected pair, by train index then influence, descending):
     train_index  int64    dataset index of training example i
     train_label  int64
@@ -77,51 +81,12 @@ from scipy.stats import hypergeom
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
-from pipeline.feldman.estimators import estimator_columns, read_runs
+from pipeline.feldman.estimators import estimator_columns, memorization, standard_error
+from pipeline.feldman.runs import read_runs
 from pipeline.progress import get_logger
 from pipeline.schema import schema_default
 
 log = get_logger("feldman.estimate")
-
-
-def read_shards(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
-    """(member, train_correct, test_correct) stacked over all runs in run order, plus per-run accuracies."""
-    tables = [io.read_parquet(p, columns=["run", "member", "train_correct", "test_correct", "train_accuracy",
-                                          "test_accuracy"]) for p in paths]
-    if not tables:
-        raise PipelineError("no shard tables given")
-    table = pd.concat(tables, ignore_index=True).sort_values("run", kind="stable")
-    if table["run"].duplicated().any():
-        raise PipelineError(f"shard tables {paths[0]}...: run(s) {table['run'][table['run'].duplicated()].tolist()} "
-                            "appear twice")
-    stack = [np.stack([np.asarray(v, dtype=bool) for v in table[col]]) for col in
-             ("member", "train_correct", "test_correct")]
-    return stack[0], stack[1], stack[2], table[["run", "train_accuracy", "test_accuracy"]].reset_index(drop=True)
-
-
-def split_means(member: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, ...]:
-    """p_in, p_out (NaN where a count is 0), n_in, n_out for each column of ``correct``."""
-    member, correct = np.asarray(member, dtype=bool), np.asarray(correct, dtype=bool)
-    n_in = member.sum(0, dtype=np.int64).astype(np.float64)  # counts on bools: no (t, n) float copies
-    n_out = len(member) - n_in
-    hits_in = (member & correct).sum(0, dtype=np.int64)
-    hits_out = correct.sum(0, dtype=np.int64) - hits_in
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p_in = np.where(n_in > 0, hits_in / n_in, np.nan)
-        p_out = np.where(n_out > 0, hits_out / n_out, np.nan)
-    return p_in, p_out, n_in, n_out
-
-
-def standard_error(p_in, p_out, n_in, n_out):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(p_in * (1 - p_in) / n_in + p_out * (1 - p_out) / n_out)
-
-
-def memorization(member: np.ndarray, correct: np.ndarray) -> pd.DataFrame:
-    """mem, se, p_in, p_out, n_in, n_out per training example (columns of the (t, n) matrices)."""
-    p_in, p_out, n_in, n_out = split_means(member, correct)
-    return pd.DataFrame({"mem": p_in - p_out, "se": standard_error(p_in, p_out, n_in, n_out), "p_in": p_in,
-                         "p_out": p_out, "n_in": n_in.astype(np.int32), "n_out": n_out.astype(np.int32)})
 
 
 def influence_blocks(member: np.ndarray, test_correct: np.ndarray, rows: np.ndarray | None = None,
@@ -289,7 +254,8 @@ def memorization_and_influence(member, train_correct, test_correct, block: int =
 
 def estimate(shards: list[Path], dataset_dir: Path, mem_threshold: float, infl_threshold: float,
              influence_max_p: float, out_mem: Path, out_pairs: Path, out_chance: Path, block: int = 512) -> None:
-    member, train_ok, test_ok, runs = read_shards(shards)
+    runs = read_runs(shards)
+    member, train_ok, test_ok = runs.member, runs.correct, runs.test_correct
     data = Dataset.load(dataset_dir, mmap=True)
     _, y_train, i_train = data.split_arrays("train")
     _, y_test, i_test = data.split_arrays("test")
@@ -297,10 +263,10 @@ def estimate(shards: list[Path], dataset_dir: Path, mem_threshold: float, infl_t
         raise PipelineError(f"{shards[0]}: shard columns ({member.shape[1]} train, {test_ok.shape[1]} test) do not "
                             f"match {dataset_dir} ({len(i_train)}, {len(i_test)})")
     log.info("%d runs, %d training and %d test examples; mean test accuracy %.4f", len(member), len(i_train),
-             len(i_test), runs["test_accuracy"].mean())
+             len(i_test), runs.test_accuracy.mean())
     mem = memorization(member, train_ok)
     table = pd.concat([pd.DataFrame({"index": i_train.astype(np.int64), "label": y_train.astype(np.int64)}), mem,
-                       estimator_columns(read_runs(shards))], axis=1)
+                       estimator_columns(runs)], axis=1)
     io.write_parquet(table, out_mem)
     log.info("mem: %d examples >= %.2f, %d undefined (NaN)", (table["mem"] >= mem_threshold).sum(), mem_threshold,
              table["mem"].isna().sum())

@@ -1,9 +1,13 @@
-"""Memorization estimators beside mem, from the same runs: mem_margin, learning_speed (LiRA: ``lira``).
+"""The per-example estimators of the Feldman runs, each a function of ``Runs`` (``pipeline.feldman.runs``).
 
-Every estimator here reads the shard columns the training job keeps beside the 0/1 correctness
-(``train_shard``): with M (t, n) the membership masks, m[r, i] the true-class margin of model r on
-training example i (true logit minus the largest other logit), E[r, i] the number of epochs in which
-training classified member i correctly and e_r the epochs model r trained:
+With M (t, n) the membership masks, C[r, i] the 0/1 correctness of model r on training example i,
+m[r, i] its true-class margin (true logit minus the largest other logit), E[r, i] the number of
+epochs in which training classified member i correctly, L[r, i] member i's training loss summed
+over the steps whose batch held it, and e_r the epochs model r trained:
+
+mem (Feldman & Zhang 2020, the paper's estimator; ``pipeline.feldman``):
+    mem_i = p_in - p_out = mean_{r: i in J_r} C[r, i] - mean_{r: i not in J_r} C[r, i]
+    se_i  = sqrt(p_in (1 - p_in) / n_in + p_out (1 - p_out) / n_out)
 
 mem_margin (continuous memorization from margins): mem with the 0/1 correctness [m > 0] replaced by
 its smooth version, the two-class true-class probability sigma(m) = 1 / (1 + exp(-m)):
@@ -14,154 +18,94 @@ membership changes nothing; unlike mem it counts how far a model is from flippin
 model barely wrong and one confidently wrong no longer weigh the same, and its variance per model is
 typically well below that of the 0/1 record (tests/test_feldman_estimators.py). Why sigma(m) and not
 a clipped margin (``margin_memorization(form="clipped")``: mean of clip(m, -c, c) / (2c) in versus
-out): on the planted digits with the default MLP (benchmarks/feldman_convergence.py, RESULTS.md) both
-converge alike (Spearman 0.90 with their own value from all runs at t' = 64, mem 0.79), but the
-clipped form keeps ranking the examples every model gets right by how confidently, so its top 5 %
-drifts from mem's (Jaccard 0.85 with mem's top set, sigma(m) 0.90). sigma(m) is flat there, keeps
-mem's scale, needs no clipping constant and equals mem when every margin is large.
+out): on the planted digits both converge alike, but the clipped form keeps ranking the examples
+every model gets right by how confidently, so its top 5 % drifts from mem's. sigma(m) is flat there,
+keeps mem's scale, needs no clipping constant and equals mem when every margin is large.
+
+mem_margin_eb (empirical-Bayes shrinkage of mem_margin; Fay & Herriot 1979, "Estimates of Income
+for Small Places: An Application of James-Stein Procedures to Census Data", JASA 74(366)): each
+example's mem_margin x_i, with sampling variance s_i^2, is shrunk towards what examples of the
+same cumulative training loss show (``cum_loss``, read from the models holding i alone, so it is
+precise where q_out, from the few models without i, is not). The examples are cut into B bins of
+equal count by cum_loss (``EB_BIN_SIZE`` examples each, 5 to 100 bins). In bin b, x_i's sampling
+variance is s_i^2 = s2_in(b) / n_in_i + s2_out(b) / n_out_i, the per-model variances of sigma(m)
+pooled over the bin (an example's own, from two or three models, is itself noise); the prior mean
+mu_b is the mean of x, the prior variance tau_b^2 = max(var(x) - mean(s^2), 0) (the method of
+moments: the spread of x beyond its noise). Each example takes mu, tau^2 and the pooled variances
+interpolated linearly in cum_loss between the bins' medians (no jump at a bin's edge, no block of
+examples shrunk to one tied value), and
+    mem_margin_eb_i    = mu_i + w_i (x_i - mu_i),   w_i = tau_i^2 / (tau_i^2 + s_i^2)
+    mem_margin_eb_se_i = sqrt(w_i^2 s_i^2 + ((1 - w_i) mu'(c_i) se(c_i))^2)
+The standard error is the estimate's sampling error (delta method: x's noise, weighed by w, and the
+prior mean's, as the noisy cum_loss c_i moves along its slope mu'), not the posterior sd sqrt(w) s_i:
+two independent estimates differ by their sampling errors, and the posterior sd, which speaks of
+the true value given the prior, covers their difference far below its nominal rate.
+With many runs s_i is small, w_i near 1 and the estimate is mem_margin; with few, an example whose
+high x_i rests on two or three unlucky models without it, and whose loss says it is typical, is
+pulled back. Without cumulative losses (runs from a file) it is mem_margin.
 
 learning_speed (Jiang et al. 2021, "Characterizing Structural Regularities of Labeled Data in
 Overparameterized Models", ICML): how early and how steadily training gets an example right,
     learning_speed_i = mean_{r: i in J_r} E[r, i] / e_r,   learning_speed_se_i = sqrt(s2_in / n_in)
 the share of epochs in which the models holding i classified it correctly (cumulative training
 accuracy), taken from the forward passes training makes anyway. Examples learnt late or never are
-the atypical ones, so 1 - learning_speed is a memorization proxy that needs no held-out models.
+the atypical ones: 1 - learning_speed (``slowness``) ranks atypicality, which is what memorization
+feeds on, but it is not an estimate of memorization: it needs no held-out models and so cannot tell
+an example a model learns late from one it needed to see.
 
-Missing data. A run brought from elsewhere may have no margins or no per-epoch record (their
-columns absent from the shard tables): its entries are NaN and every estimator averages over the
-runs where they are defined, NaN where a group has none. The job logs which columns were missing.
+cum_loss (Ravikumar et al. 2025, "Towards Memorization Estimation: Fast, Formal and Free", ICML: the
+cumulative sample loss, which they find tracks Feldman's scores on CIFAR-100 from one training run):
+    cum_loss_i = mean_{r: i in J_r} L[r, i],   cum_loss_se_i = sqrt(s2_in / n_in)
+higher = learnt later and with more loss; like learning speed a proxy read from training alone.
+
+Missing data. A run brought from elsewhere may have no margins, per-epoch record or losses: its
+entries are NaN and every estimator averages over the runs where they are defined, NaN where a
+group has none.
+
+``ESTIMATORS`` names each one (higher = more memorized or more atypical), the record it needs and
+the function giving its value and standard error; ``estimate_all`` computes several in one pass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
-from pipeline import io
 from pipeline.errors import PipelineError
-from pipeline.progress import get_logger
-
-log = get_logger("feldman.estimators")
+from pipeline.feldman import lira
+from pipeline.feldman.columns import by_column_blocks, group_means
+from pipeline.feldman.runs import Runs
 
 MARGIN_FORMS = ("sigmoid", "clipped")
-# Every estimator here is computed per example (column) from its t runs, a block of columns at a time:
-# a (t, block) float64 temporary holds at most 128 MB, so at paper scale (4,000 runs x 60,000
-# examples, 1.9 GB per float64 matrix) a job needs a few of those, not a dozen whole matrices.
-BLOCK_BYTES = 2**27
 CLIP = 5.0  # the clipped form's c: margins beyond +-5 (sigma(5) = 0.993) count as sure
+EB_BIN_SIZE = 200  # examples per cum_loss bin of mem_margin_eb's prior (at least 5 bins, at most 100)
 
 
-@dataclass
-class Runs:
-    """What the t runs recorded, in run order: (t, n) matrices, NaN where a run did not record it."""
-    member: np.ndarray          # bool
-    correct: np.ndarray         # bool
-    margin: np.ndarray          # float32, NaN: no margins
-    lira_statistic: np.ndarray  # float32: logit-scaled confidences, or margins if a run lacks them (read_runs)
-    epoch_correct: np.ndarray   # float32 (counts), NaN: no per-epoch record
-    epochs: np.ndarray          # (t,) float64, NaN: unknown
-
-    def take(self, rows) -> "Runs":
-        """The runs at positions ``rows`` (e.g. the first t' runs, or half of a split)."""
-        return Runs(self.member[rows], self.correct[rows], self.margin[rows], self.lira_statistic[rows],
-                    self.epoch_correct[rows], self.epochs[rows])
+def split_means(member: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, ...]:
+    """p_in, p_out (NaN where a count is 0), n_in, n_out for each column of ``correct``."""
+    member, correct = np.asarray(member, dtype=bool), np.asarray(correct, dtype=bool)
+    n_in = member.sum(0, dtype=np.int64).astype(np.float64)  # counts on bools: no (t, n) float copies
+    n_out = len(member) - n_in
+    hits_in = (member & correct).sum(0, dtype=np.int64)
+    hits_out = correct.sum(0, dtype=np.int64) - hits_in
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_in = np.where(n_in > 0, hits_in / n_in, np.nan)
+        p_out = np.where(n_out > 0, hits_out / n_out, np.nan)
+    return p_in, p_out, n_in, n_out
 
 
-def _list_column(table: pd.DataFrame, name: str, dtype, n: int) -> np.ndarray:
-    """The (rows, n) matrix of a list column; rows where it is missing are NaN (None, or a float NaN
-    where the concatenated tables include one without the column)."""
-    out = np.full((len(table), n), np.nan, dtype=dtype)
-    if name in table:
-        for k, value in enumerate(table[name]):
-            if value is not None and np.ndim(value) == 1 and len(value):
-                out[k] = np.asarray(value, dtype=dtype)
-    return out
+def standard_error(p_in, p_out, n_in, n_out):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(p_in * (1 - p_in) / n_in + p_out * (1 - p_out) / n_out)
 
 
-def read_runs(paths: list[Path]) -> Runs:
-    """Every run of the shard tables ``paths``, sorted by run; columns a table lacks read as NaN."""
-    if not paths:
-        raise PipelineError("no shard tables given")
-    wanted = ["run", "member", "train_correct", "train_margin", "train_logit_conf", "train_epoch_correct", "epochs"]
-    parts, missing = [], set()
-    for path in paths:
-        present = set(pq.read_schema(path).names)
-        missing |= set(wanted) - present
-        for column in ("run", "member", "train_correct"):
-            if column not in present:
-                raise PipelineError(f"{path}: column '{column}' missing; not a Feldman shard table")
-        parts.append(io.read_parquet(path, columns=[c for c in wanted if c in present]))
-    table = pd.concat(parts, ignore_index=True).sort_values("run", kind="stable").reset_index(drop=True)
-    if table["run"].duplicated().any():
-        raise PipelineError(f"shard tables {paths[0]}...: runs appear twice")
-    missing.discard("train_logit_conf")  # LiRA then uses the margins, said below
-    if missing:
-        log.warning("shard tables lack %s: the estimators that need them are NaN", ", ".join(sorted(missing)))
-    member = np.stack([np.asarray(v, dtype=bool) for v in table["member"]])
-    correct = np.stack([np.asarray(v, dtype=bool) for v in table["train_correct"]])
-    n = member.shape[1]
-    epochs = (table["epochs"].to_numpy(np.float64) if "epochs" in table else np.full(len(table), np.nan))
-    margin, logit_conf = (_list_column(table, name, np.float32, n) for name in ("train_margin", "train_logit_conf"))
-    without_conf = int(np.isnan(logit_conf).all(1).sum())
-    if without_conf:
-        log.warning("%d of %d runs have no logit-scaled confidence (train_logit_conf): lira uses every run's "
-                    "margin instead, within log(classes - 1) of it", without_conf, len(table))
-    runs = Runs(member, correct, margin, margin if without_conf else logit_conf,
-                _list_column(table, "train_epoch_correct", np.float32, n), epochs)
-    for what, values, needs in (("margins", runs.margin, "mem_margin, lira" if without_conf else "mem_margin"),
-                                ("per-epoch correctness", np.where(np.isnan(epochs)[:, None], np.nan,
-                                                                   runs.epoch_correct), "learning_speed")):
-        lacking = int(np.isnan(values).all(1).sum())
-        if lacking:
-            log.warning("%d of %d runs have no %s: %s average over the others (NaN if none)", lacking,
-                        len(table), what, needs)
-    return runs
-
-
-def column_blocks(n_rows: int, n_columns: int) -> list[slice]:
-    """Consecutive column slices whose (n_rows, width) float64 matrices hold at most BLOCK_BYTES."""
-    width = max(1, BLOCK_BYTES // (8 * max(n_rows, 1)))
-    return [slice(start, start + width) for start in range(0, max(n_columns, 1), width)]
-
-
-def by_column_blocks(fn, *matrices: np.ndarray):
-    """``fn`` applied to the same column block of each (t, n) matrix in turn, its per-column results
-    (an array, a tuple or a dict of arrays, columns last) written into arrays of all n columns: what
-    ``fn`` gives on the whole matrices when it treats each column alone, with its temporaries bounded
-    by BLOCK_BYTES and no copy of the results."""
-    n, out = matrices[0].shape[1], None
-    for cols in column_blocks(*matrices[0].shape):
-        part = fn(*(m[:, cols] for m in matrices))
-        named = part if isinstance(part, dict) else dict(enumerate(part)) if isinstance(part, tuple) else {0: part}
-        if out is None:
-            out = {key: np.empty(value.shape[:-1] + (n,), value.dtype) for key, value in named.items()}
-        for key, value in named.items():
-            out[key][..., cols] = value
-    if isinstance(part, dict):
-        return out
-    return tuple(out.values()) if isinstance(part, tuple) else out[0]
-
-
-def group_means(member: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Mean, sample variance and count of ``values`` over the runs with and without each example,
-    runs where a value is NaN left out: (mean_in, mean_out, var_in, var_out, n_in, n_out)."""
-    values = np.asarray(values, dtype=np.float64)
-    defined = ~np.isnan(values)
-    member = np.asarray(member, dtype=bool)
-    out = []
-    for group in (member & defined, ~member & defined):
-        n = group.sum(0).astype(np.float64)
-        x = np.where(group, values, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n > 0, x.sum(0) / n, np.nan)
-            var = np.where(n > 1, (np.where(group, values - mean, 0.0) ** 2).sum(0) / (n - 1), np.nan)
-        out.append((mean, var, n))
-    (m_in, v_in, n_in), (m_out, v_out, n_out) = out
-    return m_in, m_out, v_in, v_out, n_in, n_out
+def memorization(member: np.ndarray, correct: np.ndarray) -> pd.DataFrame:
+    """mem, se, p_in, p_out, n_in, n_out per training example (columns of the (t, n) matrices)."""
+    p_in, p_out, n_in, n_out = split_means(member, correct)
+    return pd.DataFrame({"mem": p_in - p_out, "se": standard_error(p_in, p_out, n_in, n_out), "p_in": p_in,
+                         "p_out": p_out, "n_in": n_in.astype(np.int32), "n_out": n_out.astype(np.int32)})
 
 
 def margin_score(margin: np.ndarray, form: str = "sigmoid") -> np.ndarray:
@@ -175,40 +119,159 @@ def margin_score(margin: np.ndarray, form: str = "sigmoid") -> np.ndarray:
     raise PipelineError(f"margin form '{form}' unknown; one of {', '.join(MARGIN_FORMS)}")
 
 
+def margin_groups(member: np.ndarray, margin: np.ndarray, form: str = "sigmoid") -> tuple[np.ndarray, ...]:
+    """``group_means`` of sigma(m) (or the clipped form) per example: q_in, q_out, s2_in, s2_out, n_in, n_out."""
+    return by_column_blocks(lambda member, margin: group_means(member, margin_score(margin, form)),
+                            np.asarray(member, dtype=bool), np.asarray(margin))
+
+
 def margin_memorization(member: np.ndarray, margin: np.ndarray, form: str = "sigmoid"
                         ) -> tuple[np.ndarray, np.ndarray]:
     """(mem_margin, its standard error) per example (module docstring); NaN where a group is empty."""
-    def block(member, margin):
-        q_in, q_out, v_in, v_out, n_in, n_out = group_means(member, margin_score(margin, form))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return q_in - q_out, np.sqrt(v_in / n_in + v_out / n_out)
+    q_in, q_out, v_in, v_out, n_in, n_out = margin_groups(member, margin, form)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return q_in - q_out, np.sqrt(v_in / n_in + v_out / n_out)
 
-    return by_column_blocks(block, np.asarray(member, dtype=bool), np.asarray(margin))
+
+def member_mean(member: np.ndarray, values: np.ndarray, scale=None) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, standard error) of ``values`` (divided by ``scale`` per run, if given) over the runs
+    holding each example; NaN where none recorded it (the error also where only one did)."""
+    per_run = None if scale is None else np.where(np.asarray(scale, np.float64) > 0, scale, np.nan)[:, None]
+
+    def block(member, values):
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean, _, var, _, n, _ = group_means(member, values if per_run is None else values / per_run)
+            return mean, np.sqrt(var / n)
+
+    return by_column_blocks(block, np.asarray(member, dtype=bool), np.asarray(values))
 
 
 def learning_speed(member: np.ndarray, epoch_correct: np.ndarray, epochs: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(learning_speed, its standard error) per example: the mean over the runs holding it of the share
-    of epochs that got it right, and sqrt(s2 / n) of those shares; NaN where no run holding it recorded
-    its epochs (the error also where only one did)."""
-    epochs = np.asarray(epochs, dtype=np.float64)
-    per_run = np.where(epochs > 0, epochs, np.nan)[:, None]
+    of epochs that got it right, and sqrt(s2 / n) of those shares."""
+    return member_mean(member, epoch_correct, epochs)
 
-    def block(member, epoch_correct):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            speed, _, var, _, n, _ = group_means(member, np.asarray(epoch_correct, dtype=np.float64) / per_run)
-            return speed, np.sqrt(var / n)
 
-    return by_column_blocks(block, np.asarray(member, dtype=bool), np.asarray(epoch_correct))
+def cumulative_loss(member: np.ndarray, cum_loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cum_loss, its standard error) per example: the mean over the runs holding it of its summed loss."""
+    return member_mean(member, cum_loss)
+
+
+def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray, covariate_se: np.ndarray,
+           bin_size: int = EB_BIN_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical-Bayes (Fay-Herriot) shrinkage of estimates ``x`` = q_in - q_out towards the mean of
+    the examples in the same equal-count bin of ``covariate`` (module docstring). ``groups``: the
+    per-example (s2_in, s2_out, n_in, n_out) of ``group_means``. The sampling variance of x_i is
+    s2_in(b) / n_in_i + s2_out(b) / n_out_i with the per-model variances pooled over the bin: from two
+    or three models without i, i's own s2_out is too noisy to weigh it by. Returns (the shrunk
+    estimate, its standard error: ``covariate_se`` the covariate's); x and x's standard error where
+    the covariate is undefined, NaN where x is."""
+    x, covariate = np.asarray(x, dtype=np.float64), np.asarray(covariate, dtype=np.float64)
+    covariate_se = np.nan_to_num(np.asarray(covariate_se, dtype=np.float64))
+    v_in, v_out, n_in, n_out = (np.asarray(a, dtype=np.float64) for a in groups)
+    usable = ~np.isnan(x) & ~np.isnan(covariate) & (n_in > 0) & (n_out > 0)
+    post = x.copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        post_se = np.sqrt(v_in / n_in + v_out / n_out)
+    positions = np.flatnonzero(usable)
+    if not len(positions):
+        return post, post_se
+    n_bins = int(np.clip(len(positions) // bin_size, 5, 100))
+    order = positions[np.argsort(covariate[positions], kind="stable")]
+    centers, prior = [], []  # per bin: the covariate's median; mu, tau^2, pooled s2_in, s2_out
+    for members in np.array_split(order, min(n_bins, len(order))):
+        pooled = [np.nanmean(v[members]) if not np.isnan(v[members]).all() else 0.0 for v in (v_in, v_out)]
+        noise = pooled[0] / n_in[members] + pooled[1] / n_out[members]
+        centers.append(np.median(covariate[members]))
+        prior.append([x[members].mean(), max(x[members].var() - noise.mean(), 0.0), *pooled])
+    # each example's prior and pooled variances interpolated between the bins' centres: no step where
+    # an example crosses into the next bin, and no block of examples shrunk to one value
+    c, centers, prior = covariate[positions], np.array(centers), np.array(prior)
+    mu, tau2, pooled_in, pooled_out = (np.interp(c, centers, column) for column in prior.T)
+    noise = pooled_in / n_in[positions] + pooled_out / n_out[positions]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(noise > 0, tau2 / (tau2 + noise), 1.0)
+        # the prior mean's slope in the covariate, between the bins' centres (0 beyond them)
+        steps = np.where(np.diff(centers) > 0, np.diff(prior[:, 0]) / np.diff(centers), 0.0)
+    slope = steps[np.clip(np.searchsorted(centers, c) - 1, 0, max(len(steps) - 1, 0))] if len(steps) else 0.0
+    post[positions] = mu + w * (x[positions] - mu)
+    post_se[positions] = np.sqrt(w ** 2 * noise + ((1 - w) * slope * covariate_se[positions]) ** 2)
+    return post, post_se
+
+
+def margin_memorization_eb(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+    """(mem_margin_eb, its posterior standard deviation) per example (module docstring)."""
+    q_in, q_out, v_in, v_out, n_in, n_out = margin_groups(runs.member, runs.margin)
+    loss, loss_se = cumulative_loss(runs.member, runs.cum_loss)
+    return shrink(q_in - q_out, (v_in, v_out, n_in, n_out), loss, loss_se)
+
+
+def _mem(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+    p_in, p_out, n_in, n_out = split_means(runs.member, runs.correct)
+    return p_in - p_out, standard_error(p_in, p_out, n_in, n_out)
+
+
+def _without_error(value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An estimator without a standard error (lira: see ``pipeline.feldman.lira``)."""
+    return value, np.full(value.shape, np.nan)
+
+
+def _slowness(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+    speed, se = learning_speed(runs.member, runs.epoch_correct, runs.epochs)
+    return 1.0 - speed, se
+
+
+# name -> (the record it needs, (value, standard error) per example). Higher = more memorized
+# (mem, mem_margin, mem_margin_eb, lira, lira_fixed) or more atypical (slowness, cum_loss).
+ESTIMATORS: dict[str, tuple[str, Callable[[Runs], tuple[np.ndarray, np.ndarray]]]] = {
+    "mem": ("correct", _mem),
+    "mem_margin": ("margin", lambda runs: margin_memorization(runs.member, runs.margin)),
+    "mem_margin_eb": ("margin", margin_memorization_eb),
+    "lira": ("lira", lambda runs: _without_error(lira.per_example(runs.member, runs.lira_statistic)["online"])),
+    "lira_fixed": ("lira", lambda runs: _without_error(lira.per_example(runs.member, runs.lira_statistic)["fixed"])),
+    "slowness": ("epoch_correct", _slowness),
+    "cum_loss": ("cum_loss", lambda runs: cumulative_loss(runs.member, runs.cum_loss)),
+}
+# the estimators of memorization itself; slowness and cum_loss rank atypicality from training alone
+MEMORIZATION = ("mem", "mem_margin", "mem_margin_eb", "lira", "lira_fixed")
+
+
+def available(runs: Runs) -> list[str]:
+    """The estimators whose inputs every run recorded."""
+    recorded = {"correct": True, "margin": not np.isnan(runs.margin).any(),
+                "lira": not np.isnan(runs.lira_statistic).any(),
+                "epoch_correct": not (np.isnan(runs.epoch_correct).any() or np.isnan(runs.epochs).any()),
+                "cum_loss": not np.isnan(runs.cum_loss).any()}
+    return [name for name, (needs, _) in ESTIMATORS.items() if recorded[needs]]
+
+
+def estimate_all(runs: Runs, names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(value, standard error) of each estimator of ``names`` on ``runs`` (LiRA's two variants from one
+    pass)."""
+    out = {}
+    if {"lira", "lira_fixed"} & set(names):
+        scores = lira.per_example(runs.member, runs.lira_statistic)
+        out.update({name: _without_error(scores[variant]) for name, variant in (("lira", "online"),
+                                                                               ("lira_fixed", "fixed"))})
+    for name in names:
+        if name not in out:
+            out[name] = ESTIMATORS[name][1](runs)
+    return {name: out[name] for name in names}
 
 
 def estimator_columns(runs: Runs) -> pd.DataFrame:
-    """The new columns of memorization.parquet (``estimate``), one row per training example."""
-    from pipeline.feldman import lira  # lira imports this module
-
-    mem_margin, mem_margin_se = margin_memorization(runs.member, runs.margin)
+    """The columns of memorization.parquet after mem's (``estimate``), one row per training example."""
+    q_in, q_out, v_in, v_out, n_in, n_out = margin_groups(runs.member, runs.margin)
+    mem_margin = q_in - q_out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mem_margin_se = np.sqrt(v_in / n_in + v_out / n_out)
+    loss, loss_se = cumulative_loss(runs.member, runs.cum_loss)
+    eb, eb_se = shrink(mem_margin, (v_in, v_out, n_in, n_out), loss, loss_se)
     scores = lira.per_example(runs.member, runs.lira_statistic)
     speed, speed_se = learning_speed(runs.member, runs.epoch_correct, runs.epochs)
     return pd.DataFrame({"mem_margin": mem_margin, "mem_margin_se": mem_margin_se,
                          "lira": scores["online"], "lira_fixed": scores["fixed"],
-                         "learning_speed": speed, "learning_speed_se": speed_se})
+                         "learning_speed": speed, "learning_speed_se": speed_se,
+                         "cum_loss": loss, "cum_loss_se": loss_se, "mem_margin_eb": eb, "mem_margin_eb_se": eb_se})

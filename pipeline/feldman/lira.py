@@ -12,7 +12,7 @@ example (``train_logit_conf``). Like the margin it is a difference of logits, un
 its per-example distributions are close to Gaussian, which is what the test needs (p itself, squeezed
 against 0 and 1, would not be). Runs brought from a file without it (``runs_file``), or shards
 written before it was recorded, keep only the margin m = z_y - max_{k != y} z_k: LiRA then uses m
-for every run (``estimators.read_runs`` decides once and logs it), which is the logit-scaled
+for every run (``runs.read_runs`` decides once and logs it), which is the logit-scaled
 confidence of the two-class reduction (true class against its strongest rival) and within
 log(K - 1) of phi (phi <= m <= phi + log(K - 1)), equal when one rival dominates.
 
@@ -29,6 +29,10 @@ Per example (memorization.parquet's ``lira``, ``lira_fixed``): the AUC over the 
 Lambda[r, i] against membership of i in J_r, i.e. P(Lambda of a model trained on i > Lambda of one
 not), ties 1/2: 0.5 when i leaves no trace, 1 when every model trained on it is told apart. NaN
 where it cannot be formed (a group of fewer than 2 shadows, 3 for the online variances, or no statistic).
+No standard error is given: Hanley & McNeil's formula for an AUC of independent scores gives 0.076
+at t = 64 and AUC 0.5, but the models' Lambda share their shadows, and over repeated simulated runs
+the per-example AUC of the online variant spreads twice as wide (0.14); a resampling error would
+cost the job a LiRA pass per resample.
 
 membership.parquet (one row per LiRA variant and point of its ROC curve over every (model, example)
 pair with Lambda defined; the run-level summary repeated on each row of a variant):
@@ -52,7 +56,8 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from pipeline import cli, io
-from pipeline.feldman.estimators import by_column_blocks, column_blocks, read_runs
+from pipeline.feldman.columns import by_column_blocks, column_blocks
+from pipeline.feldman.runs import read_runs
 from pipeline.progress import get_logger
 
 log = get_logger("feldman.lira")
@@ -94,7 +99,7 @@ def _group_stats(member: np.ndarray, phi: np.ndarray) -> dict[str, tuple]:
 def pooled_variances(member: np.ndarray, phi: np.ndarray) -> dict[str, np.ndarray]:
     """The fixed variant's global variance of each group, per target model r, (t, 1): sum_i SS_i /
     sum_i (n_i - 1) over the examples with at least 2 shadows in the group, summed a block of
-    examples at a time (``estimators.column_blocks``)."""
+    examples at a time (``columns.column_blocks``)."""
     member = np.asarray(member, dtype=bool)
     sums = {name: np.zeros((2, len(member))) for name in ("in", "out")}
     for cols in column_blocks(*member.shape):

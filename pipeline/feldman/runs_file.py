@@ -16,6 +16,8 @@ The .npz (``numpy.savez``), t runs, positions p in the order of ``Dataset.indice
     test_margin          (t, n_test)   float                   optional: the same on the test examples
     train_logit_conf     (t, n_train)  float                   optional: label's logit minus the logsumexp of
                                                                the others (LiRA's statistic; else the margin)
+    train_cum_loss       (t, n_train)  float                   optional: members' training loss summed over
+                                                               their steps (the cumulative sample loss)
     train_epoch_correct  (t, n_train)  integers 0..epochs      optional, with epochs: correct epochs of members
     epochs               () or (t,)    integers 1..255         optional, with train_epoch_correct
 Absent float records become NaN in their columns (estimators built on margins are then NaN, LiRA
@@ -38,7 +40,7 @@ From google-research/heldout-influence-estimation:
     ``index_test``. Row r: ``member[r, subsample_idx] = True``, ``train_correct[r, index_train] =
     correctness_train``, ``train_correct[r, index_removed] = correctness_removed``,
     ``test_correct[r, index_test] = correctness_test`` (as its ``demo.py`` orders them). Neither
-    keeps margins, confidences or per-epoch correctness.
+    keeps margins, confidences, losses or per-epoch correctness.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from pipeline.progress import get_logger
 log = get_logger("feldman.runs_file")
 
 REQUIRED = ("member", "train_correct", "test_correct")
-OPTIONAL = ("train_margin", "test_margin", "train_logit_conf", "train_epoch_correct", "epochs")
+OPTIONAL = ("train_margin", "test_margin", "train_logit_conf", "train_cum_loss", "train_epoch_correct", "epochs")
 UNKNOWN_SEED = -1  # seed and init_seed of runs not drawn by this pipeline
 
 
@@ -150,7 +152,8 @@ def runs_table(path: Path, arrays: dict, n_train: int, n_test: int, arch: str):
     for name, n in [("train_correct", n_train), ("test_correct", n_test)]:
         records[name] = as_bool(path, name, arrays[name])
         check_shape(path, name, records[name], (t, n), f"runs x the data set's {n} {name[:-8]} examples")
-    for name, n in [("train_margin", n_train), ("test_margin", n_test), ("train_logit_conf", n_train)]:
+    for name, n in [("train_margin", n_train), ("test_margin", n_test), ("train_logit_conf", n_train),
+                    ("train_cum_loss", n_train)]:
         records[name] = float_records(path, arrays, name, (t, n))
     records["train_epoch_correct"], epochs = epoch_records(path, arrays, member)
     unknown = sorted(set(arrays) - set(REQUIRED) - set(OPTIONAL))

@@ -22,14 +22,18 @@ shard{k}.parquet / runs.parquet (one row per run; shard k of the architecture's 
                                         test examples, which are never members
     train_epoch_correct  list<uint8>    length n_train: for a member of J_r, the number of epochs whose
                                         training forward pass classified it correctly; 0 for non-members
+    train_cum_loss       list<float32>  length n_train: for a member of J_r, its cross-entropy loss summed
+                                        over the training steps whose batch held it (each step's forward
+                                        pass, before its update: one per epoch); 0 for non-members
     epochs               int32          epochs model r trained (train_epoch_correct's denominator)
 Position p is the p-th entry of ``Dataset.indices("train")`` (or "test"), as in the split tables.
 ``np.stack(table["train_correct"])`` gives the (runs, n_train) matrix. Size per model and training
-example: 9.25 bytes (member and train_correct 1 bit each, train_margin 4, train_logit_conf 4,
-train_epoch_correct 1); per model and test example: 4.125 bytes (test_correct 1 bit, test_margin 4);
-the 0/1 columns alone, 0.25 and 0.125. Parquet barely compresses the floats, so the files are about
-that size. At paper scale, 4,000 models x (60,000 training + 10,000 test) examples (MNIST): 4,000 x
-(60,000 x 9.25 + 10,000 x 4.125) bytes = 2.4 GB over all shards, 65 MB of it the 0/1 columns.
+example: 13.25 bytes (member and train_correct 1 bit each, train_margin 4, train_logit_conf 4,
+train_epoch_correct 1, train_cum_loss 4); per model and test example: 4.125 bytes (test_correct 1 bit,
+test_margin 4); the 0/1 columns alone, 0.25 and 0.125. Parquet barely compresses the floats, so the
+files are about that size. At paper scale, 4,000 models x (60,000 training + 10,000 test) examples
+(MNIST): 4,000 x (60,000 x 13.25 + 10,000 x 4.125) bytes = 3.3 GB over all shards, 65 MB of it the
+0/1 columns.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ MAX_EPOCHS = int(np.iinfo(np.uint8).max)  # train_epoch_correct counts correct e
 
 def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs) -> pa.Table:
     """The shard table of ``runs`` (module docstring); ``records``: (runs, n) arrays of train_correct,
-    test_correct, train_margin, test_margin, train_logit_conf and train_epoch_correct; ``epochs``: one for all runs, or
+    test_correct, train_margin, test_margin, train_logit_conf, train_epoch_correct and train_cum_loss; ``epochs``: one for all runs, or
     one per run."""
     train_ok, test_ok = records["train_correct"], records["test_correct"]
     member_acc = (train_ok & members).sum(1) / members.sum(1)
@@ -62,5 +66,6 @@ def shard_table(runs, seed, init_seed, arch, members, records: dict, epochs) -> 
                                      type=pa.list_(pa.float32())),
         "train_epoch_correct": pa.array(list(records["train_epoch_correct"].astype(np.uint8)),
                                         type=pa.list_(pa.uint8())),
+        "train_cum_loss": pa.array(list(records["train_cum_loss"].astype(np.float32)), type=pa.list_(pa.float32())),
         "epochs": pa.array(np.broadcast_to(np.asarray(epochs, dtype=np.int32), (len(runs),)).copy()),
     })

@@ -37,13 +37,14 @@ def _saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
 def model_footprint_bytes(spec: dict, in_shape: tuple[int, int, int], n_classes: int, n_train: int) -> int:
     """Peak bytes one model of a stack needs while training on ``spec['batch_size']`` examples of
     ``n_train``: weights, gradients and momentum, the batch's saved activations (forward and backward),
-    and its per-epoch correctness counter (one uint8 per training example, kept on the device)."""
+    and its training record (a uint8 correct-epoch count and a float32 summed loss per training
+    example, kept on the device: ``train_shard.TrainingRecord``)."""
     model = models.build(spec, [0], 0, in_shape, n_classes)
     height, width, channels = in_shape
     one, two = (torch.rand(1, b, channels, height, width) for b in (1, 2))
     per_example = _saved_bytes(model, two) - _saved_bytes(model, one)
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    return 3 * weights + 2 * spec["batch_size"] * per_example + n_train
+    return 3 * weights + 2 * spec["batch_size"] * per_example + 5 * n_train
 
 
 def eval_rows(spec: dict) -> int:

@@ -1,5 +1,5 @@
 """Train one shard of S subset classifiers at once and record what each got right: 0/1 correctness,
-true-class margins, logit-scaled confidences and per-epoch training correctness.
+true-class margins, logit-scaled confidences, per-epoch training correctness and cumulative loss.
 
 Model r of the shard (run r of ``feldman_subsets.parquet``) is trained only on its subset J_r, with
 initial weights and batch order drawn from generators seeded by (seed, r, init_seed), seed the splits
@@ -15,8 +15,8 @@ last save is at least ``SAVE_COST_RATIO`` times what that save took (the first: 
 takes at ``checkpoints.FIRST_SAVE_BYTES_PER_SECOND``; small stacks are saved after their first
 epoch): checkpoints cost at most about 1/SAVE_COST_RATIO of the training time. The checkpoint's
 payload: ``stack_size``, ``done`` (finished stacks' records: one dict of the table's per-example
-columns each) and the current stack's ``epoch``, ``model``, ``optimizer`` and ``epoch_correct``
-(its members' correct-epoch counts so far).
+columns each) and the current stack's ``epoch``, ``model``, ``optimizer``, ``epoch_correct`` and
+``cum_loss`` (its members' correct-epoch counts and summed losses so far).
 
 What a model records. After training, one forward pass over every training and test example gives
 its 0/1 correctness (argmax == label), its true-class margin (the label's logit minus the largest
@@ -24,8 +24,9 @@ other logit; > 0 where it is right, up to ties) and, on training examples, LiRA'
 true-class confidence (the label's logit minus the logsumexp of the others). During training, the
 forward pass each optimizer step already makes gives, for each member in the batch, whether the
 model classified it correctly at that moment; summed over epochs this is ``train_epoch_correct``
-(Jiang et al.'s learning speed is ``train_epoch_correct / epochs``). Recording it costs an argmax and
-a scatter-add per step, no extra forward pass (``benchmarks/feldman_shard_throughput.py --overhead``
+(Jiang et al.'s learning speed is ``train_epoch_correct / epochs``), and the same step's loss on it,
+summed over epochs, is ``train_cum_loss`` (the cumulative sample loss of Ravikumar et al. 2025,
+``estimators``). Recording them costs an argmax and two scatter-adds per step, no extra forward pass (``benchmarks/feldman_shard_throughput.py --overhead``
 measures it).
 
 The table it writes, and what it costs per model and example: ``pipeline.feldman.shard_table``.
@@ -57,7 +58,7 @@ log = get_logger("feldman.train_shard")
 SAVE_COST_RATIO = 10  # save after an epoch only when the time since the last save is >= 10x its cost
 # part of the checkpoint's key: a checkpoint written before a record was added lacks it and is not
 # resumed (the shard trains afresh)
-RECORDS = "correct,margin,logit_conf,epoch_correct"
+RECORDS = "correct,margin,logit_conf,epoch_correct,cum_loss"
 
 
 def as_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -84,16 +85,41 @@ def steps_per_epoch(n_members: int, batch_size: int) -> int:
     return -(-n_members // batch_size)
 
 
+@dataclass
+class TrainingRecord:
+    """What training records of each member from the forward pass every optimizer step makes anyway,
+    (S, n) tensors on the data's device (row s: model s, column: training example):
+    ``epoch_correct`` (uint8) counts the steps whose model classified the example correctly, one per
+    epoch at most, and ``cum_loss`` (float32) sums the example's cross-entropy loss over those steps
+    (the loss the step then trains on, before its update). Non-members stay 0 in both."""
+    epoch_correct: torch.Tensor
+    cum_loss: torch.Tensor
+
+    @classmethod
+    def zeros(cls, n_models: int, n_examples: int, device) -> "TrainingRecord":
+        return cls(torch.zeros(n_models, n_examples, dtype=torch.uint8, device=device),
+                   torch.zeros(n_models, n_examples, dtype=torch.float32, device=device))
+
+    @torch.no_grad()
+    def add(self, logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, losses: torch.Tensor) -> None:
+        """One step: logits (S, B, classes), labels and idx (S, B), the per-example losses (S * B,)."""
+        count_correct(self.epoch_correct, logits, labels, idx)
+        self.cum_loss.scatter_add_(1, idx, losses.detach().view(idx.shape).float())
+
+    def numpy(self) -> dict[str, np.ndarray]:
+        """The shard table's two columns."""
+        return {"train_epoch_correct": self.epoch_correct.cpu().numpy(), "train_cum_loss": self.cum_loss.cpu().numpy()}
+
+
 def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, spec: dict,
                   state: dict | None = None, on_epoch=None, arch: str = "*",
-                  epoch_correct: torch.Tensor | None = None) -> None:
+                  record: TrainingRecord | None = None) -> None:
     """Train the S stacked models, model s on ``members[s]``; resume from ``state`` if given.
 
-    ``epoch_correct``: an (S, n) uint8 tensor on x's device (or None: nothing recorded), to which each
-    step adds 1 for every batch example its model classifies correctly in that step's forward pass;
-    after training, each member's count of correct epochs (on resume, pass it holding the counts saved
-    with ``state``). A loss that is not finite at an epoch's end stops the job: a diverged model would
-    enter the estimates as one that fits nothing."""
+    ``record`` (or None: nothing recorded): what each step's forward pass adds for its batch
+    (``TrainingRecord``); on resume, pass it holding what was saved with ``state``. A loss that is not
+    finite at an epoch's end stops the job: a diverged model would enter the estimates as one that
+    fits nothing."""
     sizes = set(members.sum(axis=1).tolist())
     if len(sizes) != 1:
         raise PipelineError(f"subsets of one shard differ in size {sorted(sizes)}; redraw feldman_subsets")
@@ -118,10 +144,11 @@ def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, 
                 group["lr"] = lr_at(spec, epoch * n_steps + k, total)
             idx = order[:, k * bs:(k + 1) * bs]  # (S, B)
             logits = model(x[idx])  # (S, B, classes)
-            if epoch_correct is not None:
-                count_correct(epoch_correct, logits, y[idx], idx)
+            losses = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="none")
+            if record is not None:
+                record.add(logits, y[idx], idx, losses)
             # per-model mean loss, summed over models: each model gets its own gradient
-            loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="sum") / idx.shape[1]
+            loss = losses.sum() / idx.shape[1]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -214,12 +241,14 @@ def full_spec(spec: dict, arch: str = "*") -> dict:
     return spec_defaults("feldman.architectures.*", spec, where=f"feldman.architectures.{arch}")
 
 
-def payload(stack_size: int, done: list, epoch: int = 0, model=None, opt=None, epoch_correct=None) -> dict:
+def payload(stack_size: int, done: list, epoch: int = 0, model=None, opt=None,
+            record: TrainingRecord | None = None) -> dict:
     """What the shard's checkpoint holds: finished stacks' results and the current stack's state."""
     return {"stack_size": stack_size, "done": done, "epoch": epoch,
             "model": None if model is None else model.state_dict(),
             "optimizer": None if opt is None else opt.state_dict(),
-            "epoch_correct": None if epoch_correct is None else epoch_correct.cpu()}
+            "epoch_correct": None if record is None else record.epoch_correct.cpu(),
+            "cum_loss": None if record is None else record.cum_loss.cpu()}
 
 
 @dataclass
@@ -299,20 +328,19 @@ def train_one_stack(job: ShardData, group: list[int], rows: slice, seed: int, ar
                     tensors: tuple, eval_rows: int, state: dict | None, on_epoch) -> tuple[torch.nn.Module, dict]:
     """Train the stack of runs ``group`` (rows ``rows`` of the job's members), from ``state`` if it was
     interrupted, and return the trained model and its records (the table's per-example columns).
-    ``on_epoch(epoch, model, opt, epoch_correct)`` is called after each epoch (the checkpoint)."""
+    ``on_epoch(epoch, model, opt, record)`` is called after each epoch (the checkpoint)."""
     xt, yt, xs, ys = tensors
     model = models.build(job.spec, group, seed, job.image_shape, job.n_classes, arch, device)
-    epoch_correct = (torch.zeros(len(group), len(job.y_train), dtype=torch.uint8, device=device) if state is None
-                     else state["epoch_correct"].to(device))
+    record = (TrainingRecord.zeros(len(group), len(job.y_train), device) if state is None else
+              TrainingRecord(state["epoch_correct"].to(device), state["cum_loss"].to(device)))
     model.train()
     train_stacked(model, xt, yt, job.members[rows], group, seed, job.spec, state=state, arch=arch,
-                  on_epoch=lambda epoch, model, opt: on_epoch(epoch, model, opt, epoch_correct),
-                  epoch_correct=epoch_correct)
+                  on_epoch=lambda epoch, model, opt: on_epoch(epoch, model, opt, record), record=record)
     model.eval()
     train, test = evaluate(model, xt, yt, eval_rows), evaluate(model, xs, ys, eval_rows)
     return model, {"train_correct": train["correct"], "test_correct": test["correct"],
                    "train_margin": train["margin"], "test_margin": test["margin"],
-                   "train_logit_conf": train["logit_conf"], "train_epoch_correct": epoch_correct.cpu().numpy()}
+                   "train_logit_conf": train["logit_conf"], **record.numpy()}
 
 
 def save_trained_models(path: Path, resume: checkpoints.Checkpoint, stack_size: int, trained: list) -> None:
@@ -345,8 +373,8 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
              dataset_dir, arch, shard, job.runs[0], job.runs[-1], device, len(groups), stack_size,
              job.members[0].sum(), len(job.y_train))
 
-    def checkpoint(epoch, model, opt, epoch_correct):
-        snapshot = payload(stack_size, done, epoch, model, opt, epoch_correct)
+    def checkpoint(epoch, model, opt, record):
+        snapshot = payload(stack_size, done, epoch, model, opt, record)
         if resume.due(nbytes=checkpoints.state_bytes(snapshot)):
             resume.save(snapshot)
 

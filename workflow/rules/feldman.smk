@@ -199,6 +199,8 @@ rule feldman_convergence:
         "../../envs/data.yaml"
     params:
         code=code_version("pipeline.feldman.convergence"),
+        mem_threshold=config["feldman"]["mem_threshold"],
     shell:
         "python -m pipeline.job pipeline.feldman.convergence --shards {input.shards} "
-        "--title {wildcards.dataset}/{wildcards.arch} --out {output.table} --out-figure {output.figure} 2> {log}"
+        "--mem-threshold {params.mem_threshold} --title {wildcards.dataset}/{wildcards.arch} "
+        "--out {output.table} --out-figure {output.figure} 2> {log}"
