@@ -139,3 +139,13 @@ def test_every_prepared_config_is_named_where_the_prepared_configs_are_listed():
         text = (REPO / doc).read_text(encoding="utf-8")
         named = sorted(set(re.findall(r"`(?:workflow/configs/)?([a-z_]+\.yaml)`", text)) - {"config.yaml", "my.yaml"})
         assert named == prepared, f"{doc} names {named}, workflow/configs/ holds {prepared}"
+
+
+def test_memorization_rejection_is_credited_to_its_paper():
+    """Memorization rejection is A. Bai, Hsieh, Kan and Lin's (arXiv:2210.12231), not the KDD 2021
+    competition paper of C.-Y. Bai et al. (which introduced MiFID)."""
+    texts = {path: path.read_text(encoding="utf-8") for pattern in ("README.md", "docs/*.md", "pipeline/**/*.py")
+             for path in REPO.glob(pattern)}
+    assert not [path for path, text in texts.items() if "KDD 2021" in text or "Raffel" in text]
+    for path in ("docs/methods.md", "pipeline/mrgan/__init__.py"):
+        assert "arXiv:2210.12231" in texts[REPO / path]

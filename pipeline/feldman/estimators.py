@@ -27,7 +27,7 @@ for Small Places: An Application of James-Stein Procedures to Census Data", JASA
 example's mem_margin x_i, with sampling variance s_i^2, is shrunk towards what examples of the
 same cumulative training loss show (``cum_loss``, read from the models holding i alone, so it is
 precise where q_out, from the few models without i, is not). The examples are cut into B bins of
-equal count by cum_loss (``EB_BIN_SIZE`` examples each, 5 to 100 bins). In bin b, x_i's sampling
+equal count by cum_loss (``EB_BIN_SIZE`` = 200 examples each, 5 to 1,000 bins). In bin b, x_i's sampling
 variance is s_i^2 = s2_in(b) / n_in_i + s2_out(b) / n_out_i, the per-model variances of sigma(m)
 pooled over the bin (an example's own, from two or three models, is itself noise); the prior mean
 mu_b is the mean of x, the prior variance tau_b^2 = max(var(x) - mean(s^2), 0) (the method of
@@ -80,7 +80,8 @@ from pipeline.feldman.runs import Runs
 
 MARGIN_FORMS = ("sigmoid", "clipped")
 CLIP = 5.0  # the clipped form's c: margins beyond +-5 (sigma(5) = 0.993) count as sure
-EB_BIN_SIZE = 200  # examples per cum_loss bin of mem_margin_eb's prior (at least 5 bins, at most 100)
+EB_BIN_SIZE = 200  # examples per cum_loss bin of mem_margin_eb's prior
+EB_MIN_BINS, EB_MAX_BINS = 5, 1000
 
 
 def split_means(member: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -178,7 +179,7 @@ def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray,
     positions = np.flatnonzero(usable)
     if not len(positions):
         return post, post_se
-    n_bins = int(np.clip(len(positions) // bin_size, 5, 100))
+    n_bins = int(np.clip(len(positions) // bin_size, EB_MIN_BINS, EB_MAX_BINS))
     order = positions[np.argsort(covariate[positions], kind="stable")]
     centers, prior = [], []  # per bin: the covariate's median; mu, tau^2, pooled s2_in, s2_out
     for members in np.array_split(order, min(n_bins, len(order))):

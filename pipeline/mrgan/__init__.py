@@ -1,10 +1,10 @@
-"""Bai et al. (2021): GAN training with memorization rejection (MR), scored by the C_T data-copying
+"""Bai et al. (2022): GAN training with memorization rejection (MR), scored by the C_T data-copying
 test, Frechet distances in the embedding and, when asked, FID.
 
-Papers: C.-Y. Bai, H.-T. Lin, C. Raffel and W. C. Kan, "On Training Sample Memorization: Lessons
-from Benchmarking Generative Modeling with a Large-scale Competition", KDD 2021 (memorization
-rejection, the threshold guideline); C_T from C. Meehan, K. Chaudhuri and S. Dasgupta, "A
-Non-Parametric Test to Detect Data-Copying in Generative Models", AISTATS 2020.
+Papers: A. Bai, C.-J. Hsieh, W. Kan and H.-T. Lin, "Reducing Training Sample Memorization in GANs by
+Training with Memorization Rejection", arXiv:2210.12231, 2022 (memorization rejection, and the
+threshold guideline of its Sec. 5.7; code: github.com/jybai/MRGAN); C_T from C. Meehan, K. Chaudhuri
+and S. Dasgupta, "A Non-Parametric Test to Detect Data-Copying in Generative Models", AISTATS 2020.
 
 Embedding and distance (``embed``). Every score works on features f(x), L2-normalised: the pool
 features of Inception-v3 (as in the paper; local weights, never downloaded) or, offline, the
