@@ -17,6 +17,12 @@ against its projection from two halves of 64 runs. Also two alternatives the doc
 clipped-margin form of mem_margin, and LiRA online on the margin (``lira_margin``: what LiRA falls
 back to for runs without the logit-scaled confidence). One command:
     python benchmarks/feldman_convergence.py --results runs/convergence/results
+
+``--tail`` prints instead the run's own convergence.parquet (any data set, e.g. full MNIST:
+``--results runs/mnist/results --dataset mnist --tail``) as the markdown table of RESULTS.md: per
+estimator and t', the split-half top 1 % Jaccard on tie-free sets with their mean size, the memorized
+set's Jaccard, the coverage of the 95 % intervals and the Spearman over all examples, then the
+recommendation the job logged.
 """
 
 from __future__ import annotations
@@ -51,9 +57,11 @@ ALTERNATIVES = {
 
 def estimates(runs, names):
     """convergence's estimators plus the alternatives."""
-    out = {name: value for name, (value, _) in
-           estimators.estimate_all(runs, [n for n in names if n not in ALTERNATIVES]).items()}
-    out.update({name: ALTERNATIVES[name](runs) for name in names if name in ALTERNATIVES})
+    out = estimators.estimate_all(runs, [n for n in names if n not in ALTERNATIVES])
+    for name in names:
+        if name in ALTERNATIVES:
+            value = ALTERNATIVES[name](runs)
+            out[name] = value, np.full(value.shape, np.nan)
     return {name: out[name] for name in names}
 
 
@@ -69,11 +77,27 @@ def agreement(a, b):
 
 
 def top(value, fraction, full):
-    """The tie-free top set of ``value`` (NaN never in it), ties told apart by ``full``."""
-    defined = ~np.isnan(value) & ~np.isnan(full)
+    """The tie-free top set of ``value`` (NaN never in it), ties told apart by ``full`` (value, standard
+    error) from all runs, as in the convergence table."""
+    defined = ~np.isnan(value) & ~np.isnan(full[0])
     mask = np.zeros(len(value), dtype=bool)
-    mask[defined] = convergence.top_cut(value[defined], int(round(fraction * defined.sum())), full[defined])[0]
+    mask[defined] = convergence.top_cut(value[defined], int(round(fraction * defined.sum())), full[0][defined],
+                                        full[1][defined])[0]
     return mask
+
+
+def tail_table(path: Path) -> None:
+    """convergence.parquet as RESULTS.md's table, and its recommendation."""
+    table = io.read_parquet(path)
+    print(f"# {path}: t = {table['runs_total'].iloc[0]:,} runs, {table['n_splits'].iloc[0]} splits per t'")
+    print("| estimator | t' | top-1 % Jaccard | sets (target) | tied, too few runs | top-5 % Jaccard | memorized Jaccard "
+          "| coverage 95 % | Spearman, all |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for _, row in table.iterrows():
+        print(f"| {row['estimator']} | {row['runs']} | {row['jaccard_top1']:.3f} | {row['top1_size']:.0f} "
+              f"({row['top1_target']}) | {row['top1_tied_runs']:.2f} | {row['jaccard_top5']:.3f} | "
+              f"{row['jaccard_memorized']:.3f} | {row['coverage_95']:.3f} | {row['spearman']:.3f} |")
+    print(f"\n{convergence.recommendation(table)}")
 
 
 def main() -> None:
@@ -81,7 +105,11 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("runs/convergence/results"))
     parser.add_argument("--dataset", default="digits_planted")
     parser.add_argument("--arch", default="mlp")
+    parser.add_argument("--tail", action="store_true", help="print the run's convergence.parquet (see above)")
     a = parser.parse_args()
+    if a.tail:
+        tail_table(a.results / "feldman" / a.dataset / a.arch / "convergence.parquet")
+        return
     start = time.time()
     shards = sorted((a.results / "feldman" / a.dataset / a.arch / "shards").glob("shard*.parquet"))
     runs = read_runs(shards)
@@ -103,11 +131,11 @@ def main() -> None:
     for size in sizes:
         part = estimates(runs.take(np.arange(size)), names)
         for name in names:
-            value = part[name]
-            cells = [agreement(value, full[name]), agreement(value, full["mem"]),
-                     jaccard(top(value, 0.01, full[name]), top(full[name], 0.01, full[name])),
-                     jaccard(top(value, 0.05, full[name]), top(full[name], 0.05, full[name])),
-                     jaccard(top(value, 0.05, full[name]), top(full["mem"], 0.05, full["mem"])),
+            value = part[name][0]
+            cells = [agreement(value, full[name][0]), agreement(value, full["mem"][0]),
+                     jaccard(top(value, 0.01, full[name]), top(full[name][0], 0.01, full[name])),
+                     jaccard(top(value, 0.05, full[name]), top(full[name][0], 0.05, full[name])),
+                     jaccard(top(value, 0.05, full[name]), top(full["mem"][0], 0.05, full["mem"])),
                      *[canary_auroc(value, kinds, kind) for kind in KINDS]]
             print(f"| {name} | {size} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     half, small = total // 2, min(64, total // 4)
@@ -120,9 +148,9 @@ def main() -> None:
     a_half, b_half = estimates(runs.take(np.arange(half)), names), estimates(runs.take(np.arange(half, 2 * half)),
                                                                               names)
     for name in names:
-        rho = agreement(first[name], second[name])
+        rho = agreement(first[name][0], second[name][0])
         print(f"| {name} | {rho:.3f} | {float(convergence.spearman_brown(rho, half / small)):.3f} | "
-              f"{agreement(a_half[name], b_half[name]):.3f} |")
+              f"{agreement(a_half[name][0], b_half[name][0]):.3f} |")
     print(f"\n# {time.time() - start:.0f} s")
 
 

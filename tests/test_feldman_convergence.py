@@ -44,6 +44,11 @@ def test_a_tie_of_the_estimand_at_the_cut_is_taken_whole():
     full = np.array([1.0, 1.0, 1.0, 0.4, 0.0])
     mask, how = convergence.top_cut(values, 2, full)
     assert mask.tolist() == [True, True, True, False, False] and how == "estimand"
+    # from all runs, mem = 0.999 and 1 are the same flipped label when their standard errors say so
+    full = np.array([1.0, 0.999, 0.998, 0.4, 0.0])
+    assert convergence.top_cut(values, 2, full, np.full(5, 0.0012))[1] == "estimand"  # 0.002 <= 1.96 * 0.0012
+    assert convergence.top_cut(values, 2, full, np.full(5, 0.0005))[1] == "runs"
+    assert convergence.top_cut(values, 2, full)[1] == "runs"  # no error: any difference tells them apart
 
 
 def test_split_agreement_counts_ties_of_both_kinds_against_a_hand_count():
@@ -56,7 +61,7 @@ def test_split_agreement_counts_ties_of_both_kinds_against_a_hand_count():
     a[[1, 2, 3]] = 0.999  # a block straddling the cut at k = 2
     b[5] = 1.5  # example 5 first in b
     se = np.full(n, 0.01)
-    row = convergence.split_agreement((a, se), (b, se), full, threshold=0.95)
+    row = convergence.split_agreement((a, se), (b, se), (full, np.zeros(n)), threshold=0.95)
     assert row["top1_target"] == 2 and row["jaccard_top1"] == pytest.approx(1 / 2)
     assert row["top1_size"] == 1.5 and row["top1_tied_runs"] == 0.5 and row["top1_tied_estimand"] == 0
     assert row["top1_splits"] == 1

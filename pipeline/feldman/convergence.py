@@ -38,7 +38,8 @@ ranks is checked on its own rows: the projection from the previous t' must predi
 
 Recommendation (the log and the figure): among the estimators of memorization (``MEMORIZATION``)
 whose top 1 % set from all t runs agrees with mem's at a Jaccard of ``STILL_MEMORIZATION`` or more
-(they still measure memorization), the one whose split-half top-1 % Jaccard first reaches
+(they still measure memorization; a block tied at either cut, such as the flipped labels at
+mem = 1, chosen towards the other set: ``agreement_with_mem``), the one whose split-half top-1 % Jaccard first reaches
 ``TAIL_TARGET``, at the smallest t'; if none reaches it, the one highest at the largest t', with
 the words that more runs are needed than were measured.
 
@@ -53,7 +54,7 @@ convergence.parquet (one row per estimator and t'):
     spearman_brown_full     float64  spearman projected to t runs (NaN unless checked and 0 < spearman < 1)
     runs_for_0_9            float64  runs projected to reach a split-half Spearman of 0.9 (NaN unless checked)
     jaccard_top1            float64  mean Jaccard of the two tie-free top 1 % sets (NaN: no split had both)
-    top1_target             int64    1 % of the examples defined in both halves
+    top1_target             int64    1 % of the examples defined in both halves (mean over the splits)
     top1_size               float64  mean size of the halves' top 1 % sets
     top1_tied_runs          float64  share of halves whose cut left out a tie of too few runs
     top1_tied_estimand      float64  share of halves whose cut took a tie of the estimand whole
@@ -69,7 +70,7 @@ convergence.parquet (one row per estimator and t'):
     memorized_full          int64    examples over it in the estimate from all t runs
     memorized_size          float64  mean size of the halves' sets
     coverage_95             float64  share of examples whose halves differ by < 1.96 combined standard errors
-    full_jaccard_top1_mem   float64  Jaccard of the estimator's and mem's tie-free top 1 % sets from all t runs
+    full_jaccard_top1_mem   float64  Jaccard of the estimator's and mem's top 1 % from all t runs (ties broken towards each other)
 """
 
 from __future__ import annotations
@@ -137,18 +138,24 @@ def runs_for(rho, runs, target: float = TARGET):
         return np.where((rho > 0) & (rho < 1), runs * target * (1 - rho) / (rho * (1 - target)), np.nan)
 
 
-def top_cut(values: np.ndarray, k: int, full: np.ndarray) -> tuple[np.ndarray, str]:
+def top_cut(values: np.ndarray, k: int, full: np.ndarray, full_se: np.ndarray | None = None
+            ) -> tuple[np.ndarray, str]:
     """The top-k set of ``values`` (bool mask) where no tie decides it, and how the cut fell: 'none'
     (no tie at the k-th value), 'runs' (a block tied at the k-th value that the estimate from all
-    runs, ``full``, tells apart: left out, so the set holds fewer than k) or 'estimand' (a block tied
-    in ``full`` too: taken whole, so the set holds more than k)."""
+    runs, ``full``, tells apart: left out, so the set holds fewer than k) or 'estimand' (a block that
+    all runs do not tell apart either: taken whole, so the set holds more than k). All runs tell a
+    block apart when its values in ``full`` differ by more than 1.96 of their largest standard error
+    ``full_se`` (by anything at all where there is none): mem = 0.999 and 1 from 2,000 runs are the
+    same flipped label, not two answers."""
     if k < 1 or not len(values):
         return np.zeros(len(values), dtype=bool), "none"
     kth = np.partition(values, len(values) - k)[len(values) - k]
     above, block = values > kth, values == kth
     if above.sum() + block.sum() == k:
         return above | block, "none"
-    if np.ptp(full[block]) == 0:
+    spread = np.ptp(full[block])
+    bound = 0.0 if full_se is None or np.isnan(full_se[block]).all() else Z_95 * np.nanmax(full_se[block])
+    if spread <= bound:
         return above | block, "estimand"
     return above, "runs"
 
@@ -165,15 +172,16 @@ def memorized_threshold(name: str, full: dict[str, np.ndarray], mem_threshold: f
     return threshold, int(np.sum(values >= threshold))
 
 
-def split_agreement(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], full: np.ndarray,
-                    threshold: float) -> dict[str, float]:
-    """Every agreement measure of one split's two halves (value, standard error each)."""
+def split_agreement(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+                    full: tuple[np.ndarray, np.ndarray], threshold: float) -> dict[str, float]:
+    """Every agreement measure of one split's two halves and of the estimate from all runs (value,
+    standard error each)."""
     both = ~np.isnan(a[0]) & ~np.isnan(b[0])
-    (va, sa), (vb, sb), whole = (a[0][both], a[1][both]), (b[0][both], b[1][both]), full[both]
+    (va, sa), (vb, sb), (whole, whole_se) = ((pair[0][both], pair[1][both]) for pair in (a, b, full))
     out = {"spearman": spearman(va, vb)}
     for top, fraction in TOP_FRACTIONS.items():
         k = int(round(fraction * len(va)))
-        (set_a, how_a), (set_b, how_b) = top_cut(va, k, whole), top_cut(vb, k, whole)
+        (set_a, how_a), (set_b, how_b) = top_cut(va, k, whole, whole_se), top_cut(vb, k, whole, whole_se)
         defined = set_a.any() and set_b.any()
         out.update({f"jaccard_{top}": jaccard(set_a, set_b) if defined else np.nan, f"{top}_target": k,
                     f"{top}_size": (set_a.sum() + set_b.sum()) / 2,
@@ -194,12 +202,28 @@ def _mean(values: list) -> float:
     return float(np.nanmean(values)) if not np.isnan(values).all() else float("nan")
 
 
-def full_top1(full: dict[str, np.ndarray], name: str) -> np.ndarray:
-    """The estimator's tie-free top 1 % set from all runs (on the examples where it and mem are defined)."""
-    both = ~np.isnan(full[name]) & ~np.isnan(full["mem"])
+def full_top(full: dict[str, tuple[np.ndarray, np.ndarray]], name: str, k: int) -> np.ndarray:
+    """The estimator's top k from all runs, a block tied at the cut taken whole (all runs leave it
+    tied), on the examples where it and mem are defined."""
+    value = full[name][0]
+    both = ~np.isnan(value) & ~np.isnan(full["mem"][0])
     mask = np.zeros(len(both), dtype=bool)
-    mask[both] = top_cut(full[name][both], int(round(TOP_FRACTIONS["top1"] * both.sum())), full[name][both])[0]
+    mask[both] = top_cut(value[both], k, value[both])[0]
     return mask
+
+
+def agreement_with_mem(full: dict[str, tuple[np.ndarray, np.ndarray]], name: str) -> float:
+    """Jaccard of the estimator's and mem's top 1 % (k examples) from all runs. Where a block tied at
+    a cut makes a set larger than k (35 planted digits at mem = 1 for a top 1 % of 14), any k of the
+    block are that estimator's top 1 % alike, so the choice is made towards the other set: with I the
+    examples the two sets share, the two size-k sets share min(I, k) and their Jaccard is
+    min(I, k) / (2k - min(I, k))."""
+    defined = ~np.isnan(full[name][0]) & ~np.isnan(full["mem"][0])
+    k = int(round(TOP_FRACTIONS["top1"] * defined.sum()))
+    if k < 1:
+        return float("nan")
+    shared = min(int(np.sum(full_top(full, name, k) & full_top(full, "mem", k))), k)
+    return shared / (2 * k - shared)
 
 
 def check_spearman_brown(rows: list[dict]) -> None:
@@ -228,9 +252,9 @@ def convergence_table(runs: Runs, estimators: list[str], n_splits: int, seed: in
         log.warning("%d runs: split-half agreement needs two disjoint halves of at least %d runs; the table is "
                     "empty", total, SMALLEST)
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in CONVERGENCE_COLUMNS.items()})
-    full = {name: value for name, (value, _) in estimate_all(runs, sorted({"mem", *estimators})).items()}
-    thresholds = {name: memorized_threshold(name, full, mem_threshold) for name in estimators}
-    mem_top = full_top1(full, "mem")
+    full = estimate_all(runs, sorted({"mem", *estimators}))
+    thresholds = {name: memorized_threshold(name, {n: v for n, (v, _) in full.items()}, mem_threshold)
+                  for name in estimators}
     by_estimator = {name: [] for name in estimators}
     progress = Progress(log, len(steps) * n_splits, "convergence splits")
     for size in steps:
@@ -249,10 +273,11 @@ def convergence_table(runs: Runs, estimators: list[str], n_splits: int, seed: in
                    "spearman_sd": float(np.nanstd([s["spearman"] for s in splits]))
                    if not np.isnan([s["spearman"] for s in splits]).all() else np.nan,
                    "memorized_threshold": thresholds[name][0], "memorized_full": thresholds[name][1],
-                   "full_jaccard_top1_mem": jaccard(full_top1(full, name), mem_top)}
+                   "full_jaccard_top1_mem": agreement_with_mem(full, name)}
             for key in splits[0]:
                 row[key] = (int(sum(s[key] for s in splits)) if key.endswith("_splits") else
-                            int(splits[0][key]) if key.endswith("_target") else _mean([s[key] for s in splits]))
+                            int(round(_mean([s[key] for s in splits]))) if key.endswith("_target") else
+                            _mean([s[key] for s in splits]))
             by_estimator[name].append(row)
     for rows in by_estimator.values():
         check_spearman_brown(rows)
@@ -281,7 +306,8 @@ def recommendation(table: pd.DataFrame) -> str:
 
 def _others(candidates: pd.DataFrame, chosen: str, runs: int) -> str:
     at = candidates[(candidates["runs"] == runs) & (candidates["estimator"] != chosen)]
-    return ("at that t: " + ", ".join(f"{row['estimator']} {row['jaccard_top1']:.2f}" for _, row in at.iterrows())
+    return ("at that t: " + ", ".join(f"{row['estimator']} " + ("undefined" if np.isnan(row["jaccard_top1"]) else
+                                                              f"{row['jaccard_top1']:.2f}") for _, row in at.iterrows())
             if not at.empty else "no other estimator qualifies")
 
 

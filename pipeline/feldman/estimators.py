@@ -161,7 +161,7 @@ def cumulative_loss(member: np.ndarray, cum_loss: np.ndarray) -> tuple[np.ndarra
 
 
 def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray, covariate_se: np.ndarray,
-           bin_size: int = EB_BIN_SIZE) -> tuple[np.ndarray, np.ndarray]:
+           bin_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Empirical-Bayes (Fay-Herriot) shrinkage of estimates ``x`` = q_in - q_out towards the mean of
     the examples in the same equal-count bin of ``covariate`` (module docstring). ``groups``: the
     per-example (s2_in, s2_out, n_in, n_out) of ``group_means``. The sampling variance of x_i is
@@ -179,7 +179,7 @@ def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray,
     positions = np.flatnonzero(usable)
     if not len(positions):
         return post, post_se
-    n_bins = int(np.clip(len(positions) // bin_size, EB_MIN_BINS, EB_MAX_BINS))
+    n_bins = int(np.clip(len(positions) // (bin_size or EB_BIN_SIZE), EB_MIN_BINS, EB_MAX_BINS))
     order = positions[np.argsort(covariate[positions], kind="stable")]
     centers, prior = [], []  # per bin: the covariate's median; mu, tau^2, pooled s2_in, s2_out
     for members in np.array_split(order, min(n_bins, len(order))):
