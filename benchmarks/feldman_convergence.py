@@ -95,7 +95,7 @@ def tail_table(path: Path) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for _, row in table.iterrows():
         print(f"| {row['estimator']} | {row['runs']} | {row['jaccard_top1']:.3f} | {row['top1_size']:.0f} "
-              f"({row['top1_target']}) | {row['top1_tied_runs']:.2f} | {row['jaccard_top5']:.3f} | "
+              f"({row['top1_target']:.0f}) | {row['top1_tied_runs']:.2f} | {row['jaccard_top5']:.3f} | "
               f"{row['jaccard_memorized']:.3f} | {row['coverage_95']:.3f} | {row['spearman']:.3f} |")
     print(f"\n{convergence.recommendation(table)}")
 

@@ -204,11 +204,14 @@ def test_the_mnist_config_runs_at_a_tiny_t(tmp_path):
     (workdir / "data" / "MNIST").mkdir(parents=True)
     (workdir / "data" / "MNIST" / "raw").symlink_to(raw)
     target = f"{paths.FELDMAN_ARCH.format(dataset='mnist', arch='mlp')}/convergence.parquet"
-    run_workflow(workdir, config, target)
+    run_workflow(workdir, config, "--until", target)
     table = pd.read_parquet(workdir / target)
     assert table["runs"].unique().tolist() == [8] and table["runs_total"].iloc[0] == 16
     assert set(estimators.ESTIMATORS) == set(table["estimator"])
-    assert (table["top1_target"] == 600).all()
+    # 1 % of the examples defined in both halves: all 60,000 for cum_loss (read from the models holding
+    # each example), fewer for the estimators that need models without it too
+    targets = table.set_index("estimator")["top1_target"]
+    assert targets["cum_loss"] == 600 and (targets <= 600).all() and targets["mem"] < 600
     log = (workdir / paths.LOGS / "feldman/mnist/mlp/convergence.log").read_text()
     assert convergence.recommendation(table) in log
 

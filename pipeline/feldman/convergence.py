@@ -54,13 +54,13 @@ convergence.parquet (one row per estimator and t'):
     spearman_brown_full     float64  spearman projected to t runs (NaN unless checked and 0 < spearman < 1)
     runs_for_0_9            float64  runs projected to reach a split-half Spearman of 0.9 (NaN unless checked)
     jaccard_top1            float64  mean Jaccard of the two tie-free top 1 % sets (NaN: no split had both)
-    top1_target             int64    1 % of the examples defined in both halves (mean over the splits)
+    top1_target             float64  1 % of the examples defined in both halves (mean over the splits)
     top1_size               float64  mean size of the halves' top 1 % sets
     top1_tied_runs          float64  share of halves whose cut left out a tie of too few runs
     top1_tied_estimand      float64  share of halves whose cut took a tie of the estimand whole
     top1_splits             int32    splits whose two top 1 % sets were both non-empty
     jaccard_top5            float64  the same at 5 %
-    top5_target             int64    5 % of the examples defined in both halves
+    top5_target             float64  5 % of the examples defined in both halves (mean over the splits)
     top5_size               float64  mean size of the halves' top 5 % sets
     top5_tied_runs          float64  share of halves whose cut left out a tie of too few runs
     top5_tied_estimand      float64  share of halves whose cut took a tie of the estimand whole
@@ -101,7 +101,7 @@ SMALLEST = 8
 # a summary of the runs, not a setting of the experiment, so they are fixed here, not config keys.
 SPLITS = 5
 SPLIT_SEED = 0
-TOP_COLUMNS = {"jaccard": "float64", "target": "int64", "size": "float64", "tied_runs": "float64",
+TOP_COLUMNS = {"jaccard": "float64", "target": "float64", "size": "float64", "tied_runs": "float64",
                "tied_estimand": "float64", "splits": "int32"}
 CONVERGENCE_COLUMNS = {
     "estimator": "string", "runs": "int32", "runs_total": "int32", "n_splits": "int32",
@@ -276,7 +276,6 @@ def convergence_table(runs: Runs, estimators: list[str], n_splits: int, seed: in
                    "full_jaccard_top1_mem": agreement_with_mem(full, name)}
             for key in splits[0]:
                 row[key] = (int(sum(s[key] for s in splits)) if key.endswith("_splits") else
-                            int(round(_mean([s[key] for s in splits]))) if key.endswith("_target") else
                             _mean([s[key] for s in splits]))
             by_estimator[name].append(row)
     for rows in by_estimator.values():
@@ -318,7 +317,7 @@ def sentences(table: pd.DataFrame) -> list[str]:
         row = rows.iloc[-1]
         reached = rows[rows["jaccard_top1"] >= TAIL_TARGET]
         tail = (f"top 1 % Jaccard {row['jaccard_top1']:.2f} (sets of {row['top1_size']:.0f} for "
-                f"{row['top1_target']})" if not np.isnan(row["jaccard_top1"]) else
+                f"{row['top1_target']:.0f})" if not np.isnan(row["jaccard_top1"]) else
                 f"no top 1 % without ties ({row['top1_tied_runs']:.0%} of halves cut at a tie of too few runs)")
         first = f", >= {TAIL_TARGET:g} from t' = {reached['runs'].iloc[0]}" if not reached.empty else ""
         memorized = (f"memorized set (>= {row['memorized_threshold']:.3g}, {row['memorized_full']} from all runs) "
