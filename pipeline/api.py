@@ -9,6 +9,17 @@ memorization_and_influence(member, train_correct, test_correct)
     Feldman & Zhang. 0/1 matrices (runs, n_train), (runs, n_train), (runs, n_test) ->
     (table of mem, se, p_in, p_out, n_in, n_out per training example; dense (n_train, n_test)
     influence; its standard error). NaN where an example was never (or always) trained on.
+FeldmanRuns(member, correct, test_correct=None, margin=None, lira_statistic=None, epoch_correct=None,
+            epochs=None, cum_loss=None)
+    The runs every Feldman estimator reads (``pipeline.feldman.runs.Runs``): (runs, n) arrays, the
+    float records optional (NaN where not given; the shard tables' columns, docs/outputs.md).
+feldman_estimators(runs)
+    The estimators beside mem from one ``FeldmanRuns`` -> table of mem_margin, lira, lira_fixed,
+    learning_speed, cum_loss, mem_margin_eb and their standard errors per training example (the
+    columns of memorization.parquet after mem's; docs/feldman-estimators.md).
+feldman_convergence(runs, estimators, n_splits, seed)
+    Split-half agreement of each named estimator as the runs grow, on the tail and over all
+    examples (convergence.parquet), and ``recommendation(table)`` says which to use at how many.
 kfold_scores(index, in_training, logpx)
     van den Burg & Williams. One entry per (example, model): example id, whether the model
     trained on it, log p(x) -> table of index, U, V, M = U - V, n_in, n_out.
@@ -31,11 +42,14 @@ nearest_neighbors(query, ref, k, metric)
 """
 
 from pipeline.diffusion.replicates import ratio_flags, replicates
+from pipeline.feldman.convergence import convergence_table as feldman_convergence
 from pipeline.feldman.estimate import memorization_and_influence
+from pipeline.feldman.estimators import estimator_columns as feldman_estimators
+from pipeline.feldman.runs import Runs as FeldmanRuns
 from pipeline.frechet import frechet_distance
 from pipeline.kfold_vae.score import kfold_scores
 from pipeline.mrgan.ct_test import ct_statistic
 from pipeline.neighbors import knn as nearest_neighbors
 
-__all__ = ["memorization_and_influence", "kfold_scores", "ratio_flags", "replicates", "ct_statistic",
+__all__ = ["memorization_and_influence", "FeldmanRuns", "feldman_estimators", "feldman_convergence", "kfold_scores", "ratio_flags", "replicates", "ct_statistic",
            "frechet_distance", "nearest_neighbors"]
