@@ -75,6 +75,18 @@ def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> p
     return table.to_pandas()
 
 
+def parquet_columns(path: str | os.PathLike) -> list[str]:
+    """The column names of a Parquet table, from its footer alone (no data read), naming the file if
+    it is missing or unreadable as ``read_parquet`` does."""
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(f"{path}: file not found")
+    try:
+        return pq.read_schema(path).names
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise CorruptFileError(path, "Parquet file", err) from err
+
+
 def write_array(array: np.ndarray, path: str | os.PathLike) -> None:
     """Save a numpy array as ``.npy`` atomically."""
     with atomic_path(path) as tmp:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from pipeline import io
 from pipeline.errors import PipelineError
@@ -86,7 +85,7 @@ def _read_tables(paths: list[Path], wanted: list[str]) -> tuple[pd.DataFrame, se
         raise PipelineError("no shard tables given")
     parts, missing = [], set()
     for path in paths:
-        present = set(pq.read_schema(path).names)
+        present = set(io.parquet_columns(path))
         missing |= set(wanted) - present
         for column in ("run", *BOOL_COLUMNS):
             if column not in present:
