@@ -63,11 +63,13 @@ entries are NaN and every estimator averages over the runs where they are define
 group has none.
 
 ``ESTIMATORS`` names each one (higher = more memorized or more atypical), the record it needs and
-the function giving its value and standard error; ``estimate_all`` computes several in one pass.
+the function giving its value and standard error; ``estimate_all`` computes several, what they share
+(the margins' group means, the losses, LiRA's one pass) once.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -126,12 +128,17 @@ def margin_groups(member: np.ndarray, margin: np.ndarray, form: str = "sigmoid")
                             np.asarray(member, dtype=bool), np.asarray(margin))
 
 
+def difference_error(v_in, v_out, n_in, n_out) -> np.ndarray:
+    """sqrt(s2_in / n_in + s2_out / n_out): the standard error of a mean in minus a mean out."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(np.asarray(v_in) / n_in + np.asarray(v_out) / n_out)
+
+
 def margin_memorization(member: np.ndarray, margin: np.ndarray, form: str = "sigmoid"
                         ) -> tuple[np.ndarray, np.ndarray]:
     """(mem_margin, its standard error) per example (module docstring); NaN where a group is empty."""
-    q_in, q_out, v_in, v_out, n_in, n_out = margin_groups(member, margin, form)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return q_in - q_out, np.sqrt(v_in / n_in + v_out / n_out)
+    q_in, q_out, *groups = margin_groups(member, margin, form)
+    return q_in - q_out, difference_error(*groups)
 
 
 def member_mean(member: np.ndarray, values: np.ndarray, scale=None) -> tuple[np.ndarray, np.ndarray]:
@@ -173,9 +180,7 @@ def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray,
     covariate_se = np.nan_to_num(np.asarray(covariate_se, dtype=np.float64))
     v_in, v_out, n_in, n_out = (np.asarray(a, dtype=np.float64) for a in groups)
     usable = ~np.isnan(x) & ~np.isnan(covariate) & (n_in > 0) & (n_out > 0)
-    post = x.copy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        post_se = np.sqrt(v_in / n_in + v_out / n_out)
+    post, post_se = x.copy(), difference_error(v_in, v_out, n_in, n_out)
     positions = np.flatnonzero(usable)
     if not len(positions):
         return post, post_se
@@ -202,16 +207,44 @@ def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray,
     return post, post_se
 
 
-def margin_memorization_eb(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
-    """(mem_margin_eb, its posterior standard deviation) per example (module docstring)."""
-    q_in, q_out, v_in, v_out, n_in, n_out = margin_groups(runs.member, runs.margin)
-    loss, loss_se = cumulative_loss(runs.member, runs.cum_loss)
-    return shrink(q_in - q_out, (v_in, v_out, n_in, n_out), loss, loss_se)
+class _Pieces:
+    """What several estimators of one ``Runs`` share, each computed once when first asked for: the
+    margins' group means (mem_margin, mem_margin_eb), the cumulative loss (cum_loss and the shrinkage's
+    guide), LiRA's two variants (one pass) and the learning speed."""
+
+    def __init__(self, runs: Runs):
+        self.runs = runs
+
+    @cached_property
+    def margin_groups(self) -> tuple[np.ndarray, ...]:
+        return margin_groups(self.runs.member, self.runs.margin)
+
+    @cached_property
+    def cum_loss(self) -> tuple[np.ndarray, np.ndarray]:
+        return cumulative_loss(self.runs.member, self.runs.cum_loss)
+
+    @cached_property
+    def lira(self) -> dict[str, np.ndarray]:
+        return lira.per_example(self.runs.member, self.runs.lira_statistic)
+
+    @cached_property
+    def learning_speed(self) -> tuple[np.ndarray, np.ndarray]:
+        return learning_speed(self.runs.member, self.runs.epoch_correct, self.runs.epochs)
 
 
-def _mem(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
-    p_in, p_out, n_in, n_out = split_means(runs.member, runs.correct)
+def _mem(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+    p_in, p_out, n_in, n_out = split_means(pieces.runs.member, pieces.runs.correct)
     return p_in - p_out, standard_error(p_in, p_out, n_in, n_out)
+
+
+def _mem_margin(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+    q_in, q_out, *groups = pieces.margin_groups
+    return q_in - q_out, difference_error(*groups)
+
+
+def _mem_margin_eb(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+    q_in, q_out, *groups = pieces.margin_groups
+    return shrink(q_in - q_out, groups, *pieces.cum_loss)
 
 
 def _without_error(value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,21 +252,21 @@ def _without_error(value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return value, np.full(value.shape, np.nan)
 
 
-def _slowness(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
-    speed, se = learning_speed(runs.member, runs.epoch_correct, runs.epochs)
+def _slowness(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+    speed, se = pieces.learning_speed
     return 1.0 - speed, se
 
 
 # name -> (the record it needs, (value, standard error) per example). Higher = more memorized
 # (mem, mem_margin, mem_margin_eb, lira, lira_fixed) or more atypical (slowness, cum_loss).
-ESTIMATORS: dict[str, tuple[str, Callable[[Runs], tuple[np.ndarray, np.ndarray]]]] = {
+ESTIMATORS: dict[str, tuple[str, Callable[[_Pieces], tuple[np.ndarray, np.ndarray]]]] = {
     "mem": ("correct", _mem),
-    "mem_margin": ("margin", lambda runs: margin_memorization(runs.member, runs.margin)),
-    "mem_margin_eb": ("margin", margin_memorization_eb),
-    "lira": ("lira", lambda runs: _without_error(lira.per_example(runs.member, runs.lira_statistic)["online"])),
-    "lira_fixed": ("lira", lambda runs: _without_error(lira.per_example(runs.member, runs.lira_statistic)["fixed"])),
+    "mem_margin": ("margin", _mem_margin),
+    "mem_margin_eb": ("margin", _mem_margin_eb),
+    "lira": ("lira", lambda pieces: _without_error(pieces.lira["online"])),
+    "lira_fixed": ("lira", lambda pieces: _without_error(pieces.lira["fixed"])),
     "slowness": ("epoch_correct", _slowness),
-    "cum_loss": ("cum_loss", lambda runs: cumulative_loss(runs.member, runs.cum_loss)),
+    "cum_loss": ("cum_loss", lambda pieces: pieces.cum_loss),
 }
 # the estimators of memorization itself; slowness and cum_loss rank atypicality from training alone
 MEMORIZATION = ("mem", "mem_margin", "mem_margin_eb", "lira", "lira_fixed")
@@ -249,30 +282,24 @@ def available(runs: Runs) -> list[str]:
 
 
 def estimate_all(runs: Runs, names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(value, standard error) of each estimator of ``names`` on ``runs`` (LiRA's two variants from one
-    pass)."""
-    out = {}
-    if {"lira", "lira_fixed"} & set(names):
-        scores = lira.per_example(runs.member, runs.lira_statistic)
-        out.update({name: _without_error(scores[variant]) for name, variant in (("lira", "online"),
-                                                                               ("lira_fixed", "fixed"))})
-    for name in names:
-        if name not in out:
-            out[name] = ESTIMATORS[name][1](runs)
-    return {name: out[name] for name in names}
+    """(value, standard error) of each estimator of ``names`` on ``runs``, what they share computed once."""
+    pieces = _Pieces(runs)
+    return {name: ESTIMATORS[name][1](pieces) for name in names}
+
+
+def margin_memorization_eb(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+    """(mem_margin_eb, its standard error) per example (module docstring)."""
+    return estimate_all(runs, ["mem_margin_eb"])["mem_margin_eb"]
 
 
 def estimator_columns(runs: Runs) -> pd.DataFrame:
     """The columns of memorization.parquet after mem's (``estimate``), one row per training example."""
-    q_in, q_out, v_in, v_out, n_in, n_out = margin_groups(runs.member, runs.margin)
-    mem_margin = q_in - q_out
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mem_margin_se = np.sqrt(v_in / n_in + v_out / n_out)
-    loss, loss_se = cumulative_loss(runs.member, runs.cum_loss)
-    eb, eb_se = shrink(mem_margin, (v_in, v_out, n_in, n_out), loss, loss_se)
-    scores = lira.per_example(runs.member, runs.lira_statistic)
-    speed, speed_se = learning_speed(runs.member, runs.epoch_correct, runs.epochs)
-    return pd.DataFrame({"mem_margin": mem_margin, "mem_margin_se": mem_margin_se,
-                         "lira": scores["online"], "lira_fixed": scores["fixed"],
+    pieces = _Pieces(runs)
+    value = {name: ESTIMATORS[name][1](pieces) for name in ("mem_margin", "lira", "lira_fixed", "cum_loss",
+                                                             "mem_margin_eb")}
+    speed, speed_se = pieces.learning_speed
+    return pd.DataFrame({"mem_margin": value["mem_margin"][0], "mem_margin_se": value["mem_margin"][1],
+                         "lira": value["lira"][0], "lira_fixed": value["lira_fixed"][0],
                          "learning_speed": speed, "learning_speed_se": speed_se,
-                         "cum_loss": loss, "cum_loss_se": loss_se, "mem_margin_eb": eb, "mem_margin_eb_se": eb_se})
+                         "cum_loss": value["cum_loss"][0], "cum_loss_se": value["cum_loss"][1],
+                         "mem_margin_eb": value["mem_margin_eb"][0], "mem_margin_eb_se": value["mem_margin_eb"][1]})
