@@ -58,15 +58,22 @@ def write_parquet(table: pd.DataFrame | pa.Table, path: str | os.PathLike) -> No
         pq.write_table(table, tmp)
 
 
-def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a Parquet table, naming the file if it is missing, truncated or lacks columns."""
-    path = Path(path)
+@contextlib.contextmanager
+def _reading_parquet(path: Path) -> Iterator[None]:
+    """Name ``path`` in the error when it is missing, or unreadable as Parquet (truncated, overwritten)."""
     if not path.exists():
         raise PipelineError(f"{path}: file not found")
     try:
-        table = pq.read_table(path)
+        yield
     except (pa.ArrowException, OSError, ValueError) as err:
         raise CorruptFileError(path, "Parquet file", err) from err
+
+
+def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet table, naming the file if it is missing, truncated or lacks columns."""
+    path = Path(path)
+    with _reading_parquet(path):
+        table = pq.read_table(path)
     if columns is not None:
         missing = [c for c in columns if c not in table.column_names]
         if missing:
@@ -79,12 +86,8 @@ def parquet_columns(path: str | os.PathLike) -> list[str]:
     """The column names of a Parquet table, from its footer alone (no data read), naming the file if
     it is missing or unreadable as ``read_parquet`` does."""
     path = Path(path)
-    if not path.exists():
-        raise PipelineError(f"{path}: file not found")
-    try:
+    with _reading_parquet(path):
         return pq.read_schema(path).names
-    except (pa.ArrowException, OSError, ValueError) as err:
-        raise CorruptFileError(path, "Parquet file", err) from err
 
 
 def write_array(array: np.ndarray, path: str | os.PathLike) -> None:

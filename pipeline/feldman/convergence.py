@@ -255,6 +255,7 @@ def convergence_table(runs: Runs, estimators: list[str], n_splits: int, seed: in
     full = estimate_all(runs, sorted({"mem", *estimators}))
     thresholds = {name: memorized_threshold(name, {n: v for n, (v, _) in full.items()}, mem_threshold)
                   for name in estimators}
+    with_mem = {name: agreement_with_mem(full, name) for name in estimators}  # from all runs: once each
     by_estimator = {name: [] for name in estimators}
     progress = Progress(log, len(steps) * n_splits, "convergence splits")
     for size in steps:
@@ -273,7 +274,7 @@ def convergence_table(runs: Runs, estimators: list[str], n_splits: int, seed: in
                    "spearman_sd": float(np.nanstd([s["spearman"] for s in splits]))
                    if not np.isnan([s["spearman"] for s in splits]).all() else np.nan,
                    "memorized_threshold": thresholds[name][0], "memorized_full": thresholds[name][1],
-                   "full_jaccard_top1_mem": agreement_with_mem(full, name)}
+                   "full_jaccard_top1_mem": with_mem[name]}
             for key in splits[0]:
                 row[key] = (int(sum(s[key] for s in splits)) if key.endswith("_splits") else
                             _mean([s[key] for s in splits]))
