@@ -178,15 +178,15 @@ def same_statistics(a: np.ndarray, b: np.ndarray) -> tuple[bool, float, float, f
     return agree, float(a.mean()), float(b.mean()), tolerance
 
 
-def compare_tables(cpu_root: Path, cuda_root: Path) -> list[dict]:
+def compare_tables(cpu_root: Path, cuda_root: Path, names: tuple[str, str] = ("cpu", "cuda")) -> list[dict]:
     """One row per table: its status (equal, same statistics, reported, different, missing), whether
-    it passes, and the columns behind the status."""
+    it passes, and the columns behind the status. ``names``: what the two runs are called in it."""
     rows = []
     cpu, cuda = result_files(cpu_root), result_files(cuda_root)
     for name in sorted(set(cpu) | set(cuda)):
         row = {"table": name, "stage": name.split("/")[0], "detail": ""}
         if name not in cpu or name not in cuda:
-            rows.append({**row, "status": "missing on " + ("cuda" if name in cpu else "cpu"), "ok": False})
+            rows.append({**row, "status": "missing on " + (names[1] if name in cpu else names[0]), "ok": False})
             continue
         npy = name.endswith(".npy")
         if npy:
@@ -210,7 +210,7 @@ def compare_tables(cpu_root: Path, cuda_root: Path) -> list[dict]:
             if equal or va is None or vb is None or np.array_equal(va, vb, equal_nan=True):
                 continue
             agree, ma, mb, tol = same_statistics(va, vb)
-            text = f"{col}: mean {ma:.4g} (cpu) vs {mb:.4g} (cuda)"
+            text = f"{col}: mean {ma:.4g} ({names[0]}) vs {mb:.4g} ({names[1]})"
             if min(len(va), len(vb)) < MIN_JUDGED_VALUES:
                 reported.append(f"{text}, {min(len(va), len(vb))} value(s), not judged")
             elif not agree:
@@ -277,6 +277,7 @@ def benchmark_commands(device: str, small: bool) -> dict[str, list[str]]:
             "diffusion": ["diffusion_throughput.py", "--quick", "--device", device],
             "kfold_vae_likelihood": ["kfold_vae_likelihood.py", "--quick", "--device", device],
             "mrgan_steps": ["mrgan_steps.py", "--quick", "--device", device],
+            "precision": ["precision_throughput.py", "--quick", "--repeats", "1", "--device", device],
         }
     return {
         "feldman_shard_mlp": ["feldman_shard_throughput.py", "--device", device, "--models", "1000",
@@ -292,6 +293,7 @@ def benchmark_commands(device: str, small: bool) -> dict[str, list[str]]:
         "kfold_vae_likelihood": ["kfold_vae_likelihood.py", "--device", device, "--examples", "4096",
                                  "--samples", "256"],
         "mrgan_steps": ["mrgan_steps.py", "--device", device, "--steps", "300"],
+        "precision": ["precision_throughput.py", "--device", device, "--repeats", "3"],
     }
 
 

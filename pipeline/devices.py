@@ -1,19 +1,37 @@
-"""Turn the config's device settings into a torch device, failing clearly when CUDA is missing.
+"""Turn the config's device settings into a torch device and a training precision, failing clearly
+when CUDA is missing.
 
-One place for this so every trainer treats ``device`` and ``tf32`` (top-level config keys, passed to
-each job as ``--device`` and ``--tf32``) the same way.
+One place for this so every trainer treats ``device``, ``tf32`` and ``precision`` (top-level config
+keys, passed to each job as ``--device``, ``--tf32`` and ``--precision``) the same way.
+
+Precision. ``bf16`` trains under ``torch.autocast`` with bfloat16: matrix products and convolutions
+take bfloat16 inputs (8-bit mantissa) and accumulate in float32, while the weights, the optimizer
+state, the loss and every number a job records stay float32 (each trainer casts its network's
+output to float32 before the loss, and measurements such as margins are taken without autocast).
+``auto`` is bf16 where the hardware multiplies bfloat16 natively (a CUDA GPU that supports it, a CPU
+with AVX-512 BF16 or AMX) and float32 elsewhere, where bfloat16 would be emulated and slower; it
+says which once in the job's log.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from contextlib import contextmanager
+from functools import cache
 
 import torch
 
 from pipeline.errors import PipelineError
+from pipeline.progress import get_logger
 from pipeline.schema import schema_default
+
+log = get_logger("devices")
+
+PRECISIONS = ("auto", "bf16", "float32")
+# CPU flags (Linux /proc/cpuinfo) of native bfloat16 matrix products: x86's AVX-512 BF16 and AMX, Arm's BF16
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 
 
 def resolve_device(name: str, tf32: bool = schema_default("tf32")) -> torch.device:
@@ -53,15 +71,64 @@ def full_float32():
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def add_device_args(parser: argparse.ArgumentParser) -> None:
-    """The ``--device`` and ``--tf32`` options every job that runs torch models takes."""
+@cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (empty where /proc/cpuinfo is not there)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.split(":")[0].strip() in ("flags", "Features"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Does ``device`` multiply bfloat16 in hardware (so bf16 autocast is faster, not emulated)?"""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return device.type == "cpu" and any(flag in cpu_flags() for flag in CPU_BF16_FLAGS)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """The dtype training multiplies in on ``device``: torch.bfloat16 or torch.float32 (config key
+    ``precision``; ``auto``: bfloat16 where ``native_bf16``, said once in the log either way)."""
+    if name not in PRECISIONS:
+        raise PipelineError(f"config key precision: {name!r} is not one of {', '.join(PRECISIONS)}")
+    if name == "auto":
+        native = native_bf16(device)
+        log.info("precision auto: %s on %s (%s)", "bf16" if native else "float32", device,
+                 "native bfloat16 matrix products" if native else "no native bfloat16 here; bf16 would be emulated")
+        return torch.bfloat16 if native else torch.float32
+    return torch.bfloat16 if name == "bf16" else torch.float32
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """The training step's context: bfloat16 autocast on ``device`` for ``dtype`` bfloat16, else nothing.
+    Whatever runs inside returns bfloat16 from its matrix products; cast to float32 before a loss."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def add_device_args(parser: argparse.ArgumentParser, training: bool = False) -> None:
+    """The ``--device`` and ``--tf32`` options every job that runs torch models takes, and, for a
+    training job (``training``), ``--precision``."""
     parser.add_argument("--device", default=schema_default("device"), help="auto (cuda if available), cpu or cuda[:k]")
     parser.add_argument("--tf32", choices=("on", "off"), default="on" if schema_default("tf32") else "off",
                         help="TensorFloat-32 matrix products on CUDA (config key tf32)")
+    if training:
+        parser.add_argument("--precision", choices=PRECISIONS, default=schema_default("precision"),
+                            help="training's matrix products: bf16 autocast, float32, or auto (config key precision)")
 
 
 def device_from_args(args: argparse.Namespace) -> torch.device:
     return resolve_device(args.device, args.tf32 == "on")
+
+
+def precision_from_args(args: argparse.Namespace, device: torch.device) -> torch.dtype:
+    return resolve_precision(args.precision, device)
 
 
 def free_memory_bytes(device: torch.device) -> int:

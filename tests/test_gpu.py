@@ -11,7 +11,7 @@ import torch
 from pipeline import io
 from pipeline.data import embedded
 from pipeline.data.dataset import Dataset
-from pipeline.devices import free_memory_bytes, resolve_device
+from pipeline.devices import free_memory_bytes, resolve_device, resolve_precision
 from pipeline.feldman import models, module_stack, stacking
 from pipeline.feldman.train_shard import as_tensor, full_spec, train_shard, train_stacked
 from pipeline.splits import subset_masks, subsets_table
@@ -125,6 +125,7 @@ def test_neighbour_search_pins_queries_and_finds_the_exact_neighbours(monkeypatc
 
 
 def test_diffusion_trains_under_bf16_autocast_with_float32_weights():
+    """precision auto on a GPU with native bfloat16 (every GPU this suite targets) is bf16."""
     from pipeline.diffusion import train as diffusion_train
 
     images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
@@ -137,7 +138,8 @@ def test_diffusion_trains_under_bf16_autocast_with_float32_weights():
     hook = torch.nn.modules.module.register_module_forward_hook(record)
     try:
         model, log = diffusion_train.train(images, np.zeros(16, dtype=np.int64),
-                                           {"width": 8, "steps": 60, "log_every": 10}, 0, resolve_device("cuda"))
+                                           {"width": 8, "steps": 60, "log_every": 10}, 0, resolve_device("cuda"),
+                                           precision=resolve_precision("auto", resolve_device("cuda")))
     finally:
         hook.remove()
     assert torch.bfloat16 in conv_outputs, conv_outputs  # removing the autocast leaves only float32

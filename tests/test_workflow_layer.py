@@ -291,3 +291,15 @@ def test_the_slurm_profile_sends_exactly_the_gpu_jobs_to_gpu_nodes():
     assert set(profile["set-resources"]) | set(profile["groups"]) <= set(bodies)
     asks_gpu = {name for name, res in profile["set-resources"].items() if res.get("gpu")}
     assert asks_gpu == gpu_rules - set(profile["groups"]) and not asks_gpu & set(profile["groups"])
+
+
+@pytest.mark.workflow
+def test_a_precision_change_reruns_the_training_jobs_and_what_follows_them(tiny_run, tmp_path):
+    """precision reaches the training jobs only: data, splits, embedders, features of the data sets
+    and the neighbours of real images stay cached."""
+    run = copy_of(tiny_run, tmp_path)
+    rules = scheduled_rules(snakemake(run, "-n", "--config", "precision=float32").stdout)
+    training = {"feldman_train_shard", "kfold_vae_train", "kfold_vae_full_model", "mrgan_train", "diffusion_train"}
+    assert training <= rules, rules
+    assert not rules & {"prepare_dataset", "kfold_assignment", "feldman_subsets", "diffusion_subset", "mrgan_embedder",
+                        "mrgan_dataset_features", "mrgan_guideline", "dataset_neighbors"}, rules

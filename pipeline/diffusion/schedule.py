@@ -48,10 +48,11 @@ class Diffusion:
 
     def loss(self, model, x0: torch.Tensor, y: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:
-        """Simple DDPM loss: MSE between true and predicted noise at a uniform random step."""
+        """Simple DDPM loss: MSE between true and predicted noise at a uniform random step (in float32,
+        also when the model runs under bfloat16 autocast)."""
         t = torch.randint(0, self.T, (len(x0),), device=x0.device, generator=generator)
         noise = torch.randn(x0.shape, device=x0.device, generator=generator)
-        return F.mse_loss(model(self.q_sample(x0, t, noise), t, y), noise)
+        return F.mse_loss(model(self.q_sample(x0, t, noise), t, y).float(), noise)
 
     def respaced_steps(self, n_steps: int) -> np.ndarray:
         """Evenly strided model steps from T-1 down to 0 (at most T of them)."""

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from pipeline import checkpoints, cli, io
-from pipeline.devices import add_device_args, device_from_args
+from pipeline.devices import add_device_args, autocast, device_from_args, precision_from_args
 from pipeline.diffusion.schedule import Diffusion
 from pipeline.diffusion.spec import TRAIN_KEYS
 from pipeline.diffusion.unet import UNet, UNetConfig
@@ -72,9 +72,10 @@ def build_model(spec: dict, images: np.ndarray, num_classes: int) -> UNet:
 
 
 def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device: torch.device,
-          out_model: Path | None = None) -> tuple[UNet, pd.DataFrame]:
+          out_model: Path | None = None, precision: torch.dtype = torch.float32) -> tuple[UNet, pd.DataFrame]:
     """Train to ``spec['steps']``; returns model and log. With ``out_model``, checkpoint to
-    ``<out_model>.resume.pt`` every ``checkpoint_every`` steps and resume from it if it exists."""
+    ``<out_model>.resume.pt`` every ``checkpoint_every`` steps and resume from it if it exists.
+    Steps multiply in ``precision`` (bfloat16: autocast; the loss is float32)."""
     spec = train_spec(spec)
     torch.manual_seed(seed)
     num_classes = int(labels.max()) + 1 if len(labels) else 0
@@ -91,7 +92,8 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
     resume, state = None, None
     if out_model is not None:
         # the device type too: a CUDA generator's state cannot be set on a CPU one, nor the reverse
-        resume = checkpoints.Checkpoint(out_model, {"spec": spec, "seed": seed, "device": device.type},
+        resume = checkpoints.Checkpoint(out_model, {"spec": spec, "seed": seed, "device": device.type,
+                                                    "precision": str(precision)},
                                         [images, np.asarray(labels, dtype=np.int64)], every=spec["checkpoint_every"])
         state = resume.load(describe=lambda s: f"at step {s['step']}")  # unreadable: CorruptFileError
     if state is not None:
@@ -101,13 +103,12 @@ def train(images: np.ndarray, labels: np.ndarray, spec: dict, seed: int, device:
         step, rows = state["step"], state["rows"]
         running, count = torch.tensor(state["running"], dtype=torch.float64, device=device), state["count"]
         torch.set_rng_state(state["torch_rng"])  # dropout, if any
-    autocast = device.type == "cuda"
     progress = Progress(log, spec["steps"], "train steps")
     progress.done = step
     model.train()
     while step < spec["steps"]:
         idx = torch.randint(0, len(x_all), (spec["batch_size"],), device=device, generator=gen)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        with autocast(device, precision):
             loss = diffusion.loss(model, x_all[idx], y_all[idx] if spec["conditional"] else None, generator=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -153,7 +154,7 @@ def main() -> None:
     parser.add_argument("--images", required=True, type=Path, help="train_images.npy")
     parser.add_argument("--spec", required=True, type=cli.json_arg)
     parser.add_argument("--seed", type=int, default=0)
-    add_device_args(parser)
+    add_device_args(parser, training=True)
     parser.add_argument("--out-model", required=True, type=Path)
     parser.add_argument("--out-log", required=True, type=Path)
     a = parser.parse_args()
@@ -168,7 +169,7 @@ def main() -> None:
         torch.set_num_threads(1)
     start = time.monotonic()
     log.info("training on %d images %s, spec %s, device %s", len(images), images.shape[1:], a.spec, device)
-    model, table = train(images, labels, a.spec, a.seed, device, a.out_model)
+    model, table = train(images, labels, a.spec, a.seed, device, a.out_model, precision_from_args(a, device))
     save_model(model, a.spec, a.out_model)
     io.write_parquet(table, a.out_log)
     checkpoints.remove(a.out_model)

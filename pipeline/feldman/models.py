@@ -63,7 +63,10 @@ class StackedMLP(nn.Module):
         """x (S, B, C, H, W) or shared (B, C, H, W) -> logits (S, B, classes)."""
         h = x.flatten(start_dim=-3)
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.matmul(h, w) + b
+            # under bfloat16 autocast the product is bfloat16; adding the bias in its dtype keeps the
+            # activations bfloat16 (a float32 bias would promote them and cost a cast each way)
+            h = torch.matmul(h, w)
+            h = h + b.to(h.dtype)
             if layer < len(self.weights) - 1:
                 h = F.relu(h)
         return h

@@ -45,7 +45,7 @@ from torch.nn import functional as F
 
 from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
-from pipeline.devices import add_device_args, free_memory_bytes, resolve_device
+from pipeline.devices import add_device_args, autocast, free_memory_bytes, resolve_device, resolve_precision
 from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.feldman import models, module_stack, stacking
 from pipeline.feldman.shard_table import MAX_EPOCHS, shard_table
@@ -113,8 +113,11 @@ class TrainingRecord:
 
 def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, spec: dict,
                   state: dict | None = None, on_epoch=None, arch: str = "*",
-                  record: TrainingRecord | None = None) -> None:
+                  record: TrainingRecord | None = None, precision: torch.dtype = torch.float32) -> None:
     """Train the S stacked models, model s on ``members[s]``; resume from ``state`` if given.
+
+    ``precision`` bfloat16: each step's forward and backward pass multiply in bfloat16 (autocast);
+    the logits are cast to float32 before the loss and the record, the weights stay float32.
 
     ``record`` (or None: nothing recorded): what each step's forward pass adds for its batch
     (``TrainingRecord``); on resume, pass it holding what was saved with ``state``. A loss that is not
@@ -143,7 +146,8 @@ def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, 
             for group in opt.param_groups:
                 group["lr"] = lr_at(spec, epoch * n_steps + k, total)
             idx = order[:, k * bs:(k + 1) * bs]  # (S, B)
-            logits = model(x[idx])  # (S, B, classes)
+            with autocast(x.device, precision):
+                logits = model(x[idx]).float()  # (S, B, classes)
             losses = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="none")
             if record is not None:
                 record.add(logits, y[idx], idx, losses)
@@ -159,7 +163,8 @@ def train_stacked(model, x, y, members: np.ndarray, runs: list[int], seed: int, 
             on_epoch(epoch + 1, model, opt)
 
 
-def train_plain(net, x, y, members: np.ndarray, run: int, seed: int, spec: dict) -> None:
+def train_plain(net, x, y, members: np.ndarray, run: int, seed: int, spec: dict,
+                precision: torch.dtype = torch.float32) -> None:
     """The same training for one ordinary model (the loop baseline): same batches, same optimizer."""
     m, bs = int(members.sum()), spec["batch_size"]
     n_steps = steps_per_epoch(m, bs)
@@ -171,7 +176,9 @@ def train_plain(net, x, y, members: np.ndarray, run: int, seed: int, spec: dict)
             for group in opt.param_groups:
                 group["lr"] = lr_at(spec, epoch * n_steps + k, total)
             idx = order[k * bs:(k + 1) * bs]
-            loss = F.cross_entropy(net(x[idx]), y[idx])
+            with autocast(x.device, precision):
+                logits = net(x[idx]).float()
+            loss = F.cross_entropy(logits, y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -302,10 +309,12 @@ def warn_if_not_vmappable(job: ShardData, arch: str, device: torch.device) -> No
                     "after another with ordinary autograd instead", arch, reason)
 
 
-def shard_checkpoint(out: Path, job: ShardData, seed: int) -> checkpoints.Checkpoint:
+def shard_checkpoint(out: Path, job: ShardData, seed: int, precision: torch.dtype) -> checkpoints.Checkpoint:
     """The job's resume checkpoint: the images, labels and subsets enter the fingerprint, so a
-    checkpoint of other data (or of a shard that recorded other columns) is never resumed."""
-    return checkpoints.Checkpoint(out, {"runs": job.runs, "spec": job.spec, "seed": seed, "records": RECORDS},
+    checkpoint of other data (or of a shard that recorded other columns, or trained in another
+    precision) is never resumed."""
+    return checkpoints.Checkpoint(out, {"runs": job.runs, "spec": job.spec, "seed": seed, "records": RECORDS,
+                                        "precision": str(precision)},
                                   [job.x_train, job.y_train, job.x_test, job.y_test, job.members],
                                   cost_ratio=SAVE_COST_RATIO)
 
@@ -325,17 +334,20 @@ def choose_stack_size(job: ShardData, shard_size: int | str, saved: dict | None,
 
 
 def train_one_stack(job: ShardData, group: list[int], rows: slice, seed: int, arch: str, device: torch.device,
-                    tensors: tuple, eval_rows: int, state: dict | None, on_epoch) -> tuple[torch.nn.Module, dict]:
+                    tensors: tuple, eval_rows: int, state: dict | None, on_epoch,
+                    precision: torch.dtype = torch.float32) -> tuple[torch.nn.Module, dict]:
     """Train the stack of runs ``group`` (rows ``rows`` of the job's members), from ``state`` if it was
     interrupted, and return the trained model and its records (the table's per-example columns).
-    ``on_epoch(epoch, model, opt, record)`` is called after each epoch (the checkpoint)."""
+    ``on_epoch(epoch, model, opt, record)`` is called after each epoch (the checkpoint). Training
+    multiplies in ``precision``; the final pass that measures correctness and margins runs in float32."""
     xt, yt, xs, ys = tensors
     model = models.build(job.spec, group, seed, job.image_shape, job.n_classes, arch, device)
     record = (TrainingRecord.zeros(len(group), len(job.y_train), device) if state is None else
               TrainingRecord(state["epoch_correct"].to(device), state["cum_loss"].to(device)))
     model.train()
     train_stacked(model, xt, yt, job.members[rows], group, seed, job.spec, state=state, arch=arch,
-                  on_epoch=lambda epoch, model, opt: on_epoch(epoch, model, opt, record), record=record)
+                  on_epoch=lambda epoch, model, opt: on_epoch(epoch, model, opt, record), record=record,
+                  precision=precision)
     model.eval()
     train, test = evaluate(model, xt, yt, eval_rows), evaluate(model, xs, ys, eval_rows)
     return model, {"train_correct": train["correct"], "test_correct": test["correct"],
@@ -352,17 +364,18 @@ def save_trained_models(path: Path, resume: checkpoints.Checkpoint, stack_size: 
 
 def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | str, arch: str, spec: dict,
                 seed: int, device: str, out: Path, save_models: Path | None = None,
-                tf32: bool = schema_default("tf32")) -> None:
+                tf32: bool = schema_default("tf32"), precision: str = schema_default("precision")) -> None:
     """Train the job's runs in stacks (all at once for an integer shard size; as many as fit in the
     device's free memory for ``auto``) and write the shard table."""
     torch.manual_seed(seed)
     device = resolve_device(device, tf32)
+    dtype = resolve_precision(precision, device)
     job = load_shard_data(dataset_dir, subsets, shard, shard_size, arch, spec)
     warn_if_not_vmappable(job, arch, device)
     # the data stay on the device for every stack
     tensors = (as_tensor(job.x_train, device), torch.from_numpy(job.y_train).to(device),
                as_tensor(job.x_test, device), torch.from_numpy(job.y_test).to(device))
-    resume = shard_checkpoint(out, job, seed)
+    resume = shard_checkpoint(out, job, seed, dtype)
     saved = resume.load(describe=lambda s: f"{len(s['done'])} stack(s) done, current stack after "
                                            f"epoch {s.get('epoch', 0)}")
     stack_size = choose_stack_size(job, shard_size, saved, device)
@@ -384,7 +397,7 @@ def train_shard(dataset_dir: Path, subsets: Path, shard: int, shard_size: int | 
         rows = slice(g * stack_size, g * stack_size + len(groups[g]))
         state = saved if saved is not None and saved.get("model") is not None and g == len(saved["done"]) else None
         model, records = train_one_stack(job, groups[g], rows, seed, arch, device, tensors, eval_rows, state,
-                                         checkpoint)
+                                         checkpoint, dtype)
         done.append(records)
         if g + 1 < len(groups):
             resume.save(payload(stack_size, done))
@@ -410,7 +423,7 @@ def main() -> None:
     parser.add_argument("--arch", required=True, help="architecture name")
     parser.add_argument("--spec", required=True, type=cli.json_arg, help="architecture spec as JSON")
     parser.add_argument("--seed", required=True, type=int, help="splits seed of --subsets (seeds init and order too)")
-    add_device_args(parser)
+    add_device_args(parser, training=True)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--save-models", type=Path, default=None, help="also write the trained models here (.pt)")
     parser.add_argument("--out", required=True, type=Path)
@@ -418,7 +431,7 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     train_shard(a.dataset_dir, a.subsets, a.shard, a.shard_size, a.arch, a.spec, a.seed, a.device, a.out,
-                a.save_models, a.tf32 == "on")
+                a.save_models, a.tf32 == "on", a.precision)
 
 
 if __name__ == "__main__":

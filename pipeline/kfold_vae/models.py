@@ -103,8 +103,9 @@ class VAE(nn.Module):
         return torch.zeros(len(x), device=x.device)
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
-        """Single-sample ELBO per example (model space), the training objective."""
-        mu, logvar = self.encode(x)
+        """Single-sample ELBO per example (model space), the training objective. Under bfloat16
+        autocast the networks' outputs are cast to float32 first, so the ELBO's sums are float32."""
+        mu, logvar = (t.float() for t in self.encode(x))
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         kl = 0.5 * (mu**2 + torch.exp(logvar) - 1.0 - logvar).sum(dim=1)
         return self.log_likelihood(x, z[None])[0] - kl
@@ -138,7 +139,7 @@ class BernoulliMLP(VAE):
         return self.decoder(z)
 
     def log_likelihood(self, x, z):
-        logits = self.logits(z)  # (S, B, D)
+        logits = self.logits(z).float()  # (S, B, D)
         return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
     def decoder_mean_images(self, z, shape):
@@ -197,7 +198,7 @@ class ConvVAE(VAE):
     def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z (..., L) -> (mean, logvar), each (..., C, 32, 32) in logit space."""
         lead = z.shape[:-1]
-        out = self.decoder(z.reshape(-1, self.latent_dim, 1, 1))
+        out = self.decoder(z.reshape(-1, self.latent_dim, 1, 1)).float()
         if self.constant_variance:
             mean, logvar = out, self.log_gamma.expand_as(out)
         else:

@@ -36,7 +36,7 @@ import torch
 
 from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
-from pipeline.devices import add_device_args, device_from_args
+from pipeline.devices import add_device_args, autocast, device_from_args, precision_from_args
 from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.kfold_vae.likelihood import log_px
 from pipeline.kfold_vae.models import VAE, build_model
@@ -87,14 +87,15 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[VA
 
 def fit_and_evaluate(images: np.ndarray, train_mask: np.ndarray, spec: dict, seed: int, job: tuple[int, int],
                      device: torch.device = torch.device("cpu"), out_model: Path | None = None,
-                     evaluate: bool = True) -> tuple[VAE, pd.DataFrame]:
+                     evaluate: bool = True, precision: torch.dtype = torch.float32) -> tuple[VAE, pd.DataFrame]:
     """Train on ``images[train_mask]``; return the model and, per evaluation epoch, log p(x) of all ``images``.
 
     ``images``: uint8 (n, H, W, C), the whole training split in dataset order. ``job`` is
     (repeat, fold) and, with ``seed``, fixes every random draw. The returned rows carry
     positions (0..n-1) in ``index``; callers map them to dataset indices. With ``out_model``, progress
     is checkpointed after each epoch to ``<out_model>.resume.pt`` and resumed from it; the caller
-    removes it once the final files are written.
+    removes it once the final files are written. Training steps multiply in ``precision`` (bfloat16:
+    autocast); log p(x) is evaluated in float32.
     """
     spec = check_spec(spec)
     repeat, fold = job
@@ -109,7 +110,7 @@ def fit_and_evaluate(images: np.ndarray, train_mask: np.ndarray, spec: dict, see
     start, rows = 0, []
     resume = None
     if out_model is not None:
-        settings = {"spec": spec, "seed": seed, "job": list(job), "evaluate": evaluate}
+        settings = {"spec": spec, "seed": seed, "job": list(job), "evaluate": evaluate, "precision": str(precision)}
         resume = checkpoints.Checkpoint(out_model, settings, [images, train_mask])
         # an unreadable checkpoint raises CorruptFileError naming it
         state = resume.load(describe=lambda s: f"after epoch {s['epoch']}")
@@ -127,7 +128,8 @@ def fit_and_evaluate(images: np.ndarray, train_mask: np.ndarray, spec: dict, see
         for begin in range(0, len(order), spec["batch_size"]):
             batch = np.sort(order[begin : begin + spec["batch_size"]])
             x = model.prepare(images[batch], generator, train=True).to(device)
-            loss = -model.elbo(x).mean()
+            with autocast(device, precision):
+                loss = -model.elbo(x).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -183,7 +185,7 @@ def main() -> None:
     parser.add_argument("--fold", required=True, help="held-out fold, or 'all' to train on every example")
     parser.add_argument("--spec", required=True, type=cli.json_arg)
     parser.add_argument("--seed", required=True, type=int)
-    add_device_args(parser)
+    add_device_args(parser, training=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out-model", required=True, type=Path)
     parser.add_argument("--out-logpx", type=Path, help="logpx.parquet (for --fold all: log p(x) under the full model, used by the atlas)")
@@ -198,7 +200,8 @@ def main() -> None:
     log.info("%s: repeat %d, held-out fold %s: %d of %d training examples, %s on %s", a.dataset_dir, a.repeat,
              a.fold, int(mask.sum()), len(mask), spec["kind"], device)
     model, table = fit_and_evaluate(images, mask, spec, a.seed, (a.repeat, -1 if fold is None else fold), device,
-                                    a.out_model, evaluate=a.out_logpx is not None)
+                                    a.out_model, evaluate=a.out_logpx is not None,
+                                    precision=precision_from_args(a, device))
     if a.out_logpx is not None:
         table["index"] = train_index[table["index"].to_numpy()]
         io.write_parquet(table, a.out_logpx)

@@ -36,7 +36,7 @@ from pipeline import checkpoints, cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError, check_finite_loss
 from pipeline.mrgan import gan
-from pipeline.devices import add_device_args, device_from_args
+from pipeline.devices import add_device_args, autocast, device_from_args, precision_from_args
 from pipeline.mrgan.embed import load_embedder
 from pipeline.mrgan.rejection import MemorizationRejection
 from pipeline.mrgan.spec import TRAIN_KEYS
@@ -59,9 +59,10 @@ class Trainer:
     """The models, optimisers, data and RNG of one job; ``step()`` is one generator step."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, spec: dict, seed: int,
-                 rejection: MemorizationRejection, device: str = "cpu"):
+                 rejection: MemorizationRejection, device: str = "cpu", precision: torch.dtype = torch.float32):
         spec = settings(spec)  # keys it lacks take the schema's defaults
-        self.spec, self.device, self.rejection = spec, device, rejection
+        self.spec, self.device, self.rejection = spec, torch.device(device), rejection
+        self.precision = precision
         torch.manual_seed(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.real = gan.images_to_tensor(images, "tanh")
@@ -84,7 +85,14 @@ class Trainer:
         n = self.spec["batch_size"]
         z = torch.randn(n, self.spec["z_dim"], generator=self.gen).to(self.device)
         labels = self._fake_labels(n)
-        return self.G(z, labels), labels
+        with autocast(self.device, self.precision):
+            fake = self.G(z, labels)
+        return fake.float(), labels  # rejection measures the fakes' distances in float32
+
+    def _logits(self, x, labels):
+        """The discriminator's logits, float32 for the loss."""
+        with autocast(self.device, self.precision):
+            return self.D(x, labels).float()
 
     def step(self) -> dict:
         n = self.spec["batch_size"]
@@ -93,12 +101,12 @@ class Trainer:
             real, real_labels = self.real[idx].to(self.device), self.labels[idx].to(self.device)
             with torch.no_grad():
                 fake, fake_labels = self._draw()  # the discriminator sees all fakes
-            loss_d = gan.d_loss(self.spec["loss"], self.D(real, real_labels), self.D(fake, fake_labels))
+            loss_d = gan.d_loss(self.spec["loss"], self._logits(real, real_labels), self._logits(fake, fake_labels))
             self.opt_d.zero_grad()
             loss_d.backward()
             self.opt_d.step()
         fake, fake_labels, stats = self.rejection.select(self._draw)
-        loss_g = gan.g_loss(self.spec["loss"], self.D(fake, fake_labels))
+        loss_g = gan.g_loss(self.spec["loss"], self._logits(fake, fake_labels))
         self.opt_g.zero_grad()
         loss_g.backward()
         self.opt_g.step()
@@ -125,17 +133,18 @@ class Trainer:
         self.rows = list(state["rows"])
 
 
-def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_generator, out_log, device="cpu"):
+def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_generator, out_log, device="cpu",
+          precision: torch.dtype = torch.float32):
     spec = settings(spec)
     out_generator = Path(out_generator)
     images, labels, _ = Dataset.load(dataset_dir).split_arrays("train")
     embedder = load_embedder(embedding_kind, embedding_file, device)
     train_features = embedder.embed_images(images)
     rejection = MemorizationRejection(embedder, train_features, tau, spec["max_resample"], device)
-    trainer = Trainer(images, labels, spec, seed, rejection, device)
+    trainer = Trainer(images, labels, spec, seed, rejection, device, precision)
     # content, not paths: other images or another embedder at the same path never resume this checkpoint
     embedder_bytes = np.fromfile(embedding_file, dtype=np.uint8)  # load_embedder found the file
-    job = {"embedding": embedding_kind, "tau": float(tau), "seed": int(seed), "spec": spec}
+    job = {"embedding": embedding_kind, "tau": float(tau), "seed": int(seed), "spec": spec, "precision": str(precision)}
     resume = checkpoints.Checkpoint(out_generator, job, [images, labels, embedder_bytes],
                                     every=spec["checkpoint_every"])
     state = resume.load(describe=lambda s: f"at step {len(s['rows'])}")  # unreadable: CorruptFileError
@@ -168,12 +177,13 @@ def main() -> None:
     parser.add_argument("--tau", type=float, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--spec", type=cli.json_arg, default={})
-    add_device_args(parser)
+    add_device_args(parser, training=True)
     parser.add_argument("--out-generator", required=True, help="generator.pt")
     parser.add_argument("--out-log", required=True, help="train_log.parquet")
     args = parser.parse_args()
+    device = device_from_args(args)
     train(args.dataset_dir, args.embedding_kind, args.embedding_file, args.tau, args.seed, args.spec,
-          args.out_generator, args.out_log, device_from_args(args))
+          args.out_generator, args.out_log, device, precision_from_args(args, device))
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ onerror:
 
 # Where every training and sampling job runs (config keys device and tf32), as command-line options.
 DEVICE_ARGS = f"--device {config['device']} --tf32 {'on' if config['tf32'] else 'off'}"
+# Training jobs take the precision too (config key precision): a change reruns them and what follows,
+# not the sampling and feature jobs, which compute in float32 whatever it says.
+TRAIN_DEVICE_ARGS = f"{DEVICE_ARGS} --precision {config['precision']}"
 # GPUs a training or sampling job takes: with the profile's `resources: [gpu=1]`, two such jobs never
 # share one GPU (raise the limit to share). Jobs that will run on the CPU take none (auto: no
 # NVIDIA driver tools here).

@@ -46,7 +46,7 @@ rule diffusion_train:
         gpu=GPU_JOB,
     params:
         code=code_version("pipeline.diffusion.train"),
-        device=DEVICE_ARGS,
+        device=TRAIN_DEVICE_ARGS,
         spec=diffusion_train_spec,
     shell:
         "python -m pipeline.job pipeline.diffusion.train --subset {input.table} --images {input.images} "

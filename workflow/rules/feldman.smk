@@ -27,7 +27,7 @@ rule feldman_train_shard:
         spec=feldman_arch_spec,
         shard_size=config["feldman"]["shard_size"],
         seed=feldman_split_seed,
-        device=DEVICE_ARGS,
+        device=TRAIN_DEVICE_ARGS,
         models=feldman_models_arg,
     shell:
         "python -m pipeline.job pipeline.feldman.train_shard --dataset-dir {params.dataset_dir} --subsets {input.subsets} "

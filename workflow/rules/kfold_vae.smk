@@ -28,7 +28,7 @@ rule kfold_vae_train:
         gpu=GPU_JOB,
     params:
         code=code_version("pipeline.kfold_vae.train"),
-        device=DEVICE_ARGS,
+        device=TRAIN_DEVICE_ARGS,
         dataset_dir=input_folder("data"),
         spec=kfold_vae_spec,
     shell:
@@ -55,7 +55,7 @@ rule kfold_vae_full_model:
         gpu=GPU_JOB,
     params:
         code=code_version("pipeline.kfold_vae.train"),
-        device=DEVICE_ARGS,
+        device=TRAIN_DEVICE_ARGS,
         dataset_dir=input_folder("data"),
         spec=kfold_vae_full_spec,
     shell:

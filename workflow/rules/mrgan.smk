@@ -91,7 +91,7 @@ rule mrgan_train:
         gpu=GPU_JOB,
     params:
         code=code_version("pipeline.mrgan.train"),
-        device=DEVICE_ARGS,
+        device=TRAIN_DEVICE_ARGS,
         dataset_dir=input_folder("data"),
         kind=mrgan_embedding_kind,
         spec=mrgan_train_spec,

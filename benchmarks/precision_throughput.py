@@ -1,0 +1,176 @@
+"""bfloat16 against float32 training, per job kind, in one run: the speed-up the config key
+``precision`` buys on this machine.
+
+    python benchmarks/precision_throughput.py [--kinds mlp,cnn,module,vae,gan,ddpm] [--repeats 5] [--threads 2]
+                                              [--device cpu] [--quick]
+
+Each kind runs its workflow trainer (the same function the job calls) on random images of the
+size it is used at: the Feldman shard (``train_shard.train_stacked``: 16 stacked MLPs 784-512-256-10
+or CNNs [16, 32] at batch 128 on 28x28 images, and kind module: the same MLP as 16 ``nn.Sequential``
+copies under torch.func), the K-fold VAE (``kfold_vae.train.fit_and_evaluate``, bernoulli_mlp on
+28x28, one epoch), the GAN (``mrgan.train.Trainer.step``, 28x28, no rejection) and the DDPM
+(``diffusion.train.train``, 32x32, the schema's width). The two precisions alternate, ``--repeats``
+times each on fresh models; the fastest of each is kept (load on a shared machine only adds time)
+and the ratio float32 / bf16 time is printed. On a GPU the baseline is TF32 (config key tf32 on).
+
+For the Feldman MLP it also prints the FLOP/s of the shard's matrix products (the products of one
+training step, times its steps, over the whole shard's time) against plain batched products of
+the same shapes in the same dtype, timed in the same run: the share of the matmul limit it reaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+
+import numpy as np
+import torch
+
+from pipeline.devices import native_bf16, resolve_device
+from pipeline.feldman import models, module_stack
+from pipeline.feldman.train_shard import as_tensor, full_spec, train_stacked
+from pipeline.splits import subset_masks
+from timing import timed
+
+logging.disable(logging.INFO)  # the trainers' progress lines
+
+PRECISIONS = {"float32": torch.float32, "bf16": torch.bfloat16}
+SHARD = 16  # models per Feldman shard
+MLP_SIZES = [784, 512, 256, 10]
+
+
+def images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 1), dtype=np.uint8)
+
+
+def feldman(kind: str, n: int, device: torch.device):
+    """One epoch of a shard of SHARD models on n 28x28 images: (run(dtype), steps, matmul FLOPs/step)."""
+    spec = full_spec({"kind": "mlp", "hidden": MLP_SIZES[1:-1]} if kind in ("mlp", "module")
+                     else {"kind": "cnn", "channels": [16, 32]})
+    spec = {**spec, "epochs": 1}
+    x = as_tensor(images(n, 28), device)
+    y = torch.from_numpy(np.random.default_rng(1).integers(0, 10, n)).to(device)
+    runs, members = list(range(SHARD)), subset_masks(n, SHARD, 0.7, 0)
+
+    def run(dtype):
+        model = models.build(spec, runs, 0, (28, 28, 1), 10, device=device)
+        if kind == "module":
+            model = module_stack.StackedModule([models.plain_model(model, s) for s in runs]).to(device)
+        train_stacked(model, x, y, members, runs, 0, spec, precision=dtype)
+
+    steps = -(-int(members[0].sum()) // spec["batch_size"])
+    return run, steps, spec["batch_size"]
+
+
+def mlp_step_flops(batch: int) -> tuple[list[tuple[int, int, int]], int]:
+    """(m, k, n) of one MLP training step's batched products (forward, input and weight gradients; no
+    input gradient for the first layer) and their FLOPs for the shard."""
+    shapes = []
+    for layer, (fan_in, fan_out) in enumerate(zip(MLP_SIZES[:-1], MLP_SIZES[1:])):
+        shapes.append((batch, fan_in, fan_out))
+        if layer > 0:
+            shapes.append((batch, fan_out, fan_in))
+        shapes.append((fan_in, batch, fan_out))
+    return shapes, sum(2 * SHARD * m * k * n for m, k, n in shapes)
+
+
+def matmul_seconds(shapes, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
+    """Fastest time of one round of plain torch.bmm over ``shapes`` (SHARD at a time) in ``dtype``."""
+    pairs = [(torch.rand(SHARD, m, k, device=device, dtype=dtype), torch.rand(SHARD, k, n, device=device, dtype=dtype))
+             for m, k, n in shapes]
+
+    def products():
+        for _ in range(10):
+            for a, b in pairs:
+                torch.bmm(a, b)
+
+    timed(products, device)
+    return min(timed(products, device)[0] for _ in range(repeats)) / 10
+
+
+def vae(n: int, device: torch.device):
+    from pipeline.kfold_vae.train import fit_and_evaluate
+
+    x, spec = images(n, 28), {"kind": "bernoulli_mlp", "epochs": 1}
+    return lambda dtype: fit_and_evaluate(x, np.ones(n, dtype=bool), spec, 0, (0, 0), device, evaluate=False,
+                                          precision=dtype)
+
+
+def gan(steps: int, device: torch.device):
+    from pipeline.mrgan.rejection import MemorizationRejection
+    from pipeline.mrgan.train import Trainer
+
+    x, labels = images(512, 28), np.arange(512) % 10
+
+    def run(dtype):
+        trainer = Trainer(x, labels, {}, 0, MemorizationRejection(None, None, None, 0), device, dtype)
+        for _ in range(steps):
+            trainer.step()
+
+    return run
+
+
+def ddpm(steps: int, device: torch.device):
+    from pipeline.diffusion.train import train
+
+    x = np.repeat(images(64, 32), 3, axis=3)
+    spec = {"steps": steps, "log_every": steps}
+    return lambda dtype: train(x, np.zeros(64, dtype=np.int64), spec, 0, device, precision=dtype)
+
+
+def fastest_pair(run, device, repeats: int) -> dict[str, float]:
+    """Fastest seconds of ``run(dtype)`` per precision, the two alternating."""
+    run(torch.float32)  # warm-up: kernels, allocator
+    run(torch.bfloat16)
+    times = {name: [] for name in PRECISIONS}
+    for repeat in range(repeats):
+        for name in (PRECISIONS if repeat % 2 == 0 else reversed(PRECISIONS)):
+            times[name].append(timed(lambda: run(PRECISIONS[name]), device)[0])
+    return {name: min(values) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kinds", default="mlp,cnn,module,vae,gan,ddpm")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="smaller workloads (a smoke test, not a measurement)")
+    a = parser.parse_args()
+    torch.set_num_threads(a.threads)
+    device = resolve_device(a.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    print(f"device {device} ({name}; {a.threads} thread(s)), native bf16: {native_bf16(device)}; torch {torch.__version__}")
+    print(f"baseline: float32{' with TF32' if device.type == 'cuda' else ''}; fastest of {a.repeats} alternating runs")
+    n, steps = (1024, 10) if a.quick else (4096, 40)
+    print(f"{'kind':<30} {'float32 s':>10} {'bf16 s':>10} {'float32/bf16':>13}")
+    for kind in a.kinds.split(","):
+        label, flops = kind, None
+        if kind in ("mlp", "cnn", "module"):
+            run, n_steps, batch = feldman(kind, n, device)
+            label = f"feldman {kind} ({SHARD} models, {n_steps} steps)"
+            if kind == "mlp":
+                shapes, step_flops = mlp_step_flops(batch)
+                flops = n_steps * step_flops
+        elif kind == "vae":
+            run, label = vae(n, device), f"kfold_vae bernoulli_mlp ({n} images)"
+        elif kind == "gan":
+            run, label = gan(steps, device), f"mrgan ({steps} steps)"
+        elif kind == "ddpm":
+            run, label = ddpm(steps, device), f"diffusion ({steps} steps)"
+        else:
+            parser.error(f"unknown kind {kind!r}")
+        best = fastest_pair(run, device, a.repeats)
+        print(f"{label:<30} {best['float32']:>10.3f} {best['bf16']:>10.3f} {best['float32'] / best['bf16']:>12.2f}x",
+              flush=True)
+        if flops is not None:
+            for prec, dtype in PRECISIONS.items():
+                ceiling = step_flops / matmul_seconds(shapes, dtype, device, a.repeats)
+                achieved = flops / best[prec]
+                print(f"    {prec}: shard {achieved / 1e9:.0f} GFLOP/s in its products, plain bmm of the same shapes "
+                      f"{ceiling / 1e9:.0f} GFLOP/s: shard / matmul {achieved / ceiling:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
