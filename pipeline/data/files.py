@@ -15,8 +15,12 @@ Labels: the class folder names, sorted (over train and test together), are label
 ``class_names`` returns them and the prepare job's log (results/logs/data/{dataset}.log) lists
 them. Image files are those ending in .png, .jpg or .jpeg (any case), searched recursively in each
 class folder; hidden files and folders, other files and files beside the class folders are skipped. Colour:
-grey images (Pillow modes 1, L, LA, I, I;16, F) are read as one channel, every other mode as RGB
-(alpha dropped, palettes expanded). When all images are grey the data set has one channel,
+grey images (Pillow modes 1, L, LA, I, I;16) are read as one channel, every other mode as RGB
+(alpha dropped, palettes expanded). Depth: a pixel's range is the one its file's bit depth says.
+16-bit grey PNGs (Pillow modes I;16 and, in older Pillow, I) are scaled to 8 bits, v x 255 / 65535
+rounded (0 -> 0, 32768 -> 128, 65535 -> 255), never clipped; 16-bit RGB and grey-with-alpha PNGs
+Pillow itself reads as 8 bits. An integer image beyond 0..65535 or a floating-point one (mode F,
+whose range no file format fixes) is an error naming the file. When all images are grey the data set has one channel,
 otherwise three, grey images repeated into R, G and B. Size: ``resize`` scales the shorter side to
 that many pixels (bilinear, the size rule of torchvision's ``Resize(int)``), then ``center_crop``
 takes the centred square of that side (as torchvision's ``CenterCrop``); every image must end up
@@ -56,7 +60,8 @@ from pipeline.progress import get_logger
 log = get_logger("data.files")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+GREY_MODES = ("1", "L", "LA", "I", "I;16")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # how Pillow opens 16-bit grey PNGs
 SPLITS = ("train", "test")
 ARRAY_NAMES = ("images", "labels", "split")  # keys of the .npz, stems of the .npy files
 
@@ -155,6 +160,24 @@ def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
     return int(shorter * width / height), shorter
 
 
+def eight_bit(image, path: Path):
+    """``image`` with 16-bit grey pixels scaled to 8 bits (v x 255 / 65535, rounded: Pillow's own
+    conversion clips them at 255), other 8-bit modes as they are; one line naming ``path`` for pixels
+    whose range the format does not fix."""
+    from PIL import Image
+
+    if image.mode == "F":
+        raise PipelineError(f"{path}: floating-point pixels (Pillow mode F), whose range the file does not say; "
+                            f"save the images as 8- or 16-bit PNG")
+    if image.mode not in SIXTEEN_BIT_MODES:
+        return image
+    pixels = np.asarray(image).astype(np.int64)
+    low, high = int(pixels.min()), int(pixels.max())
+    if low < 0 or high > 65535:
+        raise PipelineError(f"{path}: integer pixels in [{low}, {high}]; expected 16-bit 0..65535 or 8-bit images")
+    return Image.fromarray(((pixels + 128) // 257).astype(np.uint8))  # mode L; 65535 / 255 = 257, odd: no ties
+
+
 def read_image(path: Path, resize: int | None, center_crop: int | None, mode: str | None = None) -> np.ndarray:
     """One image as uint8 (H, W) when grey, (H, W, 3) otherwise, resized and cropped as asked;
     ``mode`` ('L' or 'RGB') converts every image to it instead."""
@@ -162,6 +185,7 @@ def read_image(path: Path, resize: int | None, center_crop: int | None, mode: st
 
     try:
         with Image.open(path) as image:
+            image = eight_bit(image, path)
             image = image.convert(mode or ("L" if image.mode in GREY_MODES else "RGB"))
             if resize is not None and resized_size(*image.size, resize) != image.size:
                 image = image.resize(resized_size(*image.size, resize), Image.Resampling.BILINEAR)
