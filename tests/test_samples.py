@@ -38,14 +38,14 @@ def test_uint8_npy_with_or_without_channel_axis_is_read_as_is(grey):
 
 
 @pytest.mark.parametrize("low", [0.0, -1.0])
-def test_float_npz_in_unit_or_tanh_range_is_scaled_to_uint8(grey, low):
+def test_float_npz_in_its_declared_unit_or_tanh_range_is_scaled_to_uint8(grey, low):
     images, folder = grey
-    floats = images / 255.0 * (1.0 - low) + low  # [0, 1] or [-1, 1]
-    floats[0, 0, 0, 0] = low  # the tanh range shows by its negative values
+    floats = images / 255.0 * (1.0 - low) + low  # [0, 1] or [-1, 1], as samples.<name>.pixel_range says
+    floats[0, 0, 0, 0] = low
     np.savez(folder / "s.npz", images=floats.astype(np.float32), other=np.zeros(3))
     expected = images.copy()
     expected[0, 0, 0, 0] = 0
-    np.testing.assert_array_equal(load_samples(folder / "s.npz", (6, 5, 1), False), expected)
+    np.testing.assert_array_equal(load_samples(folder / "s.npz", (6, 5, 1), False, (low, 1)), expected)
 
 
 def test_png_folder_in_name_order_takes_the_data_sets_channels(grey):
@@ -74,7 +74,7 @@ def test_a_shape_other_than_the_data_sets_is_one_line_naming_both_unless_resized
 
 
 @pytest.mark.parametrize("values,message", [
-    (np.full((2, 6, 5), 128.0), r"float pixels in \[128, 128\]; expected \[0, 1\] or \[-1, 1\]"),
+    (np.full((2, 6, 5), 128.0), r"float pixels in \[128, 128\], outside \[0, 1\]"),
     (np.full((2, 6, 5), np.nan), r"float pixels in \[nan, nan\]"),
     (np.full((2, 6, 5), 300, dtype=np.int64), r"integer pixels in \[300, 300\]"),
     (np.zeros((6, 5)), r"samples of shape \(6, 5\)"),
@@ -82,7 +82,7 @@ def test_a_shape_other_than_the_data_sets_is_one_line_naming_both_unless_resized
 def test_pixels_out_of_the_documented_ranges_are_errors(tmp_path, values, message):
     np.save(tmp_path / "bad.npy", values)
     with pytest.raises(PipelineError, match=message):
-        load_samples(tmp_path / "bad.npy", (6, 5, 1), False)
+        load_samples(tmp_path / "bad.npy", (6, 5, 1), False, (0, 1))
 
 
 def test_npz_without_images_and_bad_labels_are_named(tmp_path):
@@ -143,7 +143,7 @@ def test_near_copies_are_replicates_and_fresh_draws_are_not(workflow_runner):
         "mrgan": {"embedding": {"kind": "classifier", "classifier_epochs": 2}},
         "samples": {
             "copies": {"path": "inputs/copies.npz", "dataset": "g", "labels": "inputs/copy_labels.npy",
-                       "kmeans_cells": 3},
+                       "pixel_range": [-1, 1], "kmeans_cells": 3},
             "fresh": {"path": "inputs/fresh", "dataset": "g", "kmeans_cells": 3},
         },
         "atlas": {"bootstrap": 20},

@@ -4,14 +4,17 @@ Samples come from any model trained elsewhere, so this module is the one place t
 samples file may hold (config key ``samples.<name>.path``):
 
 - ``.npy``: one array; ``.npz``: an archive holding an array named ``images``. Shape (n, H, W) (one
-  channel) or (n, H, W, C), channels last. Pixels: an integer array (uint8, or any integer type with
-  values 0..255) is taken as it is. A float array must lie in [-1, 1] (up to 1e-3, clipped): with
-  any negative value it is read as a tanh output in [-1, 1] (x -> (x + 1) / 2), otherwise as [0, 1];
-  then x * 255, rounded. Anything else (floats in 0..255, NaN) is an error naming the file, so a
-  wrongly scaled set never gets scored.
+  channel) or (n, H, W, C), channels last. Pixels: the dtype says the range of an integer array
+  (uint8, or any integer type with values 0..255), taken as it is. A float array's range no dtype
+  says, and its values cannot tell it ([0, 1] images may hold round-off below 0, a tanh output may
+  have no pixel below 0), so the config key ``samples.<name>.pixel_range`` declares it: ``[0, 1]``
+  (x * 255) or ``[-1, 1]`` (a tanh output, (x + 1) / 2 * 255), rounded; values up to 1e-3 outside
+  it are round-off, clipped. Floats without the key, or farther outside it (floats in 0..255, NaN),
+  are an error naming the file and the key, so a wrongly scaled set never gets scored.
 - a folder of ``.png`` / ``.jpg`` / ``.jpeg`` files (other files are ignored): sample i is the i-th
   in name order; each is converted to the data set's channels (PIL mode ``L`` or ``RGB``, so a grey
-  set saved as RGB, as torchvision's ``save_image`` does, still fits). All must share one size.
+  set saved as RGB, as torchvision's ``save_image`` does, still fits), 16-bit grey PNGs scaled to 8
+  bits by their bit depth (``pipeline.data.files.eight_bit``). All must share one size.
 
 Height and width must equal the data set's (one-line error naming the file and both shapes) unless
 ``resize: true``, which resizes each image to them (PIL bicubic, antialiased when shrinking);
@@ -39,7 +42,9 @@ from pipeline.progress import get_logger
 
 log = get_logger("samples.load")
 
-FLOAT_TOLERANCE = 1e-3  # float pixels this far outside [-1, 1] are clipped, farther is an error
+FLOAT_TOLERANCE = 1e-3  # float pixels this far outside their declared range are clipped, farther is an error
+PIXEL_RANGES = ((0, 1), (-1, 1))  # the values of samples.<name>.pixel_range
+RANGE_KEY = "samples.<name>.pixel_range"
 
 
 def read_array_file(path: Path) -> np.ndarray:
@@ -53,8 +58,10 @@ def read_array_file(path: Path) -> np.ndarray:
     return images
 
 
-def to_uint8(array: np.ndarray, path: Path) -> np.ndarray:
-    """Pixels as uint8 by the rules of the module docstring; channels last, a channel axis always."""
+def to_uint8(array: np.ndarray, path: Path, pixel_range: tuple[float, float] | None = None,
+             key: str = RANGE_KEY) -> np.ndarray:
+    """Pixels as uint8 by the rules of the module docstring; channels last, a channel axis always.
+    ``pixel_range``: the declared range of float pixels (config key ``key``), None when undeclared."""
     array = np.asarray(array)
     if array.ndim == 3:
         array = array[..., None]
@@ -67,10 +74,14 @@ def to_uint8(array: np.ndarray, path: Path) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.floating):
         raise PipelineError(f"{path}: pixels of type {array.dtype}; expected uint8 or floats in [0, 1] or [-1, 1]")
     low, high = float(np.min(array)), float(np.max(array))
-    if not (np.isfinite(low) and np.isfinite(high)) or low < -1 - FLOAT_TOLERANCE or high > 1 + FLOAT_TOLERANCE:
-        raise PipelineError(f"{path}: float pixels in [{low:g}, {high:g}]; expected [0, 1] or [-1, 1] "
-                            "(save 0..255 values as uint8)")
-    unit = (array.astype(np.float64) + 1.0) / 2.0 if low < 0 else array.astype(np.float64)
+    if pixel_range is None:
+        raise PipelineError(f"{path}: float pixels (in [{low:g}, {high:g}]) whose range the file does not say; "
+                            f"set config key {key} to [0, 1] or [-1, 1] (a tanh output)")
+    start, stop = pixel_range
+    if not (np.isfinite(low) and np.isfinite(high)) or low < start - FLOAT_TOLERANCE or high > stop + FLOAT_TOLERANCE:
+        raise PipelineError(f"{path}: float pixels in [{low:g}, {high:g}], outside [{start:g}, {stop:g}] as config key "
+                            f"{key} declares them (save 0..255 values as uint8)")
+    unit = (array.astype(np.float64) - start) / (stop - start)
     return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -100,15 +111,17 @@ def resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def load_samples(path: str | Path, shape: tuple[int, int, int], allow_resize: bool) -> np.ndarray:
-    """The samples at ``path`` as uint8 images of the data set's ``shape`` (H, W, C)."""
+def load_samples(path: str | Path, shape: tuple[int, int, int], allow_resize: bool,
+                 pixel_range: tuple[float, float] | None = None, key: str = RANGE_KEY) -> np.ndarray:
+    """The samples at ``path`` as uint8 images of the data set's ``shape`` (H, W, C); ``pixel_range``
+    the range of float pixels that config key ``key`` declares (None: undeclared)."""
     path = Path(path)
     if not path.exists():
         raise PipelineError(f"{path}: samples not found")
     if path.is_dir():
         images = read_image_folder(path, shape[2])
     else:
-        images = to_uint8(read_array_file(path), path)
+        images = to_uint8(read_array_file(path), path, pixel_range, key)
     if images.shape[3] != shape[2] or (images.shape[1:3] != shape[:2] and not allow_resize):
         raise PipelineError(f"{path}: samples of shape {images.shape[1:]} but the data set's images are {shape}"
                             + ("" if images.shape[3] != shape[2] else "; set resize: true to resize them"))
@@ -131,17 +144,32 @@ def load_labels(path: str | Path | None, n: int, classes: np.ndarray) -> np.ndar
     return labels.astype(np.int64)
 
 
+def pixel_range_arg(text: str) -> tuple[float, float]:
+    """argparse type of --pixel-range: 'LOW,HIGH', one of PIXEL_RANGES."""
+    try:
+        value = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        value = ()
+    if value not in PIXEL_RANGES:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one of {', '.join(f'{a},{b}' for a, b in PIXEL_RANGES)}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Read a set of generated images into the data set's form.")
     parser.add_argument("--samples", required=True, type=Path, help=".npy, .npz with 'images', or image folder")
     parser.add_argument("--dataset-dir", required=True, type=Path)
     parser.add_argument("--labels", type=Path, help=".npy of integer labels, one per sample")
     parser.add_argument("--resize", required=True, choices=["on", "off"])
+    parser.add_argument("--sample-set", help="the set's name in the config, for the keys errors name")
+    parser.add_argument("--pixel-range", type=pixel_range_arg,
+                        help="LOW,HIGH: the range of float pixels, 0,1 or -1,1 (write --pixel-range=-1,1)")
     parser.add_argument("--out-images", required=True, type=Path)
     parser.add_argument("--out-table", required=True, type=Path)
     a = parser.parse_args()
     data = Dataset.load(a.dataset_dir, mmap=True)
-    images = load_samples(a.samples, data.images.shape[1:], a.resize == "on")
+    key = f"samples.{a.sample_set}.pixel_range" if a.sample_set else RANGE_KEY
+    images = load_samples(a.samples, data.images.shape[1:], a.resize == "on", a.pixel_range, key)
     classes = np.unique(data.table.loc[data.table["split"] == "train", "label"].to_numpy())
     labels = load_labels(a.labels, len(images), classes)
     io.write_array(images, a.out_images)

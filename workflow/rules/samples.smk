@@ -26,9 +26,11 @@ rule samples_import:
         dataset_dir=input_folder("data"),
         labels=samples_labels_arg,
         resize=samples_resize_arg,
+        pixel_range=samples_pixel_range_arg,
     shell:
         "python -m pipeline.job pipeline.samples.load --samples {input.samples:q} --dataset-dir {params.dataset_dir} "
-        "{params.labels} --resize {params.resize} --out-images {output.images} "
+        "{params.labels} --resize {params.resize} --sample-set {wildcards.sample_set} {params.pixel_range} "
+        "--out-images {output.images} "
         "--out-table {output.table} 2> {log}"
 
 

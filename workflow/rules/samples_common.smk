@@ -24,6 +24,12 @@ def samples_resize_arg(wildcards):
     return "on" if samples_entry(wildcards)["resize"] else "off"
 
 
+def samples_pixel_range_arg(wildcards):
+    """--pixel-range=LOW,HIGH when the entry declares its float pixels' range, else nothing."""
+    declared = samples_entry(wildcards).get("pixel_range")
+    return f"--pixel-range={declared[0]},{declared[1]}" if declared else ""
+
+
 def samples_dataset(wildcards):
     """The data set the set's model was trained on."""
     return samples_entry(wildcards)["dataset"]

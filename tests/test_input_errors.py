@@ -1,0 +1,174 @@
+"""Inputs a researcher brings, read right or stopped with one line (issue 47).
+
+Pixel ranges come from what the format says (a PNG's bit depth, an array's dtype) or, where the
+format leaves it open (float arrays: [0, 1] or [-1, 1]), from the config key that settles it, never
+from the values; each format is tested with real files at the edges of its range. Bad inputs stop
+their job with one line naming the file or the config key, and write nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+from pipeline import cli
+from pipeline.data import files, registry
+from pipeline.data.dataset import Dataset
+from pipeline.errors import PipelineError
+from pipeline.samples.load import load_samples
+from test_jobserver import server  # noqa: F401  (the fixture)
+
+# 16-bit grey values and the 8-bit grey each must become: v * 255 / 65535 rounded, i.e. v / 257
+SIXTEEN_BIT = {0: 0, 65535: 255, 257: 1, 128: 0, 129: 1, 32767: 127, 32768: 128, 65534: 255, 1000: 4, 65278: 254}
+
+
+def one_line(error: BaseException) -> str:
+    message = str(error)
+    assert message and "\n" not in message.strip()
+    return message
+
+
+def job_error(capsys, monkeypatch, module, *argv: str) -> str:
+    """The one line a job's entry point prints for a bad input (exit status 1, stderr only that line)."""
+    monkeypatch.setattr(sys, "argv", [module.__name__, *map(str, argv)])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(module.main)
+    assert exit_.value.code == 1
+    stderr = capsys.readouterr().err.strip()
+    assert stderr.startswith("error: ") and "\n" not in stderr, stderr
+    return stderr
+
+
+def write_dataset(folder: Path, n_train: int = 6, n_test: int = 3, shape=(8, 8, 1)) -> Path:
+    rng = np.random.default_rng(0)
+    n = n_train + n_test
+    Dataset.from_arrays(rng.integers(0, 256, (n, *shape), dtype=np.uint8), np.arange(n) % 2,
+                        ["train"] * n_train + ["test"] * n_test, "mine").save(folder)
+    return folder
+
+
+# --- pixel ranges: PNGs by their bit depth ------------------------------------------------------------
+
+
+def sixteen_bit_png(path: Path) -> np.ndarray:
+    """A 16-bit grey PNG holding every value of SIXTEEN_BIT; returns the uint8 it must read as."""
+    values = np.array(list(SIXTEEN_BIT), dtype=np.uint16).reshape(2, 5)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(values).save(path)
+    with Image.open(path) as image:
+        assert image.mode in ("I;16", "I") and np.array_equal(np.asarray(image), values)  # a real 16-bit file
+    return np.array(list(SIXTEEN_BIT.values()), dtype=np.uint8).reshape(2, 5)
+
+
+def test_16_bit_grey_pngs_in_an_image_folder_are_scaled_not_clipped(tmp_path):
+    expected = sixteen_bit_png(tmp_path / "deep" / "a" / "0.png")
+    sixteen_bit_png(tmp_path / "deep" / "b" / "1.png")
+    data = registry.build("deep", {"kind": "image_folder", "path": str(tmp_path / "deep"), "test_fraction": 0.5,
+                                   "seed": 0}, Path("."))
+    assert data.images.dtype == np.uint8 and data.images.shape == (2, 2, 5, 1)
+    np.testing.assert_array_equal(data.images[0, ..., 0], expected)
+    np.testing.assert_array_equal(data.images[1, ..., 0], expected)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_grey_pngs_as_samples_are_scaled_not_clipped(tmp_path, channels):
+    expected = sixteen_bit_png(tmp_path / "samples" / "000.png")
+    images = load_samples(tmp_path / "samples", (2, 5, channels), False)
+    np.testing.assert_array_equal(images[0], np.repeat(expected[..., None], channels, axis=2))
+
+
+def test_8_bit_pngs_keep_their_values_at_the_edges(tmp_path):
+    grey = np.array([[0, 255, 1, 254, 128]], dtype=np.uint8)
+    rgb = np.stack([grey, 255 - grey, grey], axis=2)
+    for name, pixels in (("a/grey.png", grey), ("b/rgb.png", rgb)):
+        (tmp_path / "pngs" / name).parent.mkdir(parents=True)
+        Image.fromarray(pixels).save(tmp_path / "pngs" / name)
+    data = registry.build("p", {"kind": "image_folder", "path": str(tmp_path / "pngs"), "test_fraction": 0.5,
+                                "seed": 0}, Path("."))
+    np.testing.assert_array_equal(data.images[0], np.repeat(grey[..., None], 3, axis=2))  # grey beside RGB
+    np.testing.assert_array_equal(data.images[1], rgb)
+    (tmp_path / "s").mkdir()
+    Image.fromarray(grey).save(tmp_path / "s" / "0.png")
+    np.testing.assert_array_equal(load_samples(tmp_path / "s", (1, 5, 1), False)[0, ..., 0], grey)
+
+
+def test_32_bit_integer_and_float_images_are_named_not_clipped(tmp_path):
+    wide = Image.fromarray(np.array([[0, 70000]], dtype=np.int32))  # mode I beyond 16 bits
+    assert wide.mode == "I"
+    with pytest.raises(PipelineError, match=r"x\.png: integer pixels in \[0, 70000\]; expected 16-bit 0\.\.65535"):
+        files.eight_bit(wide, Path("x.png"))
+    sixteen = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.int32))  # how older Pillow opens 16-bit PNGs
+    np.testing.assert_array_equal(np.asarray(files.eight_bit(sixteen, Path("x.png"))), [[0, 128, 255]])
+    floats = Image.fromarray(np.array([[0.0, 1.0]], dtype=np.float32))
+    with pytest.raises(PipelineError, match=r"x\.png: floating-point pixels") as err:
+        files.eight_bit(floats, Path("x.png"))
+    one_line(err.value)
+
+
+# --- pixel ranges: float arrays by the config key samples.<name>.pixel_range --------------------------
+
+
+def float_samples(path: Path, values) -> Path:
+    np.save(path, np.asarray(values, dtype=np.float32).reshape(1, 1, -1))
+    return path
+
+
+@pytest.mark.parametrize("pixel_range,values,expected", [
+    ((0, 1), [0.0, 1.0, 0.5, 1 / 255, 254 / 255], [0, 255, 128, 1, 254]),
+    ((0, 1), [-1e-4, 1.0, 0.2, 1.0 + 1e-4], [0, 255, 51, 255]),  # round-off at the edges is clipped
+    ((-1, 1), [-1.0, 1.0, 0.0, -1 + 2 / 255], [0, 255, 128, 1]),
+    ((-1, 1), [-1.0 - 1e-4, 0.6], [0, 204]),
+])
+def test_float_samples_take_the_declared_range_not_the_one_their_values_suggest(tmp_path, pixel_range, values,
+                                                                                expected):
+    path = float_samples(tmp_path / "s.npy", values)
+    images = load_samples(path, (1, len(values), 1), False, pixel_range)
+    assert images.dtype == np.uint8
+    np.testing.assert_array_equal(images.reshape(-1), expected)
+
+
+@pytest.mark.parametrize("pixel_range,values,found", [
+    ((0, 1), [0.0, 1.0, -0.01], r"\[-0\.01, 1\]"),  # a tanh output declared as [0, 1]
+    ((0, 1), [0.0, 1.02], r"\[0, 1\.02\]"),
+    ((-1, 1), [-1.0, 1.01], r"\[-1, 1\.01\]"),
+])
+def test_float_samples_outside_the_declared_range_name_the_file_and_the_key(tmp_path, pixel_range, values, found):
+    path = float_samples(tmp_path / "s.npy", values)
+    with pytest.raises(PipelineError) as err:
+        load_samples(path, (1, len(values), 1), False, pixel_range, key="samples.gan.pixel_range")
+    message = one_line(err.value)
+    assert message.startswith(f"{path}: float pixels in ") and "samples.gan.pixel_range" in message
+    assert f"[{pixel_range[0]}, {pixel_range[1]}]" in message
+    assert re.search(found, message)
+
+
+def test_float_samples_without_a_declared_range_stop_the_import_job_naming_the_key(tmp_path, capsys, monkeypatch):
+    from pipeline.samples import load
+
+    data = write_dataset(tmp_path / "data", shape=(1, 3, 1))
+    path = float_samples(tmp_path / "s.npy", [0.0, 0.5, 1.0])
+    out = tmp_path / "out"
+    stderr = job_error(capsys, monkeypatch, load, "--samples", path, "--dataset-dir", data, "--resize", "off",
+                       "--sample-set", "gan", "--out-images", out / "images.npy", "--out-table", out / "t.parquet")
+    assert str(path) in stderr and "samples.gan.pixel_range" in stderr and "[0, 1] or [-1, 1]" in stderr
+    assert not out.exists()
+    # the same job reads them once the key is set
+    monkeypatch.setattr(sys, "argv", ["load", "--samples", str(path), "--dataset-dir", str(data), "--resize", "off",
+                                      "--sample-set", "gan", "--pixel-range=-1,1", "--out-images",
+                                      str(out / "images.npy"), "--out-table", str(out / "t.parquet")])
+    load.main()
+    assert np.load(out / "images.npy").reshape(-1).tolist() == [128, 191, 255]
+
+
+def test_integer_samples_need_no_declared_range(tmp_path):
+    np.save(tmp_path / "s.npy", np.array([[[0, 255, 7]]], dtype=np.uint8))
+    assert load_samples(tmp_path / "s.npy", (1, 3, 1), False, (-1, 1)).reshape(-1).tolist() == [0, 255, 7]
+
