@@ -123,7 +123,7 @@ def test_the_table_has_the_trained_shards_schema_and_absent_arrays_are_said(data
     ({"member": None}, r"runs\.npz: no array 'member' \(required: member, train_correct, test_correct"),
     ({"member": "float"}, r"runs\.npz: array 'member' has dtype float64; expected bool$"),
     ({"member": "twos"}, r"runs\.npz: array 'member' has dtype int64 with values other than 0 and 1; expected bool"),
-    ({"member": "short"}, rf"runs\.npz: array 'member' has shape \({T}, {N_TRAIN - 1}\), expected \({T}, {N_TRAIN}\) "
+    ({"member": "short"}, rf"runs\.npz: array 'member' has shape \({T}, {N_TRAIN - 1}\), expected \(runs, {N_TRAIN}\) "
                           rf"\(runs x the data set's {N_TRAIN} training examples\)"),
     ({"test_correct": "short"}, rf"runs\.npz: array 'test_correct' has shape \({T}, {N_TEST - 1}\), expected "),
     ({"train_correct": "rows"}, rf"runs\.npz: array 'train_correct' has shape \({T - 1}, {N_TRAIN}\)"),

@@ -172,3 +172,32 @@ def test_integer_samples_need_no_declared_range(tmp_path):
     np.save(tmp_path / "s.npy", np.array([[[0, 255, 7]]], dtype=np.uint8))
     assert load_samples(tmp_path / "s.npy", (1, 3, 1), False, (-1, 1)).reshape(-1).tolist() == [0, 255, 7]
 
+
+# --- runs files (pipeline/feldman/runs_file.py) ---------------------------------------------------------
+
+
+def runs_error(tmp_path, capsys, monkeypatch, runs: Path) -> str:
+    from pipeline.feldman import runs_file
+
+    data = write_dataset(tmp_path / "data")  # 6 training and 3 test examples
+    out = tmp_path / "out" / "shard.parquet"
+    stderr = job_error(capsys, monkeypatch, runs_file, "--runs", runs, "--dataset-dir", data, "--arch", "theirs",
+                       "--out", out)
+    assert str(runs) in stderr and not out.parent.exists()
+    return stderr
+
+
+def test_an_npy_file_named_npz_as_runs_is_one_line(tmp_path, capsys, monkeypatch):
+    runs = tmp_path / "runs.npz"
+    with open(runs, "wb") as file:  # np.save("runs.npz") would append .npy; a rename does not
+        np.save(file, np.ones((4, 6), dtype=bool))
+    stderr = runs_error(tmp_path, capsys, monkeypatch, runs)
+    assert "a single array (np.save)" in stderr and "np.savez" in stderr
+
+
+def test_a_transposed_member_array_says_runs_by_training_examples(tmp_path, capsys, monkeypatch):
+    member = np.ones((4, 6), dtype=bool)  # 4 runs of the data set's 6 training examples
+    np.savez(tmp_path / "runs.npz", member=member.T, train_correct=member, test_correct=np.ones((4, 3), dtype=bool))
+    stderr = runs_error(tmp_path, capsys, monkeypatch, tmp_path / "runs.npz")
+    assert "array 'member' has shape (6, 4), expected (runs, 6)" in stderr and "(6, 6)" not in stderr
+    assert "transposed" in stderr

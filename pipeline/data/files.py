@@ -277,11 +277,22 @@ def array_files(spec: dict) -> dict[str, Path]:
     return {key: path for key in ARRAY_NAMES}
 
 
+def not_an_archive(path: Path) -> str | None:
+    """Why the file ``path``, named .npz, is no .npz archive (numpy would say "pickled data", or hand
+    back an .npy's array); None when it is one or does not exist."""
+    if not path.is_file() or zipfile.is_zipfile(path):
+        return None
+    with open(path, "rb") as file:
+        if file.read(6) == b"\x93NUMPY":
+            return "a single array (np.save), not an archive of named arrays; np.savez writes one"
+    return "not a zip archive; np.savez writes one"
+
+
 def load_array(path: Path, key: str):
     """Array ``key`` of an .npz (None when absent), or the array of an .npy file; a researcher's file,
     so an unreadable one raises a plain PipelineError (never moved aside)."""
-    if path.suffix == ".npz" and path.is_file() and not zipfile.is_zipfile(path):  # numpy would say "pickled data"
-        raise PipelineError(f"{path}: not a readable .npz file (not a zip archive; np.savez writes one)")
+    if path.suffix == ".npz" and (reason := not_an_archive(path)):
+        raise PipelineError(f"{path}: not a readable .npz file ({reason})")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:

@@ -53,6 +53,7 @@ import numpy as np
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
+from pipeline.data.files import not_an_archive
 from pipeline.errors import PipelineError
 from pipeline.feldman.shard_table import MAX_EPOCHS, shard_table
 from pipeline.progress import get_logger
@@ -66,6 +67,9 @@ UNKNOWN_SEED = -1  # seed and init_seed of runs not drawn by this pipeline
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
     """The file's arrays by name; one line naming the file if it cannot be read or lacks one."""
+    reason = not_an_archive(path)
+    if reason:
+        raise PipelineError(f"{path}: not a readable .npz of runs ({reason}, with arrays {', '.join(REQUIRED)})")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
@@ -141,10 +145,11 @@ def epoch_records(path: Path, arrays: dict, member: np.ndarray) -> tuple[np.ndar
 def runs_table(path: Path, arrays: dict, n_train: int, n_test: int, arch: str):
     """The shard table of the file's runs, checked against a data set of n_train / n_test examples."""
     member = as_bool(path, "member", arrays["member"])
-    if member.ndim != 2 or member.shape[0] < 1:
-        raise PipelineError(f"{path}: array 'member' has shape {member.shape}, expected (runs, {n_train})")
+    if member.ndim != 2 or member.shape[0] < 1 or member.shape[1] != n_train:
+        transposed = member.ndim == 2 and member.shape[0] == n_train
+        raise PipelineError(f"{path}: array 'member' has shape {member.shape}, expected (runs, {n_train}) (runs x the "
+                            f"data set's {n_train} training examples)" + ("; it looks transposed" if transposed else ""))
     t = member.shape[0]
-    check_shape(path, "member", member, (t, n_train), f"runs x the data set's {n_train} training examples")
     empty = np.flatnonzero(~member.any(axis=1))
     if len(empty):
         raise PipelineError(f"{path}: array 'member': run {empty[0]} holds no training example")
