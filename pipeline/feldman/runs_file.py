@@ -148,7 +148,8 @@ def runs_table(path: Path, arrays: dict, n_train: int, n_test: int, arch: str):
     if member.ndim != 2 or member.shape[0] < 1 or member.shape[1] != n_train:
         transposed = member.ndim == 2 and member.shape[0] == n_train
         raise PipelineError(f"{path}: array 'member' has shape {member.shape}, expected (runs, {n_train}) (runs x the "
-                            f"data set's {n_train} training examples)" + ("; it looks transposed" if transposed else ""))
+                            f"data set's {n_train} training examples)"
+                            + ("; it looks transposed" if transposed else ""))
     t = member.shape[0]
     empty = np.flatnonzero(~member.any(axis=1))
     if len(empty):
