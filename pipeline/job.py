@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import signal
 import socket
 import sys
 
-from pipeline.jobserver import ADDRESS_VARIABLE, MAX_REQUEST, STATUS_BYTES, interpreter_fingerprint
+from pipeline.jobserver import ADDRESS_VARIABLE, MAX_REQUEST, STATUS_BYTES, interpreter_fingerprint, run_job_module
 
 
 def run_on_server(address: str, module: str, argv: list[str]) -> int | None:
@@ -55,7 +54,7 @@ def main() -> None:
     code = run_on_server(address, module, argv) if address != "off" else None
     if code is None:
         sys.argv = [module, *argv]
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        run_job_module(module)
         return
     if code < 0:  # the child died of a signal: die of the same one, as the job itself would have
         print(f"error: {module} was killed by {signal.Signals(-code).name}", file=sys.stderr)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -114,6 +115,28 @@ def stop(process: subprocess.Popen | None) -> None:
         process.kill()
 
 
+def _findable(module: str) -> bool:
+    """Whether ``python -m module`` finds something to run (a package runs its ``__main__``)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError as err:  # a parent package missing, not an import of one that exists
+        if err.name and (module + ".").startswith(err.name + "."):
+            return False
+        raise
+    if spec is None:
+        return False
+    return spec.submodule_search_locations is None or _findable(module + ".__main__")
+
+
+def run_job_module(module: str) -> None:
+    """Run ``module`` as ``python -m module`` does (the caller has set sys.argv); a module that does
+    not exist exits with one line naming it, not runpy's traceback."""
+    if not _findable(module):
+        sys.exit(f"error: no job module {module} (python -m pipeline.job MODULE ARGS runs a module of the "
+                 f"workflow's jobs, such as pipeline.splits)")
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
 def _run_child(request: dict, fds: list[int]) -> None:
     """In the forked child: become the job (its files, folder, environment, argv) and run it."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -130,7 +153,7 @@ def _run_child(request: dict, fds: list[int]) -> None:
         module = request["module"]
         sys.modules.pop(module, None)  # runpy warns about a module already imported
         sys.argv = [module, *request["argv"]]
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        run_job_module(module)
         code = 0
     except SystemExit as exit_:
         if exit_.code is None or isinstance(exit_.code, int):

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from pipeline import cli
+from pipeline import cli, jobserver
 from pipeline.data import files, registry
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
@@ -201,3 +201,24 @@ def test_a_transposed_member_array_says_runs_by_training_examples(tmp_path, caps
     stderr = runs_error(tmp_path, capsys, monkeypatch, tmp_path / "runs.npz")
     assert "array 'member' has shape (6, 4), expected (runs, 6)" in stderr and "(6, 6)" not in stderr
     assert "transposed" in stderr
+
+
+# --- python -m pipeline.job with a module that does not exist -------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["pipeline.no_such_job", "pipeline.feldman.nothing", "nowhere.at_all", "pipeline"])
+def test_a_job_module_that_does_not_exist_is_one_line_in_its_own_process(tmp_path, module):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PIPELINE_JOBSERVER": "off"}
+    result = subprocess.run([sys.executable, "-m", "pipeline.job", module, "--out", "x.parquet"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: no job module {module}") and not os.listdir(tmp_path)
+
+
+def test_a_job_module_that_does_not_exist_is_one_line_from_the_job_server(server):  # noqa: F811
+    process, log, env = server
+    result = subprocess.run([sys.executable, "-m", "pipeline.job", "pipeline.no_such_job", "--out", "x.parquet"],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: no job module pipeline.no_such_job") and not Path("x.parquet").exists()
+    assert jobserver.jobs_in_log(log.read_text())[0] == ["pipeline.no_such_job"]  # the server stays up
