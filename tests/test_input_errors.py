@@ -222,3 +222,29 @@ def test_a_job_module_that_does_not_exist_is_one_line_from_the_job_server(server
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("error: no job module pipeline.no_such_job") and not Path("x.parquet").exists()
     assert jobserver.jobs_in_log(log.read_text())[0] == ["pipeline.no_such_job"]  # the server stays up
+
+
+# --- non-square images fed to the GAN (pipeline/mrgan) -----------------------------------------------
+
+
+def test_non_square_images_stop_the_gan_with_one_line_naming_the_key():
+    from pipeline.mrgan.rejection import MemorizationRejection
+    from pipeline.mrgan.train import Trainer
+
+    images = np.zeros((16, 8, 12, 1), dtype=np.uint8)
+    with pytest.raises(PipelineError) as err:
+        Trainer(images, np.arange(16) % 2, {"width": 8, "batch_size": 8}, 0, MemorizationRejection(None, None, None, 0))
+    message = one_line(err.value)
+    assert "8x12" in message and "mrgan.datasets" in message and "square" in message
+
+
+def test_non_square_images_stop_the_gan_training_job_naming_the_data_set(tmp_path, capsys, monkeypatch):
+    from pipeline.mrgan import train
+
+    data = write_dataset(tmp_path / "data", shape=(8, 12, 1))
+    out = tmp_path / "out"
+    stderr = job_error(capsys, monkeypatch, train, "--dataset-dir", data, "--embedding-kind", "classifier",
+                       "--embedding-file", tmp_path / "classifier.pt", "--tau", "0", "--seed", "0", "--device", "cpu",
+                       "--out-generator", out / "generator.pt", "--out-log", out / "train_log.parquet")
+    assert str(data) in stderr and "8x12" in stderr and "mrgan.datasets" in stderr
+    assert not out.exists()

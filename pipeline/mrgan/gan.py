@@ -16,13 +16,23 @@ from torch.nn.utils import spectral_norm
 from pipeline.errors import PipelineError
 
 LOSSES = ("hinge", "ns")
+SIDES = range(8, 33, 4)  # image sides the two stride-2 stages take: multiples of 4 in 8..32
 
 
 def check_size(size: int) -> int:
     """Image side length; the two stride-2 stages need a multiple of 4 between 8 and 32."""
-    if size % 4 or not 8 <= size <= 32:
+    if size not in SIDES:
         raise PipelineError(f"mrgan: image size {size} not supported (need a multiple of 4 in 8..32)")
     return size // 4
+
+
+def check_images(images, where: str = "mrgan") -> None:
+    """``images`` (n, H, W, C) fit the GAN: square, of a side ``check_size`` accepts; else one line
+    naming ``where`` (the data set's folder) and the config key that feeds them to it."""
+    height, width = images.shape[1:3]
+    if height != width or height not in SIDES:
+        raise PipelineError(f"{where}: images of {height}x{width} pixels (height x width); the GAN of config key "
+                            f"mrgan.datasets needs square images whose side is a multiple of 4 in 8..32")
 
 
 class Generator(nn.Module):

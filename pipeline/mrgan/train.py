@@ -61,6 +61,7 @@ class Trainer:
     def __init__(self, images: np.ndarray, labels: np.ndarray, spec: dict, seed: int,
                  rejection: MemorizationRejection, device: str = "cpu", precision: torch.dtype = torch.float32):
         spec = settings(spec)  # keys it lacks take the schema's defaults
+        gan.check_images(images)
         self.spec, self.device, self.rejection = spec, torch.device(device), rejection
         self.precision = precision
         torch.manual_seed(seed)
@@ -138,6 +139,7 @@ def train(dataset_dir, embedding_kind, embedding_file, tau, seed, spec, out_gene
     spec = settings(spec)
     out_generator = Path(out_generator)
     images, labels, _ = Dataset.load(dataset_dir).split_arrays("train")
+    gan.check_images(images, str(dataset_dir))  # before the embedding's minutes
     embedder = load_embedder(embedding_kind, embedding_file, device)
     train_features = embedder.embed_images(images)
     rejection = MemorizationRejection(embedder, train_features, tau, spec["max_resample"], device)
