@@ -248,3 +248,33 @@ def test_non_square_images_stop_the_gan_training_job_naming_the_data_set(tmp_pat
                        "--out-generator", out / "generator.pt", "--out-log", out / "train_log.parquet")
     assert str(data) in stderr and "8x12" in stderr and "mrgan.datasets" in stderr
     assert not out.exists()
+
+
+# --- C_T of too few generated points: more cells would not help ------------------------------------------
+
+
+@pytest.mark.parametrize("m", [1, 20])
+def test_c_t_of_twenty_or_fewer_points_says_it_needs_more_points_not_fewer_cells(m):
+    from pipeline.mrgan.ct_test import ct_statistic
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(PipelineError) as err:
+        ct_statistic(rng.normal(size=(60, 2)), rng.normal(size=(30, 2)), rng.normal(size=(m, 2)), 1,
+                     what="samples.gan: C_T (pixels)", cells_key="samples.gan.kmeans_cells", count_key="samples.gan.path")
+    message = one_line(err.value)
+    assert message.startswith(f"samples.gan: C_T (pixels): {m} generated point") and "more than 20" in message
+    assert "samples.gan.path" in message and "fewer cells" not in message and "kmeans_cells" not in message
+
+
+def test_a_one_sample_set_is_told_it_holds_too_few_samples(tmp_path):
+    from pipeline.samples.score import score
+
+    rng = np.random.default_rng(0)
+    train, test = rng.integers(0, 256, (40, 4, 4, 1), dtype=np.uint8), rng.integers(0, 256, (20, 4, 4, 1), dtype=np.uint8)
+    with pytest.raises(PipelineError) as err:
+        score(train, np.zeros(40, dtype=np.int64), np.arange(40), test, rng.normal(size=(40, 3)),
+              rng.normal(size=(20, 3)), train[:1], rng.normal(size=(1, 3)), np.array([-1]), sample_set="gan",
+              dataset="g", embedding_kind="classifier", threshold=1 / 3, k=2, kmeans_cells=2, pca_dims=0,
+              backend="numpy")
+    message = one_line(err.value)
+    assert "1 generated point" in message and "samples.gan.path" in message and "fewer cells" not in message

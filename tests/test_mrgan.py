@@ -81,8 +81,12 @@ def test_too_many_cells_name_the_key_that_set_them(population):
     labels = np.arange(len(train)) % 2
     with pytest.raises(PipelineError, match=r"^mrgan.classwise_cells: 5000 cells need"):
         ct_test.classwise_ct(train, labels, test, np.arange(len(test)) % 2, train[:300], labels[:300], 5000)
-    with pytest.raises(PipelineError, match=r"of the 5 generated points; use fewer cells \(mrgan.kmeans_cells\) "
+    with pytest.raises(PipelineError, match=r"of the 40 generated points; use fewer cells \(mrgan.kmeans_cells\) "
                                             r"or generate more points"):
+        ct_test.ct_statistic(train, test, train[:40], n_cells=30)
+    with pytest.raises(PipelineError, match=r"^C_T: 5 generated point\(s\), but C_T scores only cells holding more "
+                                            r"than 20, so no number of cells helps; generate more than 20 "
+                                            r"\(mrgan.n_samples\)$"):  # not "use fewer cells": one would not help
         ct_test.ct_statistic(train, test, train[:5], n_cells=3)
 
 

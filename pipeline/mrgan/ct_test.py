@@ -8,7 +8,8 @@ KD-tree degrades to brute force); U counts pairs with L(Q) > L(P), ties 1/2, and
 Z_U = (U - (m_pi n_pi / 2 - 0.5)) / sqrt(m_pi n_pi (m_pi + n_pi + 1) / 12). C_T is the test-mass
 weighted mean of Z_U over kept cells; C_T << 0 means the generator copies its training data.
 
-A kept cell with no test points or no training points makes Z_U undefined: PipelineError.
+A kept cell with no test points or no training points makes Z_U undefined: PipelineError. So does
+m <= 20: a cell is kept when it holds more than 20 generated points, so no number of cells keeps one.
 
 ct_cells.parquet schema (one row per cell):
     cell       int64    k-means cell
@@ -80,13 +81,19 @@ class Cells:
         return self.kmeans.predict(self.project(x))
 
 
+MIN_KEPT = 20  # a cell is kept when it holds more than 20 / m of the m generated points
+
+
 def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_cells: int,
                  pca_dims: int = schema_default("mrgan.pca_dims"), seed: int = 0, what: str = "C_T",
-                 cells_key: str = "mrgan.kmeans_cells") -> CTResult:
+                 cells_key: str = "mrgan.kmeans_cells", count_key: str = "mrgan.n_samples") -> CTResult:
     """C_T of ``generated`` against held-out ``test`` relative to ``train`` (rows = points); errors name
-    ``what`` and the config key of ``n_cells``."""
+    ``what`` and the config key of ``n_cells``, or of the number of generated points (``count_key``)."""
     train, test, generated = (points(x, f"{what}: {name}") for x, name in
                               ((train, "train"), (test, "test"), (generated, "generated")))
+    if len(generated) <= MIN_KEPT:
+        raise PipelineError(f"{what}: {len(generated)} generated point(s), but C_T scores only cells holding more "
+                            f"than {MIN_KEPT}, so no number of cells helps; generate more than {MIN_KEPT} ({count_key})")
     if not train.shape[1] == test.shape[1] == generated.shape[1]:
         raise PipelineError(f"{what}: training, test and generated points have {train.shape[1]}, {test.shape[1]} "
                             f"and {generated.shape[1]} features; they must match")
@@ -94,7 +101,7 @@ def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_c
     t, p, q = cells.project(train), cells.project(test), cells.project(generated)
     ct_, cp, cq = cells.kmeans.labels_, cells.assign(test), cells.assign(generated)
     m, n = len(q), len(p)
-    threshold = 20.0 / m
+    threshold = MIN_KEPT / m
     rows, num, den = [], 0.0, 0.0
     for cell in range(n_cells):
         in_t, in_p, in_q = t[ct_ == cell], p[cp == cell], q[cq == cell]
@@ -114,7 +121,7 @@ def ct_statistic(train: np.ndarray, test: np.ndarray, generated: np.ndarray, n_c
         rows.append({"cell": cell, "n_train": len(in_t), "n_test": len(in_p), "n_gen": len(in_q),
                      "kept": kept, "u": u, "z_u": zu})
     if den == 0:
-        raise PipelineError(f"{what}: no cell holds more than 20/m of the {m} generated points; use fewer cells "
+        raise PipelineError(f"{what}: no cell holds more than {MIN_KEPT}/m of the {m} generated points; use fewer cells "
                             f"({cells_key}) or generate more points")
     table = pd.DataFrame(rows).astype({"cell": "int64", "n_train": "int64", "n_test": "int64",
                                        "n_gen": "int64", "kept": "bool", "u": "float64", "z_u": "float64"})

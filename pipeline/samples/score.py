@@ -141,11 +141,11 @@ def score(train_images, train_labels, train_index, test_images, train_features, 
     counts = nn_counts(train_index, train_labels, pix_pos[:, 0], emb_pos[:, 0], replicates["replicate"].to_numpy())
     start = time.monotonic()
     what = f"samples.{sample_set}: C_T"
-    cells_key = f"samples.{sample_set}.kmeans_cells"
+    keys = {"cells_key": f"samples.{sample_set}.kmeans_cells", "count_key": f"samples.{sample_set}.path"}
     ct_embedding = ct_statistic(train_features, test_features, sample_features, kmeans_cells, pca_dims,
-                                what=f"{what} (embedding)", cells_key=cells_key)
+                                what=f"{what} (embedding)", **keys)
     ct_pixels = ct_statistic(pixels(train_images), pixels(test_images), pixels(sample_images), kmeans_cells,
-                             pca_dims, what=f"{what} (pixels)", cells_key=cells_key)
+                             pca_dims, what=f"{what} (pixels)", **keys)
     log.info("C_T in both spaces: %.1fs", time.monotonic() - start)
     labelled = replicates["label"].to_numpy() >= 0
     flags = replicates["replicate"].to_numpy()
