@@ -172,8 +172,9 @@ def _faiss_candidates(query, ref, k, metric, progress):
 def knn(query: np.ndarray, ref: np.ndarray, k: int, metric: str = schema_default("neighbors.*.metric"),
         backend: str = schema_default("neighbors.*.backend"),
         device: str = "cpu", query_chunk: int = 1024, ref_chunk: int = 8192, margin: int = 8,
-        ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest references of every query: (indices (nq, k) int64, distances (nq, k) float64)."""
+        k_key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest references of every query: (indices (nq, k) int64, distances (nq, k) float64);
+    a k the references cannot give names ``k_key``, the config key that set it, where there is one."""
     if metric not in METRICS:
         raise PipelineError(f"neighbors: unknown metric '{metric}'; choose one of {METRICS}")
     if backend not in BACKENDS:
@@ -182,7 +183,8 @@ def knn(query: np.ndarray, ref: np.ndarray, k: int, metric: str = schema_default
     if query.shape[1] != ref.shape[1]:
         raise PipelineError(f"neighbors: query dimension {query.shape[1]} != reference dimension {ref.shape[1]}")
     if not 1 <= k <= len(ref):
-        raise PipelineError(f"neighbors: k={k} must be between 1 and the number of references ({len(ref)})")
+        raise PipelineError((f"config key '{k_key}': " if k_key else "neighbors: ")
+                            + f"k={k} must be between 1 and the number of references ({len(ref)})")
     finite_rows(query, "neighbors: query")
     finite_rows(ref, "neighbors: reference")
     if not len(query):
@@ -258,6 +260,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--resize", type=int, default=schema_default("neighbors.*.resize"),
                         help="downsample images to this size first (0: keep)")
+    parser.add_argument("--job", help="the job's name under the config key neighbors, for the key errors name")
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
     query, query_ids = load_points(a.query, a.query_split)
@@ -267,7 +270,7 @@ def main() -> None:
     log.info("%d queries x %d references, dim %d, k=%d, metric=%s", len(query), len(ref),
              int(np.prod(query.shape[1:])), a.k, a.metric)
     start = time.monotonic()
-    idx, dist = knn(query, ref, a.k, a.metric, a.backend, a.device)
+    idx, dist = knn(query, ref, a.k, a.metric, a.backend, a.device, k_key=f"neighbors.{a.job}.k" if a.job else None)
     log.info("search took %.2fs", time.monotonic() - start)
     io.write_parquet(neighbors_table(idx, dist, query_ids, ref_ids), a.out)
     log.info("wrote %s", a.out)

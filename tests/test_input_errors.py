@@ -278,3 +278,28 @@ def test_a_one_sample_set_is_told_it_holds_too_few_samples(tmp_path):
               backend="numpy")
     message = one_line(err.value)
     assert "1 generated point" in message and "samples.gan.path" in message and "fewer cells" not in message
+
+
+# --- neighbour k above the reference count names its config key ------------------------------------------
+
+
+def test_a_neighbour_k_above_the_reference_count_names_neighbors_job_k(tmp_path, capsys, monkeypatch):
+    from pipeline import neighbors
+
+    data = write_dataset(tmp_path / "data", n_train=3, n_test=2)
+    out = tmp_path / "out" / "neighbors.parquet"
+    stderr = job_error(capsys, monkeypatch, neighbors, "--query", data, "--query-split", "test", "--ref", data,
+                       "--ref-split", "train", "--k", "5", "--backend", "numpy", "--job", "near", "--out", out)
+    assert "config key 'neighbors.near.k'" in stderr and "5" in stderr and "3" in stderr and not out.parent.exists()
+
+
+def test_a_sample_sets_k_above_the_training_count_names_samples_set_k():
+    from pipeline.samples.score import score
+
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (3, 4, 4, 1), dtype=np.uint8)
+    with pytest.raises(PipelineError) as err:
+        score(train, np.zeros(3, dtype=np.int64), np.arange(3), train, rng.normal(size=(3, 3)), rng.normal(size=(3, 3)),
+              train, rng.normal(size=(3, 3)), np.full(3, -1), sample_set="gan", dataset="g",
+              embedding_kind="classifier", threshold=1 / 3, k=4, kmeans_cells=1, pca_dims=0, backend="numpy")
+    assert "config key 'samples.gan.k'" in one_line(err.value)

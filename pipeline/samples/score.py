@@ -132,7 +132,7 @@ def score(train_images, train_labels, train_index, test_images, train_features, 
     found = {}
     for space, query, ref in (("pixels", sample_images, train_images), ("embedding", sample_features, train_features)):
         start = time.monotonic()
-        found[space] = knn(query, ref, k, SPACE_METRICS[space], backend)
+        found[space] = knn(query, ref, k, SPACE_METRICS[space], backend, k_key=f"samples.{sample_set}.k")
         log.info("%s neighbours of %d samples among %d training images: %.1fs", space, len(query), len(ref),
                  time.monotonic() - start)
     (pix_pos, pix_dist), (emb_pos, emb_dist) = found["pixels"], found["embedding"]

@@ -20,4 +20,4 @@ rule dataset_neighbors:
         "python -m pipeline.job pipeline.neighbors --query {params.dataset_dir} --query-split {params.spec[query_split]} "
         "--ref {params.dataset_dir} --ref-split {params.spec[ref_split]} --k {params.spec[k]} "
         "--metric {params.spec[metric]} --backend {params.spec[backend]} --resize {params.spec[resize]} "
-        "--out {output} 2> {log}"
+        "--job {wildcards.job} --out {output} 2> {log}"
