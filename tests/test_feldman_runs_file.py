@@ -133,6 +133,17 @@ def test_the_table_has_the_trained_shards_schema_and_absent_arrays_are_said(data
     ({"train_epoch_correct": "alone"}, r"runs\.npz: array 'train_epoch_correct' needs array 'epochs' beside it"),
     ({"epochs": 300}, r"runs\.npz: array 'epochs' holds 300; expected 1 to 255"),
     ({"member": "empty_run"}, r"runs\.npz: array 'member': run 0 holds no training example"),
+    # runs whose estimates would be undefined (NaN) or spread one bad value over a whole column
+    ({"member": "identical"}, rf"runs\.npz: array 'member': {N_TRAIN} of the {N_TRAIN} training examples are in every "
+                              r"run or in none \(every run holds the same examples\); mem and influence compare"),
+    ({"member": "one_run"}, r"array 'member': .* are in every run or in none \(there is one run\)"),
+    ({"member": "in_every_run"}, rf"array 'member': 1 of the {N_TRAIN} training examples are in every run or in none "
+                                 r"\(position 5 is in every run\)"),
+    ({"member": "in_no_run"}, r"array 'member': 1 of .* \(position 5 is in no run\)"),
+    ({"train_margin": "nan"}, r"runs\.npz: array 'train_margin' holds 1 value\(s\) that are not finite float32 numbers "
+                              r"\(run 3, position 10: nan\); give finite values, or leave the array out$"),
+    ({"train_cum_loss": "huge"}, r"array 'train_cum_loss' holds 1 value\(s\) that are not finite float32 numbers "
+                                 r"\(run 3, position 10: 1e\+39\)"),
 ])
 def test_a_bad_file_stops_with_one_line_naming_the_file_and_the_array(data_dir, tmp_path, change, message):
     arrays = planted_arrays()
@@ -154,6 +165,12 @@ def test_a_bad_file_stops_with_one_line_naming_the_file_and_the_array(data_dir, 
         arrays[name] = counts
     elif how == "empty_run":
         arrays[name][0] = False
+    elif how in ("identical", "one_run"):
+        arrays[name] = arrays[name][:1] if how == "one_run" else np.repeat(arrays[name][:1], T, axis=0)
+    elif how in ("in_every_run", "in_no_run"):
+        arrays[name][:, 5] = how == "in_every_run"
+    elif how in ("nan", "huge"):
+        arrays[name][3, 10] = np.nan if how == "nan" else 1e39
     else:
         arrays.update(train_epoch_correct=counts, epochs=np.int64(how))
     runs = tmp_path / "runs.npz"

@@ -111,7 +111,15 @@ def float_records(path: Path, arrays: dict, name: str, shape: tuple[int, int]) -
     if not np.issubdtype(array.dtype, np.floating):
         raise PipelineError(f"{path}: array '{name}' has dtype {array.dtype}; expected float")
     check_shape(path, name, array, shape, "runs x examples")
-    return array.astype(np.float32)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, reported below
+        records = array.astype(np.float32)
+    bad = ~np.isfinite(records)  # one would turn estimators built on the array NaN for every example
+    if bad.any():
+        run, position = (int(i) for i in np.argwhere(bad)[0])
+        raise PipelineError(f"{path}: array '{name}' holds {int(bad.sum())} value(s) that are not finite float32 "
+                            f"numbers (run {run}, position {position}: {array[run, position]}); give finite values, "
+                            f"or leave the array out")
+    return records
 
 
 def epoch_records(path: Path, arrays: dict, member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,6 +150,19 @@ def epoch_records(path: Path, arrays: dict, member: np.ndarray) -> tuple[np.ndar
     return counts.astype(np.uint8), epochs.astype(np.int32)
 
 
+def check_held_out(path: Path, member: np.ndarray) -> None:
+    """Each training example is in some runs and out of others: mem and infl compare the two groups,
+    so an example in every run or in none has neither (nor any estimator built like them)."""
+    fixed = member.all(axis=0) | ~member.any(axis=0)
+    if fixed.any():
+        first = int(np.flatnonzero(fixed)[0])
+        why = ("there is one run" if len(member) == 1 else "every run holds the same examples"
+               if (member == member[0]).all() else f"position {first} is in {'every' if member[0, first] else 'no'} run")
+        raise PipelineError(f"{path}: array 'member': {int(fixed.sum())} of the {member.shape[1]} training examples "
+                            f"are in every run or in none ({why}); mem and influence compare the runs with and "
+                            "without each example")
+
+
 def runs_table(path: Path, arrays: dict, n_train: int, n_test: int, arch: str):
     """The shard table of the file's runs, checked against a data set of n_train / n_test examples."""
     member = as_bool(path, "member", arrays["member"])
@@ -154,6 +175,7 @@ def runs_table(path: Path, arrays: dict, n_train: int, n_test: int, arch: str):
     empty = np.flatnonzero(~member.any(axis=1))
     if len(empty):
         raise PipelineError(f"{path}: array 'member': run {empty[0]} holds no training example")
+    check_held_out(path, member)
     records = {}
     for name, n in [("train_correct", n_train), ("test_correct", n_test)]:
         records[name] = as_bool(path, name, arrays[name])
