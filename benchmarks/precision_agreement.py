@@ -4,12 +4,12 @@ float32, against two independent float32 sets of the same size.
     python benchmarks/precision_agreement.py --float32 runs/mnist/results --bf16 runs/mnist_bf16/results \
         --dataset mnist [--arch mlp] [--runs 128] [--mem-threshold 0.25]
 
-``--float32`` holds the shards of a finished run with at least 2 x ``--runs`` runs, ``--bf16`` the
-shards of the same config with ``precision: bf16`` holding its first ``--runs`` runs (the same
-seeds: the same subsets, initial weights and batch order). Three sets of t = ``--runs`` runs:
-    A  float32 runs 0..t-1
-    B  bf16 runs 0..t-1 (A's seeds)
-    C  float32 runs t..2t-1 (other subsets and seeds)
+``--float32`` holds the shards of a finished run, ``--bf16`` shards of the same config with
+``precision: bf16`` (the same seeds: a run of either has the same subset, initial weights and batch
+order). Three sets of t runs, t the bf16 runs found (at most ``--runs``):
+    A  the float32 runs with the bf16 runs' numbers
+    B  those bf16 runs
+    C  as many other float32 runs (other subsets and seeds), the lowest numbers not in A
 For mem and mem_margin it prints, for A against B (precision noise) and A against C (model noise at
 the same t): the Spearman over all examples, the Jaccard of the top 1 % and top 5 % sets (cut where
 no tie decides them, ``convergence.top_cut``, ties judged by the estimate from all float32 runs),
@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline import io  # noqa: E402
 from pipeline.feldman import convergence, estimators  # noqa: E402
 from pipeline.feldman.runs import read_runs  # noqa: E402
 
@@ -42,22 +43,32 @@ def shards(results: Path, dataset: str, arch: str) -> list[Path]:
     return paths
 
 
+def run_numbers(paths: list[Path]) -> np.ndarray:
+    """The run numbers the shard tables hold, sorted (``read_runs``'s order)."""
+    return np.sort(np.concatenate([io.read_parquet(p, columns=["run"])["run"].to_numpy() for p in paths]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--float32", required=True, type=Path, help="results/ of the float32 run")
     parser.add_argument("--bf16", required=True, type=Path, help="results/ of the bf16 run")
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--arch", default="mlp")
-    parser.add_argument("--runs", type=int, default=128, help="t of each set")
+    parser.add_argument("--runs", type=int, default=1000, help="at most this many runs per set")
     parser.add_argument("--mem-threshold", type=float, default=0.25)
     a = parser.parse_args()
-    t = a.runs
-    fp32, bf16 = read_runs(shards(a.float32, a.dataset, a.arch)), read_runs(shards(a.bf16, a.dataset, a.arch))
-    if len(fp32.member) < 2 * t or len(bf16.member) < t:
-        sys.exit(f"error: need {2 * t} float32 runs and {t} bf16 runs, found {len(fp32.member)} and {len(bf16.member)}")
-    if not np.array_equal(fp32.member[:t], bf16.member[:t]):
-        sys.exit("error: the bf16 runs have other subsets than the float32 runs 0..t-1; not the same seeds")
-    sets = {"A": fp32.take(slice(0, t)), "B": bf16.take(slice(0, t)), "C": fp32.take(slice(t, 2 * t))}
+    fp32_paths, bf16_paths = shards(a.float32, a.dataset, a.arch), shards(a.bf16, a.dataset, a.arch)
+    fp32_ids, bf16_ids = run_numbers(fp32_paths), run_numbers(bf16_paths)[:a.runs]
+    t = len(bf16_ids)
+    same = np.flatnonzero(np.isin(fp32_ids, bf16_ids))
+    others = np.flatnonzero(~np.isin(fp32_ids, bf16_ids))[:t]
+    if len(same) < t or len(others) < t:
+        sys.exit(f"error: need the {t} bf16 runs' numbers and {t} more among the float32 runs; found "
+                 f"{len(same)} and {len(others)}")
+    fp32, bf16 = read_runs(fp32_paths), read_runs(bf16_paths)
+    if not np.array_equal(fp32.member[same], bf16.member[:t]):
+        sys.exit("error: the bf16 runs have other subsets than the float32 runs of the same numbers; not the same seeds")
+    sets = {"A": fp32.take(same), "B": bf16.take(slice(0, t)), "C": fp32.take(others)}
     values = {name: estimators.estimate_all(runs, list(ESTIMATORS)) for name, runs in sets.items()}
     full = estimators.estimate_all(fp32, list(ESTIMATORS))  # ties told apart by all float32 runs
     n = fp32.member.shape[1]
