@@ -1,0 +1,83 @@
+"""Facts in the prose that cannot drift: each count, list and path the README, docs/ and the prepared
+configs' comments state is checked here against the code or a dry run, so a change that makes one
+untrue fails a test instead of waiting for a reader.
+
+(The generated pages, docs/configuration.md, outputs.md and claims.md, are checked in
+test_reference_docs.py; measured figures live only in benchmarks/RESULTS.md, with their machine.)"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, run_workflow
+
+# --- job counts -------------------------------------------------------------------------------------
+
+# Where a job count may be written: the prepared configs' comments, in one of two forms a dry run
+# can check. "N jobs in all": the whole plan from an empty directory. "N jobs of M runs": the Feldman
+# training jobs (feldman.shard_size = M runs each).
+TOTAL = re.compile(r"(\d[\d,]*) jobs in all\b")
+SHARDS = re.compile(r"(\d[\d,]*) jobs of (\d[\d,]*) runs\b")
+ANY_COUNT = re.compile(r"\b(\d[\d,]*) (?:[a-z-]+ )?jobs\b")
+PROSE = ["README.md", "config.yaml", *(p.relative_to(REPO).as_posix() for p in sorted((REPO / "docs").glob("*.md"))),
+         *(p.relative_to(REPO).as_posix() for p in sorted((REPO / ".test").glob("*.yaml")))]
+PREPARED = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "workflow" / "configs").glob("*.yaml"))
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def stated_counts(path: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """The "N jobs in all" and "N jobs of M runs" statements of one file."""
+    text = (REPO / path).read_text(encoding="utf-8")
+    return ([_number(m[1]) for m in TOTAL.finditer(text)],
+            [(_number(m[1]), _number(m[2])) for m in SHARDS.finditer(text)])
+
+
+def test_job_counts_are_stated_only_where_a_dry_run_checks_them():
+    """A number of jobs in the README, docs/ or a config's comments goes stale with the next rule or
+    config key; the prepared configs may state one in a form checked below, nothing else may."""
+    loose = []
+    for path in PROSE + PREPARED:
+        text = (REPO / path).read_text(encoding="utf-8")
+        checked = {m.start(1) for pattern in (TOTAL, SHARDS) for m in pattern.finditer(text)} \
+            if path in PREPARED else set()
+        loose += [f"{path}: '{m[0]}'" for m in ANY_COUNT.finditer(text) if m.start(1) not in checked]
+    assert not loose, f"job counts no test checks (drop them, or state them in a prepared config as " \
+                      f"'N jobs in all' or 'N jobs of M runs'): {loose}"
+
+
+def planned_jobs(config_path: str, workdir: Path) -> dict[str, int]:
+    """Jobs per rule (and 'total') of a dry run of ``config_path`` in an empty directory."""
+    config = yaml.safe_load((REPO / config_path).read_text())
+    result = run_workflow(workdir, config, "-n", "--quiet", "rules")
+    text = result.stdout + result.stderr
+    stats = text.split("Job stats:", 1)[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"(?m)^(\w+)\s+(\d+)\s*$", stats)}
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in PREPARED if any(stated_counts(p))])
+def test_a_prepared_configs_job_counts_are_its_dry_runs(path, tmp_path):
+    totals, shards = stated_counts(path)
+    jobs = planned_jobs(path, tmp_path / "run")
+    config = yaml.safe_load((REPO / path).read_text())
+    for total in totals:
+        assert total == jobs["total"], f"{path} says {total} jobs in all; a dry run plans {jobs['total']}"
+    for count, runs in shards:
+        assert count == jobs.get("feldman_train_shard", 0), \
+            f"{path} says {count} training jobs; a dry run plans {jobs.get('feldman_train_shard', 0)}"
+        assert runs == config["feldman"]["shard_size"], f"{path} says {runs} runs a job"
+
+
+def test_the_job_count_checks_read_the_configs():
+    """The forms above are found where they are written (so the dry-run test has something to check)."""
+    assert stated_counts("workflow/configs/paper.yaml")[0]
+    assert stated_counts("workflow/configs/convergence.yaml")[1] == [(16, 125)]
+    assert ANY_COUNT.search("about 106 jobs") and ANY_COUNT.search("16 training jobs")
