@@ -81,3 +81,85 @@ def test_the_job_count_checks_read_the_configs():
     assert stated_counts("workflow/configs/paper.yaml")[0]
     assert stated_counts("workflow/configs/convergence.yaml")[1] == [(16, 125)]
     assert ANY_COUNT.search("about 106 jobs") and ANY_COUNT.search("16 training jobs")
+
+
+# --- layout and output folders ------------------------------------------------------------------------
+
+
+def layout_paths() -> list[str]:
+    """The paths named in the first column of docs/architecture.md's layout table."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    return [path for row in rows for path in re.findall(r"`([^`]+)`", row)]
+
+
+def test_every_path_the_layout_names_exists():
+    named = layout_paths()
+    assert len(named) > 15 and "pipeline/paths.py" in named
+    missing = [path for path in named if not any(REPO.glob(path.rstrip("/")))]
+    assert not missing, f"docs/architecture.md's layout names paths the repository lacks: {missing}"
+    # every method subpackage's spec module is named, and only those that exist
+    specs = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "pipeline").glob("*/spec.py"))
+    assert sorted(path for path in named if path.endswith("/spec.py")) == specs
+
+
+def results_tree() -> list[str]:
+    """The folders of the README's outputs tree, relative to results/ ('feldman', 'data/{dataset}', ...)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("\n## Outputs\n", 1)[1].split("```\nresults/\n", 1)[1].split("```", 1)[0]
+    folders = []
+    for line in block.splitlines():
+        names = re.match(r"  ((?:\S+/ )*\S+/)(?:\s|$)", line)
+        assert names, f"README outputs tree: a line that names no folder: {line!r}"
+        folders += [name.rstrip("/") for name in names[1].split()]
+    return folders
+
+
+def written_folders() -> dict[str, list[str]]:
+    """Each top-level folder under results/ that pipeline/paths.py places outputs in, with its templates."""
+    from pipeline import paths
+
+    found: dict[str, list[str]] = {}
+    for value in vars(paths).values():
+        if isinstance(value, str) and value.startswith(f"{paths.RESULTS}/"):
+            found.setdefault(value.split("/")[1], []).append(value)
+    return found
+
+
+def test_the_readmes_outputs_tree_names_every_results_folder():
+    """Every top-level folder the workflow writes under results/ (pipeline/paths.py) is in the README's
+    tree, and every folder the tree names is one paths.py places outputs in."""
+    tree, written = results_tree(), written_folders()
+    assert {"feldman", "fid", "logs"} <= set(written)
+    assert sorted({folder.split("/")[0] for folder in tree}) == sorted(written)
+    for folder in tree:
+        templates = written[folder.split("/")[0]]
+        assert any(f"{t}/".startswith(f"results/{folder}/") for t in templates), \
+            f"README names results/{folder}/, which is no folder of pipeline/paths.py ({templates})"
+
+
+# --- licence and citation -----------------------------------------------------------------------------
+
+# The four papers the workflow implements: (first words of the title, authors' family names, year).
+PAPERS = [
+    ("What Neural Networks Memorize and Why", ["Feldman", "Zhang"], 2020),
+    ("On Memorization in Probabilistic Deep Generative Models", ["Burg", "Williams"], 2021),
+    ("Diffusion Probabilistic Models Generalize when They Fail to Memorize", ["Yoon", "Choi", "Kwon", "Ryu"], 2023),
+    ("Reducing Training Sample Memorization in GANs by Training with Memorization Rejection",
+     ["Bai", "Hsieh", "Kan", "Lin"], 2022),
+]
+
+
+def test_citation_cff_is_valid_yaml_and_names_the_four_papers():
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0" and cff["message"] and cff["title"] and cff["authors"]
+    assert cff["license"] == "MIT" and "MIT License" in (REPO / "LICENSE").read_text()
+    references = cff["references"]
+    assert all({"type", "title", "authors"} <= set(ref) for ref in references)
+    for title, authors, year in PAPERS:
+        ref = next((ref for ref in references if ref["title"].startswith(title)), None)
+        assert ref is not None, f"CITATION.cff does not name '{title}'"
+        assert [a["family-names"] for a in ref["authors"]] == authors and ref["year"] == year, title
+    assert next(ref for ref in references if ref["title"].startswith("Reducing"))["identifiers"][0]["value"] \
+        == "arXiv:2210.12231"
