@@ -47,9 +47,15 @@ def resolve_device(name: str, tf32: bool = schema_default("tf32")) -> torch.devi
         try:
             device = torch.device(name)
         except RuntimeError as err:
-            raise PipelineError(f"device '{name}': not a torch device ({err})") from err
+            raise PipelineError(f"config key 'device': '{name}' is not a torch device ({err})") from err
+        if device.type not in ("cpu", "cuda"):  # mps, xpu, meta...: the jobs run on neither
+            raise PipelineError(f"config key 'device': '{name}': the jobs run on auto, cpu, cuda or cuda:<k>")
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise PipelineError(f"device '{name}': CUDA is not available here; use 'auto' or 'cpu'")
+            raise PipelineError(f"config key 'device': '{name}': CUDA is not available here; use 'auto' or 'cpu'")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise PipelineError(f"config key 'device': '{name}': this machine has {count} GPU"
+                                f"{'' if count == 1 else 's'} (cuda:0 to cuda:{count - 1})")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32

@@ -24,6 +24,22 @@ def test_nonsense_device_names_the_value():
         resolve_device("gpu0")
 
 
+def test_a_gpu_the_machine_lacks_is_a_one_line_error_naming_the_key(monkeypatch):
+    """How many GPUs there are is known where the job runs only (the config check, at start-up, takes the
+    spelling): cuda:7 on a machine of 2 GPUs."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(PipelineError, match=r"^config key 'device': 'cuda:7': this machine has 2 GPUs "
+                                            r"\(cuda:0 to cuda:1\)$"):
+        resolve_device("cuda:7")
+
+
+@pytest.mark.parametrize("name", ["mps", "meta", "xpu"])
+def test_a_device_the_jobs_do_not_run_on_is_a_one_line_error(name):
+    with pytest.raises(PipelineError, match=rf"^config key 'device': '{name}': the jobs run on auto, cpu, cuda"):
+        resolve_device(name)
+
+
 class FlagRecorder(torch.nn.Module):
     """Identity that records whether TF32 was allowed when it ran."""
 
