@@ -50,10 +50,25 @@ def fold_sizes(n: int, folds: int) -> np.ndarray:
     return sizes
 
 
-def kfold_assignment(n: int, folds: int, repeats: int, seed: int) -> np.ndarray:
-    """(repeats, n) fold of each position, from a fresh permutation per repeat."""
+def check_subset_size(n: int, ratio: float, dataset: str) -> None:
+    """Each subset, round(ratio * n) of the n training examples, leaves some out and takes some in:
+    mem and infl compare the runs with and without each example (else one line naming the key)."""
+    size = int(round(ratio * n))
+    if size in (0, n):
+        holds = "no subset holds any example" if size == 0 else "every subset holds every example"
+        raise PipelineError(f"config key 'splits.feldman.ratio': {ratio} of the {n} training examples of '{dataset}' "
+                            f"rounds to {size}, so {holds}; mem and infl compare the runs with and without each example")
+
+
+def check_folds(n: int, folds: int, dataset: str) -> None:
     if folds < 2 or folds > n:
-        raise PipelineError(f"config key splits.kfold.folds: need 2 <= K <= n_train={n}, got {folds}")
+        raise PipelineError(f"config key 'splits.kfold.folds': {folds} folds of the {n} training examples of "
+                            f"'{dataset}'; need 2 <= K <= {n}")
+
+
+def kfold_assignment(n: int, folds: int, repeats: int, seed: int, dataset: str = "the data set") -> np.ndarray:
+    """(repeats, n) fold of each position, from a fresh permutation per repeat."""
+    check_folds(n, folds, dataset)
     fold_of_rank = np.repeat(np.arange(folds), fold_sizes(n, folds))
     assignment = np.empty((repeats, n), dtype=np.int32)
     for repeat in range(repeats):
@@ -96,6 +111,7 @@ def read_kfold(path: str | Path) -> pd.DataFrame:
 
 def write_subsets(dataset_dir: Path, runs: int, ratio: float, seed: int, out: Path) -> None:
     n = len(Dataset.load(dataset_dir, mmap=True).indices("train"))
+    check_subset_size(n, ratio, dataset_dir.name)
     log.info("%s: %d subsets of %d/%d training examples (seed %d)", dataset_dir, runs, round(ratio * n), n, seed)
     io.write_parquet(subsets_table(subset_masks(n, runs, ratio, seed), seed), out)
     log.info("wrote %s", out)
@@ -105,7 +121,8 @@ def write_kfold(dataset_dir: Path, folds: int, repeats: int, seed: int, out: Pat
     train_index = Dataset.load(dataset_dir, mmap=True).indices("train")
     log.info("%s: %d folds x %d repeats over %d training examples (seed %d)",
              dataset_dir, folds, repeats, len(train_index), seed)
-    io.write_parquet(kfold_table(kfold_assignment(len(train_index), folds, repeats, seed), train_index), out)
+    io.write_parquet(kfold_table(kfold_assignment(len(train_index), folds, repeats, seed, dataset_dir.name),
+                                 train_index), out)
     log.info("wrote %s", out)
 
 

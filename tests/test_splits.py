@@ -35,6 +35,18 @@ def test_kfold_rejects_bad_k():
         splits.kfold_assignment(5, 6, 1, 0)
 
 
+@pytest.mark.parametrize("ratio,words", [(0.01, "rounds to 0, so no subset holds any example"),
+                                         (0.97, "rounds to 10, so every subset holds every example")])
+def test_a_ratio_the_config_cannot_judge_stops_its_job_naming_the_key(tmp_path, ratio, words):
+    """A data set a researcher brings has a size only its job knows (pipeline/config.py checks the rest)."""
+    Dataset.from_arrays(np.zeros((12, 4, 4, 1), np.uint8), np.arange(12) % 2, ["train"] * 10 + ["test"] * 2,
+                        "own").save(tmp_path / "own")
+    with pytest.raises(PipelineError, match=rf"^config key 'splits\.feldman\.ratio': {ratio} of the 10 training "
+                                            rf"examples of 'own' {words}; mem and infl compare"):
+        splits.write_subsets(tmp_path / "own", runs=4, ratio=ratio, seed=0, out=tmp_path / "s.parquet")
+    assert not (tmp_path / "s.parquet").exists()
+
+
 def test_tables_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.arange(40) % 4

@@ -74,19 +74,26 @@ def eligible_examples(base: Dataset) -> np.ndarray:
                     dtype=np.int64)
 
 
-def _check_counts(name: str, spec: dict, n_eligible: int, n_classes: int) -> None:
-    """Each count against what is left for it; the error names the first key that asks too much."""
+# What a canary may replace, as the job counts it (``eligible_examples``).
+USABLE = "usable ones", " (usable: image unique in the base, its inverse absent)"
+
+
+def check_counts(name: str, spec: dict, n_eligible: int | None, n_classes: int | None,
+                 usable: tuple[str, str] = USABLE) -> None:
+    """Each count against what is left for it; the error names the first key that asks too much.
+    ``n_eligible`` and ``n_classes`` None: not known (the start-up check, pipeline/config.py, before the
+    base is prepared; it passes the base's training size, an upper bound, with its own ``usable``)."""
     key = f"config key 'datasets.{name}"
-    if spec["flipped"] and n_classes < 2:
+    if spec["flipped"] and n_classes is not None and n_classes < 2:
         raise PipelineError(f"{key}.flipped': base '{spec['base']}' has {n_classes} class in its training "
                             "split; flipping a label needs two")
     needed = 0
     for kind, rows in (("flipped", spec["flipped"]), ("outlier", spec["outlier"]),
                        ("duplicate", spec["duplicate"] * spec["copies"])):
-        if needed + rows > n_eligible:
+        if n_eligible is not None and needed + rows > n_eligible:
             raise PipelineError(
-                f"{key}.{kind}': asks for {rows} training examples, {n_eligible - needed} of the {n_eligible} usable "
-                f"ones of base '{spec['base']}' are left (usable: image unique in the base, its inverse absent)")
+                f"{key}.{kind}': asks for {rows} training examples, {n_eligible - needed} of the {n_eligible} "
+                f"{usable[0]} of base '{spec['base']}' are left{usable[1]}")
         needed += rows
     if spec["test_copy"] > spec["flipped"]:
         raise PipelineError(f"{key}.test_copy': {spec['test_copy']} test copies need as many flipped "
@@ -101,7 +108,7 @@ def build_planted(name: str, spec: dict, base: Dataset) -> Dataset:
     eligible = eligible_examples(base)
     labels = base.table["label"].to_numpy(dtype=np.int64)
     classes = np.unique(labels[base.indices("train")])
-    _check_counts(name, spec, len(eligible), len(classes))
+    check_counts(name, spec, len(eligible), len(classes))
 
     order = rng.permutation(eligible)
     n_flip, n_out, n_dup, copies = spec["flipped"], spec["outlier"], spec["duplicate"], spec["copies"]
