@@ -34,6 +34,14 @@ def module_path(name: str) -> Path | None:
         base = PACKAGE_ROOT.joinpath(*parts[1:])
         path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
         return path if path.is_file() else None
+    spec = module_spec(name)
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def module_spec(name: str):
+    """What the import system would load for module ``name`` where the jobs import it from (their
+    working directory first, then the import path), found without running it; None when nothing."""
+    parts = name.split(".")
     locations, spec = [os.getcwd(), *sys.path], None
     for depth in range(1, len(parts) + 1):
         if locations is None:  # a module has no submodules
@@ -42,7 +50,7 @@ def module_path(name: str) -> Path | None:
         if spec is None:
             return None
         locations = spec.submodule_search_locations
-    return Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+    return spec
 
 
 def _find_spec(name: str, locations: list[str]):
@@ -189,6 +197,51 @@ def factory_version(factory: str) -> str:
         return " ".join([code_version(module, own_code=True), _distribution_versions(installed)]).strip()
     except (SyntaxError, ValueError) as err:  # ValueError: source with null bytes
         return f"{module}: cannot be parsed ({type(err).__name__}: {err})"
+
+
+def factory_problem(factory: str) -> str | None:
+    """Why a job could not import ``package.module:callable``, told without running the module: no
+    such module where the jobs import from, source that does not parse, or source that binds no such
+    name at its top level. None where it may be there (a compiled module, a module that makes its
+    names at run time); the job that imports it checks the rest."""
+    module, _, attr = factory.partition(":")
+    path = module_path(module)
+    if path is None:
+        if module.split(".")[0] == PACKAGE or module_spec(module) is None:
+            return f"cannot import '{module}' (no such module in the working directory or on the import path)"
+        return None
+    try:
+        names = _top_level_names(ast.parse(path.read_text(), filename=str(path)))
+    except (SyntaxError, ValueError) as err:  # ValueError: source with null bytes
+        return f"cannot import '{module}' ({type(err).__name__}: {str(err).splitlines()[0]})"
+    return None if names is None or attr in names else f"'{module}' has no callable '{attr}'"
+
+
+def _top_level_names(tree: ast.Module) -> set[str] | None:
+    """The names a module binds at its top level (definitions, assignments, imports, inside ifs and
+    trys too); None where its source cannot tell (a star import, a module __getattr__, globals())."""
+    names, todo = set(), list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name == "__getattr__":
+                return None
+            names.add(node.name)
+            continue  # its body binds names of its own
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            return None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in DYNAMIC_BINDERS:
+            return None
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {alias.asname or alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        todo += ast.iter_child_nodes(node)
+    return names
+
+
+# Calls through which a module may bind names its source does not spell out.
+DYNAMIC_BINDERS = ("globals", "vars", "setattr", "exec", "locals")
 
 
 @lru_cache(maxsize=None)  # reads every installed distribution's file list: once a run

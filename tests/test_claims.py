@@ -377,7 +377,7 @@ def claims_config(claims: dict) -> dict:
     config["feldman"]["datasets"] = ["gp"]
     config["feldman"]["architectures"]["mlp_rerun"] = {**config["feldman"]["architectures"]["mlp"], "init_seed": 1}
     config["feldman"]["architectures"]["mlp_wide"] = {**config["feldman"]["architectures"]["mlp"], "hidden": [64]}
-    config["diffusion"]["experiments"]["dummies"] = {"dataset": "mo", "sizes": [0, 4], "keep_label": 0}
+    config["diffusion"]["experiments"]["dummies"] = {"dataset": "g", "sizes": [0, 4], "keep_label": 0}  # g: 3 classes
     config["diffusion"]["experiments"]["sweep"]["sizes"] = [4, 8]  # capacity: Y1 and Y2 need two sizes
     config["claims"] = claims
     return config

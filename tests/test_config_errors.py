@@ -201,6 +201,105 @@ CASES = [
      {"feldman": {**FELDMAN, "architectures": {"mlp": MLP, "same": {**MLP, "epochs": 3, "init_seed": 1}}},
       "claims": {"feldman": {"dataset": "planted", "arch": "mlp", "other_arch": "same"}}},
      "claims.feldman.other_arch", "same classifier"),
+    # settings whose estimator would be undefined or cut nothing (all-NaN columns, no rows, every row)
+    ("a single Feldman run", {"splits": {"feldman": {"runs": 1}}}, "splits.feldman.runs", "minimum of 2"),
+    ("a ratio putting every example in every subset", {"splits": {"datasets": ["mo"], "feldman": {"ratio": 0.995}}},
+     "splits.feldman.ratio", "0.995 of the 64 training examples of 'mo' rounds to 64, so every subset holds every"),
+    ("a ratio putting no example in any subset", {"feldman": {**FELDMAN, "datasets": ["gm"]},
+                                                 "splits": {"feldman": {"ratio": 0.005}}},
+     "splits.feldman.ratio", "rounds to 0, so no subset holds any example"),
+    ("a mem threshold above any mem", {"feldman": {**FELDMAN, "mem_threshold": 5}}, "feldman.mem_threshold",
+     "greater than the maximum of 1"),
+    ("an influence threshold every pair passes", {"feldman": {**FELDMAN, "infl_threshold": -1}},
+     "feldman.infl_threshold", "less than or equal to the minimum of 0"),
+    ("a consistency threshold of 0", {"feldman": {**FELDMAN, "thetas": [0, 0.5]}}, "feldman.thetas.0", "minimum of 0"),
+    ("a momentum of 1", {"feldman": {**FELDMAN, "architectures": {"mlp": {**MLP, "momentum": 1}}}},
+     "feldman.architectures.mlp.momentum", "maximum of 1"),
+    ("a dropout of 1", {"diffusion": {"experiments": {"e": {**SWEEP, "dropout": 1}}}},
+     "diffusion.experiments.e.dropout", "maximum of 1"),
+    ("an Adam beta of 1", {"mrgan": {"datasets": ["digits"], "beta2": 1}}, "mrgan.beta2", "maximum of 1"),
+    ("a tau rejecting every sample", {"mrgan": {"datasets": ["digits"], "taus": [0, 1]}}, "mrgan.taus.1",
+     "maximum of 1"),
+    ("MR-GAN samples too few for any C_T cell", {"mrgan": {"datasets": ["gm"], "n_samples": 20}},
+     "mrgan.n_samples", "more than 20 of the generated points, so 20 leave none"),
+    ("MR-GAN samples too few for a class's C_T", {"mrgan": {"datasets": ["digits"], "n_samples": 150}},
+     "mrgan.n_samples", "give class 8 of 'digits' at most 15"),
+    # counts above what a data set holds, known from the config and the published sizes
+    ("K-fold folds above the training size", {"splits": {"datasets": ["digits"], "kfold": {"folds": 1439}}},
+     "splits.kfold.folds", "1439 folds of the 1438 training examples of 'digits'"),
+    ("K-fold folds above a K-fold data set's training size",
+     {"splits": {"kfold": {"folds": 65}}, "kfold_vae": {"datasets": ["mo_test"],
+                                                        "models": {"mo_test": {"kind": "bernoulli_mlp"}}}},
+     "splits.kfold.folds", "65 folds of the 64 training examples of 'mo_test'"),
+    ("neighbour k above the reference count",
+     {"neighbors": {"nn": {"datasets": ["mo_test"], "query_split": "test", "ref_split": "train", "k": 65}}},
+     "neighbors.nn.k", "65 nearest neighbours, but the train split of 'mo_test' holds 64"),
+    ("neighbour k above MNIST's test split", {"datasets": {**base()["datasets"], "m": {"kind": "mnist"}},
+                                              "neighbors": {"nn": {"datasets": ["m"], "query_split": "train",
+                                                                   "ref_split": "test", "k": 10001}}},
+     "neighbors.nn.k", "the test split of 'm' holds 10000"),
+    ("neighbour k above CelebA's valid split", {"datasets": {**base()["datasets"], "c": {"kind": "celeba"}},
+                                                "neighbors": {"nn": {"datasets": ["c"], "query_split": "test",
+                                                                     "ref_split": "valid", "k": 19868}}},
+     "neighbors.nn.k", "the valid split of 'c' holds 19867"),
+    ("a diffusion subset above the training split", {"diffusion": {"experiments": {"e": {**SWEEP, "sizes": [8, 65]}}}},
+     "diffusion.experiments.e.sizes", "subset size 65 exceeds the 64 training images of 'mo'"),
+    ("a diffusion subset above the images besides keep_label",
+     {"diffusion": {"experiments": {"d": {"dataset": "mo_gm", "sizes": [33], "keep_label": 0}}}},
+     "diffusion.experiments.d.sizes", "exceeds the 32 training images of 'mo_gm' besides those of label 0"),
+    ("a diffusion subset above CIFAR-10's training split",
+     {"datasets": {**base()["datasets"], "c": {"kind": "cifar10"}},
+      "diffusion": {"experiments": {"e": {"dataset": "c", "sizes": [50001]}}}},
+     "diffusion.experiments.e.sizes", "exceeds the 50000 training images of 'c'"),
+    ("planted canaries above the base's training split",
+     {"datasets": {**base()["datasets"], "p": {"kind": "planted", "base": "gm", "flipped": 40, "outlier": 30,
+                                               "test_copy": 0}}},
+     "datasets.p.outlier", "asks for 30 training examples, 24 of the 64 training examples of base 'gm' are left"),
+    ("flipped labels on a base of one class",
+     {"datasets": {**base()["datasets"], "p": {"kind": "planted", "base": "mo", "flipped": 2, "test_copy": 0}}},
+     "datasets.p.flipped", "has 1 class"),
+    ("more test copies than flipped examples",
+     {"datasets": {**base()["datasets"], "p": {"kind": "planted", "base": "gm", "flipped": 2, "test_copy": 3}}},
+     "datasets.p.test_copy", "3 test copies need as many flipped examples, flipped is 2"),
+    ("a mixture part drawing what earlier parts took",
+     {"datasets": {**base()["datasets"], "x": {"kind": "mixture", "parts": [{"dataset": "gm", "n_train": 40},
+                                                                           {"dataset": "gm", "n_train": 30}]}}},
+     "datasets.x.parts.1.n_train", "asks for 30 examples, 'gm' has 24 left by earlier parts in split 'train'"),
+    ("a mixture part drawing more of a class than there is",
+     {"datasets": {**base()["datasets"], "x": {"kind": "mixture", "parts": [
+         {"dataset": "digits", "n_train": 147, "n_test": 1, "classes": [3]}]}}},
+     "datasets.x.parts.0.n_train", "'digits' has 146 of classes [3] in split 'train'"),
+    ("a mixture part drawing test images of MNIST", {"datasets": {**base()["datasets"], "m": {"kind": "mnist"},
+                                                                  "x": {"kind": "mixture", "parts": [
+                                                                      {"dataset": "m", "n_train": 8, "n_test": 1136,
+                                                                       "classes": [1]}]}}},
+     "datasets.x.parts.0.n_test", "'m' has 1135 of classes [1] in split 'test'"),
+    ("a mixture of images of two shapes",
+     {"datasets": {**base()["datasets"], "x": {"kind": "mixture", "parts": [{"dataset": "digits", "n_train": 8},
+                                                                           {"dataset": "gm", "n_train": 8}]}}},
+     "datasets.x.parts", "image shapes differ across parts: 'digits' (8, 8, 1), 'gm' (8, 8, 3)"),
+    ("a mixture of no training examples",
+     {"datasets": {**base()["datasets"], "x": {"kind": "mixture", "parts": [{"dataset": "gm", "n_train": 0,
+                                                                            "n_test": 4}]}}},
+     "datasets.x.parts", "leaves no training examples"),
+    ("digits all drawn as test", {"datasets": {**base()["datasets"], "d": {"kind": "digits", "test_fraction": 0.999}}},
+     "datasets.d.test_fraction", "leaves no training examples"),
+    ("MR-GAN cells above the training points", {"mrgan": {"datasets": ["mo_test"], "kmeans_cells": 65}},
+     "mrgan.kmeans_cells", "65 k-means cells, but 'mo_test' has 64 training points"),
+    ("MR-GAN class-wise cells above a class's training points",
+     {"mrgan": {"datasets": ["digits"], "classwise_cells": 140}},
+     "mrgan.classwise_cells", "class 8 of 'digits' has 139 training points"),
+    # errors a job would raise after queueing, known from the config alone
+    ("a device in capitals", {"device": "CPU"}, "device", "'CPU' is not a device the jobs run on"),
+    ("a device torch does not know", {"device": "gpu"}, "device", "use auto (CUDA when present), cpu, cuda"),
+    ("a GPU index that is no number", {"device": "cuda:abc"}, "device", "'cuda:abc' is not a device"),
+    ("a device this pipeline's jobs cannot use", {"device": "mps"}, "device", "'mps' is not a device"),
+    ("a factory that cannot be imported",
+     {"feldman": {**FELDMAN, "architectures": {"m": {"kind": "module", "factory": "no_such_package_xyz.nets:make"}}}},
+     "feldman.architectures.m.factory", "cannot import 'no_such_package_xyz.nets' (no such module"),
+    ("a factory its module lacks",
+     {"feldman": {**FELDMAN, "architectures": {"m": {"kind": "module", "factory": "pipeline.feldman.zoo:resnet99"}}}},
+     "feldman.architectures.m.factory", "'pipeline.feldman.zoo' has no callable 'resnet99'"),
 ]
 
 
@@ -245,6 +344,26 @@ ACCEPTED = [
     {"mrgan": {"datasets": ["mo_test", "digits"], "fid_images": 8}},  # digits: its test size is the data's
     {"kfold_vae": {"datasets": ["planted"], "epochs": 5, "eval_epochs": [5],
                    "models": {"planted": {"kind": "bernoulli_mlp"}}}},
+    # at the edges of what the data sets hold
+    {"splits": {"datasets": ["mo", "digits"], "feldman": {"runs": 2, "ratio": 0.99}, "kfold": {"folds": 64}},
+     "feldman": {**FELDMAN, "mem_threshold": 1, "infl_threshold": 1, "thetas": [1]}},
+    {"neighbors": {"nn": {"datasets": ["mo_test"], "query_split": "test", "ref_split": "train", "k": 64}},
+     "diffusion": {"experiments": {"e": {**SWEEP, "sizes": [64]},
+                                   "d": {"dataset": "mo_gm", "sizes": [32], "keep_label": 0}}}},
+    {"datasets": {**base()["datasets"],
+                  "p": {"kind": "planted", "base": "gm", "flipped": 40, "outlier": 24, "duplicate": 0, "test_copy": 40},
+                  "x": {"kind": "mixture", "parts": [{"dataset": "gm", "n_train": 40}, {"dataset": "gm", "n_train": 24}]},
+                  "y": {"kind": "mixture", "parts": [{"dataset": "digits", "n_train": 146, "classes": [3]},
+                                                     {"dataset": "digits", "n_train": 0, "n_test": 37, "classes": [3]}]},
+                  "m": {"kind": "mnist"}, "c": {"kind": "celeba"}, "own": {"kind": "arrays", "path": "x.npz"},
+                  "own_planted": {"kind": "planted", "base": "own", "flipped": 10 ** 6, "test_copy": 0}},
+     "neighbors": {"nn": {"datasets": ["m", "c"], "query_split": "train", "ref_split": "test", "k": 10000},
+                   "big": {"datasets": ["own"], "k": 10 ** 6}}},  # own: its size is known to its jobs only
+    {"mrgan": {"datasets": ["mo_test"], "kmeans_cells": 64, "classwise_cells": 64, "n_samples": 21}},
+    {"mrgan": {"datasets": ["digits"], "classwise_cells": 139, "n_samples": 250}},
+    {"device": "cuda:3"}, {"device": "cuda"}, {"device": "cpu"},  # how many GPUs there are: the job's machine says
+    {"feldman": {**FELDMAN, "architectures": {"m": {"kind": "module", "factory": "pipeline.feldman.zoo:resnet18_cifar"},
+                                              "np": {"kind": "module", "factory": "numpy:zeros"}}}},  # compiled: trusted
 ]
 
 
@@ -392,6 +511,20 @@ def test_the_workflow_stops_before_planning_with_the_line(tmp_path):
     assert "Traceback" not in result.stderr and "Building DAG" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("changes,line", [
+    ({"device": "CPU"}, "error: config key 'device': 'CPU' is not a device the jobs run on"),
+    ({"splits": {"datasets": ["digits"], "kfold": {"folds": 1439}}},
+     "error: config key 'splits.kfold.folds': 1439 folds of the 1438 training examples of 'digits'"),
+    ({"feldman": {"datasets": ["digits"], "architectures": {"mlp": MLP}}, "splits": {"feldman": {"ratio": 0.0003}}},
+     "error: config key 'splits.feldman.ratio': 0.0003 of the 1438 training examples of 'digits' rounds to 0"),
+], ids=["device", "folds", "ratio"])
+def test_a_dry_run_stops_at_start_up_with_one_line(tmp_path, changes, line):
+    result = dry_run(tmp_path, {"datasets": {"digits": {"kind": "digits"}}, **changes})
+    lines = [text for text in result.stderr.splitlines() if text.strip()]
+    assert result.returncode != 0 and len(lines) == 1 and lines[0].startswith(line), result.stderr
+    assert "Building DAG" not in result.stdout
+
+
 def test_an_image_folder_with_a_dangling_lock_file_plans(tmp_path, two_classes):
     os.symlink("user@host.1234:1700000000", two_classes / "a" / ".#notes")
     result = dry_run(tmp_path, {"datasets": {"own": {"kind": "image_folder", "path": str(two_classes)}}})
@@ -483,3 +616,79 @@ def test_runs_brought_from_a_file_belong_to_one_data_set(tmp_path):
     message = error(with_({"feldman": {"datasets": ["planted", "digits"], "architectures": archs}}))
     assert message.startswith("config key 'feldman.architectures.theirs': kind runs holds the runs of one data "
                               "set, but feldman.datasets lists 2 (planted, digits)")
+
+
+# --- what the start-up checks know without running anything ---
+
+
+@pytest.mark.parametrize("kind", ["digits", "mnist5k"])
+def test_the_published_sizes_are_those_the_builders_give(kind):
+    from pipeline.config import class_sizes
+    from pipeline.data import registry
+
+    for fraction in (0.2, 0.37):
+        spec = {"kind": kind, "test_fraction": fraction}
+        table = registry.build("x", spec, Path(".")).table
+        sizes = class_sizes(validate_config({"datasets": {"x": spec}}), "x")
+        for split in ("train", "test"):
+            assert sizes[split] == table.loc[table["split"] == split, "label"].value_counts().to_dict(), (split, fraction)
+
+
+@pytest.mark.parametrize("kind,variable,folder", [("mnist", "PIPELINE_MNIST_RAW", ".devdata/MNIST/raw"),
+                                                  ("fashion_mnist", "PIPELINE_FASHION_MNIST_RAW",
+                                                   "/usr/share/datasets/fashion-mnist")])
+def test_the_published_sizes_are_those_of_the_real_files(kind, variable, folder):
+    """Where the IDX files are on this machine (see tests/test_byo_data.py)."""
+    from pipeline.config import SPLIT_CLASS_SIZES
+    from pipeline.data.full import IDX_FILES, _idx_file, read_idx
+
+    raw = Path(os.environ.get(variable) or REPO / folder)
+    if not raw.is_dir():
+        pytest.skip(f"no {kind} IDX files here (set {variable})")
+    for split, (_, labels) in IDX_FILES.items():
+        counts = np.bincount(read_idx(_idx_file(raw, labels)))
+        assert tuple(counts.tolist()) == SPLIT_CLASS_SIZES[kind][split]
+
+
+def test_the_c_t_count_is_the_one_c_t_keeps_cells_by():
+    from pipeline.config import CT_MIN_GENERATED
+    from pipeline.mrgan.ct_test import MIN_KEPT
+
+    assert CT_MIN_GENERATED == MIN_KEPT + 1
+
+
+def test_a_sample_set_asks_no_more_cells_or_neighbours_than_training_points(tmp_path):
+    np.save(tmp_path / "gan.npy", np.zeros((4, 8, 8, 3), np.uint8))
+    config = with_({"samples": {"gan": {"path": str(tmp_path / "gan.npy"), "dataset": "mo_test", "kmeans_cells": 64,
+                                        "k": 64}}})
+    validate_config(copy.deepcopy(config))
+    config["samples"]["gan"]["kmeans_cells"] = 65
+    assert error(copy.deepcopy(config)).startswith("config key 'samples.gan.kmeans_cells': 65 k-means cells, but "
+                                                   "'mo_test' has 64 training points")
+    config["samples"]["gan"].update(kmeans_cells=10, k=65)
+    assert error(config).startswith("config key 'samples.gan.k': 65 nearest training images per sample, but "
+                                    "'mo_test' has 64")
+
+
+def test_a_factory_is_looked_up_in_its_source_without_running_it(tmp_path, monkeypatch):
+    """Where the jobs import it from (the working directory first); a module whose names are made at
+    run time is left to the job."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    modules = {"nets": "raise SystemExit('run at start-up')\n\n\ndef make(in_shape, n_classes):\n    pass\n",
+               "guarded": "try:\n    from torch import nn\nexcept ImportError:\n    nn = None\nif nn:\n    make = nn.Linear\n",
+               "lazy": "def __getattr__(name):\n    pass\n", "star": "from os.path import *\n",
+               "broken": "def make(:\n"}
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    importlib.invalidate_caches()
+
+    def config(factory: str) -> dict:
+        return with_({"feldman": {**FELDMAN, "architectures": {"m": {"kind": "module", "factory": factory}}}})
+
+    for factory in ("nets:make", "guarded:make", "lazy:anything", "star:join"):
+        validate_config(config(factory))
+    assert error(config("nets:build")) == "config key 'feldman.architectures.m.factory': 'nets' has no callable 'build'"
+    assert "cannot import 'broken' (SyntaxError: " in error(config("broken:make"))
+    assert "cannot import 'netz' (no such module in the working directory" in error(config("netz:make"))

@@ -160,7 +160,8 @@ def test_bad_planted_config_is_one_line(datasets, message):
 
 
 def test_schema_fills_planted_defaults():
-    config = validate_config(config_with(p={"kind": "planted", "base": "mo"}))
+    g = {"kind": "gaussian_mixture", "size": 8, "n_train": 100, "n_test": 10}  # room for the default canaries
+    config = validate_config(config_with(g=g, p={"kind": "planted", "base": "g"}))
     spec = config["datasets"]["p"]
     assert {k: spec[k] for k in ("flipped", "outlier", "duplicate", "copies", "test_copy", "seed")} == {
         "flipped": 50, "outlier": 25, "duplicate": 5, "copies": 5, "test_copy": 25, "seed": 0}
