@@ -7,9 +7,12 @@ No config silently does the wrong thing: beyond names that must be declared, a c
 when it would run nothing for a section it names (data sets without an architecture, a claim whose
 experiment cannot feed it), run one job twice or write one path twice (a value listed twice, two
 taus that print alike, a pair compared twice), make a claim true by construction (a replicate that
-is the same run, an architecture compared with itself), set a key its model kind does not read, or
-hand a method a data set without the split, the classes or the image size it needs, as far as the
-config tells these (files a researcher brings are only read by the prepare job).
+is the same run, an architecture compared with itself), set a key its model kind does not read,
+hand a method a data set without the split, the classes or the image size it needs, or ask a data set
+for more examples than it holds (published sizes of the built-in data sets, ``split_sizes``), as far
+as the config tells these (files a researcher brings are only read by the prepare job). What the
+config alone decides is checked here rather than in a job after queueing and data preparation: the
+spelling of ``device``, a ``factory`` that cannot be imported.
 """
 
 from __future__ import annotations

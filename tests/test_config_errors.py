@@ -1,8 +1,10 @@
 """No config silently does the wrong thing: a config that would run nothing for a section it names, run
-one job twice (or write one path twice), or make a claim true by construction stops at start-up with
-one line naming the config key (pipeline/config.py, called from workflow/rules/common.smk). Errors a
-job raises name the key too (the diffusion experiment, the sample set), and an image folder holding
-links neither breaks planning nor leaves stale results (pipeline/data/files.py).
+one job twice (or write one path twice), make a claim true by construction, leave an estimator
+undefined, or ask a data set for more than it holds (as far as the config and the published sizes
+tell, else its job says so) stops at start-up with one line naming the config key (pipeline/config.py,
+called from workflow/rules/common.smk). Errors a job raises name the key too (the diffusion
+experiment, the sample set), and an image folder holding links neither breaks planning nor leaves
+stale results (pipeline/data/files.py).
 
 Each case is a small config that validate_config must reject, next to a near miss it must accept.
 """
