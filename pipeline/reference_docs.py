@@ -13,6 +13,12 @@ A table schema in a docstring is a line starting at the margin, ``name.parquet (
 line per column, ``column  type  meaning`` (two spaces or more between the fields; a more indented
 line continues the one above: the type and meaning of a long column name, or more of the meaning).
 ``name.parquet: text`` describes a table in words (the columns of another plus some).
+
+A docstring names a table by its file name; ``TABLE_PATHS`` below gives each (module, file name) the
+path pattern(s) the rules write it at, built from ``pipeline/paths.py``, and outputs.md heads each
+table with them, so every heading is one true, unique path. A table the docstrings declare and
+``TABLE_PATHS`` does not place stops the generator with one line; tables declared in two modules at
+the same path (a cell table and the job that writes it) share one heading.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import cli, io
+from pipeline import cli, io, paths
 from pipeline.errors import PipelineError
 from pipeline.schema import SCHEMA, _resolve
 from pipeline.targets import CLAIMS_PAPERS
@@ -52,6 +58,57 @@ GROUPS = {
     "atlas": "Memorization atlas",
     "claims": "Claims",
 }
+# Where each declared table is written: (module, file name in its docstring) -> the rules' output
+# patterns, from pipeline/paths.py (tests/test_reference_docs.py checks them against the rules).
+TABLE_PATHS = {
+    ("pipeline/data/dataset.py", "index.parquet"): [f"{paths.DATASET}/index.parquet"],
+    ("pipeline/splits.py", "feldman_subsets.parquet"): [f"{paths.SPLITS}/feldman_subsets.parquet"],
+    ("pipeline/splits.py", "kfold.parquet"): [f"{paths.SPLITS}/kfold.parquet"],
+    # the shared stage's tables, and each diffusion job's neighbours in its training subset
+    ("pipeline/neighbors.py", "neighbors.parquet"): [paths.NEIGHBORS, f"{paths.DIFFUSION_JOB}/neighbors.parquet"],
+    ("pipeline/feldman/consistency.py", "consistency.parquet"):
+        [f"{paths.FELDMAN}/consistency/{{arch}}_vs_{{arch_b}}.parquet"],
+    ("pipeline/feldman/convergence.py", "convergence.parquet"): [f"{paths.FELDMAN_ARCH}/convergence.parquet"],
+    ("pipeline/feldman/estimate.py", "memorization.parquet"): [f"{paths.FELDMAN_ARCH}/memorization.parquet"],
+    ("pipeline/feldman/estimate.py", "influence_pairs.parquet"): [f"{paths.FELDMAN_ARCH}/influence_pairs.parquet"],
+    ("pipeline/feldman/estimate.py", "influence_chance.parquet"): [f"{paths.FELDMAN_ARCH}/influence_chance.parquet"],
+    ("pipeline/feldman/lira.py", "membership.parquet"): [f"{paths.FELDMAN_ARCH}/membership.parquet"],
+    ("pipeline/feldman/shard_table.py", "shard{k}.parquet"): [f"{paths.FELDMAN_ARCH}/shards/shard{{shard}}.parquet"],
+    ("pipeline/feldman/shard_table.py", "runs.parquet"): [f"{paths.FELDMAN_ARCH}/shards/runs.parquet"],
+    ("pipeline/kfold_vae/rho.py", "rho.parquet"): [f"{paths.KFOLD_VAE}/rho.parquet"],
+    ("pipeline/kfold_vae/score.py", "kfold_scores.parquet"): [f"{paths.KFOLD_VAE}/kfold_scores.parquet"],
+    ("pipeline/kfold_vae/score.py", "kfold_scores_by_epoch.parquet"):
+        [f"{paths.KFOLD_VAE}/kfold_scores_by_epoch.parquet"],
+    ("pipeline/kfold_vae/train.py", "logpx.parquet"):
+        [f"{paths.KFOLD_VAE}/models/r{{repeat}}_f{{fold}}/logpx.parquet", f"{paths.KFOLD_VAE}/full/logpx.parquet"],
+    ("pipeline/diffusion/replicates.py", "replicates.parquet"): [f"{paths.DIFFUSION_JOB}/replicates.parquet"],
+    ("pipeline/diffusion/replicates.py", "scores.parquet"): [f"{paths.DIFFUSION_JOB}/scores.parquet"],
+    ("pipeline/diffusion/replicates.py", "summary.parquet"): [f"{paths.DIFFUSION}/summary.parquet"],
+    ("pipeline/diffusion/sample.py", "samples.parquet"): [f"{paths.DIFFUSION_JOB}/samples.parquet"],
+    ("pipeline/diffusion/subset.py", "subset.parquet"): [f"{paths.DIFFUSION_SUBSET}/subset.parquet"],
+    ("pipeline/diffusion/train.py", "train_log.parquet"): [f"{paths.DIFFUSION_JOB}/train_log.parquet"],
+    ("pipeline/mrgan/guideline.py", "guideline.parquet"): [f"{paths.MRGAN}/guideline.parquet"],
+    ("pipeline/mrgan/sample.py", "samples.parquet"): [f"{paths.MRGAN_JOB}/samples.parquet"],
+    ("pipeline/mrgan/score.py", "scores.parquet"): [f"{paths.MRGAN_JOB}/scores.parquet"],
+    ("pipeline/mrgan/score.py", "classwise.parquet"): [f"{paths.MRGAN_JOB}/classwise.parquet"],
+    # written by score.py: its job's columns, then ct_test.py's cell table
+    ("pipeline/mrgan/score.py", "ct_cells.parquet"): [f"{paths.MRGAN_JOB}/ct_cells.parquet"],
+    ("pipeline/mrgan/ct_test.py", "ct_cells.parquet"): [f"{paths.MRGAN_JOB}/ct_cells.parquet"],
+    ("pipeline/mrgan/score.py", "nn_distances.parquet"): [f"{paths.MRGAN_JOB}/nn_distances.parquet"],
+    ("pipeline/mrgan/summary.py", "summary.parquet"): [f"{paths.MRGAN}/summary.parquet"],
+    ("pipeline/mrgan/summary.py", "classwise_summary.parquet"): [f"{paths.MRGAN}/classwise_summary.parquet"],
+    ("pipeline/mrgan/train.py", "train_log.parquet"): [f"{paths.MRGAN_JOB}/train_log.parquet"],
+    ("pipeline/samples/load.py", "samples.parquet"): [f"{paths.SAMPLES}/samples.parquet"],
+    ("pipeline/samples/score.py", "neighbors.parquet"): [f"{paths.SAMPLES}/neighbors.parquet"],
+    ("pipeline/samples/score.py", "replicates.parquet"): [f"{paths.SAMPLES}/replicates.parquet"],
+    ("pipeline/samples/score.py", "nn_counts.parquet"): [f"{paths.SAMPLES}/nn_counts.parquet"],
+    ("pipeline/samples/score.py", "scores.parquet"): [f"{paths.SAMPLES}/scores.parquet"],
+    ("pipeline/atlas/join.py", "atlas.parquet"): [f"{paths.ATLAS}/atlas.parquet"],
+    ("pipeline/atlas/analysis.py", "pairs.parquet"): [f"{paths.ATLAS}/pairs.parquet"],
+    ("pipeline/atlas/analysis.py", "flagged.parquet"): [f"{paths.ATLAS}/flagged.parquet"],
+    ("pipeline/atlas/planted.py", "planted.parquet"): [f"{paths.ATLAS}/planted.parquet"],
+    ("pipeline/claims/evaluate.py", "claims.parquet"): [f"{paths.CLAIMS}/claims.parquet"],
+}
 COLUMN_TYPE = re.compile(r"^(string|bool|Int64|int(8|16|32|64)|float(32|64)|list<\w+>)$")
 
 
@@ -71,6 +128,16 @@ class Table:
     description: str  # "one row per training example, in dataset order", or the words of a described table
     module: str  # "pipeline/feldman/estimate.py"
     columns: list[Column] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        """The file names the docstring gives ("shard{k}.parquet / runs.parquet": two)."""
+        return [name.strip() for name in self.name.split("/")]
+
+    def paths(self, table_paths: dict | None = None) -> list[str]:
+        """The path patterns it is written at (``TABLE_PATHS``), in the order of its names; [] if unplaced."""
+        table_paths = TABLE_PATHS if table_paths is None else table_paths
+        return [path for name in self.names for path in table_paths.get((self.module, name), [])]
 
     @property
     def group(self) -> str:
@@ -144,14 +211,20 @@ def find_tables(package: Path = PACKAGE) -> list[Table]:
     return tables
 
 
-def check_tables(tables: list[Table]) -> None:
-    """Stop with one line at a schema line that does not read as ``column  type  meaning``."""
+def check_tables(tables: list[Table], table_paths: dict | None = None) -> None:
+    """Stop with one line at a schema line that does not read as ``column  type  meaning``, or at a
+    table ``TABLE_PATHS`` does not place."""
+    table_paths = TABLE_PATHS if table_paths is None else table_paths
     for table in tables:
         for column in table.columns:
             if not COLUMN_TYPE.match(column.type):
                 raise PipelineError(f"{table.module}: {table.name}, column '{column.name}': type '{column.type}' is "
                                     f"not one of string, bool, int*, Int64, float*, list<...> (two spaces between "
                                     f"the fields)")
+        unplaced = [name for name in table.names if (table.module, name) not in table_paths]
+        if unplaced:
+            raise PipelineError(f"{table.module}: {', '.join(unplaced)}: no path; add the path pattern(s) the "
+                                f"rules write it at to TABLE_PATHS in pipeline/reference_docs.py")
 
 
 @dataclass
@@ -194,23 +267,39 @@ def _group_order(groups) -> list[str]:
     return [g for g in GROUPS if g in groups] + sorted(g for g in groups if g not in GROUPS)
 
 
-def outputs_md(tables: list[Table], figures: list[Figure]) -> str:
+def _by_path(tables: list[Table], table_paths: dict | None) -> list[tuple[list[str], list[Table]]]:
+    """The tables by the paths they are written at, in order of first appearance: one entry per file
+    (two modules declaring one file, a cell table and the job writing it, share an entry)."""
+    table_paths = TABLE_PATHS if table_paths is None else table_paths
+    entries: dict[tuple[str, ...], list[Table]] = {}
+    for table in tables:
+        entries.setdefault(tuple(table.paths(table_paths)), []).append(table)
+    order = list(table_paths)  # within a file, the tables in TABLE_PATHS's order: the writer's first
+    return [(list(where), sorted(same, key=lambda t: order.index((t.module, t.names[0]))))
+            for where, same in entries.items()]
+
+
+def outputs_md(tables: list[Table], figures: list[Figure], table_paths: dict | None = None) -> str:
     out = ["# Outputs: every table and figure", "",
            GENERATED.format(source="the table schemas in the writers' module docstrings and workflow/report/*.rst"),
            "",
-           "Every table is Parquet, under `results/` (folders: `pipeline/paths.py`). Each table's schema lives in "
+           "Every table is Parquet, headed here by the path pattern it is written at (`{...}` are the names and "
+           "numbers the config gives; folders: `pipeline/paths.py`). Each table's schema lives in "
            "the docstring of the module that writes it, named under its heading; this page gathers them, by "
            "method. Figures are PNG, in the `figures/` folder of their method's results and in the HTML report "
            "(`snakemake --report`), captioned by `workflow/report/<method>_<name>.rst`.", ""]
     groups = _group_order({t.group for t in tables} | {f.group for f in figures})
     for group in groups:
         out += [f"## {GROUPS.get(group, group)}", ""]
-        for table in (t for t in tables if t.group == group):
-            words = _sentence(_cell(_markdown(table.description)), colon=table.description.endswith(" plus"))
-            out += [f"### {table.name}", "", f"Schema in `{table.module}`; {words}", ""]
-            if table.columns:
+        for where, same in _by_path([t for t in tables if t.group == group], table_paths):
+            first = same[0]  # a file's description is its writer's
+            words = _sentence(_cell(_markdown(first.description)), colon=first.description.endswith(" plus"))
+            modules = " and ".join(dict.fromkeys(f"`{t.module}`" for t in same))
+            out += ["### " + " / ".join(f"`{path}`" for path in where), "", f"Schema in {modules}; {words}", ""]
+            columns = [c for t in same for c in t.columns]
+            if columns:
                 out += ["| column | type | meaning |", "| --- | --- | --- |"]
-                out += [f"| `{c.name}` | `{c.type}` | {_cell(_markdown(c.meaning))} |" for c in table.columns]
+                out += [f"| `{c.name}` | `{c.type}` | {_cell(_markdown(c.meaning))} |" for c in columns]
                 out.append("")
         shown = [f for f in figures if f.group == group]
         if shown:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline import paths
 from pipeline import reference_docs as ref
 from pipeline.claims import criteria
 from pipeline.claims.evaluate import CLAIMS
@@ -66,8 +67,15 @@ def test_a_writers_docstring_schema_reaches_outputs_md(tmp_path):
     assert [(c.name, c.type, c.meaning) for c in widgets.columns] == [
         ("widget", "int64", "the widget's id"), ("name", "string", ""),
         ("a_rather_long_column_name", "float64", "a meaning that goes on over two lines")]
-    text = ref.outputs_md(tables, [])
-    assert "## gadgets" in text and "### widgets.parquet" in text and "`pipeline/gadgets/write.py`" in text
+    with pytest.raises(PipelineError, match=r"pipeline/gadgets/write.py: widgets.parquet: no path; add .* "
+                                            r"TABLE_PATHS in pipeline/reference_docs.py"):
+        ref.check_tables(tables)  # a table no entry of TABLE_PATHS places
+    where = {("pipeline/gadgets/write.py", "widgets.parquet"): ["results/gadgets/{gadget}/widgets.parquet"],
+             ("pipeline/gadgets/write.py", "sprockets.parquet"): ["results/gadgets/sprockets.parquet"]}
+    ref.check_tables(tables, where)
+    text = ref.outputs_md(tables, [], where)
+    assert "## gadgets" in text and "### `results/gadgets/{gadget}/widgets.parquet`" in text
+    assert "`pipeline/gadgets/write.py`" in text
     assert "| `a_rather_long_column_name` | `float64` | a meaning that goes on over two lines |" in text
     assert "every column of widgets.parquet plus a sprocket." in text
     # and the real writers: every column of memorization.parquet, from pipeline/feldman/estimate.py
@@ -89,22 +97,59 @@ def test_a_malformed_schema_line_stops_the_generator(tmp_path):
     assert "\n" not in str(error.value)
 
 
-# Output files of the rules whose name is a wildcard, by the table they are.
-ALIASES = {"{arch}_vs_{arch_b}.parquet": "consistency.parquet", "{a}_vs_{b}.parquet": "consistency.parquet",
-           "{job}.parquet": "neighbors.parquet",
-           "shard{shard}.parquet": "shard{k}.parquet"}
+def rule_output_tables() -> set[str]:
+    """Every .parquet output pattern of the rules (workflow/rules/*.smk), pipeline/paths.py's templates
+    filled in: ``f"{paths.FELDMAN_ARCH}/memorization.parquet"`` is
+    ``results/feldman/{dataset}/{arch}/memorization.parquet``."""
+    texts = [path.read_text() for path in sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    everything = "\n".join(texts)
+    found = set()
+    for text in texts:
+        for block in re.finditer(r"(?m)^( +)output:\n((?:\1 +.*\n)+)", text):
+            body = block[2]
+            for name in re.findall(r"\*\*(\w+)", body):  # outputs gathered in a dict of the common file
+                body += "\n".join(re.findall(rf"(?m)^{name}\b.*=(.*)$", everything))
+            for literal in re.findall(r'f"([^"]*\.parquet)"', body):
+                found.add(eval(f'f"{literal}"', {"paths": paths}))  # noqa: S307 (the repository's own rules)
+            for name in re.findall(r"(?m)^\s*(?:\w+=)?paths\.(\w+),", body):
+                if getattr(paths, name).endswith(".parquet"):
+                    found.add(getattr(paths, name))
+    return found
 
 
-def test_every_table_the_workflow_writes_has_a_schema():
-    written = set()
-    sources = [*(REPO / "workflow" / "rules").glob("*.smk"), REPO / "pipeline" / "paths.py",
-               *(REPO / "pipeline").glob("targets.py")]  # where the rules' file names are written
-    for path in sources:
-        for name in re.findall(r"([\w{}]+\.parquet)", path.read_text()):
-            name = name.replace("{{", "{").replace("}}", "}")
-            written.add(ALIASES.get(name, name))
-    documented = {name.strip() for table in ref.find_tables() for name in table.name.split("/")}
-    assert written and written <= documented, sorted(written - documented)
+def outputs_headings() -> list[list[str]]:
+    """The path patterns of each table heading of docs/outputs.md."""
+    text = (REPO / "docs" / "outputs.md").read_text(encoding="utf-8")
+    return [re.findall(r"`([^`]+)`", line) for line in text.splitlines()
+            if line.startswith("### ") and line != "### Figures"]
+
+
+def test_every_table_heading_is_a_path_the_rules_write():
+    """docs/outputs.md heads each table with the path pattern(s) it is written at: each a .parquet output
+    of a rule, no two headings naming one file, and every .parquet output of the rules under a heading."""
+    written = rule_output_tables()
+    assert len(written) > 40 and "results/feldman/{dataset}/consistency/{arch}_vs_{arch_b}.parquet" in written
+    headings = outputs_headings()
+    named = [path for heading in headings for path in heading]
+    assert all(headings) and len(named) == len(set(named)), "a table heading without a path, or a path twice"
+    assert not set(named) - written, f"headings no rule writes: {sorted(set(named) - written)}"
+    unheaded = sorted(written - set(named))
+    assert not unheaded, f"tables the rules write that outputs.md does not head: {unheaded}"
+    assert set(named) == {path for paths_ in ref.TABLE_PATHS.values() for path in paths_}
+
+
+def pattern_regex(pattern: str) -> re.Pattern:
+    return re.compile("".join(re.escape(part) if k % 2 == 0 else "[^/]+"
+                              for k, part in enumerate(re.split(r"\{(\w+)\}", pattern))))
+
+
+@pytest.mark.workflow
+def test_every_table_a_run_writes_is_under_a_heading(tiny_run):
+    """Every .parquet file of a run of every method matches the path of a table heading of outputs.md."""
+    headings = [pattern_regex(path) for heading in outputs_headings() for path in heading]
+    files = sorted(path.relative_to(tiny_run).as_posix() for path in (tiny_run / "results").rglob("*.parquet"))
+    assert len(files) > 30
+    assert not [f for f in files if not any(h.fullmatch(f) for h in headings)]
 
 
 def test_configuration_md_lists_every_key_with_its_default():

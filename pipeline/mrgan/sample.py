@@ -3,7 +3,9 @@
 Labels follow the training class frequencies (largest-remainder rounding, then a seeded
 shuffle), so class-wise scores have every class.
 
-samples.npy: uint8 (n, H, W, C). samples.parquet schema (one row per sample, array order):
+samples.npy: uint8 (n, H, W, C).
+
+samples.parquet schema (one row per sample, in array order):
     sample  int64  position in samples.npy
     label   int64  class the generator was conditioned on
 """

@@ -41,7 +41,12 @@ classwise.parquet schema (one row per class):
     n           int64    test points of the class
     ct_pixels   float64  C_T of the class in pixel space (same cells count)
 
-ct_cells.parquet: ct_test.py's cell table plus dataset, tau, seed, embedding.
+ct_cells.parquet schema (one row per k-means cell of the job's C_T test in the embedding: these four
+columns, then the cell columns of ct_test.py):
+    dataset     string   as in scores.parquet
+    tau         float64
+    seed        int64
+    embedding   string
 
 nn_distances.parquet schema (one row per sample or test point):
     dataset     string   as in scores.parquet
