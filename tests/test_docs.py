@@ -163,3 +163,47 @@ def test_citation_cff_is_valid_yaml_and_names_the_four_papers():
         assert [a["family-names"] for a in ref["authors"]] == authors and ref["year"] == year, title
     assert next(ref for ref in references if ref["title"].startswith("Reducing"))["identifiers"][0]["value"] \
         == "arXiv:2210.12231"
+
+
+# --- statements of docs/methods.md about the code and the configs -------------------------------------
+
+
+def methods_md() -> str:
+    return " ".join((REPO / "docs" / "methods.md").read_text(encoding="utf-8").split())
+
+
+def test_methods_md_names_the_atlas_scores_that_flag_nothing():
+    """The atlas's alternative estimates (``columns.Column.alternative``) are compared but flag nothing;
+    docs/methods.md names each of them where it says which scores flag."""
+    from pipeline.atlas.columns import COLUMNS
+
+    names = {"feldman_mem_margin_": "mem_margin", "feldman_lira_fixed_": "LiRA (both variants)",
+             "feldman_lira_": "LiRA", "feldman_slowness_": "slowness"}
+    alternative = [column.pattern.split("(?P")[0] for column in COLUMNS if column.alternative]
+    assert alternative and set(alternative) <= set(names), \
+        f"a new alternative atlas score: name it in docs/methods.md's flagging paragraph and here ({alternative})"
+    paragraph = methods_md().split("Flagging counts only each method's primary scores:", 1)[1]
+    paragraph = paragraph.split("flag nothing", 1)[0]
+    assert [names[prefix] for prefix in alternative if names[prefix] not in paragraph] == []
+
+
+def test_methods_md_states_the_configs_numbers():
+    """The numbers docs/methods.md gives of config.yaml, the schema and the prepared configs are theirs."""
+    from pipeline.schema import schema_default
+
+    text = methods_md()
+    default = yaml.safe_load((REPO / "config.yaml").read_text())
+    kfold = yaml.safe_load((REPO / "workflow/configs/paper_kfold_vae.yaml").read_text())["kfold_vae"]
+    assert (f"`kfold_vae.n_importance` is {default['kfold_vae']['n_importance']} in `config.yaml` "
+            f"({schema_default('kfold_vae.n_importance')} by the schema's default") in text
+    assert kfold["models"]["mnist"]["n_importance"] == 256 and kfold["n_importance"] == 128  # the paper's N
+    runs, kfold_split = default["splits"]["feldman"], default["splits"]["kfold"]
+    sweep = default["diffusion"]["experiments"]["sweep"]
+    assert f"t = {runs['runs']} Feldman runs of two MLPs" in text and len(default["feldman"]["architectures"]) == 2
+    assert f"K = {kfold_split['folds']} x R = {kfold_split['repeats']} VAEs" in text
+    assert f"DDPMs on up to {max(sweep['sizes'])} 8x8 Mondrian images" in text
+    assert f"trained on {runs['ratio'] * 100:g} % subsets" in text
+    assert f"({schema_default('splits.feldman.ratio') * 100:g} % by default)" in text
+    for name, t in [("convergence", "2,000"), ("mnist", "256")]:
+        config = yaml.safe_load((REPO / f"workflow/configs/{name}.yaml").read_text())
+        assert f"t = {t}" in text and config["splits"]["feldman"]["runs"] == int(t.replace(",", ""))
