@@ -1,7 +1,7 @@
 """Yoon et al. (2023): memorization capacity of diffusion models, by the ratio criterion.
 
 Paper: T. Yoon, J. Y. Choi, S. Kwon and E. K. Ryu, "Diffusion Probabilistic Models Generalize when
-They Fail to Memorize", 2023.
+They Fail to Memorize", ICML 2023 Workshop on Structured Probabilistic Inference & Generative Modeling.
 
 The finding reproduced: a DDPM either memorizes its training set (its samples are copies of
 training images) or generalizes, and it generalizes once the training set is larger than it can
