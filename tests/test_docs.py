@@ -207,3 +207,18 @@ def test_methods_md_states_the_configs_numbers():
     for name, t in [("convergence", "2,000"), ("mnist", "256")]:
         config = yaml.safe_load((REPO / f"workflow/configs/{name}.yaml").read_text())
         assert f"t = {t}" in text and config["splits"]["feldman"]["runs"] == int(t.replace(",", ""))
+
+
+@pytest.mark.parametrize("package", ["feldman", "kfold_vae", "diffusion", "mrgan"])
+def test_each_paper_is_cited_as_citation_cff_cites_it(package):
+    """docs/methods.md and the method's package docstring cite its paper with CITATION.cff's title,
+    authors and year."""
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    title, authors, year = PAPERS[["feldman", "kfold_vae", "diffusion", "mrgan"].index(package)]
+    ref = next(ref for ref in cff["references"] if ref["title"].startswith(title))
+    for path in ("docs/methods.md", f"pipeline/{package}/__init__.py"):
+        text = " ".join((REPO / path).read_text(encoding="utf-8").split())
+        at = text.find(f'"{ref["title"]}"')
+        assert at > 0, f"{path} does not cite '{ref['title']}'"
+        assert all(name in text[max(0, at - 120):at] for name in authors), f"{path}: the authors of '{title}'"
+        assert str(year) in text[at:at + len(ref["title"]) + 120], f"{path}: the year of '{title}'"
