@@ -222,3 +222,22 @@ def test_each_paper_is_cited_as_citation_cff_cites_it(package):
         assert at > 0, f"{path} does not cite '{ref['title']}'"
         assert all(name in text[max(0, at - 120):at] for name in authors), f"{path}: the authors of '{title}'"
         assert str(year) in text[at:at + len(ref["title"]) + 120], f"{path}: the year of '{title}'"
+
+
+def test_every_results_path_the_docs_name_is_one_the_workflow_writes():
+    """A path under results/ in the README or docs/ lies under a folder template of pipeline/paths.py
+    (with the config's names in place of the wildcards), so a moved folder fails here."""
+    from pipeline import paths
+
+    templates = [value for value in vars(paths).values() if isinstance(value, str) and value.startswith("results/")]
+    folders = [re.compile("".join(re.escape(part) if k % 2 == 0 else "[^/]+"
+                                  for k, part in enumerate(re.split(r"\{(\w+)\}", template))) + "(/|$)")
+               for template in templates]
+    outside = {"results/gpu_suite/"}  # benchmarks/gpu_suite.py's report, not the workflow's
+    stale = []
+    for path in ["README.md", *(p.relative_to(REPO).as_posix() for p in sorted((REPO / "docs").glob("*.md")))]:
+        for named in re.findall(r"`(results/[^`\s]*)`", (REPO / path).read_text(encoding="utf-8")):
+            if named != "results/" and not any(named.startswith(prefix) for prefix in outside) \
+                    and not any(f.match(named) for f in folders):
+                stale.append(f"{path}: {named}")
+    assert not stale, stale
