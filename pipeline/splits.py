@@ -56,8 +56,9 @@ def check_subset_size(n: int, ratio: float, dataset: str) -> None:
     size = int(round(ratio * n))
     if size in (0, n):
         holds = "no subset holds any example" if size == 0 else "every subset holds every example"
-        raise PipelineError(f"config key 'splits.feldman.ratio': {ratio} of the {n} training examples of '{dataset}' "
-                            f"rounds to {size}, so {holds}; mem and infl compare the runs with and without each example")
+        raise PipelineError(f"config key 'splits.feldman.ratio': {ratio} of the {n} training examples of "
+                            f"'{dataset}' rounds to {size}, so {holds}; mem and infl compare the runs with and "
+                            "without each example")
 
 
 def check_folds(n: int, folds: int, dataset: str) -> None:

@@ -65,6 +65,16 @@ def error(config: dict) -> str:
 
 
 FELDMAN = {"datasets": ["planted"], "architectures": {"mlp": MLP}}
+
+
+def planted(base_name: str, **keys) -> dict:
+    """Changes that add data set p, canaries planted on ``base_name``."""
+    return {"datasets": {**base()["datasets"], "p": {"kind": "planted", "base": base_name, **keys}}}
+
+
+def mixture(*parts: dict, **datasets) -> dict:
+    """Changes that add data set x, a mixture of ``parts`` (and ``datasets`` beside it)."""
+    return {"datasets": {**base()["datasets"], **datasets, "x": {"kind": "mixture", "parts": list(parts)}}}
 SWEEP = {"dataset": "mo", "sizes": [4, 8], "widths": [8]}
 
 # (case, config changes, the key the error must name, words it must say)
@@ -253,36 +263,24 @@ CASES = [
      {"datasets": {**base()["datasets"], "c": {"kind": "cifar10"}},
       "diffusion": {"experiments": {"e": {"dataset": "c", "sizes": [50001]}}}},
      "diffusion.experiments.e.sizes", "exceeds the 50000 training images of 'c'"),
-    ("planted canaries above the base's training split",
-     {"datasets": {**base()["datasets"], "p": {"kind": "planted", "base": "gm", "flipped": 40, "outlier": 30,
-                                               "test_copy": 0}}},
+    ("planted canaries above the base's training split", planted("gm", flipped=40, outlier=30, test_copy=0),
      "datasets.p.outlier", "asks for 30 training examples, 24 of the 64 training examples of base 'gm' are left"),
-    ("flipped labels on a base of one class",
-     {"datasets": {**base()["datasets"], "p": {"kind": "planted", "base": "mo", "flipped": 2, "test_copy": 0}}},
+    ("flipped labels on a base of one class", planted("mo", flipped=2, test_copy=0),
      "datasets.p.flipped", "has 1 class"),
-    ("more test copies than flipped examples",
-     {"datasets": {**base()["datasets"], "p": {"kind": "planted", "base": "gm", "flipped": 2, "test_copy": 3}}},
+    ("more test copies than flipped examples", planted("gm", flipped=2, test_copy=3),
      "datasets.p.test_copy", "3 test copies need as many flipped examples, flipped is 2"),
     ("a mixture part drawing what earlier parts took",
-     {"datasets": {**base()["datasets"], "x": {"kind": "mixture", "parts": [{"dataset": "gm", "n_train": 40},
-                                                                           {"dataset": "gm", "n_train": 30}]}}},
+     mixture({"dataset": "gm", "n_train": 40}, {"dataset": "gm", "n_train": 30}),
      "datasets.x.parts.1.n_train", "asks for 30 examples, 'gm' has 24 left by earlier parts in split 'train'"),
     ("a mixture part drawing more of a class than there is",
-     {"datasets": {**base()["datasets"], "x": {"kind": "mixture", "parts": [
-         {"dataset": "digits", "n_train": 147, "n_test": 1, "classes": [3]}]}}},
+     mixture({"dataset": "digits", "n_train": 147, "n_test": 1, "classes": [3]}),
      "datasets.x.parts.0.n_train", "'digits' has 146 of classes [3] in split 'train'"),
-    ("a mixture part drawing test images of MNIST", {"datasets": {**base()["datasets"], "m": {"kind": "mnist"},
-                                                                  "x": {"kind": "mixture", "parts": [
-                                                                      {"dataset": "m", "n_train": 8, "n_test": 1136,
-                                                                       "classes": [1]}]}}},
+    ("a mixture part drawing test images of MNIST",
+     mixture({"dataset": "m", "n_train": 8, "n_test": 1136, "classes": [1]}, m={"kind": "mnist"}),
      "datasets.x.parts.0.n_test", "'m' has 1135 of classes [1] in split 'test'"),
-    ("a mixture of images of two shapes",
-     {"datasets": {**base()["datasets"], "x": {"kind": "mixture", "parts": [{"dataset": "digits", "n_train": 8},
-                                                                           {"dataset": "gm", "n_train": 8}]}}},
+    ("a mixture of images of two shapes", mixture({"dataset": "digits", "n_train": 8}, {"dataset": "gm", "n_train": 8}),
      "datasets.x.parts", "image shapes differ across parts: 'digits' (8, 8, 1), 'gm' (8, 8, 3)"),
-    ("a mixture of no training examples",
-     {"datasets": {**base()["datasets"], "x": {"kind": "mixture", "parts": [{"dataset": "gm", "n_train": 0,
-                                                                            "n_test": 4}]}}},
+    ("a mixture of no training examples", mixture({"dataset": "gm", "n_train": 0, "n_test": 4}),
      "datasets.x.parts", "leaves no training examples"),
     ("digits all drawn as test", {"datasets": {**base()["datasets"], "d": {"kind": "digits", "test_fraction": 0.999}}},
      "datasets.d.test_fraction", "leaves no training examples"),
@@ -354,9 +352,11 @@ ACCEPTED = [
                                    "d": {"dataset": "mo_gm", "sizes": [32], "keep_label": 0}}}},
     {"datasets": {**base()["datasets"],
                   "p": {"kind": "planted", "base": "gm", "flipped": 40, "outlier": 24, "duplicate": 0, "test_copy": 40},
-                  "x": {"kind": "mixture", "parts": [{"dataset": "gm", "n_train": 40}, {"dataset": "gm", "n_train": 24}]},
+                  "x": {"kind": "mixture", "parts": [{"dataset": "gm", "n_train": 40},
+                                                     {"dataset": "gm", "n_train": 24}]},
                   "y": {"kind": "mixture", "parts": [{"dataset": "digits", "n_train": 146, "classes": [3]},
-                                                     {"dataset": "digits", "n_train": 0, "n_test": 37, "classes": [3]}]},
+                                                     {"dataset": "digits", "n_train": 0, "n_test": 37,
+                                                      "classes": [3]}]},
                   "m": {"kind": "mnist"}, "c": {"kind": "celeba"}, "own": {"kind": "arrays", "path": "x.npz"},
                   "own_planted": {"kind": "planted", "base": "own", "flipped": 10 ** 6, "test_copy": 0}},
      "neighbors": {"nn": {"datasets": ["m", "c"], "query_split": "train", "ref_split": "test", "k": 10000},
@@ -364,8 +364,9 @@ ACCEPTED = [
     {"mrgan": {"datasets": ["mo_test"], "kmeans_cells": 64, "classwise_cells": 64, "n_samples": 21}},
     {"mrgan": {"datasets": ["digits"], "classwise_cells": 139, "n_samples": 250}},
     {"device": "cuda:3"}, {"device": "cuda"}, {"device": "cpu"},  # how many GPUs there are: the job's machine says
-    {"feldman": {**FELDMAN, "architectures": {"m": {"kind": "module", "factory": "pipeline.feldman.zoo:resnet18_cifar"},
-                                              "np": {"kind": "module", "factory": "numpy:zeros"}}}},  # compiled: trusted
+    {"feldman": {**FELDMAN, "architectures": {  # math: built in, no source to read, so left to the job
+        "m": {"kind": "module", "factory": "pipeline.feldman.zoo:resnet18_cifar"},
+        "b": {"kind": "module", "factory": "math:floor"}}}},
 ]
 
 
@@ -677,7 +678,8 @@ def test_a_factory_is_looked_up_in_its_source_without_running_it(tmp_path, monke
 
     monkeypatch.chdir(tmp_path)
     modules = {"nets": "raise SystemExit('run at start-up')\n\n\ndef make(in_shape, n_classes):\n    pass\n",
-               "guarded": "try:\n    from torch import nn\nexcept ImportError:\n    nn = None\nif nn:\n    make = nn.Linear\n",
+               "guarded": ("try:\n    from torch import nn\nexcept ImportError:\n    nn = None\n"
+                           "if nn:\n    make = nn.Linear\n"),
                "lazy": "def __getattr__(name):\n    pass\n", "star": "from os.path import *\n",
                "broken": "def make(:\n"}
     for name, source in modules.items():

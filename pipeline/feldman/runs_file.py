@@ -157,7 +157,8 @@ def check_held_out(path: Path, member: np.ndarray) -> None:
     if fixed.any():
         first = int(np.flatnonzero(fixed)[0])
         why = ("there is one run" if len(member) == 1 else "every run holds the same examples"
-               if (member == member[0]).all() else f"position {first} is in {'every' if member[0, first] else 'no'} run")
+               if (member == member[0]).all() else
+               f"position {first} is in {'every' if member[0, first] else 'no'} run")
         raise PipelineError(f"{path}: array 'member': {int(fixed.sum())} of the {member.shape[1]} training examples "
                             f"are in every run or in none ({why}); mem and influence compare the runs with and "
                             "without each example")
