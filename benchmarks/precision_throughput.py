@@ -45,7 +45,7 @@ def images(n: int, size: int, seed: int = 0) -> np.ndarray:
 
 
 def feldman(kind: str, n: int, device: torch.device):
-    """One epoch of a shard of SHARD models on n 28x28 images: (run(dtype), steps, matmul FLOPs/step)."""
+    """One epoch of a shard of SHARD models on n 28x28 images: (setup, steps per epoch, batch size)."""
     spec = full_spec({"kind": "mlp", "hidden": MLP_SIZES[1:-1]} if kind in ("mlp", "module")
                      else {"kind": "cnn", "channels": [16, 32]})
     spec = {**spec, "epochs": 1}
@@ -53,14 +53,14 @@ def feldman(kind: str, n: int, device: torch.device):
     y = torch.from_numpy(np.random.default_rng(1).integers(0, 10, n)).to(device)
     runs, members = list(range(SHARD)), subset_masks(n, SHARD, 0.7, 0)
 
-    def run(dtype):
+    def setup(dtype):
         model = models.build(spec, runs, 0, (28, 28, 1), 10, device=device)
         if kind == "module":
             model = module_stack.StackedModule([models.plain_model(model, s) for s in runs]).to(device)
-        train_stacked(model, x, y, members, runs, 0, spec, precision=dtype)
+        return lambda: train_stacked(model, x, y, members, runs, 0, spec, precision=dtype)
 
     steps = -(-int(members[0].sum()) // spec["batch_size"])
-    return run, steps, spec["batch_size"]
+    return setup, steps, spec["batch_size"]
 
 
 def mlp_step_flops(batch: int) -> tuple[list[tuple[int, int, int]], int]:
@@ -93,8 +93,8 @@ def vae(n: int, device: torch.device):
     from pipeline.kfold_vae.train import fit_and_evaluate
 
     x, spec = images(n, 28), {"kind": "bernoulli_mlp", "epochs": 1}
-    return lambda dtype: fit_and_evaluate(x, np.ones(n, dtype=bool), spec, 0, (0, 0), device, evaluate=False,
-                                          precision=dtype)
+    return lambda dtype: lambda: fit_and_evaluate(x, np.ones(n, dtype=bool), spec, 0, (0, 0), device,
+                                                  evaluate=False, precision=dtype)
 
 
 def gan(steps: int, device: torch.device):
@@ -103,12 +103,11 @@ def gan(steps: int, device: torch.device):
 
     x, labels = images(512, 28), np.arange(512) % 10
 
-    def run(dtype):
+    def setup(dtype):
         trainer = Trainer(x, labels, {}, 0, MemorizationRejection(None, None, None, 0), device, dtype)
-        for _ in range(steps):
-            trainer.step()
+        return lambda: [trainer.step() for _ in range(steps)]
 
-    return run
+    return setup
 
 
 def ddpm(steps: int, device: torch.device):
@@ -116,17 +115,18 @@ def ddpm(steps: int, device: torch.device):
 
     x = np.repeat(images(64, 32), 3, axis=3)
     spec = {"steps": steps, "log_every": steps}
-    return lambda dtype: train(x, np.zeros(64, dtype=np.int64), spec, 0, device, precision=dtype)
+    return lambda dtype: lambda: train(x, np.zeros(64, dtype=np.int64), spec, 0, device, precision=dtype)
 
 
-def fastest_pair(run, device, repeats: int) -> dict[str, float]:
-    """Fastest seconds of ``run(dtype)`` per precision, the two alternating."""
-    run(torch.float32)  # warm-up: kernels, allocator
-    run(torch.bfloat16)
+def fastest_pair(setup, device, repeats: int) -> dict[str, float]:
+    """Fastest seconds of the training ``setup(dtype)`` returns (built untimed) per precision, the two
+    alternating."""
+    setup(torch.float32)()  # warm-up: kernels, allocator
+    setup(torch.bfloat16)()
     times = {name: [] for name in PRECISIONS}
     for repeat in range(repeats):
         for name in (PRECISIONS if repeat % 2 == 0 else reversed(PRECISIONS)):
-            times[name].append(timed(lambda: run(PRECISIONS[name]), device)[0])
+            times[name].append(timed(setup(PRECISIONS[name]), device)[0])
     return {name: min(values) for name, values in times.items()}
 
 
@@ -148,20 +148,20 @@ def main() -> None:
     for kind in a.kinds.split(","):
         label, flops = kind, None
         if kind in ("mlp", "cnn", "module"):
-            run, n_steps, batch = feldman(kind, n, device)
+            setup, n_steps, batch = feldman(kind, n, device)
             label = f"feldman {kind} ({SHARD} models, {n_steps} steps)"
             if kind == "mlp":
                 shapes, step_flops = mlp_step_flops(batch)
                 flops = n_steps * step_flops
         elif kind == "vae":
-            run, label = vae(n, device), f"kfold_vae bernoulli_mlp ({n} images)"
+            setup, label = vae(n, device), f"kfold_vae bernoulli_mlp ({n} images)"
         elif kind == "gan":
-            run, label = gan(steps, device), f"mrgan ({steps} steps)"
+            setup, label = gan(steps, device), f"mrgan ({steps} steps)"
         elif kind == "ddpm":
-            run, label = ddpm(steps, device), f"diffusion ({steps} steps)"
+            setup, label = ddpm(steps, device), f"diffusion ({steps} steps)"
         else:
             parser.error(f"unknown kind {kind!r}")
-        best = fastest_pair(run, device, a.repeats)
+        best = fastest_pair(setup, device, a.repeats)
         print(f"{label:<30} {best['float32']:>10.3f} {best['bf16']:>10.3f} {best['float32'] / best['bf16']:>12.2f}x",
               flush=True)
         if flops is not None:
