@@ -241,3 +241,12 @@ def test_every_results_path_the_docs_name_is_one_the_workflow_writes():
                     and not any(f.match(named) for f in folders):
                 stale.append(f"{path}: {named}")
     assert not stale, stale
+
+
+def test_the_runs_file_key_names_every_array_a_runs_file_may_hold():
+    from pipeline.feldman import runs_file
+
+    row = next(line for line in (REPO / "docs" / "configuration.md").read_text().splitlines()
+               if "a .npz of runs trained elsewhere" in line)
+    for name in (*runs_file.REQUIRED, *runs_file.OPTIONAL):
+        assert name in row, name
