@@ -1,5 +1,13 @@
 """Figures of the Feldman estimates: mem histogram, most/least memorized images, high-influence pairs
-(each selected train image beside the test images it influences most) and consistency curves."""
+(each selected train image beside the test images it influences most) and consistency curves.
+
+The high-influence figure draws only the selected pairs that beat chance (pipeline.feldman.chance:
+the smallest p-values, up to where noise alone would explain ``--fdr`` of them), each test image
+titled with its infl and p-value, and heads the figure with the counts: the pairs beyond chance and
+the noise expected among them, against all the selected pairs and the noise expected among those
+(influence_chance.parquet). Most selected pairs of a run of the default size are noise; how many
+it can trust: docs/running.md.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,12 @@ import pandas as pd
 
 from pipeline import cli, io, plotting
 from pipeline.data.dataset import Dataset
+from pipeline.feldman.chance import FDR, Chance, beyond_chance
+from pipeline.feldman.runs import read_runs
+from pipeline.progress import get_logger
 from pipeline.schema import schema_default
+
+log = get_logger("feldman.figures")
 
 
 def mem_histogram(mem: pd.DataFrame, threshold: float, title: str):
@@ -47,24 +60,44 @@ def pick_train_examples(pairs: pd.DataFrame, n: int = 5) -> list[int]:
     return best.index[np.linspace(0, len(best) - 1, n).astype(int)].tolist()
 
 
-def influence_grid(pairs: pd.DataFrame, images: np.ndarray, n_train: int = 5, n_test: int = 4):
-    """One row per picked training example: it (mem, label) then its most influenced test images."""
+def chance_heading(chance: Chance) -> str:
+    """The counts the high-influence figure is headed with."""
+    return (f"{chance.n_beyond} of {chance.n_selected} selected pairs beat chance (noise alone: "
+            f"{chance.expected_beyond:.1f} of them expected at FDR {chance.fdr:g}; "
+            f"{chance.expected_selected:.1f} of all {chance.n_selected})")
+
+
+def influence_grid(pairs: pd.DataFrame, images: np.ndarray, chance: Chance | None = None, n_train: int = 5,
+                   n_test: int = 4):
+    """One row per picked training example: it (index, mem, label) then its most influenced test
+    images (index, infl, p-value, label); with ``chance``, only the pairs beyond chance, headed by the counts."""
+    heading = None
+    if chance is not None:
+        pairs, heading = pairs[chance.mask], chance_heading(chance)
     picked = pick_train_examples(pairs, n_train)
     if not picked:
-        fig, axes = plotting.new_figure(1, 1, (5, 1.5))
+        fig, axes = plotting.new_figure(1, 1, (7, 1.5))
         axes[0, 0].axis("off")
-        axes[0, 0].text(0.5, 0.5, "no pair passes the mem and influence thresholds", ha="center", va="center")
+        empty = "no pair passes the mem and influence thresholds" if chance is None or not chance.n_selected \
+            else "no selected pair beats chance"
+        axes[0, 0].text(0.5, 0.5, empty if heading is None else f"{empty}\n{heading}", ha="center", va="center",
+                        fontsize=8)
         return fig
-    fig, axes = plotting.new_figure(len(picked), n_test + 1, (1.4 * (n_test + 1), 1.5 * len(picked)))
+    n_test = min(n_test, int(pairs[pairs["train_index"].isin(picked)].groupby("train_index").size().max()))
+    fig, axes = plotting.new_figure(len(picked), n_test + 1, (max(1.5 * (n_test + 1), 5.5), 1.6 * len(picked) + 0.4))
     for row, train_index in zip(axes, picked):
         part = pairs[pairs["train_index"] == train_index].sort_values("infl", ascending=False).head(n_test)
         plotting.show_image(row[0], images[train_index],
-                            f"train mem {part['mem'].iloc[0]:.2f}\ny={part['train_label'].iloc[0]}")
+                            f"train {train_index} mem {part['mem'].iloc[0]:.2f}\ny={part['train_label'].iloc[0]}")
         for ax in row[1:]:
             ax.axis("off")
         for ax, (_, pair) in zip(row[1:], part.iterrows()):
             ax.axis("on")
-            plotting.show_image(ax, images[int(pair["test_index"])], f"test infl {pair['infl']:.2f}\ny={int(pair['test_label'])}")
+            plotting.show_image(ax, images[int(pair["test_index"])],
+                                f"test {int(pair['test_index'])} infl {pair['infl']:.2f}\n"
+                                f"p {pair['p_value']:.1e} y={int(pair['test_label'])}")
+    if heading is not None:
+        fig.suptitle(heading.replace(" (", "\n("), fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -92,6 +125,10 @@ def main() -> None:
     arch = commands.add_parser("estimates")
     arch.add_argument("--memorization", required=True, type=Path)
     arch.add_argument("--pairs", required=True, type=Path)
+    arch.add_argument("--chance", required=True, type=Path, help="influence_chance.parquet of the pairs")
+    arch.add_argument("--shards", required=True, nargs="+", type=Path, help="the shard tables the pairs came from")
+    arch.add_argument("--fdr", type=float, default=FDR,
+                      help=f"share of the pairs drawn that noise alone may explain, in expectation (default {FDR})")
     arch.add_argument("--dataset-dir", required=True, type=Path)
     arch.add_argument("--mem-threshold", type=float, default=schema_default("feldman.mem_threshold"))
     arch.add_argument("--title", default="")
@@ -104,9 +141,14 @@ def main() -> None:
     a = parser.parse_args()
     if a.command == "estimates":
         mem, pairs = io.read_parquet(a.memorization), io.read_parquet(a.pairs)
+        runs = read_runs(a.shards, scores=False)
+        chance = beyond_chance(pairs, runs.member, runs.test_correct, mem["mem"].to_numpy(), io.read_parquet(a.chance),
+                               a.fdr)
+        log.info("%s", chance_heading(chance))
         images = Dataset.load(a.dataset_dir, mmap=True).images
         for fig, out in [(mem_histogram(mem, a.mem_threshold, a.title), a.out_histogram),
-                         (extremes_grid(mem, images), a.out_extremes), (influence_grid(pairs, images), a.out_influence)]:
+                         (extremes_grid(mem, images), a.out_extremes),
+                         (influence_grid(pairs, images, chance), a.out_influence)]:
             io.save_figure(fig, out, dpi=110)
             plotting.close(fig)
     else:

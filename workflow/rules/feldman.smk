@@ -114,6 +114,8 @@ rule feldman_figures:
         data=dataset_input,
         mem=f"{paths.FELDMAN_ARCH}/memorization.parquet",
         pairs=f"{paths.FELDMAN_ARCH}/influence_pairs.parquet",
+        chance=f"{paths.FELDMAN_ARCH}/influence_chance.parquet",
+        shards=feldman_shard_files("arch"),
     output:
         histogram=report_figure(
             "feldman",
@@ -142,9 +144,10 @@ rule feldman_figures:
         mem_threshold=config["feldman"]["mem_threshold"],
     shell:
         "python -m pipeline.job pipeline.feldman.figures estimates --memorization {input.mem} --pairs {input.pairs} "
-        "--dataset-dir {params.dataset_dir} --mem-threshold {params.mem_threshold} "
-        "--title {wildcards.dataset}/{wildcards.arch} --out-histogram {output.histogram} "
-        "--out-extremes {output.extremes} --out-influence {output.influence} 2> {log}"
+        "--chance {input.chance} --shards {input.shards} --dataset-dir {params.dataset_dir} "
+        "--mem-threshold {params.mem_threshold} --title {wildcards.dataset}/{wildcards.arch} "
+        "--out-histogram {output.histogram} --out-extremes {output.extremes} --out-influence {output.influence} "
+        "2> {log}"
 
 
 rule feldman_consistency_figure:
