@@ -15,7 +15,8 @@ and the ratio float32 / bf16 time is printed. On a GPU the baseline is TF32 (con
 
 For the Feldman MLP it also prints the FLOP/s of the shard's matrix products (the products of one
 training step, times its steps, over the whole shard's time) against plain batched products of
-the same shapes in the same dtype, timed in the same run: the share of the matmul limit it reaches.
+the same shapes in the same dtype, timed in the same run: the share of the matmul limit it reaches;
+and, on the CPU, where the shard's time goes (torch's profiler: products, casts, optimizer, other).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch
 from pipeline.devices import native_bf16, resolve_device
 from pipeline.feldman import models, module_stack
 from pipeline.feldman.train_shard import as_tensor, full_spec, train_stacked
+from feldman_shard_throughput import mlp_step_shapes
 from pipeline.splits import subset_masks
 from timing import timed
 
@@ -64,14 +66,8 @@ def feldman(kind: str, n: int, device: torch.device):
 
 
 def mlp_step_flops(batch: int) -> tuple[list[tuple[int, int, int]], int]:
-    """(m, k, n) of one MLP training step's batched products (forward, input and weight gradients; no
-    input gradient for the first layer) and their FLOPs for the shard."""
-    shapes = []
-    for layer, (fan_in, fan_out) in enumerate(zip(MLP_SIZES[:-1], MLP_SIZES[1:])):
-        shapes.append((batch, fan_in, fan_out))
-        if layer > 0:
-            shapes.append((batch, fan_out, fan_in))
-        shapes.append((fan_in, batch, fan_out))
+    """(m, k, n) of one MLP training step's batched products and their FLOPs for the shard."""
+    shapes = mlp_step_shapes(MLP_SIZES, SHARD, batch)
     return shapes, sum(2 * SHARD * m * k * n for m, k, n in shapes)
 
 
@@ -87,6 +83,23 @@ def matmul_seconds(shapes, dtype: torch.dtype, device: torch.device, repeats: in
 
     timed(products, device)
     return min(timed(products, device)[0] for _ in range(repeats)) / 10
+
+
+def time_shares(train) -> dict[str, float]:
+    """Where one shard's CPU time goes, from torch's profiler: matrix products, dtype casts (bf16
+    autocast's copies of weights and gradients), the optimizer's update, everything else."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train()
+    groups = {"matrix products": ("aten::bmm", "aten::mm", "aten::addmm", "aten::baddbmm"),
+              "casts": ("aten::copy_",), "optimizer": ("aten::_fused_sgd_",)}
+    totals = dict.fromkeys([*groups, "other"], 0.0)
+    for event in prof.key_averages():
+        group = next((g for g, names in groups.items() if event.key in names), "other")
+        totals[group] += event.self_cpu_time_total
+    whole = sum(totals.values())
+    return {group: value / whole for group, value in totals.items()}
 
 
 def vae(n: int, device: torch.device):
@@ -168,8 +181,11 @@ def main() -> None:
             for prec, dtype in PRECISIONS.items():
                 ceiling = step_flops / matmul_seconds(shapes, dtype, device, a.repeats)
                 achieved = flops / best[prec]
+                shares = time_shares(setup(dtype)) if device.type == "cpu" else {}
                 print(f"    {prec}: shard {achieved / 1e9:.0f} GFLOP/s in its products, plain bmm of the same shapes "
-                      f"{ceiling / 1e9:.0f} GFLOP/s: shard / matmul {achieved / ceiling:.2f}", flush=True)
+                      f"{ceiling / 1e9:.0f} GFLOP/s: shard / matmul {achieved / ceiling:.2f}"
+                      + ("; CPU time " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()) if shares else ""),
+                      flush=True)
 
 
 if __name__ == "__main__":
