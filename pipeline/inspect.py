@@ -116,6 +116,38 @@ def experiment_datasets(tables: list[Path], config_path: Path | None) -> dict[Pa
     return datasets
 
 
+# Folders named by a data set: the data set of every table under one.
+DATASET_FOLDERS = (paths.DATASET, paths.SPLITS, paths.NEIGHBORS, paths.FELDMAN, paths.KFOLD_VAE, paths.MRGAN,
+                   paths.FID_FEATURES, paths.ATLAS)
+
+
+def table_dataset(path: Path) -> str | None:
+    """The data set a table is of: from its folder, a diffusion experiment's or a sample set's own tables; else None."""
+    experiment_dir = diffusion_experiment_dir(path)
+    if experiment_dir is not None:
+        return dataset_in_tables(experiment_dir)
+    posix = path.resolve().as_posix()
+    for template in DATASET_FOLDERS:
+        found = paths.locate(template, posix)
+        if found:
+            return found[1]["dataset"]
+    found = paths.locate(paths.SAMPLES, posix)
+    scores = None if found is None else Path(found[0] + paths.SAMPLES.format(**found[1])) / "scores.parquet"
+    if scores is not None and scores.is_file() and "dataset" in io.parquet_columns(scores):
+        names = set(io.read_parquet(scores, columns=["dataset"])["dataset"])
+        return str(names.pop()) if len(names) == 1 else None
+    return None
+
+
+def only_dataset(tables: list[Path]) -> str:
+    """The one data set of ``tables`` (the example's images are that data set's), else an error naming them."""
+    names = sorted({name for name in map(table_dataset, tables) if name is not None})
+    if len(names) != 1:
+        raise PipelineError("--image: " + (f"the tables are of several data sets ({', '.join(names)}): name one with "
+                                           f"--dataset" if names else "no table names its data set: pass --dataset"))
+    return names[0]
+
+
 def of_dataset(path: Path, dataset: str, experiments: dict[Path, str]) -> bool:
     experiment_dir = diffusion_experiment_dir(path)
     if experiment_dir is not None:
@@ -189,18 +221,27 @@ def example_rows(table: pd.DataFrame, columns: list[str], example: int) -> pd.Da
     return table[mask]
 
 
-def describe_example(tables: list[Path], example: int, limit: int) -> str:
-    blocks, notes, found = [], [], 0
+def gather_example(tables: list[Path], example: int) -> tuple[list[tuple[Path, pd.DataFrame, str]], list[str]]:
+    """((table, its rows that mention ``example``, a note) for each table with such rows, the atlas first;
+    notes on the tables not searched)."""
+    found, notes = [], []
     for path in sorted(tables, key=lambda t: t.name != "atlas.parquet"):  # the atlas row first
         table, columns, note = lookup_table(path)
         if not columns:
             if note:
                 notes.append(f"note: {path}: {note}")
             continue
-        rows = shorten_lists(example_rows(table, columns, example))
-        if rows.empty:
-            continue
-        found += 1
+        rows = example_rows(table, columns, example)
+        if not rows.empty:
+            found.append((path, rows, note))
+    return found, notes
+
+
+def describe_example(tables: list[Path], example: int, limit: int) -> str:
+    blocks = []
+    found, notes = gather_example(tables, example)
+    for path, rows, note in found:
+        rows = shorten_lists(rows)
         with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40):
             if path.name == "atlas.parquet" and len(rows) == 1:
                 body = rows.astype(object).T.to_string(header=False)  # column by column, ints kept
@@ -209,7 +250,7 @@ def describe_example(tables: list[Path], example: int, limit: int) -> str:
                 if len(rows) > limit:
                     body += f"\n... {len(rows) - limit} more rows"
         blocks.append(f"== {path} ({len(rows)} rows)\n" + (f"{note}\n" if note else "") + body)
-    header = f"example {example}: found in {found} of {len(tables)} tables"
+    header = f"example {example}: found in {len(found)} of {len(tables)} tables"
     return "\n".join([header, *notes, *blocks])
 
 
@@ -224,7 +265,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="with --dataset: config naming the data set of a diffusion experiment none of whose "
                         "jobs is scored yet (default ./config.yaml; scored experiments name it in their tables)")
     parser.add_argument("--limit", type=int, default=20, help="rows to show per table with --example")
+    parser.add_argument("--image", type=Path, help="with --example: draw the example, its neighbours and its scores "
+                        "into this file (PNG, PDF, SVG by its suffix) instead of printing")
     a = parser.parse_args(argv)
+    if a.image is not None and a.example is None:
+        raise PipelineError("--image draws one example: name it with --example N")
     tables = find_tables(a.paths)
     if a.dataset is not None:
         experiments = experiment_datasets(tables, a.config)
@@ -232,6 +277,13 @@ def main(argv: list[str] | None = None) -> None:
     if not tables:
         raise PipelineError(f"no Parquet tables under {' '.join(map(str, a.paths))}"
                             + (f" for data set '{a.dataset}'" if a.dataset else ""))
+    if a.image is not None:
+        from pipeline.inspect_picture import write_example_picture
+
+        dataset = a.dataset if a.dataset is not None else only_dataset(tables)
+        write_example_picture(a.image, a.example, dataset, tables, *gather_example(tables, a.example))
+        print(f"example {a.example} of {dataset}: {a.image}")
+        return
     text = describe_example(tables, a.example, a.limit) if a.example is not None else \
         "\n\n".join(describe_table(t, a.head) for t in tables)
     try:
