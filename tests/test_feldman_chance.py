@@ -5,7 +5,6 @@ draws only the pairs beyond chance."""
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError

@@ -112,7 +112,8 @@ def beyond_chance(pairs: pd.DataFrame, member, test_correct, mem, chance: pd.Dat
             not np.isclose(expected_selected, float(row["expected_selected"]), rtol=1e-6, atol=1e-9):
         raise PipelineError(f"influence_chance.parquet ({int(row['runs'])} runs, {int(row['n_selected'])} pairs, "
                             f"{float(row['expected_selected']):.4g} expected) is not of these runs and pairs "
-                            f"({n_runs} runs, {len(pairs)} pairs, {expected_selected:.4g} expected): rerun the estimate")
+                            f"({n_runs} runs, {len(pairs)} pairs, {expected_selected:.4g} expected): "
+                            f"rerun the estimate")
     p_values = pairs["p_value"].to_numpy(np.float64)
     ranked = np.sort(p_values)
     expected = expected_at(n_in_rows, test_totals, n_runs, float(row["infl_threshold"]), ranked)
