@@ -69,6 +69,10 @@ this table against it):
     feldman.mem_threshold                      0.25        pairs need mem_i >= this
     feldman.infl_threshold                     0.15        pairs need infl(i, j) >= this
     feldman.influence_max_p                    1           pairs need p-value <= this (1: all)
+    feldman.rmia.targets                       64          RMIA's target models (rmia.parquet)
+    feldman.rmia.offline_a                     0.3         offline Pr(x) = ((1 + a) / 2) mean_OUT + (1 - a) / 2
+    feldman.rmia.gamma                         1           RMIA's threshold on LR(x) / LR(z)
+    feldman.rmia.bootstrap                     200         resamples of RMIA's intervals
     feldman.architectures.*.epochs             10
     feldman.architectures.*.batch_size         128
     feldman.architectures.*.lr                 0.1
@@ -85,5 +89,6 @@ docs/feldman-estimators.md), ``lira`` (membership.parquet), ``convergence`` (spl
 against the number of runs), ``consistency`` (agreement of two architectures), ``figures``;
 ``models`` and ``stacking`` (stacked models, how many fit on a device); ``module_stack`` (kind module
 with torch.func) and ``zoo`` (ready-made factories); ``runs_file`` (kind runs: a .npz of runs
-trained elsewhere as a shard table).
+trained elsewhere as a shard table); ``rmia`` (rmia.parquet: RMIA against the number of reference
+models).
 """

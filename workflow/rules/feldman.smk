@@ -184,6 +184,32 @@ rule feldman_membership:
         "python -m pipeline.job pipeline.feldman.lira --shards {input.shards} --out {output} 2> {log}"
 
 
+# RMIA (pipeline.feldman.rmia) against the number of reference models, every model a target in turn
+rule feldman_rmia:
+    input:
+        shards=feldman_shard_files("arch"),
+    output:
+        f"{paths.FELDMAN_ARCH}/rmia.parquet",
+    log:
+        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/rmia.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/rmia.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.feldman.rmia"),
+        references=" ".join(str(k) for k in config["feldman"]["rmia"]["references"]),
+        targets=config["feldman"]["rmia"]["targets"],
+        offline_a=config["feldman"]["rmia"]["offline_a"],
+        gamma=config["feldman"]["rmia"]["gamma"],
+        bootstrap=config["feldman"]["rmia"]["bootstrap"],
+        seed=feldman_split_seed,
+    shell:
+        "python -m pipeline.job pipeline.feldman.rmia --shards {input.shards} --references {params.references} "
+        "--targets {params.targets} --offline-a {params.offline_a} --gamma {params.gamma} "
+        "--bootstrap {params.bootstrap} --seed {params.seed} --out {output} 2> {log}"
+
+
 rule feldman_convergence:
     input:
         shards=feldman_shard_files("arch"),
