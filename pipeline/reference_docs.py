@@ -74,6 +74,8 @@ TABLE_PATHS = {
     ("pipeline/feldman/estimate.py", "influence_chance.parquet"): [f"{paths.FELDMAN_ARCH}/influence_chance.parquet"],
     ("pipeline/feldman/lira.py", "membership.parquet"): [f"{paths.FELDMAN_ARCH}/membership.parquet"],
     ("pipeline/feldman/rmia.py", "rmia.parquet"): [f"{paths.FELDMAN_ARCH}/rmia.parquet"],
+    ("pipeline/feldman/export.py", "membership_scores.parquet"):
+        [f"{paths.FELDMAN_ARCH}/export/membership_scores.parquet"],
     ("pipeline/feldman/shard_table.py", "shard{k}.parquet"): [f"{paths.FELDMAN_ARCH}/shards/shard{{shard}}.parquet"],
     ("pipeline/feldman/shard_table.py", "runs.parquet"): [f"{paths.FELDMAN_ARCH}/shards/runs.parquet"],
     ("pipeline/kfold_vae/rho.py", "rho.parquet"): [f"{paths.KFOLD_VAE}/rho.parquet"],

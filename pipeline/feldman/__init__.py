@@ -90,5 +90,5 @@ against the number of runs), ``consistency`` (agreement of two architectures), `
 ``models`` and ``stacking`` (stacked models, how many fit on a device); ``module_stack`` (kind module
 with torch.func) and ``zoo`` (ready-made factories); ``runs_file`` (kind runs: a .npz of runs
 trained elsewhere as a shard table); ``rmia`` (rmia.parquet: RMIA against the number of reference
-models).
+models) and ``export`` (the runs and estimates in other tools' formats, docs/export.md).
 """

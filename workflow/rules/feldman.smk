@@ -210,6 +210,36 @@ rule feldman_rmia:
         "--bootstrap {params.bootstrap} --seed {params.seed} --out {output} 2> {log}"
 
 
+# The runs and estimates in other tools' formats (pipeline.feldman.export; docs/export.md); not in the
+# default target: snakemake ... results/feldman/{dataset}/{arch}/export/infl_mem.npz
+rule feldman_export:
+    input:
+        data=dataset_input,
+        shards=feldman_shard_files("arch"),
+    output:
+        runs=f"{paths.FELDMAN_ARCH}/export/runs.npz",
+        infl_mem=f"{paths.FELDMAN_ARCH}/export/infl_mem.npz",
+        masks=f"{paths.FELDMAN_ARCH}/export/datamodels/masks.npy",
+        margins=f"{paths.FELDMAN_ARCH}/export/datamodels/margins.npy",
+        completed=f"{paths.FELDMAN_ARCH}/export/datamodels/_completed.npy",
+        scores=f"{paths.FELDMAN_ARCH}/export/membership_scores.parquet",
+    log:
+        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/export.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/export.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.feldman.export"),
+        dataset_dir=input_folder("data"),
+        out_dir=subpath(output.runs, parent=True),
+        offline_a=config["feldman"]["rmia"]["offline_a"],
+        gamma=config["feldman"]["rmia"]["gamma"],
+    shell:
+        "python -m pipeline.job pipeline.feldman.export --shards {input.shards} --dataset-dir {params.dataset_dir} "
+        "--offline-a {params.offline_a} --gamma {params.gamma} --out-dir {params.out_dir} 2> {log}"
+
+
 rule feldman_convergence:
     input:
         shards=feldman_shard_files("arch"),
