@@ -2,18 +2,19 @@
 
 ``read_runs`` turns the shard tables (``shard_table``) into ``Runs``, (t, n) matrices in run order;
 every estimator (``estimators``, ``lira``) takes a ``Runs`` and every job reads its shards through
-``read_runs`` once. A record a run did not keep (runs brought from a file without margins, shards
-written before a column existed) is NaN in that run's row: the estimators average over the runs
-where it is defined, and ``read_runs`` logs which records were missing.
+``read_runs`` once: a column at a time, a few hundred runs at a time, and only the float records the
+job asks for (a job that needs them one after the other adds each with ``with_records``; at 4,000
+runs of 60,000 examples each is 1 GB). A record a run did not keep (runs brought from a file without
+margins, shards written before a column existed) is NaN in that run's row: the estimators average
+over the runs where it is defined, and ``read_runs`` logs which records were missing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline import io
 from pipeline.errors import PipelineError
@@ -59,8 +60,14 @@ class Runs:
             self.epochs = np.full(t, np.nan)
 
     def take(self, rows) -> "Runs":
-        """The runs at positions ``rows`` (e.g. the first t' runs, or half of a split)."""
-        return Runs(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+        """The runs at positions ``rows`` (e.g. the first t' runs, or half of a split); a record nobody
+        kept stays one that costs no memory."""
+        def rows_of(value):
+            if value.ndim == 2 and value.strides == (0, 0):
+                return _nan((len(np.arange(len(value))[rows]), value.shape[1]))
+            return value[rows]
+
+        return Runs(**{f.name: rows_of(getattr(self, f.name)) for f in fields(self)})
 
     @property
     def test_accuracy(self) -> np.ndarray:
@@ -68,64 +75,98 @@ class Runs:
         return self.test_correct.mean(1)
 
 
-def _list_column(table: pd.DataFrame, name: str, dtype, n: int) -> np.ndarray:
-    """The (rows, n) matrix of a list column; rows where it is missing are NaN (None, or a float NaN
-    where the concatenated tables include one without the column)."""
-    out = np.full((len(table), n), np.nan, dtype=dtype)
-    if name in table:
-        for k, value in enumerate(table[name]):
-            if value is not None and np.ndim(value) == 1 and len(value):
-                out[k] = np.asarray(value, dtype=dtype)
-    return out
-
-
-def _read_tables(paths: list[Path], wanted: list[str]) -> tuple[pd.DataFrame, set[str]]:
-    """The shard tables' ``wanted`` columns, concatenated in run order, and the columns some lacked."""
+def _shards(paths: list[Path]) -> tuple[list[set[str]], list[np.ndarray], int]:
+    """Per shard table its columns and the rows (positions in run order) its runs take, and the count
+    of runs; a table that is not a shard table or a run found twice stops with one line."""
     if not paths:
         raise PipelineError("no shard tables given")
-    parts, missing = [], set()
+    present, runs = [], []
     for path in paths:
-        present = set(io.parquet_columns(path))
-        missing |= set(wanted) - present
+        present.append(set(io.parquet_columns(path)))
         for column in ("run", *BOOL_COLUMNS):
-            if column not in present:
+            if column not in present[-1]:
                 raise PipelineError(f"{path}: column '{column}' missing; not a Feldman shard table")
-        parts.append(io.read_parquet(path, columns=[c for c in wanted if c in present]))
-    table = pd.concat(parts, ignore_index=True).sort_values("run", kind="stable").reset_index(drop=True)
-    if table["run"].duplicated().any():
-        raise PipelineError(f"shard tables {paths[0]}...: run(s) {table['run'][table['run'].duplicated()].tolist()} "
-                            "appear twice")
-    return table, missing
+        runs.append(io.read_parquet(path, columns=["run"])["run"].to_numpy(np.int64))
+    every = np.concatenate(runs)
+    order = np.argsort(every, kind="stable")
+    repeated = every[order][1:][np.diff(every[order]) == 0]
+    if len(repeated):
+        raise PipelineError(f"shard tables {paths[0]}...: run(s) {sorted(set(repeated.tolist()))} appear twice")
+    position = np.empty(len(every), np.int64)
+    position[order] = np.arange(len(every))
+    bounds = np.cumsum([0, *map(len, runs)])
+    return present, [position[a:b] for a, b in zip(bounds[:-1], bounds[1:])], len(every)
 
 
-def read_runs(paths: list[Path], scores: bool = True) -> Runs:
+def _list_matrix(paths: list[Path], shards: tuple, column: str, dtype, n: int | None = None) -> np.ndarray:
+    """The (runs, n) matrix of a list column in run order, read a few hundred runs at a time (a float
+    record of 4,000 runs is 1 GB; a whole table read at once would need it several times over). A float
+    record's rows are NaN where a table lacks the column or a run's list is missing or empty."""
+    present, positions, total = shards
+    out = None
+    for path, columns, rows in zip(paths, present, positions):
+        if column not in columns:
+            continue
+        done = 0
+        for batch in io.parquet_batches(path, [column]):
+            lists = batch.column(0)
+            lengths = lists.value_lengths().to_numpy(zero_copy_only=False)
+            values = lists.flatten().to_numpy(zero_copy_only=False)
+            n = n if n is not None else int(lengths[0])
+            kept = np.nan_to_num(lengths, nan=0) == n
+            if (dtype is bool and not kept.all()) or len(values) != kept.sum() * n:
+                raise PipelineError(f"{path}: column '{column}' has lists of other lengths than {n}; not a shard table "
+                                    "of one data set")
+            if out is None:
+                out = np.zeros((total, n), bool) if dtype is bool else np.full((total, n), np.nan, dtype)
+            out[rows[done:done + len(lists)][kept]] = values.reshape(int(kept.sum()), n)
+            done += len(lists)
+    return out if out is not None else np.full((total, n), np.nan, dtype)
+
+
+def read_runs(paths: list[Path], scores: bool | tuple[str, ...] = True) -> Runs:
     """Every run of the shard tables ``paths``, sorted by run. ``scores``: also the float records
-    (margins, confidences, per-epoch counts, losses; columns a table lacks read as NaN); without them
-    only membership and correctness are read, which is all mem and influence need."""
-    wanted = ["run", *BOOL_COLUMNS] + ([*FLOAT_COLUMNS, "epochs"] if scores else [])
-    table, missing = _read_tables(paths, wanted)
-    bools = {field: np.stack([np.asarray(v, dtype=bool) for v in table[column]])
-             for column, field in BOOL_COLUMNS.items()}
-    if not scores:
-        return Runs(**bools)
-    n = bools["member"].shape[1]
-    records = {field: _list_column(table, column, np.float32, n) for column, field in FLOAT_COLUMNS.items()}
-    epochs = table["epochs"].to_numpy(np.float64) if "epochs" in table else np.full(len(table), np.nan)
+    (margins, confidences, per-epoch counts, losses; columns a table lacks read as NaN), or the names
+    of those to read (``FLOAT_COLUMNS``' fields, for a job that needs one at a time: ``with_records``);
+    without them only membership and correctness are read, which is all mem and influence need."""
+    shards = _shards(paths)
+    bools = {field: _list_matrix(paths, shards, column, bool) for column, field in BOOL_COLUMNS.items()}
+    runs = Runs(**bools)
+    fields = tuple(FLOAT_COLUMNS.values()) if scores is True else tuple(scores or ())
+    return with_records(runs, paths, fields, shards) if fields else runs
+
+
+def with_records(runs: Runs, paths: list[Path], fields: tuple[str, ...], shards: tuple | None = None) -> Runs:
+    """``runs`` (read from the shard tables ``paths``) with the float records ``fields`` read beside
+    the matrices it holds, and every run's epochs; the others stay NaN."""
+    shards = shards or _shards(paths)
+    present, positions, total = shards
+    n = runs.member.shape[1]
+    missing = {column for columns in present for column, field in FLOAT_COLUMNS.items()
+               if field in fields and column not in columns}
+    records = {field: _list_matrix(paths, shards, column, np.float32, n)
+               for column, field in FLOAT_COLUMNS.items() if field in fields}
+    epochs = np.full(total, np.nan)
+    for path, columns, rows in zip(paths, present, positions):
+        if "epochs" in columns:
+            epochs[rows] = io.read_parquet(path, columns=["epochs"])["epochs"].to_numpy(np.float64)
+    if "epoch_correct" in fields and any("epochs" not in columns for columns in present):
+        missing.add("epochs")
     missing.discard("train_logit_conf")  # LiRA then uses the margins, said below
     if missing:
         log.warning("shard tables lack %s: the estimators that need them are NaN", ", ".join(sorted(missing)))
-    without_conf = int(np.isnan(records["lira_statistic"]).all(1).sum())
+    without_conf = int(np.isnan(records["lira_statistic"]).all(1).sum()) if "lira_statistic" in records else 0
     if without_conf:
         log.warning("%d of %d runs have no logit-scaled confidence (train_logit_conf): lira uses every run's "
-                    "margin instead, within log(classes - 1) of it", without_conf, len(table))
-        records["lira_statistic"] = records["margin"]
-    runs = Runs(**bools, **records, epochs=epochs)
-    for what, values, needs in (("margins", runs.margin, "mem_margin, lira" if without_conf else "mem_margin"),
-                                ("per-epoch correctness", np.where(np.isnan(epochs)[:, None], np.nan,
-                                                                   runs.epoch_correct), "learning_speed"),
-                                ("cumulative losses", runs.cum_loss, "cum_loss")):
-        lacking = int(np.isnan(values).all(1).sum())
-        if lacking:
-            log.warning("%d of %d runs have no %s: %s average over the others (NaN if none)", lacking,
-                        len(table), what, needs)
-    return runs
+                    "margin instead, within log(classes - 1) of it", without_conf, total)
+        records["lira_statistic"] = records["margin"] if "margin" in records else \
+            _list_matrix(paths, shards, "train_margin", np.float32, n)
+    for field, what, needs in (("margin", "margins", "mem_margin, lira" if without_conf else "mem_margin"),
+                               ("epoch_correct", "per-epoch correctness", "learning_speed"),
+                               ("cum_loss", "cumulative losses", "cum_loss")):
+        if field in records:
+            lacking = int((np.isnan(records[field]).all(1) | (np.isnan(epochs) & (field == "epoch_correct"))).sum())
+            if lacking:
+                log.warning("%d of %d runs have no %s: %s average over the others (NaN if none)", lacking, total,
+                            what, needs)
+    return replace(runs, **records, epochs=epochs)
