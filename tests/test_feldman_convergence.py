@@ -6,6 +6,7 @@ known; the shrinkage, against a known answer; and workflow/configs/mnist.yaml at
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,30 @@ def test_spearman_brown_is_projected_only_where_it_held():
         before = table[table["runs"] < row["runs"]].iloc[-1]
         predicted = convergence.spearman_brown(before["spearman"], row["runs"] / before["runs"])
         assert row["spearman_brown_checked"] == (abs(predicted - row["spearman"]) <= 0.02)
+
+
+def test_a_record_at_a_time_and_halves_side_by_side_change_nothing(monkeypatch):
+    """The job reads one record at a time (``load``) and measures two halves at once: the table is
+    the one of every record held and the halves one after the other, to the bit."""
+    rng = np.random.default_rng(6)
+    runs, _ = gaussian_runs(rng, 40, 300)
+    runs.lira_statistic = (runs.margin - rng.random(runs.margin.shape)).astype(np.float32)
+    runs.epoch_correct = (runs.member * rng.integers(0, 4, runs.member.shape)).astype(np.float32)
+    runs.epochs = np.full(40, 3.0)
+    names = list(estimators.ESTIMATORS)
+    bools = Runs(runs.member, runs.correct)
+    loaded = []
+
+    def load(field):
+        loaded.append(field)
+        return replace(bools, **{field: getattr(runs, field)}, epochs=runs.epochs)
+
+    held = convergence.convergence_table(runs, names, n_splits=2, seed=0)
+    assert all(convergence.side_by_side(size, runs.member.shape) for size in convergence.sizes(40))
+    pd.testing.assert_frame_equal(convergence.convergence_table(bools, names, n_splits=2, seed=0, load=load), held)
+    assert loaded == list(estimators.RECORD_FIELDS.values())  # each record read once
+    monkeypatch.setattr(convergence, "SIDE_BY_SIDE_BYTES", 0)
+    pd.testing.assert_frame_equal(convergence.convergence_table(runs, names, n_splits=2, seed=0), held)
 
 
 # ---------------------------------------------------------------- the shrinkage estimator

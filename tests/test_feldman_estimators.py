@@ -4,6 +4,7 @@ formulas, and Gaussian cases whose correlations have closed forms."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -16,9 +17,10 @@ from pipeline import io
 from pipeline.atlas.columns import describe, score_columns
 from pipeline.atlas.join import build
 from pipeline.data.dataset import Dataset
+from pipeline.errors import PipelineError
 from pipeline.feldman import columns, convergence, estimators, lira
 from pipeline.feldman.estimators import learning_speed, margin_memorization, memorization
-from pipeline.feldman.runs import Runs, read_runs
+from pipeline.feldman.runs import Runs, read_runs, with_records
 
 LOG3 = np.log(3.0)  # sigma(log 3) = 0.75, sigma(-log 3) = 0.25
 
@@ -143,18 +145,60 @@ def test_lira_undefined_cases_are_nan():
     assert np.isnan(lira.per_example(member, np.full((4, 2), np.nan))["online"]).all()
 
 
-def test_membership_table_roc_by_hand():
-    # 2 models x 3 examples whose Lambda we fix through a monkeypatched log_ratios
-    member = np.array([[True, False, True], [False, True, False]])
-    scores = np.array([[3.0, 1.0, 2.0], [0.0, 2.0, -1.0]])  # members 3, 2, 2; non-members 1, 0, -1
-    fpr, tpr = lira.roc(scores[~np.isnan(scores)], member.ravel())
-    np.testing.assert_allclose(fpr, [0, 0, 0, 1 / 3, 2 / 3, 1])
-    np.testing.assert_allclose(tpr, [0, 1 / 3, 1, 1, 1, 1])
-    assert lira.tpr_at(fpr, tpr, 0.001) == 1.0 and lira.tpr_at(fpr, tpr, 0.0) == 1.0
-    fpr, tpr = lira.roc(np.array([1.0, 1.0, 0.0]), np.array([True, False, True]))  # a tie: one step
-    np.testing.assert_allclose(fpr, [0, 1, 1])
-    np.testing.assert_allclose(tpr, [0, 0.5, 1])
-    assert lira.tpr_at(fpr, tpr, 0.5) == 0.0
+def test_membership_table_roc_by_hand(monkeypatch):
+    def table(member, scores):  # models x examples whose Lambda we fix through a monkeypatched ratio_blocks
+        monkeypatch.setattr(lira, "ratio_blocks", lambda m, p: iter([(slice(None), dict.fromkeys(lira.VARIANTS,
+                                                                                                  scores))]))
+        return lira.membership_table(member, np.zeros(scores.shape)).query("variant == 'online'")
+
+    # members 3, 2, 2; non-members 1, 0, -1: every member above every non-member
+    rows = table(np.array([[True, False, True], [False, True, False]]), np.array([[3.0, 1.0, 2.0], [0.0, 2.0, -1.0]]))
+    assert rows["auc"].iloc[0] == 1.0 and rows["tpr_at_fpr_0_1pct"].iloc[0] == 1.0 and (rows["tpr"] == 1.0).all()
+    assert rows["n_member_pairs"].iloc[0] == 3 and rows["n_nonmember_pairs"].iloc[0] == 3
+    # a tie: member and non-member at 1 (one ROC step to FPR 1, TPR 1/2), the other member at 0
+    rows = table(np.array([[True, False, True]]), np.array([[1.0, 1.0, 0.0]]))
+    assert rows["auc"].iloc[0] == 0.25  # the pairs (1 vs 1: 1/2, 0 vs 1: 0) = the area under the steps
+    assert (rows["tpr"].iloc[:-1] == 0.0).all() and rows["tpr"].iloc[-1] == 1.0  # FPR < 1: no threshold
+
+
+def test_column_auc_counts_every_pair_with_ties_and_missing_scores():
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, (9, 40)).astype(float)  # ties everywhere but in the last columns
+    scores[:, 30:] = rng.normal(size=(9, 10))
+    scores[rng.random(scores.shape) < 0.1] = np.nan
+    positive = rng.random(scores.shape) < 0.5
+    expected = []
+    for a, p in zip(scores.T, positive.T):
+        pos, neg = a[p & ~np.isnan(a)], a[~p & ~np.isnan(a)]
+        expected.append(np.mean([(x > y) + 0.5 * (x == y) for x in pos for y in neg]) if len(pos) and len(neg)
+                        else np.nan)
+    np.testing.assert_allclose(lira.column_auc(scores, positive), expected, rtol=1e-15)
+
+
+def sorted_roc(scores, positive):
+    """(fpr, tpr) at each distinct threshold from the highest down, sorting every pair: what
+    ``membership_table`` gets without holding them all."""
+    order = np.argsort(-scores, kind="stable")
+    s, p = scores[order], positive[order]
+    last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
+    tp = np.cumsum(p)[last]
+    return np.r_[0.0, (last + 1 - tp) / (~positive).sum()], np.r_[0.0, tp / positive.sum()]
+
+
+def test_membership_table_is_the_roc_of_every_pair_sorted():
+    rng = np.random.default_rng(6)
+    member = rng.random((60, 50)) < 0.7
+    phi = np.round(rng.normal(0, 1, member.shape) + member, 1)  # tied statistics, tied ratios
+    phi[rng.random(member.shape) < 0.05] = np.nan
+    table = lira.membership_table(member, phi)
+    for name, ratio in lira.log_ratios(member, phi).items():
+        defined = ~np.isnan(ratio)
+        fpr, tpr = sorted_roc(ratio[defined], member[defined])
+        rows = table[table["variant"] == name]
+        best = [tpr[np.searchsorted(fpr, bound, side="right") - 1] for bound in lira.FPR_GRID]
+        np.testing.assert_array_equal(rows["tpr"], best)  # the largest TPR with FPR <= the bound, to the bit
+        assert rows["tpr_at_fpr_1pct"].iloc[0] == tpr[np.searchsorted(fpr, 0.01, side="right") - 1]
+        assert rows["auc"].iloc[0] == pytest.approx(np.dot(np.diff(fpr), tpr[1:] + tpr[:-1]) / 2, abs=1e-14)
 
 
 def test_membership_table_on_gaussian_runs():
@@ -331,6 +375,34 @@ def test_read_runs_in_run_order_and_nan_without_margins(tmp_path, caplog):
         old = read_runs([tmp_path / "old.parquet"])
     assert np.isnan(old.margin).all() and np.isnan(old.epochs).all()
     assert "train_margin" in caplog.text
+
+
+def test_read_runs_reads_the_records_asked_for_a_few_runs_at_a_time(tmp_path, monkeypatch):
+    rng = np.random.default_rng(9)
+    runs = simulated_runs(rng, 7, 5, np.ones(5))
+    runs.epoch_correct = rng.integers(0, 10, (7, 5)).astype(np.float32) * runs.member
+    runs.epochs, runs.cum_loss = np.full(7, 10.0), rng.random((7, 5)).astype(np.float32)
+    write_shard(tmp_path / "a.parquet", runs, [4, 0, 6, 2, 5])
+    write_shard(tmp_path / "b.parquet", runs, [1, 3])
+    monkeypatch.setattr(io, "parquet_batches", functools.partial(io.parquet_batches, rows=2))
+    paths = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    loss = read_runs(paths, ("cum_loss",))  # batches of 2 runs, runs out of order across them
+    np.testing.assert_array_equal(loss.member, runs.member)
+    np.testing.assert_array_equal(loss.cum_loss, runs.cum_loss)
+    assert np.isnan(loss.margin).all() and np.isnan(loss.lira_statistic).all()
+    both = with_records(loss, paths, ("margin", "epoch_correct"))
+    np.testing.assert_array_equal(both.margin, runs.margin)
+    np.testing.assert_array_equal(both.epoch_correct, runs.epoch_correct)
+    np.testing.assert_array_equal(both.epochs, runs.epochs)
+    assert both.member is loss.member and both.cum_loss is loss.cum_loss  # nothing read twice
+    half = both.take(np.arange(3))
+    assert half.lira_statistic.shape == (3, 5) and half.lira_statistic.strides == (0, 0)  # unrecorded: no memory
+    table = pa.table({"run": pa.array([0], pa.int32()), **{c: pa.array([[True] * 5], pa.list_(pa.bool_()))
+                                                           for c in ("member", "train_correct", "test_correct")},
+                      "train_margin": pa.array([[1.0] * 4], pa.list_(pa.float32()))})
+    io.write_parquet(table, tmp_path / "short.parquet")
+    with pytest.raises(PipelineError, match="short.parquet: column 'train_margin' has lists of other lengths than 5"):
+        read_runs([tmp_path / "short.parquet"])
 
 
 def test_lira_reads_the_logit_scaled_confidence_and_falls_back_to_margins_for_every_run(tmp_path, caplog):

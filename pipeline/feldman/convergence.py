@@ -76,15 +76,17 @@ convergence.parquet (one row per estimator and t'):
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from pipeline import cli, io, plotting
 from pipeline.atlas.analysis import jaccard, spearman
-from pipeline.feldman.estimators import ESTIMATORS, MEMORIZATION, available, estimate_all
-from pipeline.feldman.runs import Runs, read_runs
+from pipeline.feldman.estimators import ESTIMATORS, MEMORIZATION, RECORD_FIELDS, Pieces, recorded
+from pipeline.feldman.runs import Runs, read_runs, with_records
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import schema_default
 
@@ -243,33 +245,81 @@ def check_spearman_brown(rows: list[dict]) -> None:
         row["runs_for_0_9"] = float(runs_for(row["spearman"], row["runs"])) if checked else np.nan
 
 
+# A split's two halves are measured side by side, one per core (and so their agreements, one estimator
+# per core), while the runs held (bool matrices and one float record: 6 bytes per run and example) and
+# two halves' working memory (about 70 bytes per run and example each: copies, LiRA's statistics and
+# ratios) stay below this; one after the other beyond. The numbers do not depend on it.
+SIDE_BY_SIDE_BYTES = 2**31
+
+
+def side_by_side(size: int, shape: tuple[int, int]) -> bool:
+    """Whether two halves of ``size`` runs of (t, n) runs are measured at once (SIDE_BY_SIDE_BYTES)."""
+    total, n = shape
+    return (6 * total + 2 * 70 * size) * n <= SIDE_BY_SIDE_BYTES
+
+
 def convergence_table(runs: Runs, estimators: list[str], n_splits: int, seed: int,
-                      mem_threshold: float = schema_default("feldman.mem_threshold")) -> pd.DataFrame:
-    """convergence.parquet (module docstring)."""
+                      mem_threshold: float = schema_default("feldman.mem_threshold"),
+                      load: Callable[[str], Runs] | None = None) -> pd.DataFrame:
+    """convergence.parquet (module docstring). The estimators are measured a record at a time (mem's
+    correctness, the cumulative loss, the margins, LiRA's statistic, the per-epoch counts): ``load(field)``
+    gives ``runs`` with that record read (``estimators.RECORD_FIELDS``), so a job holds one record and
+    its halves, never every record (1 GB each at t = 4,000 runs); an estimator whose record some run
+    lacks is then left out. By default ``runs`` holds every record and every estimator named is measured.
+    mem_margin_eb's guide, the cumulative loss of the same runs, is kept from the loss's turn."""
     total = len(runs.member)
     steps = sizes(total)
     if not steps:  # only runs brought from a file can be this few (targets.feldman_targets)
         log.warning("%d runs: split-half agreement needs two disjoint halves of at least %d runs; the table is "
                     "empty", total, SMALLEST)
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in CONVERGENCE_COLUMNS.items()})
-    full = estimate_all(runs, sorted({"mem", *estimators}))
-    thresholds = {name: memorized_threshold(name, {n: v for n, (v, _) in full.items()}, mem_threshold)
-                  for name in estimators}
-    with_mem = {name: agreement_with_mem(full, name) for name in estimators}  # from all runs: once each
-    by_estimator = {name: [] for name in estimators}
-    progress = Progress(log, len(steps) * n_splits, "convergence splits")
-    for size in steps:
-        values = {name: [] for name in estimators}
-        for split in range(n_splits):
+    guide = "mem_margin_eb" in estimators
+    turns = {record: [name for name in estimators if ESTIMATORS[name][0] == record] for record in RECORD_FIELDS}
+    turns = {record: names for record, names in turns.items()
+             if names or record == "correct" or (record == "cum_loss" and guide)}  # mem, the guide: always
+    full, thresholds, with_mem, known = {}, {}, {}, {}
+    values = {name: {size: [] for size in steps} for name in estimators}
+    progress = Progress(log, len(steps) * n_splits * len(turns), "convergence splits")
+    pool = ThreadPoolExecutor(2)
+    for record, names in turns.items():
+        part = runs if load is None else load(RECORD_FIELDS[record])
+        if load is not None and names and not recorded(part, record):
+            log.warning("left out (inputs not recorded by every run): %s", ", ".join(names))
+            names = []
+        keep = record == "cum_loss" and guide
+        pieces = Pieces(part, known=known.get("full"))
+        full.update({name: ESTIMATORS[name][1](pieces) for name in ({"mem", *names} if record == "correct" else names)})
+        if keep:
+            known["full"] = {"cum_loss": pieces.cum_loss}
+        for name in names:
+            thresholds[name] = memorized_threshold(name, {n: v for n, (v, _) in full.items()}, mem_threshold)
+            with_mem[name] = agreement_with_mem(full, name)  # from all runs: once each
+        for size, split in ((size, split) for size in steps for split in range(n_splits)):
+            if not names and not keep:
+                progress.update(1)
+                continue
             order = np.random.default_rng([seed, size, split]).permutation(total)
-            halves = runs.take(np.sort(order[:size])), runs.take(np.sort(order[size:2 * size]))
-            estimates = [estimate_all(half, estimators) for half in halves]
-            for name in estimators:
-                values[name].append(split_agreement(estimates[0][name], estimates[1][name], full[name],
-                                                    thresholds[name][0]))
+
+            def measure(half: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                rows = np.sort(order[half * size:(half + 1) * size])
+                pieces = Pieces(part.take(rows), known=known.get((size, split, half)))
+                if keep:
+                    known[(size, split, half)] = {"cum_loss": pieces.cum_loss}
+                return {name: ESTIMATORS[name][1](pieces) for name in names}
+
+            each = pool.map if side_by_side(size, part.member.shape) else map
+            estimates = list(each(measure, (0, 1)))
+            for name, agreement in zip(names, each(lambda name: split_agreement(
+                    estimates[0][name], estimates[1][name], full[name], thresholds[name][0]), names)):
+                values[name][size].append(agreement)
             progress.update(1)
-        for name in estimators:
-            splits = values[name]
+        del part, pieces
+    pool.shutdown()
+    by_estimator = {}
+    for name in (name for name in estimators if name in thresholds):
+        by_estimator[name] = []
+        for size in steps:
+            splits = values[name][size]
             row = {"estimator": name, "runs": size, "runs_total": total, "n_splits": n_splits,
                    "spearman_sd": float(np.nanstd([s["spearman"] for s in splits]))
                    if not np.isnan([s["spearman"] for s in splits]).all() else np.nan,
@@ -370,12 +420,9 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--out-figure", required=True, type=Path)
     a = parser.parse_args()
-    runs = read_runs(a.shards)
-    names = available(runs)
-    left_out = [name for name in ESTIMATORS if name not in names]
-    if left_out:
-        log.warning("left out (inputs not recorded by every run): %s", ", ".join(left_out))
-    table = convergence_table(runs, names, SPLITS, SPLIT_SEED, a.mem_threshold)
+    runs = read_runs(a.shards, scores=False)
+    table = convergence_table(runs, list(ESTIMATORS), SPLITS, SPLIT_SEED, a.mem_threshold,
+                              load=lambda field: with_records(runs, a.shards, (field,)))
     io.write_parquet(table, a.out)
     for sentence in sentences(table):
         log.info("%s", sentence)

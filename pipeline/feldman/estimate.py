@@ -82,7 +82,7 @@ from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
 from pipeline.feldman.estimators import estimator_columns, memorization, standard_error
-from pipeline.feldman.runs import read_runs
+from pipeline.feldman.runs import read_runs, with_records
 from pipeline.progress import get_logger
 from pipeline.schema import schema_default
 
@@ -254,7 +254,7 @@ def memorization_and_influence(member, train_correct, test_correct, block: int =
 
 def estimate(shards: list[Path], dataset_dir: Path, mem_threshold: float, infl_threshold: float,
              influence_max_p: float, out_mem: Path, out_pairs: Path, out_chance: Path, block: int = 512) -> None:
-    runs = read_runs(shards)
+    runs = read_runs(shards, scores=False)  # the float records are read one at a time, when needed
     member, train_ok, test_ok = runs.member, runs.correct, runs.test_correct
     data = Dataset.load(dataset_dir, mmap=True)
     _, y_train, i_train = data.split_arrays("train")
@@ -266,7 +266,7 @@ def estimate(shards: list[Path], dataset_dir: Path, mem_threshold: float, infl_t
              len(i_test), runs.test_accuracy.mean())
     mem = memorization(member, train_ok)
     table = pd.concat([pd.DataFrame({"index": i_train.astype(np.int64), "label": y_train.astype(np.int64)}), mem,
-                       estimator_columns(runs)], axis=1)
+                       estimator_columns(runs, load=lambda field: with_records(runs, shards, (field,)))], axis=1)
     io.write_parquet(table, out_mem)
     log.info("mem: %d examples >= %.2f, %d undefined (NaN)", (table["mem"] >= mem_threshold).sum(), mem_threshold,
              table["mem"].isna().sum())

@@ -69,6 +69,7 @@ the function giving its value and standard error; ``estimate_all`` computes seve
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 from typing import Callable
 
@@ -149,7 +150,7 @@ def member_mean(member: np.ndarray, values: np.ndarray, scale=None) -> tuple[np.
     def block(member, values):
         values = np.asarray(values, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean, _, var, _, n, _ = group_means(member, values if per_run is None else values / per_run)
+            mean, var, n = group_means(member, values if per_run is None else values / per_run, groups=1)
             return mean, np.sqrt(var / n)
 
     return by_column_blocks(block, np.asarray(member, dtype=bool), np.asarray(values))
@@ -165,6 +166,15 @@ def learning_speed(member: np.ndarray, epoch_correct: np.ndarray, epochs: np.nda
 def cumulative_loss(member: np.ndarray, cum_loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(cum_loss, its standard error) per example: the mean over the runs holding it of its summed loss."""
     return member_mean(member, cum_loss)
+
+
+def _equal_bins(order: np.ndarray, bins: int) -> list[np.ndarray]:
+    """``np.array_split(order, bins)`` as at most two (bins, size) arrays, the longer bins first: each
+    bin's statistics are then one call per array, the same numbers as one call per bin."""
+    size, longer = divmod(len(order), bins)
+    cut = longer * (size + 1)
+    parts = [order[:cut].reshape(longer, size + 1), order[cut:].reshape(bins - longer, size)]
+    return [part for part in parts if len(part)]
 
 
 def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray, covariate_se: np.ndarray,
@@ -187,14 +197,17 @@ def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray,
     n_bins = int(np.clip(len(positions) // (bin_size or EB_BIN_SIZE), EB_MIN_BINS, EB_MAX_BINS))
     order = positions[np.argsort(covariate[positions], kind="stable")]
     centers, prior = [], []  # per bin: the covariate's median; mu, tau^2, pooled s2_in, s2_out
-    for members in np.array_split(order, min(n_bins, len(order))):
-        pooled = [np.nanmean(v[members]) if not np.isnan(v[members]).all() else 0.0 for v in (v_in, v_out)]
-        noise = pooled[0] / n_in[members] + pooled[1] / n_out[members]
-        centers.append(np.median(covariate[members]))
-        prior.append([x[members].mean(), max(x[members].var() - noise.mean(), 0.0), *pooled])
+    for members in _equal_bins(order, min(n_bins, len(order))):  # (bins, size): each row a bin
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a bin without a variance: 0
+            pooled = [np.where(np.isnan(v[members]).all(1), 0.0, np.nanmean(v[members], axis=1))
+                      for v in (v_in, v_out)]
+        noise = pooled[0][:, None] / n_in[members] + pooled[1][:, None] / n_out[members]
+        centers.append(np.median(covariate[members], axis=1))
+        prior.append(np.stack([x[members].mean(1), np.maximum(x[members].var(1) - noise.mean(1), 0.0), *pooled], 1))
     # each example's prior and pooled variances interpolated between the bins' centres: no step where
     # an example crosses into the next bin, and no block of examples shrunk to one value
-    c, centers, prior = covariate[positions], np.array(centers), np.array(prior)
+    c, centers, prior = covariate[positions], np.concatenate(centers), np.concatenate(prior)
     mu, tau2, pooled_in, pooled_out = (np.interp(c, centers, column) for column in prior.T)
     noise = pooled_in / n_in[positions] + pooled_out / n_out[positions]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -207,42 +220,50 @@ def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray,
     return post, post_se
 
 
-class _Pieces:
+class Pieces:
     """What several estimators of one ``Runs`` share, each computed once when first asked for: the
     margins' group means (mem_margin, mem_margin_eb), the cumulative loss (cum_loss and the shrinkage's
-    guide), LiRA's two variants (one pass) and the learning speed."""
+    guide), LiRA's two variants (one pass) and the learning speed. ``load(field)``: the runs with the
+    record ``field`` (a Runs field) read, for a job that holds one record at a time (by default ``runs``,
+    which holds them all); ``known``: pieces computed before (convergence's cumulative loss of a half)."""
 
-    def __init__(self, runs: Runs):
+    def __init__(self, runs: Runs, load: Callable[[str], Runs] | None = None, known: dict | None = None):
         self.runs = runs
+        self.load = load or (lambda field: runs)
+        self.__dict__.update(known or {})
 
     @cached_property
     def margin_groups(self) -> tuple[np.ndarray, ...]:
-        return margin_groups(self.runs.member, self.runs.margin)
+        runs = self.load("margin")
+        return margin_groups(runs.member, runs.margin)
 
     @cached_property
     def cum_loss(self) -> tuple[np.ndarray, np.ndarray]:
-        return cumulative_loss(self.runs.member, self.runs.cum_loss)
+        runs = self.load("cum_loss")
+        return cumulative_loss(runs.member, runs.cum_loss)
 
     @cached_property
     def lira(self) -> dict[str, np.ndarray]:
-        return lira.per_example(self.runs.member, self.runs.lira_statistic)
+        runs = self.load("lira_statistic")
+        return lira.per_example(runs.member, runs.lira_statistic)
 
     @cached_property
     def learning_speed(self) -> tuple[np.ndarray, np.ndarray]:
-        return learning_speed(self.runs.member, self.runs.epoch_correct, self.runs.epochs)
+        runs = self.load("epoch_correct")
+        return learning_speed(runs.member, runs.epoch_correct, runs.epochs)
 
 
-def _mem(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+def _mem(pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
     p_in, p_out, n_in, n_out = split_means(pieces.runs.member, pieces.runs.correct)
     return p_in - p_out, standard_error(p_in, p_out, n_in, n_out)
 
 
-def _mem_margin(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+def _mem_margin(pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
     q_in, q_out, *groups = pieces.margin_groups
     return q_in - q_out, difference_error(*groups)
 
 
-def _mem_margin_eb(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+def _mem_margin_eb(pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
     q_in, q_out, *groups = pieces.margin_groups
     return shrink(q_in - q_out, groups, *pieces.cum_loss)
 
@@ -252,14 +273,14 @@ def _without_error(value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return value, np.full(value.shape, np.nan)
 
 
-def _slowness(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+def _slowness(pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
     speed, se = pieces.learning_speed
     return 1.0 - speed, se
 
 
 # name -> (the record it needs, (value, standard error) per example). Higher = more memorized
 # (mem, mem_margin, mem_margin_eb, lira, lira_fixed) or more atypical (slowness, cum_loss).
-ESTIMATORS: dict[str, tuple[str, Callable[[_Pieces], tuple[np.ndarray, np.ndarray]]]] = {
+ESTIMATORS: dict[str, tuple[str, Callable[[Pieces], tuple[np.ndarray, np.ndarray]]]] = {
     "mem": ("correct", _mem),
     "mem_margin": ("margin", _mem_margin),
     "mem_margin_eb": ("margin", _mem_margin_eb),
@@ -268,22 +289,35 @@ ESTIMATORS: dict[str, tuple[str, Callable[[_Pieces], tuple[np.ndarray, np.ndarra
     "slowness": ("epoch_correct", _slowness),
     "cum_loss": ("cum_loss", lambda pieces: pieces.cum_loss),
 }
+# the Runs field each record is read into (runs.read_runs' ``scores``), in the order a job holding one
+# at a time reads them: the cumulative loss before the margins, whose shrinkage it guides
+RECORD_FIELDS = {"correct": "correct", "cum_loss": "cum_loss", "margin": "margin", "lira": "lira_statistic",
+                 "epoch_correct": "epoch_correct"}
 # the estimators of memorization itself; slowness and cum_loss rank atypicality from training alone
 MEMORIZATION = ("mem", "mem_margin", "mem_margin_eb", "lira", "lira_fixed")
 
 
+_RECORDED = {"correct": lambda runs: True, "margin": lambda runs: not np.isnan(runs.margin).any(),
+             "lira": lambda runs: not np.isnan(runs.lira_statistic).any(),
+             "epoch_correct": lambda runs: not (np.isnan(runs.epoch_correct).any() or np.isnan(runs.epochs).any()),
+             "cum_loss": lambda runs: not np.isnan(runs.cum_loss).any()}
+
+
+def recorded(runs: Runs, record: str) -> bool:
+    """Whether every run recorded ``record`` (an ESTIMATORS record), so its estimators can be formed."""
+    return _RECORDED[record](runs)
+
+
 def available(runs: Runs) -> list[str]:
     """The estimators whose inputs every run recorded."""
-    recorded = {"correct": True, "margin": not np.isnan(runs.margin).any(),
-                "lira": not np.isnan(runs.lira_statistic).any(),
-                "epoch_correct": not (np.isnan(runs.epoch_correct).any() or np.isnan(runs.epochs).any()),
-                "cum_loss": not np.isnan(runs.cum_loss).any()}
-    return [name for name, (needs, _) in ESTIMATORS.items() if recorded[needs]]
+    ok = {record: recorded(runs, record) for record in _RECORDED}
+    return [name for name, (needs, _) in ESTIMATORS.items() if ok[needs]]
 
 
-def estimate_all(runs: Runs, names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(value, standard error) of each estimator of ``names`` on ``runs``, what they share computed once."""
-    pieces = _Pieces(runs)
+def estimate_all(runs: Runs, names: list[str], known: dict | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(value, standard error) of each estimator of ``names`` on ``runs``, what they share computed once
+    (``known``: pieces computed before, by name)."""
+    pieces = Pieces(runs, known=known)
     return {name: ESTIMATORS[name][1](pieces) for name in names}
 
 
@@ -292,9 +326,10 @@ def margin_memorization_eb(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
     return estimate_all(runs, ["mem_margin_eb"])["mem_margin_eb"]
 
 
-def estimator_columns(runs: Runs) -> pd.DataFrame:
-    """The columns of memorization.parquet after mem's (``estimate``), one row per training example."""
-    pieces = _Pieces(runs)
+def estimator_columns(runs: Runs, load: Callable[[str], Runs] | None = None) -> pd.DataFrame:
+    """The columns of memorization.parquet after mem's (``estimate``), one row per training example.
+    ``load(field)``: the runs with that record read (``Pieces``): each is read once, when first needed."""
+    pieces = Pieces(runs, load)
     value = {name: ESTIMATORS[name][1](pieces) for name in ("mem_margin", "lira", "lira_fixed", "cum_loss",
                                                              "mem_margin_eb")}
     speed, speed_se = pieces.learning_speed

@@ -56,7 +56,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from pipeline import cli, io
-from pipeline.feldman.columns import by_column_blocks, column_blocks
+from pipeline.feldman.columns import column_blocks
 from pipeline.feldman.runs import read_runs
 from pipeline.progress import get_logger
 
@@ -70,22 +70,26 @@ MEMBERSHIP_COLUMNS = {"variant": "string", "fpr": "float64", "tpr": "float64", "
                       "n_member_pairs": "int64", "n_nonmember_pairs": "int64"}
 
 
-def _log_normal(x, mean, var):
-    return -0.5 * (np.log(2 * np.pi * var) + (x - mean) ** 2 / var)
+def _log_normal(square, var):
+    """log N(x; mean, var) from the squared deviation (x - mean)^2."""
+    return -0.5 * (np.log(2 * np.pi * var) + square / var)
 
 
 def _leave_one_out(group: np.ndarray, phi: np.ndarray):
     """Per (target r, example i): the group's count, mean and sum of squares over the shadows
-    (the group's members other than r). ``group`` (t, n) bool, phi NaN outside where defined."""
+    (the group's members other than r). ``group`` (t, n) bool, phi NaN outside where defined. Where r
+    is not in the group, x = 0 leaves the column's own mean and SS; an example with fewer than 2 in
+    the group is never read for its SS (``log_ratios``, ``_pooled_sums`` ask for 2 shadows)."""
     x = np.where(group, phi, 0.0)
-    n = group.sum(0).astype(np.float64)
+    n = group.sum(0, dtype=np.int32).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = x.sum(0) / n
-        ss = (np.where(group, phi - mean, 0.0) ** 2).sum(0)
-        own = group.astype(np.float64)  # 1 where r itself is in the group (and so left out)
-        n_r = n - own
-        mean_r = np.where(group, (x.sum(0) - x) / n_r, mean)
-        ss_r = np.where(group, ss - (phi - mean) ** 2 * n / (n - 1), ss)
+        total = x.sum(0)
+        mean = total / n
+        square = np.where(group, (phi - mean) ** 2, 0.0)
+        ss = square.sum(0)
+        n_r = n - group  # r itself left out of its group
+        mean_r = (total - x) / n_r
+        ss_r = ss - square * n / (n - 1)
     return n_r, mean_r, np.maximum(ss_r, 0.0)
 
 
@@ -96,6 +100,20 @@ def _group_stats(member: np.ndarray, phi: np.ndarray) -> dict[str, tuple]:
     return {name: _leave_one_out(group & defined, phi) for name, group in (("in", member), ("out", ~member))}
 
 
+def _pooled_sums(stats: dict[str, tuple]) -> dict[str, np.ndarray]:
+    """Per group, (t,) sums over a block's examples of SS and of n - 1 where a group has 2 shadows."""
+    sums = {}
+    for name, (n_r, _, ss_r) in stats.items():
+        usable = n_r >= 2
+        sums[name] = np.stack([np.where(usable, ss_r, 0.0).sum(1), np.where(usable, n_r - 1, 0.0).sum(1)])
+    return sums
+
+
+def _pooled(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {name: np.maximum(ss / dof, VAR_FLOOR)[:, None] for name, (ss, dof) in sums.items()}
+
+
 def pooled_variances(member: np.ndarray, phi: np.ndarray) -> dict[str, np.ndarray]:
     """The fixed variant's global variance of each group, per target model r, (t, 1): sum_i SS_i /
     sum_i (n_i - 1) over the examples with at least 2 shadows in the group, summed a block of
@@ -103,30 +121,73 @@ def pooled_variances(member: np.ndarray, phi: np.ndarray) -> dict[str, np.ndarra
     member = np.asarray(member, dtype=bool)
     sums = {name: np.zeros((2, len(member))) for name in ("in", "out")}
     for cols in column_blocks(*member.shape):
-        for name, (n_r, _, ss_r) in _group_stats(member[:, cols], phi[:, cols]).items():
-            usable = n_r >= 2
-            sums[name] += [np.where(usable, ss_r, 0.0).sum(1), np.where(usable, n_r - 1, 0.0).sum(1)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {name: np.maximum(ss / dof, VAR_FLOOR)[:, None] for name, (ss, dof) in sums.items()}
+        for name, part in _pooled_sums(_group_stats(member[:, cols], phi[:, cols])).items():
+            sums[name] += part
+    return _pooled(sums)
 
 
-def log_ratios(member: np.ndarray, phi: np.ndarray, pooled: dict | None = None) -> dict[str, np.ndarray]:
+def log_ratios(member: np.ndarray, phi: np.ndarray, pooled: dict | None = None,
+               stats: dict | None = None) -> dict[str, np.ndarray]:
     """Lambda[r, i] of each variant (module docstring), NaN where it cannot be formed. ``pooled``: the
     fixed variant's variances over every example when ``member`` and ``phi`` are a block of them
-    (``pooled_variances``); by default those of the examples given."""
+    (``pooled_variances``); by default those of the examples given. ``stats``: their ``_group_stats``,
+    if already formed."""
     member = np.asarray(member, dtype=bool)
     phi = np.asarray(phi, dtype=np.float64)
     pooled = pooled_variances(member, phi) if pooled is None else pooled
-    stats = _group_stats(member, phi)
-    online, fixed = np.zeros(phi.shape), np.zeros(phi.shape)
-    for sign, name in ((1.0, "in"), (-1.0, "out")):
+    stats = _group_stats(member, phi) if stats is None else stats
+    terms = {}
+    for name in ("in", "out"):
         n_r, mean_r, ss_r = stats[name]
         with np.errstate(invalid="ignore", divide="ignore"):
             var = np.where(n_r >= 2, np.maximum(ss_r / (n_r - 1), VAR_FLOOR), np.nan)
-            online += sign * _log_normal(phi, mean_r, var)
-            fixed += sign * _log_normal(phi, np.where(n_r >= 1, mean_r, np.nan), pooled[name])
-    defined = ~np.isnan(phi)
-    return {"online": np.where(defined, online, np.nan), "fixed": np.where(defined, fixed, np.nan)}
+            # NaN where phi is undefined, and for the fixed variant where the group has no shadow
+            # (mean_r = 0 / 0 there)
+            square = (phi - mean_r) ** 2
+            terms[name] = _log_normal(square, var), _log_normal(square, pooled[name])
+    return {variant: terms["in"][k] - terms["out"][k] for k, variant in enumerate(VARIANTS)}
+
+
+# the group statistics of every block are kept for the second pass when they hold at most this
+KEEP_STATS_BYTES = 2**30
+
+
+def ratio_blocks(member: np.ndarray, phi: np.ndarray):
+    """Yield (columns, ``log_ratios`` of those columns) for each block of examples (``column_blocks``):
+    one pass for the pooled variances, a second for the ratios. The first pass's group statistics
+    (six (t, n) float64 matrices) are kept for the second when they hold at most KEEP_STATS_BYTES
+    (t = 256 runs of 60,000 examples: 0.7 GB), and formed again otherwise (t = 4,000: 11 GB)."""
+    member = np.asarray(member, dtype=bool)
+    blocks = column_blocks(*member.shape)
+    keep = 6 * 8 * member.size <= KEEP_STATS_BYTES
+    sums = {name: np.zeros((2, len(member))) for name in ("in", "out")}
+    kept = []
+    for cols in blocks:
+        stats = _group_stats(member[:, cols], phi[:, cols])
+        for name, part in _pooled_sums(stats).items():
+            sums[name] += part
+        kept.append(stats if keep else None)
+    pooled = _pooled(sums)
+    for cols, stats in zip(blocks, kept):
+        yield cols, log_ratios(member[:, cols], phi[:, cols], pooled, stats)
+
+
+def rank_sums(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Per column, the sum of the positive rows' ranks among all rows (average ranks for ties): one
+    sort of each column. A positive row whose value no other row shares has its position as its rank;
+    the columns where one does are ranked by ``rankdata``. Ranks are half-integers, so the sums are
+    exact and equal ``rankdata``'s whatever the order of summing."""
+    keyed = np.ascontiguousarray(scores.T)
+    flags = np.ascontiguousarray(positive.T)
+    order = np.argsort(keyed, axis=1)
+    ordered = np.take_along_axis(keyed, order, axis=1)
+    hits = np.take_along_axis(flags, order, axis=1)
+    del order
+    tied = ((ordered[:, 1:] == ordered[:, :-1]) & (hits[:, 1:] | hits[:, :-1])).any(1)
+    sums = hits @ np.arange(1.0, keyed.shape[1] + 1)
+    if tied.any():
+        sums[tied] = np.where(flags[tied], rankdata(keyed[tied], axis=1), 0.0).sum(1)
+    return sums
 
 
 def column_auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
@@ -138,8 +199,7 @@ def column_auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     positive = np.asarray(positive, dtype=bool) & defined
     n_pos = positive.sum(0).astype(np.float64)
     n_neg = defined.sum(0) - n_pos
-    ranks = rankdata(np.where(defined, scores, np.inf), axis=0)
-    u = np.where(positive, ranks, 0.0).sum(0) - n_pos * (n_pos + 1) / 2
+    u = rank_sums(np.where(defined, scores, np.inf), positive) - n_pos * (n_pos + 1) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
 
@@ -148,61 +208,78 @@ def per_example(member: np.ndarray, phi: np.ndarray) -> dict[str, np.ndarray]:
     """The leave-one-model-out AUC of each example, per variant (memorization.parquet's lira columns),
     a block of examples at a time."""
     member, phi = np.asarray(member, dtype=bool), np.asarray(phi)
-    pooled = pooled_variances(member, phi)
-    return by_column_blocks(lambda m, p: {name: column_auc(ratio, m) for name, ratio in
-                                          log_ratios(m, p, pooled).items()}, member, phi)
+    out = {name: np.empty(member.shape[1]) for name in VARIANTS}
+    for cols, ratios in ratio_blocks(member, phi):
+        for name, ratio in ratios.items():
+            out[name][cols] = column_auc(ratio, member[:, cols])
+    return out
 
 
-def roc(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(fpr, tpr) at every distinct threshold, from the highest score down, starting at (0, 0). Written
-    for every (model, example) pair at once: one sort, one running count, no negated copy (the order
-    within tied scores does not matter, only where each distinct score ends)."""
-    order = np.argsort(scores)[::-1]
-    s, p = scores[order], positive[order]
-    del order
-    last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])  # last position of each distinct score
-    del s
-    tp = np.cumsum(p, dtype=np.int64)[last]
-    n_pos, n_neg = int(p.sum()), len(p) - int(p.sum())
-    del p
-    fp = np.add(last, 1, out=last)  # in place: pairs above the threshold
-    fp -= tp
-    fpr = np.empty(len(fp) + 1)
-    fpr[0] = 0.0
-    np.divide(fp, max(1, n_neg), out=fpr[1:])
-    del fp, last
-    tpr = np.empty(len(tp) + 1)
-    tpr[0] = 0.0
-    np.divide(tp, max(1, n_pos), out=tpr[1:])
-    return fpr, tpr
+def tpr_counts(fpr_max: np.ndarray, n_neg: int) -> np.ndarray:
+    """For each FPR bound, the most false positives a threshold may have: the largest c with
+    c / n_neg <= fpr_max, the float division deciding it as it decides a threshold's FPR."""
+    c = np.clip(np.floor(np.asarray(fpr_max) * n_neg), 0, n_neg)
+    c = np.where((c + 1 <= n_neg) & ((c + 1) / n_neg <= fpr_max), c + 1, c)
+    return np.where(c / n_neg > fpr_max, c - 1, c).astype(np.int64)
 
 
-def tpr_at(fpr: np.ndarray, tpr: np.ndarray, fpr_max) -> np.ndarray:
-    """The largest TPR of a threshold whose FPR is at most ``fpr_max`` (the paper's 'TPR at low FPR')."""
-    return np.maximum.accumulate(tpr)[np.searchsorted(fpr, np.asarray(fpr_max), side="right") - 1]
+def _sorted_nonmembers(member: np.ndarray, blocks) -> dict[str, np.ndarray]:
+    """Per variant, the sorted Lambda of every non-member pair where it is defined."""
+    values = {name: np.empty(int((~member).sum())) for name in VARIANTS}
+    filled = dict.fromkeys(VARIANTS, 0)
+    for cols, ratios in blocks:
+        for name, ratio in ratios.items():
+            part = ratio[~member[:, cols] & ~np.isnan(ratio)]
+            values[name][filled[name]:filled[name] + len(part)] = part
+            filled[name] += len(part)
+    for name in VARIANTS:
+        values[name] = values[name][:filled[name]]
+        values[name].sort()
+    return values
+
+
+def _member_counts(member: np.ndarray, blocks, negatives: dict, thresholds: dict) -> dict[str, dict]:
+    """Per variant: the member pairs where Lambda is defined, twice their Mann-Whitney count against
+    the non-members (below: 2, equal: 1) and how many lie above each threshold."""
+    counts = {name: {"n_pos": 0, "u2": 0, "above": np.zeros(len(thresholds[name]), np.int64)} for name in VARIANTS}
+    for cols, ratios in blocks:
+        for name, ratio in ratios.items():
+            values = np.sort(ratio[member[:, cols] & ~np.isnan(ratio)])
+            count = counts[name]
+            count["n_pos"] += len(values)
+            count["u2"] += sum(int(np.searchsorted(negatives[name], values, side=side).sum(dtype=np.int64))
+                               for side in ("left", "right"))
+            count["above"] += len(values) - np.searchsorted(values, thresholds[name], side="right")
+    return counts
 
 
 def membership_table(member: np.ndarray, phi: np.ndarray) -> pd.DataFrame:
-    """membership.parquet (module docstring): each variant's ROC over all (model, example) pairs. Lambda
-    is formed a block of examples at a time; the AUC is the area under the ROC's steps (trapezoids,
-    so tied scores count 1/2, as in ``column_auc``), which needs no second sort of every pair."""
+    """membership.parquet (module docstring): each variant's ROC over all (model, example) pairs,
+    without holding every pair's Lambda. Lambda is formed a block of examples at a time, twice
+    (``ratio_blocks``; kept between the passes when every pair's Lambda fits KEEP_STATS_BYTES, as at
+    t = 256 runs of 60,000 examples): the first pass keeps the non-member pairs' values and sorts them,
+    the second places each block's member pairs among them. The TPR at an FPR bound f is the share of
+    member pairs above the (c + 1)-th largest non-member value, c the most false positives f allows
+    (``tpr_counts``): the largest TPR of a threshold with FPR <= f. The AUC is the Mann-Whitney count,
+    sum over member pairs of (non-members below + half those equal) / (n_pos n_neg), in integers: the
+    area under the ROC's steps (trapezoids where pairs tie)."""
     member, phi = np.asarray(member, dtype=bool), np.asarray(phi)
-    pooled = pooled_variances(member, phi)
-    ratios = by_column_blocks(lambda m, p: log_ratios(m, p, pooled), member, phi)
+    kept = list(ratio_blocks(member, phi)) if 2 * 8 * member.size <= KEEP_STATS_BYTES else None
+    negatives = _sorted_nonmembers(member, kept or ratio_blocks(member, phi))
+    bounds = np.r_[FPR_GRID, 0.001, 0.01]
+    thresholds = {}
+    for name, values in negatives.items():  # -inf: every pair above it (c = n_neg)
+        c = tpr_counts(bounds, max(1, len(values)))
+        thresholds[name] = np.where(c < len(values), values[np.clip(len(values) - 1 - c, 0, None)], -np.inf) \
+            if len(values) else np.full(len(bounds), -np.inf)
+    counts = _member_counts(member, kept or ratio_blocks(member, phi), negatives, thresholds)
     parts = []
     for name in VARIANTS:
-        ratio = ratios.pop(name)
-        defined = ~np.isnan(ratio)
-        scores, positive = ratio[defined], member[defined]
-        del ratio, defined
-        n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+        (n_pos, u2, above), n_neg = counts[name].values(), len(negatives[name])
         if n_pos and n_neg:
-            fpr, tpr = roc(scores, positive)
-            del scores, positive
-            auc = float(np.dot(np.diff(fpr), tpr[1:] + tpr[:-1]) / 2)
-            points = tpr_at(fpr, tpr, np.r_[FPR_GRID, 0.001, 0.01])
+            auc = u2 / (2 * n_pos * n_neg)
+            points = np.where(thresholds[name] == -np.inf, n_pos, above) / n_pos
             grid, low, one = points[:-2], float(points[-2]), float(points[-1])
-            del fpr, tpr
         else:
             auc, grid, low, one = float("nan"), np.full(len(FPR_GRID), np.nan), float("nan"), float("nan")
         parts.append(pd.DataFrame({"variant": name, "fpr": FPR_GRID, "tpr": grid, "auc": auc,
@@ -218,7 +295,7 @@ def main() -> None:
     parser.add_argument("--shards", required=True, nargs="+", type=Path)
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
-    runs = read_runs(a.shards)
+    runs = read_runs(a.shards, ("lira_statistic",))
     if np.isnan(runs.lira_statistic).all():
         log.warning("%s...: no confidences or margins in the shard tables; membership.parquet has no defined pair",
                     a.shards[0])
