@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from pipeline.atlas.analysis import (bootstrap_spearman, flagged_table, jaccard, pairs_table, spearman,
-                                     top_set)
+from pipeline.atlas.analysis import (bootstrap_intervals, bootstrap_spearman, flagged_table, jaccard, pairs_table,
+                                     spearman, top_set)
 
 
 def test_spearman_matches_scipy_with_ties():
@@ -41,6 +41,35 @@ def test_bootstrap_interval_excludes_zero_for_a_real_correlation():
     x = rng.normal(size=500)
     low, high = bootstrap_spearman(x, x + rng.normal(size=500), 300, 0.95, rng)
     assert 0.5 < low < high < 0.8  # true Spearman of (x, x + e) with unit variances is about 0.68
+
+
+def test_shared_bootstrap_is_ranking_each_resampled_copy():
+    """Every pair's correlations over the shared resamples, from the examples' counts in each, are bit
+    for bit those of ranking the resampled copies (drawn as the counts were): ties, a constant score."""
+    rng = np.random.default_rng(4)
+    n = 300
+    base = rng.normal(size=n)
+    columns = np.stack([base, np.round(base + rng.normal(size=n), 1), rng.integers(0, 4, n).astype(float),
+                        np.r_[np.ones(n - 1), 2.0]])
+    pairs = [(0, 1), (0, 2), (1, 2), (2, 3), (0, 3)]
+    found = bootstrap_intervals(columns, pairs, 120, 0.9, np.random.default_rng(7), chunk=50)
+    draws = np.random.default_rng(7)
+    rows = np.concatenate([draws.integers(0, n, size=(size, n)) for size in (50, 50, 20)])
+    alpha = 1 - 0.9
+    for (a, b), interval in zip(pairs, found):
+        values = np.array([spearman(columns[a][r], columns[b][r]) for r in rows])
+        values = values[~np.isnan(values)]  # (2, 3): resamples without the one 2.0 are constant
+        assert interval == tuple(np.quantile(values, [alpha / 2, 1 - alpha / 2]))
+    # one pair alone: the same draws as the pair-by-pair bootstrap of the first pair
+    assert bootstrap_spearman(columns[0], columns[1], 120, 0.9, np.random.default_rng(7), chunk=50) == found[0]
+
+
+def test_pairs_on_the_same_examples_share_the_first_pairs_resamples():
+    frame = atlas()
+    table = pairs_table(frame, 0.05, 100, 0.9, seed=3)
+    first = table.iloc[0]
+    x, y = frame[first["score_a"]].to_numpy(float), frame[first["score_b"]].to_numpy(float)
+    assert (first["ci_low"], first["ci_high"]) == bootstrap_spearman(x, y, 100, 0.9, np.random.default_rng([3, 0, 1]))
 
 
 def test_top_set_takes_the_top_fraction_and_ignores_missing_and_the_minimum():

@@ -21,7 +21,8 @@ the atlas has fewer than two scores):
     n                     int64    examples where both are defined
     spearman              float64  Spearman rank correlation (average ranks for ties); NaN if
                                    either is constant on those examples or n < 3
-    ci_low, ci_high       float64  percentile bootstrap interval (n_boot resamples of the examples)
+    ci_low, ci_high       float64  percentile bootstrap interval (n_boot resamples of the examples, the
+                                   same resamples for every pair defined on the same examples)
     n_boot                int64    bootstrap resamples
     confidence            float64  interval level
     top_fraction          float64
@@ -90,21 +91,62 @@ def spearman(x, y) -> float:
 def bootstrap_spearman(x, y, n_boot: int, confidence: float, rng: np.random.Generator,
                        chunk: int = 100) -> tuple[float, float]:
     """Percentile bootstrap interval of the Spearman correlation (resampling examples)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    n = len(x)
-    if n < 3 or n_boot < 1:
-        return float("nan"), float("nan")
+    return bootstrap_intervals(np.stack([np.asarray(x, np.float64), np.asarray(y, np.float64)]), [(0, 1)], n_boot,
+                               confidence, rng, chunk)[0]
+
+
+def _ranking(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sort order, each value's position among the distinct values, the sorted position of each
+    distinct value's last copy)."""
+    order = np.argsort(values, kind="stable")
+    distinct, position, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return order, position, np.cumsum(counts) - 1
+
+
+def bootstrap_intervals(columns: np.ndarray, pairs: list[tuple[int, int]], n_boot: int, confidence: float,
+                        rng: np.random.Generator, chunk: int = 100) -> list[tuple[float, float]]:
+    """Percentile bootstrap interval of the Spearman correlation of each pair (a, b) of rows of
+    ``columns`` (scores x examples), all pairs from the same ``n_boot`` resamples of the examples.
+
+    A resample enters as each example's count w in it: the average rank of a value in the resample is
+    the count of resampled values up to it less half its own copies, one cumulative sum per score
+    instead of a sort per pair, and with z = rank - (n + 1) / 2 a pair's correlation is
+    sum w z_a z_b / sqrt(sum w z_a^2 sum w z_b^2). Those sums are of quarter-integers and exact (up to
+    n of about 300,000), so each value is bit for bit the one that ranking the resampled copy gives
+    (the resamples are drawn as ``rng.integers(0, n, (chunk, n))``, as that way drew them)."""
+    n = columns.shape[1]
+    if n < 3 or n_boot < 1 or not pairs:
+        return [(float("nan"), float("nan"))] * len(pairs)
+    rankings = [_ranking(column) for column in columns]
+    center = (n + 1) / 2
+    step = max(1, 2**26 // (8 * len(columns) * n))  # resamples per (step, scores, n) float64 block: 64 MB
+    a, b = (np.array(side) for side in zip(*pairs))
+    z, weighted = np.empty((step, len(columns), n)), np.empty((step, len(columns), n))
     values = []
     for begin in range(0, n_boot, chunk):
         rows = rng.integers(0, n, size=(min(chunk, n_boot - begin), n))
-        values.append(_rank_correlation(rankdata(x[rows], axis=1), rankdata(y[rows], axis=1)))
+        counts = np.bincount((rows + n * np.arange(len(rows))[:, None]).ravel(), minlength=rows.size)
+        counts = counts.reshape(rows.shape).astype(np.int32)
+        for first in range(0, len(rows), step):
+            w = counts[first:first + step]
+            for k, (order, position, last) in enumerate(rankings):
+                upto = np.cumsum(w[:, order], axis=1)[:, last]
+                own = np.diff(upto, axis=1, prepend=0)
+                np.subtract(np.take(upto - (own - 1) / 2, position, axis=1), center, out=z[:len(w), k])
+            np.multiply(z[:len(w)], w[:, None, :], out=weighted[:len(w)])
+            gram = np.matmul(weighted[:len(w)], z[:len(w)].transpose(0, 2, 1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                denominator = np.sqrt(gram[:, a, a] * gram[:, b, b])
+                r = gram[:, a, b] / denominator
+            values.append(np.where(denominator > 1e-12, np.clip(r, -1.0, 1.0), np.nan))
     values = np.concatenate(values)
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return float("nan"), float("nan")
     alpha = 1.0 - confidence
-    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+    out = []
+    for column in values.T:
+        column = column[~np.isnan(column)]
+        out.append(tuple(float(v) for v in np.quantile(column, [alpha / 2, 1 - alpha / 2])) if len(column)
+                   else (float("nan"), float("nan")))
+    return out
 
 
 def top_set(values, fraction: float) -> np.ndarray:
@@ -130,25 +172,39 @@ def _as_float(series: pd.Series) -> np.ndarray:
 
 
 def pairs_table(atlas: pd.DataFrame, top_fraction: float, n_boot: int, confidence: float, seed: int) -> pd.DataFrame:
-    """One row per pair of scores (module docstring); deterministic given ``seed``."""
+    """One row per pair of scores (module docstring); deterministic given ``seed``. The pairs defined on
+    the same examples share their resamples (``bootstrap_intervals``), drawn from the seed and the
+    first such pair's positions (i, j)."""
     scores = score_columns(atlas.columns)
     values = {name: _as_float(atlas[name]) for name in scores}
     tops = {name: top_set(values[name], top_fraction) for name in scores}
+    pairs = [(i, j) for i in range(len(scores)) for j in range(i + 1, len(scores))]
+    shared: dict[bytes, list[tuple[int, int]]] = {}
+    for i, j in pairs:
+        both = ~np.isnan(values[scores[i]]) & ~np.isnan(values[scores[j]])
+        shared.setdefault(np.packbits(both).tobytes(), []).append((i, j))
+    intervals = {}
+    for group in shared.values():
+        both = ~np.isnan(values[scores[group[0][0]]]) & ~np.isnan(values[scores[group[0][1]]])
+        used = sorted({k for pair in group for k in pair})
+        columns = np.stack([values[scores[k]][both] for k in used])
+        local = [(used.index(i), used.index(j)) for i, j in group]
+        found = bootstrap_intervals(columns, local, n_boot, confidence, np.random.default_rng([seed, *group[0]]))
+        intervals.update(zip(group, found))
     rows = []
-    for i, a in enumerate(scores):
-        for j in range(i + 1, len(scores)):
-            b = scores[j]
-            both = ~np.isnan(values[a]) & ~np.isnan(values[b])
-            x, y = values[a][both], values[b][both]
-            low, high = bootstrap_spearman(x, y, n_boot, confidence, np.random.default_rng([seed, i, j]))
-            top_a, top_b = tops[a][both], tops[b][both]
-            rows.append({"score_a": a, "score_b": b, "method_a": method_of(a), "method_b": method_of(b),
-                         "n": int(both.sum()), "spearman": spearman(x, y), "ci_low": low, "ci_high": high,
-                         "n_boot": n_boot, "confidence": confidence, "top_fraction": top_fraction,
-                         "n_top_a": int(top_a.sum()), "n_top_b": int(top_b.sum()),
-                         "n_top_both": int((top_a & top_b).sum()), "jaccard": jaccard(top_a, top_b)})
-            log.info("%s vs %s: n=%d spearman %.3f [%.3f, %.3f], top-set Jaccard %.3f", a, b, rows[-1]["n"],
-                     rows[-1]["spearman"], low, high, rows[-1]["jaccard"])
+    for i, j in pairs:
+        a, b = scores[i], scores[j]
+        both = ~np.isnan(values[a]) & ~np.isnan(values[b])
+        x, y = values[a][both], values[b][both]
+        low, high = intervals[(i, j)]
+        top_a, top_b = tops[a][both], tops[b][both]
+        rows.append({"score_a": a, "score_b": b, "method_a": method_of(a), "method_b": method_of(b),
+                     "n": int(both.sum()), "spearman": spearman(x, y), "ci_low": low, "ci_high": high,
+                     "n_boot": n_boot, "confidence": confidence, "top_fraction": top_fraction,
+                     "n_top_a": int(top_a.sum()), "n_top_b": int(top_b.sum()),
+                     "n_top_both": int((top_a & top_b).sum()), "jaccard": jaccard(top_a, top_b)})
+        log.info("%s vs %s: n=%d spearman %.3f [%.3f, %.3f], top-set Jaccard %.3f", a, b, rows[-1]["n"],
+                 rows[-1]["spearman"], low, high, rows[-1]["jaccard"])
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS)).astype(PAIR_COLUMNS)
 
 
