@@ -2,9 +2,9 @@
 
 From the shard tables of one architecture (``shard_table``) the job writes, into one folder:
 
-``runs.npz``: the runs themselves in this pipeline's runs-file format (``runs_file``, docs/bring-your-
-own-runs.md): member, train_correct, test_correct and the float and per-epoch records the shards
-kept. Handed back as ``{kind: runs, file: runs.npz}`` it gives the same shard table and estimates.
+``runs.npz``: the runs themselves in this pipeline's runs-file format (``runs_file``,
+docs/bring-your-own-runs.md): member, train_correct, test_correct and the float and per-epoch records
+the shards kept. Handed back as ``{kind: runs, file: runs.npz}`` it gives the same shard table and estimates.
 
 ``infl_mem.npz``: heldout-influence-estimation's memorization and influence arrays (Feldman & Zhang,
 google-research/heldout-influence-estimation, ``mnist-example/mnist_infl_mem.py``: its
