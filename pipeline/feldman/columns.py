@@ -2,19 +2,20 @@
 shares (``estimators``, ``lira``).
 
 Every estimator is computed per example (column of the (t, n) run matrices) from its t runs. A
-(t, block) float64 temporary holds at most BLOCK_BYTES (16 MB), so at paper scale (4,000 runs x
-60,000 examples, 1.9 GB per float64 matrix) LiRA's two dozen temporaries hold 0.4 GB, not a dozen
-whole matrices. Below glibc's largest mmap threshold (32 MB), a freed temporary's memory is reused
-by the next instead of being handed back to the kernel and faulted in again (at 128 MB blocks a
-third of the convergence job's time was the kernel's). Only LiRA's pooled variances add over
-blocks; no table changed with the block size (full MNIST, t = 256: 1 block before, 4 now).
+(t, block) float64 temporary holds at most BLOCK_BYTES (512 KB), so at paper scale (4,000 runs x
+60,000 examples, 1.9 GB per float64 matrix) a job needs a few megabytes of temporaries, not a dozen
+whole matrices. So small a block keeps a chain of elementwise steps in the cores' caches: the
+estimators are bound by memory bandwidth, and two threads on two cores ran 1.2x faster than one at
+16 MB blocks, 1.8x at 512 KB, one thread no slower (numbers in benchmarks/RESULTS.md, "Analysis jobs
+at full-data scale"). Only LiRA's pooled variances add over blocks, in block order; no table changed
+with the block size (full MNIST at t = 256: one block of 128 MB before, 235 of 512 KB now).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-BLOCK_BYTES = 2**24
+BLOCK_BYTES = 2**19
 
 
 def column_blocks(n_rows: int, n_columns: int) -> list[slice]:

@@ -245,10 +245,10 @@ def check_spearman_brown(rows: list[dict]) -> None:
         row["runs_for_0_9"] = float(runs_for(row["spearman"], row["runs"])) if checked else np.nan
 
 
-# A split's two halves are measured side by side, one per core (and so their agreements, one estimator
-# per core), while the runs held (bool matrices and one float record: 6 bytes per run and example) and
-# two halves' working memory (about 70 bytes per run and example each: copies, LiRA's statistics and
-# ratios) stay below this; one after the other beyond. The numbers do not depend on it.
+# Two halves (or the estimate from all runs and a half) are measured side by side, one per core, while
+# the runs held (bool matrices and one float record: 6 bytes per run and example) and two halves'
+# working memory (about 70 bytes per run and example each: copies, LiRA's statistics and ratios) stay
+# below this; one after the other beyond. The numbers do not depend on it.
 SIDE_BY_SIDE_BYTES = 2**31
 
 
@@ -287,33 +287,42 @@ def convergence_table(runs: Runs, estimators: list[str], n_splits: int, seed: in
             log.warning("left out (inputs not recorded by every run): %s", ", ".join(names))
             names = []
         keep = record == "cum_loss" and guide
-        pieces = Pieces(part, known=known.get("full"))
-        full.update({name: ESTIMATORS[name][1](pieces) for name in ({"mem", *names} if record == "correct" else names)})
-        if keep:
-            known["full"] = {"cum_loss": pieces.cum_loss}
+        orders = {size: [np.random.default_rng([seed, size, split]).permutation(total) for split in range(n_splits)]
+                  for size in steps}
+
+        def estimate_all_runs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+            pieces = Pieces(part, known=known.get("full"))
+            if keep:
+                known["full"] = {"cum_loss": pieces.cum_loss}
+            return {name: ESTIMATORS[name][1](pieces) for name in ({"mem", *names} if record == "correct" else names)}
+
+        def measure(size: int, split: int, half: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+            rows = np.sort(orders[size][split][half * size:(half + 1) * size])
+            pieces = Pieces(part.take(rows), known=known.get((size, split, half)))
+            if keep:
+                known[(size, split, half)] = {"cum_loss": pieces.cum_loss}
+            return {name: ESTIMATORS[name][1](pieces) for name in names}
+
+        # the estimate from all runs and every half that may run side by side queued at once, two
+        # measured at a time; the agreements are formed here meanwhile
+        measured = [size for size in steps if names or keep]
+        whole = pool.submit(estimate_all_runs)
+        queued = {(size, split, half): pool.submit(measure, size, split, half) for size in measured
+                  if side_by_side(size, part.member.shape) for split in range(n_splits) for half in (0, 1)}
+        full.update(whole.result())
         for name in names:
             thresholds[name] = memorized_threshold(name, {n: v for n, (v, _) in full.items()}, mem_threshold)
             with_mem[name] = agreement_with_mem(full, name)  # from all runs: once each
-        for size, split in ((size, split) for size in steps for split in range(n_splits)):
-            if not names and not keep:
+        for size in measured:
+            for split in range(n_splits):
+                estimates = [queued.pop((size, split, half)).result() if (size, split, half) in queued else
+                             measure(size, split, half) for half in (0, 1)]
+                for name in names:
+                    values[name][size].append(split_agreement(estimates[0][name], estimates[1][name], full[name],
+                                                              thresholds[name][0]))
                 progress.update(1)
-                continue
-            order = np.random.default_rng([seed, size, split]).permutation(total)
-
-            def measure(half: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-                rows = np.sort(order[half * size:(half + 1) * size])
-                pieces = Pieces(part.take(rows), known=known.get((size, split, half)))
-                if keep:
-                    known[(size, split, half)] = {"cum_loss": pieces.cum_loss}
-                return {name: ESTIMATORS[name][1](pieces) for name in names}
-
-            each = pool.map if side_by_side(size, part.member.shape) else map
-            estimates = list(each(measure, (0, 1)))
-            for name, agreement in zip(names, each(lambda name: split_agreement(
-                    estimates[0][name], estimates[1][name], full[name], thresholds[name][0]), names)):
-                values[name][size].append(agreement)
-            progress.update(1)
-        del part, pieces
+        progress.update((len(steps) - len(measured)) * n_splits)
+        del part
     pool.shutdown()
     by_estimator = {}
     for name in (name for name in estimators if name in thresholds):

@@ -70,7 +70,6 @@ the function giving its value and standard error; ``estimate_all`` computes seve
 from __future__ import annotations
 
 import warnings
-from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -220,6 +219,20 @@ def shrink(x: np.ndarray, groups: tuple[np.ndarray, ...], covariate: np.ndarray,
     return post, post_se
 
 
+class _once:
+    """``functools.cached_property`` without the lock Python 3.11 gives it, which one computation holds
+    for every instance of the class: two halves measured side by side would take turns."""
+
+    def __init__(self, compute):
+        self.compute, self.name = compute, compute.__name__
+
+    def __get__(self, pieces, owner=None):
+        if pieces is None:
+            return self
+        value = pieces.__dict__[self.name] = self.compute(pieces)
+        return value
+
+
 class Pieces:
     """What several estimators of one ``Runs`` share, each computed once when first asked for: the
     margins' group means (mem_margin, mem_margin_eb), the cumulative loss (cum_loss and the shrinkage's
@@ -232,22 +245,22 @@ class Pieces:
         self.load = load or (lambda field: runs)
         self.__dict__.update(known or {})
 
-    @cached_property
+    @_once
     def margin_groups(self) -> tuple[np.ndarray, ...]:
         runs = self.load("margin")
         return margin_groups(runs.member, runs.margin)
 
-    @cached_property
+    @_once
     def cum_loss(self) -> tuple[np.ndarray, np.ndarray]:
         runs = self.load("cum_loss")
         return cumulative_loss(runs.member, runs.cum_loss)
 
-    @cached_property
+    @_once
     def lira(self) -> dict[str, np.ndarray]:
         runs = self.load("lira_statistic")
         return lira.per_example(runs.member, runs.lira_statistic)
 
-    @cached_property
+    @_once
     def learning_speed(self) -> tuple[np.ndarray, np.ndarray]:
         runs = self.load("epoch_correct")
         return learning_speed(runs.member, runs.epoch_correct, runs.epochs)

@@ -163,28 +163,30 @@ def ratio_blocks(member: np.ndarray, phi: np.ndarray):
     sums = {name: np.zeros((2, len(member))) for name in ("in", "out")}
     kept = []
     for cols in blocks:
-        stats = _group_stats(member[:, cols], phi[:, cols])
+        block = np.asarray(phi[:, cols], dtype=np.float64)
+        stats = _group_stats(member[:, cols], block)
         for name, part in _pooled_sums(stats).items():
             sums[name] += part
-        kept.append(stats if keep else None)
+        kept.append((block, stats) if keep else (None, None))
     pooled = _pooled(sums)
-    for cols, stats in zip(blocks, kept):
-        yield cols, log_ratios(member[:, cols], phi[:, cols], pooled, stats)
+    for cols, (block, stats) in zip(blocks, kept):
+        yield cols, log_ratios(member[:, cols], phi[:, cols] if block is None else block, pooled, stats)
 
 
 def rank_sums(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """Per column, the sum of the positive rows' ranks among all rows (average ranks for ties): one
-    sort of each column. A positive row whose value no other row shares has its position as its rank;
-    the columns where one does are ranked by ``rankdata``. Ranks are half-integers, so the sums are
-    exact and equal ``rankdata``'s whatever the order of summing."""
-    keyed = np.ascontiguousarray(scores.T)
+    """Per column, the sum of the positive rows' ranks among all rows (average ranks for ties), NaN
+    ranked as +inf: one sort of each column. A positive row whose value no other row shares has its
+    position as its rank; the columns where one does are ranked by ``rankdata``. Ranks are
+    half-integers, so the sums are exact and equal ``rankdata``'s whatever the order of summing."""
+    keyed = np.array(scores.T, dtype=np.float64, order="C")
+    keyed[np.isnan(keyed)] = np.inf  # after every defined value: their ranks are theirs alone
     flags = np.ascontiguousarray(positive.T)
     order = np.argsort(keyed, axis=1)
     ordered = np.take_along_axis(keyed, order, axis=1)
     hits = np.take_along_axis(flags, order, axis=1)
     del order
     tied = ((ordered[:, 1:] == ordered[:, :-1]) & (hits[:, 1:] | hits[:, :-1])).any(1)
-    sums = hits @ np.arange(1.0, keyed.shape[1] + 1)
+    sums = (hits * np.arange(1.0, keyed.shape[1] + 1)).sum(1)  # not a BLAS product: its idle threads spin
     if tied.any():
         sums[tied] = np.where(flags[tied], rankdata(keyed[tied], axis=1), 0.0).sum(1)
     return sums
@@ -197,9 +199,9 @@ def column_auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64)
     defined = ~np.isnan(scores)
     positive = np.asarray(positive, dtype=bool) & defined
-    n_pos = positive.sum(0).astype(np.float64)
-    n_neg = defined.sum(0) - n_pos
-    u = rank_sums(np.where(defined, scores, np.inf), positive) - n_pos * (n_pos + 1) / 2
+    n_pos = positive.sum(0, dtype=np.int32).astype(np.float64)
+    n_neg = defined.sum(0, dtype=np.int32) - n_pos
+    u = rank_sums(scores, positive) - n_pos * (n_pos + 1) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
 
@@ -238,18 +240,29 @@ def _sorted_nonmembers(member: np.ndarray, blocks) -> dict[str, np.ndarray]:
     return values
 
 
-def _member_counts(member: np.ndarray, blocks, negatives: dict, thresholds: dict) -> dict[str, dict]:
+def _member_counts(member: np.ndarray, blocks, negatives: dict, thresholds: dict,
+                   batch: int = 2**22) -> dict[str, dict]:
     """Per variant: the member pairs where Lambda is defined, twice their Mann-Whitney count against
-    the non-members (below: 2, equal: 1) and how many lie above each threshold."""
+    the non-members (below: 2, equal: 1) and how many lie above each threshold; placed ``batch`` at a
+    time (sorted, so each search starts where the last ended)."""
     counts = {name: {"n_pos": 0, "u2": 0, "above": np.zeros(len(thresholds[name]), np.int64)} for name in VARIANTS}
+    pending = {name: [] for name in VARIANTS}
+
+    def place(name: str) -> None:
+        values, count = np.sort(np.concatenate(pending.pop(name))), counts[name]
+        pending[name] = []
+        count["n_pos"] += len(values)
+        count["u2"] += sum(int(np.searchsorted(negatives[name], values, side=side).sum(dtype=np.int64))
+                           for side in ("left", "right"))
+        count["above"] += len(values) - np.searchsorted(values, thresholds[name], side="right")
+
     for cols, ratios in blocks:
         for name, ratio in ratios.items():
-            values = np.sort(ratio[member[:, cols] & ~np.isnan(ratio)])
-            count = counts[name]
-            count["n_pos"] += len(values)
-            count["u2"] += sum(int(np.searchsorted(negatives[name], values, side=side).sum(dtype=np.int64))
-                               for side in ("left", "right"))
-            count["above"] += len(values) - np.searchsorted(values, thresholds[name], side="right")
+            pending[name].append(ratio[member[:, cols] & ~np.isnan(ratio)])
+            if sum(map(len, pending[name])) >= batch:
+                place(name)
+    for name in VARIANTS:
+        place(name)
     return counts
 
 
