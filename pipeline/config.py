@@ -389,7 +389,9 @@ def image_shape(config: dict, name: str) -> tuple[int, int, int] | None:
     only the prepared images tell (an image folder, arrays)."""
     spec = config["datasets"][name]
     if spec["kind"] in FIXED_SHAPES:
-        return FIXED_SHAPES[spec["kind"]]
+        height, width, channels = FIXED_SHAPES[spec["kind"]]
+        side = spec.get("size")  # the full data sets' optional downsampling
+        return (height, width, channels) if side is None else (side, side, channels)
     if spec["kind"] in (*SYNTHETIC, "celeba"):
         return spec["size"], spec["size"], 3
     if spec["kind"] == "mixture":  # its parts share one image shape (check_mixture)
@@ -415,6 +417,11 @@ def check_image_sizes(config: dict) -> None:
     """The models fit the images of their data sets, where the config fixes the size: the same rules
     the models enforce when built (pipeline/feldman/models.py StackedCNN, pipeline/diffusion/train.py
     build_model, pipeline/mrgan/gan.py check_size), at start-up and naming the entry's own key."""
+    for name, spec in config["datasets"].items():
+        if spec["kind"] in FIXED_SHAPES and spec.get("size", 0) > min(FIXED_SHAPES[spec["kind"]][:2]):
+            side = FIXED_SHAPES[spec["kind"]][0]
+            raise PipelineError(f"config key 'datasets.{name}.size': {spec['size']} is larger than the "
+                                f"{side}x{side} images of {spec['kind']}; it can only shrink them")
     feldman = config["feldman"]
     for name in feldman["datasets"]:
         side = image_side(config, name)

@@ -287,6 +287,45 @@ def test_real_mnist_like_data_in_torchvision_layout(tmp_path, kind):
     assert d.images[:n_train].mean() == pytest.approx(mean_pixel, abs=1e-3)
 
 
+def test_shrinking_averages_the_area_each_new_pixel_covers():
+    from pipeline.data.full import shrunk
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 28, 28, 1), dtype=np.uint8)
+    labels, split = np.arange(5), np.array(["train"] * 3 + ["test"] * 2)
+    small, small_labels, small_split = shrunk((images, labels, split), 7, "f")
+    # 28 -> 7: each new pixel is the mean of a 4x4 block, rounded
+    blocks = images[..., 0].reshape(5, 7, 4, 7, 4).astype(float).mean(axis=(2, 4))
+    assert small.shape == (5, 7, 7, 1) and small.dtype == np.uint8
+    assert np.array_equal(small[..., 0], np.round(blocks).astype(np.uint8))
+    assert small_labels is labels and small_split is split
+    # 28 -> 8 covers blocks of 3.5 pixels: a flat image stays flat, a left-dark/right-bright one keeps its halves
+    halves = np.zeros((1, 28, 28, 1), np.uint8)
+    halves[:, :, 14:] = 200
+    eight = shrunk((halves, labels[:1], split[:1]), 8, "f")[0][0, :, :, 0]
+    assert (eight[:, :4] == 0).all() and (eight[:, 4:] == 200).all()
+    assert shrunk((images, labels, split), 28, "f")[0] is images
+    with pytest.raises(PipelineError, match="datasets.f.size: 30 is larger"):
+        shrunk((images, labels, split), 30, "f")
+
+
+def test_real_fashion_mnist_shrunk_to_8x8_keeps_its_classes_told_apart(tmp_path):
+    """The MR-GAN's 8x8 Fashion-MNIST: still ten classes a linear model tells apart far above chance."""
+    raw = _real_raw_folder("fashion_mnist")
+    if raw is None:
+        pytest.skip("fashion_mnist: the real IDX files are not on this machine (apt-get install dataset-fashion-mnist)")
+    (tmp_path / "FashionMNIST").mkdir()
+    (tmp_path / "FashionMNIST" / "raw").symlink_to(raw)
+    d = registry.build("f8", {"kind": "fashion_mnist", "size": 8}, tmp_path)
+    assert d.images.shape == (70000, 8, 8, 1)
+    from sklearn.linear_model import LogisticRegression
+
+    train = (d.table["split"] == "train").to_numpy()
+    x, y = d.images.reshape(70000, -1) / 255.0, d.table["label"].to_numpy()
+    fit = LogisticRegression(max_iter=500).fit(x[train][:5000], y[train][:5000])
+    assert fit.score(x[~train][:2000], y[~train][:2000]) > 0.7
+
+
 def test_missing_fashion_mnist_says_what_to_put_where(tmp_path):
     message = str(pytest.raises(PipelineError, registry.build, "f", {"kind": "fashion_mnist"}, tmp_path).value)
     assert "FashionMNIST/raw" in message and str(tmp_path) in message and "download: true" in message

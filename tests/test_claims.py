@@ -330,6 +330,22 @@ def test_b5_rejection_acts_on_the_memorized_classes():
     assert passed("B5", mrgan_classwise=classwise([-5, -4, 1, 2], [-5, -4, 4, 5])) == "false"
 
 
+def test_b5s_seed_interval_is_the_bootstrap_of_its_statistic_over_seeds():
+    """The vectorized interval equals B5's own statistic recomputed on each draw of the seeds."""
+    rng = np.random.default_rng(3)
+    rows = [{"tau": tau, "seed": seed, "label": label, "ct": rng.normal(-label + 3 * tau * (label < 3), 2)}
+            for seed in range(5) for tau in (0.0, 0.5, 1.0) for label in range(6)]
+    table = pd.DataFrame(rows).query("not (label == 5 and seed == 2 and tau == 1.0)")  # one missing cell
+    low, high = ev.b5_seed_interval(table, draws=300)
+    drawn = np.random.default_rng(0).integers(0, 5, (300, 5))
+    by_seed = dict(list(table.groupby("seed")))
+    values = [ev.b5(pd.concat([by_seed[s].assign(seed=i) for i, s in enumerate(draw)])).value for draw in drawn]
+    assert (low, high) == pytest.approx(tuple(np.quantile(values, [0.025, 0.975])))
+    assert low < ev.b5(table).value < high
+    one_seed = table[table["seed"] == 0]
+    assert ev.b5_seed_interval(one_seed) == pytest.approx((ev.b5(one_seed).value,) * 2)
+
+
 def test_b6_rejection_keeps_fewer_fakes_with_larger_tau():
     assert passed("B6", mrgan_summary=gan_summary(CT_RISING)) == "true"
     leaky = {0.0: [1.0, 0.99], 0.003: [0.9, 0.9], 0.006: [0.8, 0.8]}

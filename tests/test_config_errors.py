@@ -284,6 +284,11 @@ CASES = [
      "datasets.x.parts", "leaves no training examples"),
     ("digits all drawn as test", {"datasets": {**base()["datasets"], "d": {"kind": "digits", "test_fraction": 0.999}}},
      "datasets.d.test_fraction", "leaves no training examples"),
+    ("a full data set enlarged", {"datasets": {**base()["datasets"], "f": {"kind": "fashion_mnist", "size": 30}}},
+     "datasets.f.size", "30 is larger than the 28x28 images of fashion_mnist"),
+    ("a shrunk data set's GAN images of a side the GAN cannot take",
+     {"datasets": {**base()["datasets"], "f": {"kind": "fashion_mnist", "size": 10}}, "mrgan": {"datasets": ["f"]}},
+     "mrgan.datasets", "the GAN takes images of side 8 to 32"),
     ("MR-GAN cells above the training points", {"mrgan": {"datasets": ["mo_test"], "kmeans_cells": 65}},
      "mrgan.kmeans_cells", "65 k-means cells, but 'mo_test' has 64 training points"),
     ("MR-GAN class-wise cells above a class's training points",
@@ -363,6 +368,9 @@ ACCEPTED = [
                    "big": {"datasets": ["own"], "k": 10 ** 6}}},  # own: its size is known to its jobs only
     {"mrgan": {"datasets": ["mo_test"], "kmeans_cells": 64, "classwise_cells": 64, "n_samples": 21}},
     {"mrgan": {"datasets": ["digits"], "classwise_cells": 139, "n_samples": 250}},
+    {"datasets": {**base()["datasets"], "f": {"kind": "fashion_mnist", "size": 8},  # shrunk: the GAN's 8x8
+                  "f100": {"kind": "mixture", "parts": [{"dataset": "f", "n_train": 100, "n_test": 2000}]}},
+     "mrgan": {"datasets": ["f100"]}},
     {"device": "cuda:3"}, {"device": "cuda"}, {"device": "cpu"},  # how many GPUs there are: the job's machine says
     {"feldman": {**FELDMAN, "architectures": {  # math: built in, no source to read, so left to the job
         "m": {"kind": "module", "factory": "pipeline.feldman.zoo:resnet18_cifar"},

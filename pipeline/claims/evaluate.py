@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -439,6 +440,30 @@ def classwise_gain(mrgan_classwise: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"ct0": ct.iloc[:, 0], "gain": ct.iloc[:, -1] - ct.iloc[:, 0]}).dropna()
 
 
+SEED_DRAWS = 2000  # bootstrap draws of the GAN seeds for B5's interval (reported beside it, not judged)
+
+
+def b5_seed_interval(mrgan_classwise: pd.DataFrame, draws: int = SEED_DRAWS) -> tuple[float, float]:
+    """95 % percentile interval of B5's statistic over bootstrap draws of the seeds: how far its sign
+    is from chance. A draw takes each drawn seed's GANs at every tau, so each keeps its own series."""
+    ct = mrgan_classwise.groupby(["seed", "tau", "label"])["ct"].mean().unstack(["tau", "label"])
+    ct = ct.reindex(columns=pd.MultiIndex.from_product(ct.columns.levels)).sort_index(axis=1)
+    seeds, taus = len(ct), len(ct.columns.levels[0])
+    values = ct.to_numpy().reshape(seeds, taus, -1)  # (seed, tau, label); NaN: a class without C_T
+    drawn = np.random.default_rng(0).integers(0, seeds, (draws, seeds))
+    with warnings.catch_warnings():  # a class without C_T in every drawn seed: NaN, dropped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values[drawn], axis=1)  # (draw, tau, label)
+    ct0, gain = mean[:, 0], mean[:, -1] - mean[:, 0]
+    ct0 = np.where(np.isnan(gain), np.nan, ct0)  # as classwise_gain: a class needs both
+    mid = np.nanmedian(ct0, axis=1, keepdims=True)
+    lower, upper = ct0 < mid, ct0 > mid
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = (np.where(lower, gain, 0).sum(1) / lower.sum(1)) - (np.where(upper, gain, 0).sum(1) / upper.sum(1))
+    low, high = np.nanquantile(diff, [0.025, 0.975])
+    return float(low), float(high)
+
+
 def b5(mrgan_classwise) -> Outcome:
     if reason := _needs_zero(mrgan_classwise, 2):
         return not_run(reason)
@@ -448,8 +473,12 @@ def b5(mrgan_classwise) -> Outcome:
     if not len(lower) or not len(upper):
         return not_run("too few classes with a class-wise C_T to split at the median")
     diff = float(lower.mean() - upper.mean())
+    low, high = b5_seed_interval(mrgan_classwise)
+    seeds = mrgan_classwise["seed"].nunique()
     return Outcome(diff, f"mean gain lower half - upper half {fmt(diff)} ({fmt(lower.mean())} over {len(lower)} "
-                         f"classes, {fmt(upper.mean())} over {len(upper)})", bool(diff > cr.B5_GAIN_DIFF_ABOVE))
+                         f"classes, {fmt(upper.mean())} over {len(upper)}); 95 % interval over the {seeds} seed{'' if seeds == 1 else 's'} "
+                         f"[{fmt(low)}, {fmt(high)}]; lower half: classes {', '.join(map(str, lower.index))}",
+                   bool(diff > cr.B5_GAIN_DIFF_ABOVE))
 
 
 def b6(mrgan_summary) -> Outcome:

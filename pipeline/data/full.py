@@ -40,6 +40,25 @@ def _from_arrays(train_x, train_y, test_x, test_y):
     return images, labels, split
 
 
+def shrunk(built, size: int | None, name: str):
+    """The data set with every image shrunk to ``size`` x ``size`` by area averaging (each new pixel
+    the mean of the old pixels it covers, in part where it covers them in part: torch's adaptive
+    average pooling), rounded back to uint8; ``size`` None: unchanged."""
+    images, labels, split = built
+    if size is None or images.shape[1:3] == (size, size):
+        return built
+    if size > min(images.shape[1:3]):
+        raise PipelineError(f"config key datasets.{name}.size: {size} is larger than the images "
+                            f"({images.shape[1]}x{images.shape[2]}); it can only shrink them")
+    import torch
+    import torch.nn.functional as F
+
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float()  # (N, C, H, W)
+    small = torch.cat([F.adaptive_avg_pool2d(chunk, size) for chunk in pixels.split(8192)])
+    small = small.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    return small, labels, split
+
+
 # The four IDX files of MNIST-like data sets, by split: (images, labels).
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}

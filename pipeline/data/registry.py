@@ -59,19 +59,19 @@ def build_random_ink(name: str, spec: dict, data_root: Path) -> Built:
 
 
 def build_mnist(name: str, spec: dict, data_root: Path) -> Built:
-    return full.mnist(data_root, spec["download"])
+    return full.shrunk(full.mnist(data_root, spec["download"]), spec.get("size"), name)
 
 
 def build_fashion_mnist(name: str, spec: dict, data_root: Path) -> Built:
-    return full.fashion_mnist(data_root, spec["download"])
+    return full.shrunk(full.fashion_mnist(data_root, spec["download"]), spec.get("size"), name)
 
 
 def build_cifar10(name: str, spec: dict, data_root: Path) -> Built:
-    return full.cifar10(data_root, spec["download"])
+    return full.shrunk(full.cifar10(data_root, spec["download"]), spec.get("size"), name)
 
 
 def build_cifar100(name: str, spec: dict, data_root: Path) -> Built:
-    return full.cifar100(data_root, spec["download"])
+    return full.shrunk(full.cifar100(data_root, spec["download"]), spec.get("size"), name)
 
 
 def build_celeba(name: str, spec: dict, data_root: Path) -> Built:
