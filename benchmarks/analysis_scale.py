@@ -197,16 +197,21 @@ def feldman_jobs(root: Path, data: Path, shards: dict[str, list[Path]], figures:
     return jobs
 
 
-def atlas_jobs(root: Path, data: Path, archs: list[str], kfold: dict[str, Path]) -> dict[str, tuple]:
-    """The atlas of the architectures' memorization tables and the K-fold tables: join, analysis, figures,
-    and the canaries' detection (the data set is planted)."""
+def atlas_jobs(root: Path, data: Path, shards: dict[str, list[Path]], kfold: dict[str, Path]) -> dict[str, tuple]:
+    """The atlas of the architectures' memorization tables, influence pairs (which beat chance: the shard
+    tables) and the K-fold tables: join, analysis, figures, and the canaries' detection (the data set is
+    planted)."""
     out, atlas = root / "atlas", root / "atlas" / "atlas.parquet"
     return {
         "atlas join": ("pipeline.atlas.join", [
-            "--dataset-dir", data, *[x for arch in archs for x in
-                                     ("--feldman", arch, root / "feldman" / arch / "memorization.parquet")],
+            "--dataset-dir", data, *[x for arch in shards for x in
+                                     ("--feldman", arch, feldman / arch / "memorization.parquet")],
+            *[x for arch, paths in shards.items() for x in
+              ("--feldman-influence", arch, feldman / arch / "influence_pairs.parquet",
+               feldman / arch / "influence_chance.parquet", *paths)],
             "--kfold-scores", kfold["kfold_scores"], "--rho", kfold["rho"], "--logpx-full", kfold["logpx"],
             "--out", atlas]),
+    feldman = root / "feldman"
         "atlas analysis": ("pipeline.atlas.analysis", [
             "--atlas", atlas, "--out-pairs", out / "pairs.parquet", "--out-flagged", out / "flagged.parquet"]),
         "atlas figures": ("pipeline.atlas.figures", [
@@ -277,7 +282,7 @@ def main() -> None:
         logs = root / "logs"
         (logs / "memory").mkdir(parents=True, exist_ok=True)
         if a.runs:
-            results = run_jobs({**feldman_jobs(root, data, shards), **atlas_jobs(root, data, list(shards), kfold),
+            results = run_jobs({**feldman_jobs(root, data, shards), **atlas_jobs(root, data, shards, kfold),
                                 **claims_job(root, data, shards, kfold)}, env, logs)
             print_rows(f"## t = {a.runs} runs: every analysis job", results)
         if not a.memory_runs:

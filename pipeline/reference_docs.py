@@ -204,13 +204,39 @@ def parse_tables(docstring: str, module: str) -> list[Table]:
     return tables
 
 
+def atlas_columns() -> tuple[list[Column], str]:
+    """atlas.parquet's columns from their one home, ``pipeline.atlas.columns``: each score with what
+    it measures and which way it points; and what each kind of score measures."""
+    from pipeline.atlas import columns as atlas
+
+    listed = []
+    for column in atlas.COLUMNS:
+        meaning = column.meaning
+        if column.score:
+            meaning += f"; score of **{column.measures}**, higher = {column.higher}"
+            meaning += " (secondary: compared, flags nothing)" if column.alternative else ""
+        listed.append(Column(column.name, column.dtype, meaning))
+    kinds = "; ".join(f"**{kind}**: {meaning}" for kind, meaning in atlas.MEASURES.items())
+    return listed, f"What the scores measure: {kinds}"
+
+
+# Tables whose columns a module keeps as data rather than in its docstring: (module, file name) -> a
+# function returning (the columns, words to add to the table's description).
+LISTED_COLUMNS = {("pipeline/atlas/join.py", "atlas.parquet"): atlas_columns}
+
+
 def find_tables(package: Path = PACKAGE) -> list[Table]:
-    """Every table schema in the module docstrings of the package, by module path."""
+    """Every table schema in the module docstrings of the package, by module path (the columns of
+    ``LISTED_COLUMNS``' tables from where they are listed)."""
     tables = []
     for path in sorted(package.rglob("*.py")):
         docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")), clean=False)
         if docstring and ".parquet" in docstring:
             tables += parse_tables(docstring, path.relative_to(package.parent).as_posix())
+    for table in tables:
+        if (table.module, table.name) in LISTED_COLUMNS and package == PACKAGE:
+            table.columns, words = LISTED_COLUMNS[(table.module, table.name)]()
+            table.description = f"{_sentence(table.description)} {words}"
     return tables
 
 

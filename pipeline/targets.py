@@ -254,8 +254,13 @@ def atlas_sources(config: dict, name: str) -> list[tuple[str, str | None, list[s
     sources = []
     if name in config["feldman"]["datasets"]:
         for arch in config["feldman"]["architectures"]:
-            path = f"{paths.FELDMAN_ARCH.format(dataset=name, arch=arch)}/memorization.parquet"
-            sources.append(("--feldman", arch, [path]))
+            base = paths.FELDMAN_ARCH.format(dataset=name, arch=arch)
+            sources.append(("--feldman", arch, [f"{base}/memorization.parquet"]))
+        for arch in config["feldman"]["architectures"]:  # which selected pairs beat chance: the runs they came from
+            base = paths.FELDMAN_ARCH.format(dataset=name, arch=arch)
+            sources.append(("--feldman-influence", arch, [f"{base}/influence_pairs.parquet",
+                                                          f"{base}/influence_chance.parquet",
+                                                          *feldman_shard_files(config, name, arch)]))
     if name in config["kfold_vae"]["datasets"]:
         base = paths.KFOLD_VAE.format(dataset=name, seed=config["kfold_vae"]["seed"])
         for option, path in [("--kfold-scores", f"{base}/kfold_scores.parquet"), ("--rho", f"{base}/rho.parquet"),

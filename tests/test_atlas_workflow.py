@@ -22,7 +22,8 @@ def expected_columns(config, dataset) -> set[str]:
     columns = set()
     if dataset in config["feldman"]["datasets"]:
         columns |= {f"feldman_{q}_{arch}" for arch in config["feldman"]["architectures"]
-                    for q in ["mem", "se", "mem_margin", "mem_margin_se", "lira", "lira_fixed", "slowness"]}
+                    for q in ["mem", "se", "mem_margin", "mem_margin_se", "lira", "lira_fixed", "slowness",
+                              "infl_pairs", "infl_beyond_chance"]}
     if dataset in config["kfold_vae"]["datasets"]:
         columns |= {"kfold_M", "kfold_U", "kfold_V", "kfold_rho", "kfold_logpx_full"}
     columns |= {f"diffusion_replicates_{job}" for job, _, _ in atlas_diffusion_jobs(config, dataset)}
@@ -77,6 +78,12 @@ def test_atlas_columns_are_the_methods_that_ran_and_match_their_tables(default_r
                 mem = pd.read_parquet(run / paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch) / "memorization.parquet").set_index("index")
                 np.testing.assert_array_equal(atlas[f"feldman_mem_{arch}"], mem["mem"].reindex(atlas.index),
                                               err_msg=f"{dataset} {arch}")
+                pairs = pd.read_parquet(run / paths.FELDMAN_ARCH.format(dataset=dataset, arch=arch) /
+                                        "influence_pairs.parquet")
+                counts = pairs["train_index"].value_counts().reindex(atlas.index, fill_value=0)
+                np.testing.assert_array_equal(atlas[f"feldman_infl_pairs_{arch}"], counts, err_msg=f"{dataset} {arch}")
+                beyond = atlas[f"feldman_infl_beyond_chance_{arch}"]
+                assert 0 < beyond.sum() < len(pairs) and (beyond <= counts).all(), (dataset, arch)
         if dataset in config["kfold_vae"]["datasets"]:
             seed = config["kfold_vae"]["seed"]
             scores = pd.read_parquet(run / paths.KFOLD_VAE.format(dataset=dataset, seed=seed) / "kfold_scores.parquet")

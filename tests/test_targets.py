@@ -34,7 +34,8 @@ def test_atlases_are_the_data_sets_a_per_example_method_ran_on(default):
     assert targets.atlas_datasets(default) == ["digits_planted", "mondrian8", "digits"]
     assert targets.atlas_planted_datasets(default) == ["digits_planted"]
     options = [option for option, _, _ in targets.atlas_sources(default, "digits_planted")]
-    assert options == ["--feldman", "--feldman", "--kfold-scores", "--rho", "--logpx-full"]
+    assert options == ["--feldman", "--feldman", "--feldman-influence", "--feldman-influence", "--kfold-scores",
+                       "--rho", "--logpx-full"]
     # every DDPM of the sweep trained on mondrian8, named as the atlas's columns are
     jobs = targets.atlas_diffusion_jobs(default, "mondrian8")
     assert [name for name, _, _ in jobs] == [f"sweep_n{n}_w{w}_seed0" for n in (4, 32, 256) for w in (8, 16)]

@@ -1,18 +1,21 @@
-"""Compare the memorization scores of one atlas: rank correlations with bootstrap confidence
-intervals, overlap of the top sets, and the examples every method flags.
+"""Compare the scores of one atlas: rank correlations with bootstrap confidence intervals, overlap of
+the top sets, and the examples every method flags.
 
-Scores are the atlas columns where higher means more memorized (``columns.score_columns``:
-feldman_mem_*, kfold_M, kfold_rho, diffusion_replicates_*, mrgan_nn_*, samples_*_nn_count,
-samples_*_replicated). Every pair is compared
-on the examples where both are defined (a diffusion model only scores its training subset).
+The scores are the atlas columns ``columns.COLUMNS`` says what they measure (``columns.score_columns``),
+each ranked in its own direction: higher = more of what it measures. Not all measure memorization
+(Feldman's mem and mem_margin, K-fold M and the replicate counts do; LiRA measures membership,
+slowness difficulty to learn, rho atypicality, the nearest-sample counts closeness to samples), so a
+correlation between two scores says how far two quantities go together, not that two estimates of
+one agree. Every pair is compared on the examples where both are defined (a diffusion model only
+scores its training subset).
 
 Top set of a score: the examples whose score is at least the (1 - top_fraction) quantile of
 its defined values (``method="higher"``, ties at the threshold included), excluding those at
 the column's minimum, so a count that is 0 for 97 % of the examples flags only the non-zero
 ones and a constant column flags none. An example is flagged by a method if any of that
-method's primary scores puts it in its top set: Feldman's alternative estimates of mem (mem_margin,
-LiRA, slowness; ``columns.Column.alternative``) are compared in pairs.parquet but flag nothing, so
-the flagged set of a method does not grow with the number of its estimators.
+method's primary scores, whatever they measure, puts it in its top set: Feldman's secondary scores
+(mem_margin, LiRA, slowness; ``columns.Column.alternative``) are compared in pairs.parquet but flag
+nothing, so the flagged set of a method does not grow with the number of its estimators.
 
 pairs.parquet schema (one row per unordered pair of scores, atlas column order; no rows when
 the atlas has fewer than two scores):
@@ -41,7 +44,7 @@ flagged first):
     all_methods           bool     flagged by every such method (trivially true with one method)
     only_method           string   the single flagging method, <NA> when several flag it
     mean_quantile         float64  mean over the atlas's defined primary scores of the example's quantile
-                                   rank (0..1, 1 = most memorized); orders examples within a group
+                                   rank (0..1, 1 = highest); orders examples within a group
 """
 
 from __future__ import annotations

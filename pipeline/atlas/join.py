@@ -1,38 +1,21 @@
 """Join every method's per-training-example results of one data set into ``atlas.parquet``.
 
-Nothing is recomputed: each column is read from a table a method wrote (paths below are
-under ``results/``). One row per example of the data set's training split, in dataset
-order; a method that did not run on the data set has no columns (never zeros).
+Nothing is recomputed from the models: each column is read from a table a method wrote. One row
+per example of the data set's training split, in dataset order; a method that did not run on the
+data set has no columns (never zeros).
 
-atlas.parquet schema (one row per training example, in dataset order; ``pipeline.atlas.columns`` holds the same list):
-    index                     int64    dataset index (row of data/{dataset}/images.npy)
-    label                     int64    class label (data/{dataset}/index.parquet)
-    feldman_mem_{arch}        float64  mem_i (feldman/{dataset}/{arch}/memorization.parquet)
-    feldman_se_{arch}         float64  its standard error
-    kfold_M, kfold_U, kfold_V
-                              float64  K-fold score and its parts (kfold_vae/.../kfold_scores.parquet)
-    kfold_rho                 float64  nearest-neighbour ratio (kfold_vae/.../rho.parquet)
-    kfold_logpx_full          float64  log p(x_i) under the full-data VAE, last epoch (kfold_vae/.../full/logpx.parquet)
-    diffusion_replicates_{experiment}_n{size}_w{width}_seed{seed}
-                              Int64    samples of that DDPM replicating the example (replicates.parquet);
-                                       <NA> if the example is not in the model's training subset
-    mrgan_nn_tau{tau}_seed{seed}
-                              int64    GAN samples whose nearest training point is the example
-                                       (mrgan/.../nn_distances.parquet, set 'generated'); tau0: no rejection
-    samples_{set}_nn_count    int64    samples of sample set {set} whose nearest training image (pixels) is the
-                                       example (samples/{set}/nn_counts.parquet, column nn_count)
-    samples_{set}_replicated  int64    replicates of that set whose nearest training image is the example
-    feldman_mem_margin_{arch}
-                              float64  mem_margin (memorization.parquet); this and the next four follow
-                                       every other method's columns, so the analysis keeps the earlier
-                                       scores' order and seeds; an estimator the runs could not form
-                                       (all NaN: no margins or per-epoch record) has no column
-    feldman_mem_margin_se_{arch}
-                              float64  its standard error (mem_margin_se)
-    feldman_lira_{arch}       float64  LiRA online, per-example leave-one-model-out AUC (lira)
-    feldman_lira_fixed_{arch}
-                              float64  the same with fixed variances (lira_fixed)
-    feldman_slowness_{arch}   float64  1 - learning_speed (memorization.parquet's learning_speed)
+atlas.parquet (one row per training example, in dataset order): its columns, their types and meanings, and
+for each score what it measures and which way it points, are ``pipeline.atlas.columns.COLUMNS``, in the
+order written here: index and label, then each method's columns (Feldman's mem and se per architecture,
+the K-fold scores, diffusion, MR-GAN, sample sets), then Feldman's other estimators (after every other
+method's columns, so that adding them kept the earlier scores' order and the analysis's seeds), then
+the influence pairs per architecture.
+
+The influence pairs' columns count, per training example i, its selected pairs (i, j) in
+influence_pairs.parquet and those of them that beat chance (``pipeline.feldman.chance.beyond_chance``
+at ``chance.FDR``, from the shard tables the pairs were estimated from and influence_chance.parquet:
+the pairs the influence_pairs figure draws). Most selected pairs of a run of the default size are
+noise, so the second count is the one to read.
 """
 
 from __future__ import annotations
@@ -46,6 +29,8 @@ import pandas as pd
 from pipeline import cli, io
 from pipeline.atlas.columns import describe
 from pipeline.errors import PipelineError
+from pipeline.feldman.chance import beyond_chance
+from pipeline.feldman.runs import read_runs
 from pipeline.progress import get_logger
 
 log = get_logger("atlas.join")
@@ -91,13 +76,34 @@ ESTIMATOR_COLUMNS = {"mem_margin": "feldman_mem_margin_{arch}", "mem_margin_se":
 
 
 def feldman_estimator_columns(table: pd.DataFrame, path, base: pd.DataFrame, arch: str) -> pd.DataFrame:
-    """The estimators beside mem of one architecture; learning_speed becomes its proxy 1 - learning_speed.
-    Columns missing from an older memorization.parquet or NaN throughout are left out."""
+    """The estimators beside mem of one architecture (learning_speed as slowness, 1 - learning_speed, so
+    that higher = harder to learn, as the other scores point up). Columns missing from an older
+    memorization.parquet or NaN throughout are left out."""
     names = {c: n.format(arch=arch) for c, n in ESTIMATOR_COLUMNS.items() if c in table and table[c].notna().any()}
     part = _per_example(table, path, base, names) if names else pd.DataFrame(index=base.index)
     if f"feldman_slowness_{arch}" in part:
         part[f"feldman_slowness_{arch}"] = 1.0 - part[f"feldman_slowness_{arch}"]
     return part
+
+
+def influence_columns(pairs: pd.DataFrame, pairs_path, chance: pd.DataFrame, member, test_correct, mem,
+                       base: pd.DataFrame, arch: str) -> pd.DataFrame:
+    """Per training example: its selected influence pairs (``pairs``, influence_pairs.parquet, as its
+    training example i) and those that beat chance (``beyond_chance`` of the runs ``member`` and
+    ``test_correct`` the pairs came from, ``mem`` memorization.parquet's column, ``chance``
+    influence_chance.parquet)."""
+    order = pd.Index(base["index"])
+    train = pairs["train_index"].to_numpy(np.int64)
+    _check_indices(train, order, pairs_path, "training indices", unique=False)
+    kept = beyond_chance(pairs, member, test_correct, mem, chance).mask
+    return pd.DataFrame({
+        f"feldman_infl_pairs_{arch}": _count(train, order),
+        f"feldman_infl_beyond_chance_{arch}": _count(train[kept], order)})
+
+
+def _count(values: np.ndarray, order: pd.Index) -> np.ndarray:
+    """How often each of ``order`` occurs in ``values``, in ``order``'s order."""
+    return pd.Series(values).value_counts().reindex(order, fill_value=0).to_numpy(np.int64)
 
 
 def kfold_columns(table: pd.DataFrame, path, base: pd.DataFrame) -> pd.DataFrame:
@@ -159,12 +165,16 @@ def join(base: pd.DataFrame, parts: list[pd.DataFrame]) -> pd.DataFrame:
     return atlas
 
 
-def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None, diffusion=(), mrgan=(), samples=()):
-    """Read the tables named by the arguments (paths; see main) and return the atlas."""
+def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None, diffusion=(), mrgan=(), samples=(),
+          influence=()):
+    """Read the tables named by the arguments (paths; see main) and return the atlas. ``influence``:
+    (architecture, influence_pairs.parquet, influence_chance.parquet, [shard tables]) of architectures
+    also in ``feldman``."""
     base = training_examples(io.read_parquet(Path(dataset_dir) / "index.parquet", ["index", "label", "split"]))
     parts = []
-    for arch, path in feldman:
-        parts.append(feldman_columns(io.read_parquet(path, ["index", "label", "mem", "se"]), path, base, arch))
+    memorization = {arch: (path, io.read_parquet(path, ["index", "label", "mem", "se"])) for arch, path in feldman}
+    for arch, (path, table) in memorization.items():
+        parts.append(feldman_columns(table, path, base, arch))
     estimators = [feldman_estimator_columns(io.read_parquet(path), path, base, arch) for arch, path in feldman]
     if kfold_scores is not None:
         parts.append(kfold_columns(io.read_parquet(kfold_scores, ["index", "label", "M", "U", "V"]), kfold_scores,
@@ -181,7 +191,16 @@ def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None,
     for name, path in samples:
         table = io.read_parquet(path, ["index", "label", "nn_count", "replicated"])
         parts.append(samples_columns(table, path, base, name))
-    return join(base, parts + estimators)
+    pairs = []
+    for arch, pairs_path, chance_path, shards in influence:
+        if arch not in memorization:
+            raise PipelineError(f"{pairs_path}: influence pairs of architecture '{arch}' without its "
+                                f"memorization.parquet (--feldman {arch} ...)")
+        runs = read_runs([Path(shard) for shard in shards], scores=False)
+        mem = memorization[arch][1]["mem"].to_numpy(np.float64)
+        pairs.append(influence_columns(io.read_parquet(pairs_path, ["train_index", "p_value"]), pairs_path,
+                                       io.read_parquet(chance_path), runs.member, runs.test_correct, mem, base, arch))
+    return join(base, parts + estimators + pairs)
 
 
 def main() -> None:
@@ -194,9 +213,19 @@ def main() -> None:
     parser.add_argument("--diffusion", nargs=3, action="append", default=[], metavar=("JOB", "REPLICATES", "SUBSET"))
     parser.add_argument("--mrgan", nargs=2, action="append", default=[], metavar=("JOB", "NN_DISTANCES"))
     parser.add_argument("--samples", nargs=2, action="append", default=[], metavar=("SET", "NN_COUNTS"))
+    parser.add_argument("--feldman-influence", nargs="+", action="append", default=[],
+                        metavar="ARCH PAIRS CHANCE SHARD",
+                        help="an architecture's influence_pairs.parquet, influence_chance.parquet and the shard "
+                             "tables they were estimated from")
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
-    atlas = build(a.dataset_dir, a.feldman, a.kfold_scores, a.rho, a.logpx_full, a.diffusion, a.mrgan, a.samples)
+    influence = []
+    for values in a.feldman_influence:
+        if len(values) < 4:
+            parser.error(f"--feldman-influence {' '.join(values)}: needs ARCH PAIRS CHANCE and at least one SHARD")
+        influence.append((values[0], Path(values[1]), Path(values[2]), [Path(v) for v in values[3:]]))
+    atlas = build(a.dataset_dir, a.feldman, a.kfold_scores, a.rho, a.logpx_full, a.diffusion, a.mrgan, a.samples,
+                  influence)
     io.write_parquet(atlas, a.out)
     log.info("wrote %s: %d training examples x %d columns (%s)", a.out, len(atlas), atlas.shape[1],
              ", ".join(atlas.columns[2:]) or "no method columns")

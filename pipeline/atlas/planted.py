@@ -1,11 +1,13 @@
-"""How well each memorization score of an atlas finds the canaries planted in its data set.
+"""How well each score of an atlas finds the canaries planted in its data set.
 
 A data set of kind ``planted`` marks its canaries in ``index.parquet``: column ``planted`` is ""
 for a clean example, else the kind of canary (``flipped`` label, ``outlier``, ``duplicate``, or
 ``test_copy``, which sits in the test split and so never appears in the atlas). A score that
-measures memorization should put the training canaries above the clean training examples. Per
-score (the atlas columns where higher means more memorized, ``columns.score_columns``) and per
-kind present among the training examples, on the examples where the score is defined:
+measures memorization should put the training canaries above the clean training examples; one that
+measures something else finds the kinds that have more of it (rho, atypicality, finds the inverted
+images, not the flipped labels). Per score (``columns.score_columns``, each in its own direction,
+``columns.COLUMNS``) and per kind present among the training examples, on the examples where the
+score is defined:
 
 - AUROC = P(score of a random canary > score of a random clean example), ties counting 1/2:
   the Mann-Whitney statistic from mid-ranks, U / (n_kind n_clean), with
@@ -15,7 +17,7 @@ kind present among the training examples, on the examples where the score is def
   examples separately with replacement (their counts stay fixed, as in the design), level
   ``confidence``, seeded by ``seed`` and the score and kind names, so adding a score elsewhere
   changes no interval.
-- Ranks among all training examples with a defined score, rank 1 = most memorized (ties share
+- Ranks among all training examples with a defined score, rank 1 = the highest score (ties share
   their mean rank), and the kind's share of the score's top set (``analysis.top_set``: the top
   ``top_fraction``, ties included, never the score's minimum).
 
@@ -31,7 +33,7 @@ rows when no training example is a canary):
     auroc_high           float64
     median_score_kind    float64  median score of the kind's canaries
     median_score_clean   float64  median score of the clean examples
-    median_rank          float64  median rank of the kind's canaries (1 = most memorized of the
+    median_rank          float64  median rank of the kind's canaries (1 = the highest score of the
                                   n_defined training examples)
     n_defined            int64    training examples where the score is defined (ranks run 1..n_defined)
     n_top                int64    size of the score's top set

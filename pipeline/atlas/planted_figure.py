@@ -1,10 +1,13 @@
-"""Figure of planted.parquet: how well each memorization score finds each kind of planted canary.
+"""Figure of planted.parquet: how well each score finds each kind of planted canary.
 
 Left, per score (one row each) and canary kind (one colour each): the AUROC of canaries against
 clean training examples with its bootstrap interval; 0.5 (dashed) is chance, 1 every canary above
 every clean example. Right: the kind's share of the score's top set, with the share chance would
 give (the kind's share of the training examples where the score is defined) as a black tick.
-With no canary among the training examples it says so instead of drawing empty axes.
+Each score's name is coloured by what it measures, and the legend at the foot says what that is and
+which way each score points (``pipeline.atlas.columns``): a score of atypicality finds the inverted
+images without any model memorizing them. With no canary among the training examples it says so
+instead of drawing empty axes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import cli, io
-from pipeline.atlas.figures import short_name
+from pipeline.atlas.figures import draw_legend, legend_height, measure_colour, short_name
 from pipeline.plotting import close, new_figure
 
 
@@ -31,7 +34,8 @@ def planted_figure(table: pd.DataFrame, title: str):
     scores = list(dict.fromkeys(table["score"]))
     kinds = list(dict.fromkeys(table["kind"]))
     height = 0.8 / len(kinds)
-    fig, axes = new_figure(1, 2, (10, 1.6 + 0.3 * len(scores) * (len(kinds) + 1)))
+    legend = legend_height(scores, 10)
+    fig, axes = new_figure(1, 2, (10, 1.6 + 0.3 * len(scores) * (len(kinds) + 1) + legend))
     left, right = axes[0, 0], axes[0, 1]
     for k, kind in enumerate(kinds):
         rows = table[table["kind"] == kind].set_index("score").reindex(scores)
@@ -50,12 +54,16 @@ def planted_figure(table: pd.DataFrame, title: str):
     right.set_xlim(0, 1)
     for ax in (left, right):
         ax.set_yticks(range(len(scores)), [short_name(s) for s in scores], fontsize=7)
+        for tick, score in zip(ax.get_yticklabels(), scores):
+            tick.set_color(measure_colour(score))
         ax.invert_yaxis()
         ax.tick_params(axis="x", labelsize=7)
     handles = [h for ax in (left, right) for h in ax.get_legend_handles_labels()[0]]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
+    bottom = draw_legend(fig, scores)
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, bottom), ncol=len(handles), fontsize=7,
+               frameon=False)
     fig.suptitle(f"{title}: planted canaries against clean training examples", fontsize=9)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, bottom + 0.3 / fig.get_figheight(), 1, 1 - 0.3 / fig.get_figheight()))
     return fig
 
 
