@@ -59,6 +59,15 @@ def write_parquet(table: pd.DataFrame | pa.Table, path: str | os.PathLike) -> No
 
 
 @contextlib.contextmanager
+def parquet_writer(path: str | os.PathLike, schema: pa.Schema) -> Iterator:
+    """Yield ``write(table)``, which appends an Arrow table of ``schema`` to ``path`` as a row group:
+    a table too large to hold whole, written atomically (renamed into place when the block ends)."""
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            yield writer.write_table
+
+
+@contextlib.contextmanager
 def _reading_parquet(path: Path) -> Iterator[None]:
     """Name ``path`` in the error when it is missing, or unreadable as Parquet (truncated, overwritten)."""
     if not path.exists():

@@ -18,6 +18,8 @@ NEIGHBORS = f"{RESULTS}/neighbors/{{dataset}}/{{job}}.parquet"
 
 FELDMAN = f"{RESULTS}/feldman/{{dataset}}"  # consistency/, figures/
 FELDMAN_ARCH = f"{FELDMAN}/{{arch}}"  # shards/, memorization.parquet, influence_pairs.parquet
+# Every (run, training example)'s membership statistics (pipeline.feldman.membership), which the export reuses.
+FELDMAN_MEMBERSHIP_PAIRS = f"{FELDMAN_ARCH}/membership_pairs.parquet"
 
 KFOLD_VAE = f"{RESULTS}/kfold_vae/{{dataset}}/seed{{seed}}"  # models/, full/, kfold_scores.parquet, rho.parquet
 

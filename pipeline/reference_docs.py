@@ -72,10 +72,10 @@ TABLE_PATHS = {
     ("pipeline/feldman/estimate.py", "memorization.parquet"): [f"{paths.FELDMAN_ARCH}/memorization.parquet"],
     ("pipeline/feldman/estimate.py", "influence_pairs.parquet"): [f"{paths.FELDMAN_ARCH}/influence_pairs.parquet"],
     ("pipeline/feldman/estimate.py", "influence_chance.parquet"): [f"{paths.FELDMAN_ARCH}/influence_chance.parquet"],
-    ("pipeline/feldman/lira.py", "membership.parquet"): [f"{paths.FELDMAN_ARCH}/membership.parquet"],
-    ("pipeline/feldman/rmia.py", "rmia.parquet"): [f"{paths.FELDMAN_ARCH}/rmia.parquet"],
-    ("pipeline/feldman/export.py", "membership_scores.parquet"):
-        [f"{paths.FELDMAN_ARCH}/export/membership_scores.parquet"],
+    ("pipeline/feldman/membership.py", "membership.parquet"): [f"{paths.FELDMAN_ARCH}/membership.parquet"],
+    # the export's membership_scores.parquet is a copy of it
+    ("pipeline/feldman/membership.py", "membership_pairs.parquet"):
+        [paths.FELDMAN_MEMBERSHIP_PAIRS, f"{paths.FELDMAN_ARCH}/export/membership_scores.parquet"],
     ("pipeline/feldman/shard_table.py", "shard{k}.parquet"): [f"{paths.FELDMAN_ARCH}/shards/shard{{shard}}.parquet"],
     ("pipeline/feldman/shard_table.py", "runs.parquet"): [f"{paths.FELDMAN_ARCH}/shards/runs.parquet"],
     ("pipeline/kfold_vae/rho.py", "rho.parquet"): [f"{paths.KFOLD_VAE}/rho.parquet"],

@@ -215,8 +215,9 @@ def feldman_targets(config: dict) -> list[str]:
         for arch in config["feldman"]["architectures"]:
             base = paths.FELDMAN_ARCH.format(dataset=name, arch=arch)
             targets += [f"{base}/memorization.parquet", f"{base}/influence_pairs.parquet",
-                        f"{base}/influence_chance.parquet", f"{base}/membership.parquet", f"{base}/rmia.parquet"]
-            figures = ["mem_histogram", "extremes", "influence_pairs"]
+                        f"{base}/influence_chance.parquet", f"{base}/membership.parquet",
+                        paths.FELDMAN_MEMBERSHIP_PAIRS.format(dataset=name, arch=arch)]
+            figures = ["mem_histogram", "extremes", "influence_pairs", "membership_roc"]
             # convergence compares two halves of >= 8 runs (convergence.SMALLEST); a file's runs are
             # counted by the job, which writes an empty table when they are too few
             spec = config["feldman"]["architectures"][arch]

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
-from pipeline.feldman import export, lira, rmia, runs_file
+from pipeline.feldman import export, ladder, lira, rmia, runs_file
 from pipeline.feldman.estimate import memorization_and_influence
 from pipeline.feldman.runs import read_runs
 from pipeline.feldman.shard_table import shard_table
@@ -138,7 +138,7 @@ def test_membership_scores(exported):
     np.testing.assert_allclose(table["lira_fixed"], ratios["fixed"].ravel(), rtol=1e-12)
     # the AUC over the pairs is membership.parquet's
     online = lira.membership_table(member, phi).query("variant == 'online'")["auc"].iloc[0]
-    auc, _ = rmia._Pairs(table["lira"].to_numpy().reshape(T, N_TRAIN), member).summary()
+    auc, _ = ladder.Pairs(table["lira"].to_numpy().reshape(T, N_TRAIN), member).summary()
     assert auc == pytest.approx(online, abs=1e-12)
     # RMIA with every other run as a reference, online and offline, at the schema's a and gamma
     for variant in rmia.VARIANTS:

@@ -1,21 +1,17 @@
 """RMIA on Feldman's runs (pipeline.feldman.rmia): a hand-computed 3-model case, a direct transcription
-of the paper's formulas, simulated runs with and without a membership signal, the weighted ROC the
-bootstrap uses, and the job on shard tables."""
+of the paper's formulas (the ladder's first k references, and every other model as the per-pair
+table's), simulated runs with and without a membership signal (membership.parquet's RMIA rows), and
+the weighted ROC the bootstrap uses (pipeline.feldman.ladder)."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 from scipy.special import expit
 
 from pipeline.errors import PipelineError
-from pipeline.feldman import rmia
-from pipeline.feldman.lira import FPR_GRID
-from pipeline.feldman.shard_table import shard_table
+from pipeline.feldman import ladder, membership, rmia
+from pipeline.feldman.ladder import FPR_GRID
 
 LOGIT = {0.9: np.log(9.0), 0.8: np.log(4.0), 0.75: np.log(3.0), 0.5: 0.0, 0.25: -np.log(3.0)}
 
@@ -117,6 +113,31 @@ def test_matches_the_transcribed_formulas(variant, k, a, gamma):
         np.testing.assert_array_equal(rmia.pairwise_scores(ratios[0], ~member[target], gamma), expected)
 
 
+def test_every_other_model_as_reference_matches_the_transcription():
+    # membership_pairs.parquet's scores: every other model of each group (k // 2 >= t - 1 online,
+    # k >= t - 1 offline), each group's column total less the target's own term
+    rng = np.random.default_rng(8)
+    t, n = 7, 30
+    member = rng.random((t, n)) < 0.6
+    member[0], member[1] = np.arange(n) % 2 == 0, np.arange(n) % 2 == 1
+    member[2], member[3] = ~member[0], ~member[1]  # whatever the target, one model of each group remains
+    phi = rng.normal(0, 3, (t, n)).astype(np.float32)
+    totals = rmia.group_totals(member, phi)
+    for variant, k in (("online", 2 * t), ("offline", t)):
+        ratios = rmia.all_reference_ratios(member, phi, slice(0, t), 0.3, totals)[variant]
+        np.testing.assert_array_equal(rmia.all_reference_ratios(member, phi, slice(2, 5), 0.3)[variant], ratios[2:5])
+        for target in range(t):
+            expected, lr = transcribed(member, phi, target, np.delete(np.arange(t), target), k, variant, 0.3, 1.0)
+            np.testing.assert_allclose(np.exp(ratios[target]), lr, rtol=1e-10)
+            np.testing.assert_array_equal(rmia.pairwise_scores(ratios[target], ~member[target], 1.0), expected)
+    # undefined: an example no other model lacks (both variants need a model without it), or no statistic
+    member[:, 0] = True
+    phi[4, 1] = np.nan
+    both = rmia.all_reference_ratios(member, phi, slice(0, t), 0.3)
+    for ratio in both.values():
+        assert np.isnan(ratio[:, 0]).all() and np.isnan(ratio[4, 1]) and not np.isnan(ratio[:, 2:]).any()
+
+
 def test_sure_models_keep_their_precision():
     # p = 1 - 1e-12 against references at 1 - 1e-10: 1 - p is kept exactly, so LR < 1 shows
     member = np.array([[True], [False]])
@@ -138,13 +159,19 @@ def simulated(t=32, n=300, shift=1.0, seed=0, ratio=0.7):
     return member, phi.astype(np.float32)
 
 
+def rmia_rows(member, phi, **options):
+    """membership.parquet's RMIA rows."""
+    table = membership.membership_table(member, phi, **options)
+    return table[table["attack"] == "rmia"]
+
+
 def summary(table):
     return table.groupby(["variant", "references"]).first()
 
 
 def test_membership_signal_is_found_and_grows_with_references():
     member, phi = simulated(n=600)
-    table = summary(rmia.rmia_table(member, phi, targets=16, bootstrap=50))
+    table = summary(rmia_rows(member, phi, targets=16, bootstrap=50))
     for variant in rmia.VARIANTS:
         auc = table.loc[variant, "auc"]
         assert auc.iloc[-1] > 0.65, auc
@@ -161,7 +188,7 @@ def test_membership_signal_is_found_and_grows_with_references():
 
 def test_no_membership_signal_gives_auc_one_half():
     member, phi = simulated(shift=0.0, seed=1)
-    table = summary(rmia.rmia_table(member, phi, targets=16, bootstrap=50))
+    table = summary(rmia_rows(member, phi, targets=16, bootstrap=50))
     np.testing.assert_allclose(table["auc"], 0.5, atol=0.03)
     assert ((table["auc_low"] < 0.5) & (table["auc_high"] > 0.5)).all()
 
@@ -174,13 +201,10 @@ def test_nonmember_scores_are_uniform():
     assert abs(values.mean() - 0.5) < 0.02 and abs((values < 0.25).mean() - 0.25) < 0.03
 
 
-def test_table_schema_and_reference_grid():
-    assert rmia.reference_grid(64) == [1, 2, 4, 8, 16, 32, 63]
-    assert rmia.reference_grid(5) == [1, 2, 4]
-    assert rmia.reference_grid(3, [1, 2, 9]) == [1, 2]
+def test_rows_and_their_references():
     member, phi = simulated(t=12, n=60)
-    table = rmia.rmia_table(member, phi, targets=5, bootstrap=3)
-    assert dict(table.dtypes.astype(str)) == rmia.RMIA_COLUMNS
+    table = rmia_rows(member, phi, targets=5, bootstrap=3)
+    assert (table["design"] == "ladder").all() and (table["gamma"] == 1.0).all()
     assert (table["targets"] == 5).all() and table["offline_a"].isna().eq(table["variant"] == "online").all()
     for (variant, k), curve in table.groupby(["variant", "references"]):
         np.testing.assert_array_equal(curve["fpr"], FPR_GRID)
@@ -192,7 +216,9 @@ def test_table_schema_and_reference_grid():
     outside = (~member).sum(0).max()
     assert table.query("variant == 'offline'")["references"].max() <= max(8, outside)
     with pytest.raises(PipelineError, match="at least 2 runs"):
-        rmia.rmia_table(member[:1], phi[:1])
+        membership.membership_table(member[:1], phi[:1])
+    with pytest.raises(PipelineError, match="feldman.rmia.offline_a"):
+        membership.membership_table(member, phi, offline_a=1.5)
 
 
 # ---------------------------------------------------------------- the weighted ROC
@@ -210,7 +236,7 @@ def test_weighted_roc_is_the_roc_of_the_repeated_pairs():
     scores[0, 0] = np.nan
     positive = rng.random((5, 12)) < 0.5
     grid = np.array([0.0, 0.05, 0.2, 0.5, 1.0])
-    pairs = rmia._Pairs(scores, positive)
+    pairs = ladder.Pairs(scores, positive)
     defined = ~np.isnan(scores)
     auc, tpr = pairs.summary(grid=grid)
     expected_auc, expected_tpr = brute_force(scores[defined], positive[defined], grid)
@@ -222,26 +248,3 @@ def test_weighted_roc_is_the_roc_of_the_repeated_pairs():
     keep = ~np.isnan(repeated)
     expected_auc, expected_tpr = brute_force(repeated[keep], repeated_positive[keep], grid)
     assert auc == pytest.approx(expected_auc) and np.allclose(tpr, expected_tpr)
-
-
-# ---------------------------------------------------------------- the job
-
-def test_job_on_shard_tables(tmp_path, monkeypatch):
-    member, phi = simulated(t=10, n=50)
-    records = {"train_correct": phi > 0, "test_correct": np.zeros((10, 3), bool),
-               "train_margin": phi, "test_margin": np.zeros((10, 3), np.float32), "train_logit_conf": phi,
-               "train_epoch_correct": np.zeros((10, 50), np.uint8), "train_cum_loss": np.zeros((10, 50))}
-    paths = []
-    for part, rows in enumerate((slice(0, 6), slice(6, 10))):
-        path = tmp_path / f"shard{part}.parquet"
-        pq.write_table(shard_table(np.arange(10)[rows], 0, 0, "mlp", member[rows],
-                                   {key: value[rows] for key, value in records.items()}, 5), path)
-        paths.append(str(path))
-    out = tmp_path / "rmia.parquet"
-    monkeypatch.setattr(sys, "argv", ["rmia", "--shards", *paths, "--targets", "4", "--bootstrap", "5",
-                                      "--out", str(out)])
-    rmia.main()
-    table = pd.read_parquet(out)
-    expected = rmia.rmia_table(member, phi, targets=4, bootstrap=5)
-    pd.testing.assert_frame_equal(table, expected)
-    assert set(table["references"]) <= {1, 2, 4, 8, 9}

@@ -69,10 +69,10 @@ this table against it):
     feldman.mem_threshold                      0.25        pairs need mem_i >= this
     feldman.infl_threshold                     0.15        pairs need infl(i, j) >= this
     feldman.influence_max_p                    1           pairs need p-value <= this (1: all)
-    feldman.rmia.targets                       64          RMIA's target models (rmia.parquet)
+    feldman.rmia.targets                       64          LiRA's and RMIA's target models against k
     feldman.rmia.offline_a                     0.3         offline Pr(x) = ((1 + a) / 2) mean_OUT + (1 - a) / 2
     feldman.rmia.gamma                         1           RMIA's threshold on LR(x) / LR(z)
-    feldman.rmia.bootstrap                     200         resamples of RMIA's intervals
+    feldman.rmia.bootstrap                     200         resamples of the attacks' intervals
     feldman.architectures.*.epochs             10
     feldman.architectures.*.batch_size         128
     feldman.architectures.*.lr                 0.1
@@ -85,10 +85,10 @@ this table against it):
 Modules: ``train_shard`` (shard tables: 0/1 correctness, margins, per-epoch training correctness),
 ``estimate`` (mem and high-influence pairs; memorization.parquet also holds the estimators of
 ``estimators`` and ``lira``: mem_margin, LiRA's per-example AUC, learning_speed, see
-docs/feldman-estimators.md), ``lira`` (membership.parquet), ``convergence`` (split-half agreement
+docs/feldman-estimators.md), ``membership`` (membership.parquet: LiRA of ``lira`` and RMIA of ``rmia``,
+against the number of reference models, ``ladder``), ``convergence`` (split-half agreement
 against the number of runs), ``consistency`` (agreement of two architectures), ``figures``;
 ``models`` and ``stacking`` (stacked models, how many fit on a device); ``module_stack`` (kind module
 with torch.func) and ``zoo`` (ready-made factories); ``runs_file`` (kind runs: a .npz of runs
-trained elsewhere as a shard table); ``rmia`` (rmia.parquet: RMIA against the number of reference
-models) and ``export`` (the runs and estimates in other tools' formats, docs/export.md).
+trained elsewhere as a shard table) and ``export`` (the runs and estimates in other tools' formats, docs/export.md).
 """

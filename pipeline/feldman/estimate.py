@@ -35,7 +35,9 @@ memorization.parquet (one row per training example, in dataset order):
     mem_margin         float64  sigma(margin) in minus out (pipeline.feldman.estimators; NaN without margins)
     mem_margin_se      float64  its standard error
     lira               float64  LiRA online, per-example leave-one-model-out AUC (pipeline.feldman.lira)
+    lira_se            float64  its standard error (a bootstrap over the models; lira)
     lira_fixed         float64  the same with the fixed (global) variances, for small t
+    lira_fixed_se      float64  its standard error
     learning_speed     float64  share of epochs in which the models holding i got it right (Jiang et al. 2021)
     learning_speed_se  float64  its standard error over those models
     cum_loss           float64  training loss summed over its steps, mean over the models holding i (Ravikumar et al. 2025)

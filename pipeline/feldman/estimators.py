@@ -261,6 +261,11 @@ class Pieces:
         return lira.per_example(runs.member, runs.lira_statistic)
 
     @_once
+    def lira_error(self) -> dict[str, np.ndarray]:
+        runs = self.load("lira_statistic")
+        return lira.per_example_error(runs.member, runs.lira_statistic)
+
+    @_once
     def learning_speed(self) -> tuple[np.ndarray, np.ndarray]:
         runs = self.load("epoch_correct")
         return learning_speed(runs.member, runs.epoch_correct, runs.epochs)
@@ -282,7 +287,8 @@ def _mem_margin_eb(pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _without_error(value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An estimator without a standard error (lira: see ``pipeline.feldman.lira``)."""
+    """An estimator without a standard error here: lira's (``lira.per_example_error``) costs a LiRA pass per
+    resample, so only memorization.parquet has it (``estimator_columns``), not convergence's halves."""
     return value, np.full(value.shape, np.nan)
 
 
@@ -347,7 +353,8 @@ def estimator_columns(runs: Runs, load: Callable[[str], Runs] | None = None) -> 
                                                              "mem_margin_eb")}
     speed, speed_se = pieces.learning_speed
     return pd.DataFrame({"mem_margin": value["mem_margin"][0], "mem_margin_se": value["mem_margin"][1],
-                         "lira": value["lira"][0], "lira_fixed": value["lira_fixed"][0],
+                         "lira": value["lira"][0], "lira_se": pieces.lira_error["online"],
+                         "lira_fixed": value["lira_fixed"][0], "lira_fixed_se": pieces.lira_error["fixed"],
                          "learning_speed": speed, "learning_speed_se": speed_se,
                          "cum_loss": value["cum_loss"][0], "cum_loss_se": value["cum_loss"][1],
                          "mem_margin_eb": value["mem_margin_eb"][0], "mem_margin_eb_se": value["mem_margin_eb"][1]})

@@ -33,35 +33,24 @@ memory-mapped .npy files of one row per trained model):
                                            NaN where a run kept none
     _completed.npy  (t,)          bool     the run has margins (the regression reads only these rows)
 
-membership_scores.parquet (one row per (run, training example): every run's membership statistics,
-for privacy-auditing tools that set their own thresholds):
-    run           int32    run r (every run is a target in turn)
-    index         int64    dataset index of the training example
-    member        bool     is it in run r's subset (the ground truth)
-    statistic     float32  run r's logit-scaled confidence log(p / (1 - p)) of the true class (the
-                           margin where the runs kept none; ``runs.read_runs``), NaN where not kept
-    lira          float64  LiRA online's log likelihood ratio Lambda[r, i], the other t - 1 runs as
-                           shadows (``lira``; larger: more likely a member), NaN where undefined
-    lira_fixed    float64  the same with the fixed (pooled) variances
-    rmia_online   float64  RMIA's score, every other run a reference model (``rmia``; the share of
-                           population points z it beats), NaN where undefined
-    rmia_offline  float64  the same, offline: the other runs without the example, feldman.rmia.offline_a
-The AUC of ``lira`` over all pairs is membership.parquet's online AUC.
+``membership_scores.parquet``: every run's membership statistics for each training example, for
+privacy-auditing tools that set their own thresholds: the membership job's membership_pairs.parquet
+(``membership``; columns there), copied when the job is given it (``--membership-pairs``, as the rule
+does), formed by the same code otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline import cli, io
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
-from pipeline.feldman import lira, rmia
-from pipeline.feldman.columns import column_blocks
+from pipeline.feldman import membership
 from pipeline.feldman.estimate import influence_blocks
 from pipeline.feldman.estimators import memorization
 from pipeline.feldman.runs import Runs, read_runs
@@ -72,8 +61,7 @@ log = get_logger("feldman.export")
 
 FILES = ("runs.npz", "infl_mem.npz", "datamodels/masks.npy", "datamodels/margins.npy",
          "datamodels/_completed.npy", "membership_scores.parquet")
-SCORE_COLUMNS = {"run": "int32", "index": "int64", "member": "bool", "statistic": "float32", "lira": "float64",
-                 "lira_fixed": "float64", "rmia_online": "float64", "rmia_offline": "float64"}
+SCORE_COLUMNS = membership.PAIR_COLUMNS
 
 
 def list_records(paths: list[Path], column: str, n: int | None = None) -> np.ndarray | None:
@@ -139,29 +127,20 @@ def datamodels_arrays(runs: Runs, test_margin: np.ndarray | None) -> dict[str, n
     return {"masks": runs.member, "margins": margins, "_completed": completed}
 
 
-def membership_scores(runs: Runs, train_index: np.ndarray, offline_a: float, gamma: float) -> pd.DataFrame:
-    """membership_scores.parquet (module docstring): LiRA and RMIA for every (run, training example),
-    every run the target in turn (RMIA: all the other runs its references)."""
-    member, stat = runs.member, runs.lira_statistic
-    t, n = member.shape
-    lira_values = {name: np.full((t, n), np.nan) for name in lira.VARIANTS}
-    if t >= 3:
-        pooled = lira.pooled_variances(member, stat)
-        for cols in column_blocks(t, n):
-            for name, ratio in lira.log_ratios(member[:, cols], stat[:, cols], pooled).items():
-                lira_values[name][:, cols] = ratio
-    rmia_values = {name: np.full((t, n), np.nan) for name in rmia.VARIANTS}
-    if t >= 2:
-        # every model of each group: k // 2 >= t - 1 online, k >= t - 1 offline; the order of the models is moot
-        everyone = {"online": [2 * (t - 1)], "offline": [t - 1]}
-        for result in rmia.attack(member, stat, np.arange(t), everyone, offline_a, gamma, np.random.default_rng(0)):
-            rmia_values[result.variant] = result.scores
-    table = pd.DataFrame({
-        "run": np.repeat(np.arange(t), n), "index": np.tile(np.asarray(train_index, np.int64), t),
-        "member": member.ravel(), "statistic": np.asarray(stat, np.float32).ravel(),
-        "lira": lira_values["online"].ravel(), "lira_fixed": lira_values["fixed"].ravel(),
-        "rmia_online": rmia_values["online"].ravel(), "rmia_offline": rmia_values["offline"].ravel()})
-    return table.astype(SCORE_COLUMNS)
+def copy_pairs(source: Path, runs: Runs, train_index: np.ndarray, out: Path) -> None:
+    """membership_scores.parquet from the membership job's membership_pairs.parquet, once its shape
+    and ground truth are checked against the runs being exported."""
+    columns = io.parquet_columns(source)
+    if columns != list(membership.PAIR_COLUMNS):
+        raise PipelineError(f"{source}: columns {columns}, expected {list(membership.PAIR_COLUMNS)}")
+    check = io.read_parquet(source, ["run", "index", "member"])
+    t, n = runs.member.shape
+    if len(check) != t * n or not (np.array_equal(check["member"].to_numpy(), runs.member.ravel())
+                                   and np.array_equal(check["index"].to_numpy(), np.tile(train_index, t))):
+        raise PipelineError(f"{source}: not the membership statistics of these {t} runs of {n} training examples "
+                            f"(rerun the membership job)")
+    with io.atomic_path(out) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def save_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
@@ -173,7 +152,7 @@ def save_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
 
 def export(shards: list[Path], dataset_dir: Path, out_dir: Path,
            offline_a: float = schema_default("feldman.rmia.offline_a"),
-           gamma: float = schema_default("feldman.rmia.gamma")) -> None:
+           gamma: float = schema_default("feldman.rmia.gamma"), membership_pairs: Path | None = None) -> None:
     runs = read_runs(shards)
     data = Dataset.load(dataset_dir, mmap=True)
     train_index, test_index = data.indices("train"), data.indices("test")
@@ -188,7 +167,11 @@ def export(shards: list[Path], dataset_dir: Path, out_dir: Path,
     save_npz(infl_mem_arrays(runs, train_index, test_index), out_dir / "infl_mem.npz")
     for name, array in datamodels_arrays(runs, records["test_margin"]).items():
         io.write_array(array, out_dir / "datamodels" / f"{name}.npy")
-    io.write_parquet(membership_scores(runs, train_index, offline_a, gamma), out_dir / "membership_scores.parquet")
+    scores = out_dir / "membership_scores.parquet"
+    if membership_pairs is None:
+        membership.write_pairs(runs.member, runs.lira_statistic, train_index, offline_a, gamma, scores)
+    else:
+        copy_pairs(membership_pairs, runs, train_index, scores)
     log.info("%d runs of %d training and %d test examples exported to %s", *runs.member.shape,
              runs.test_correct.shape[1], out_dir)
 
@@ -199,9 +182,12 @@ def main() -> None:
     parser.add_argument("--dataset-dir", required=True, type=Path)
     parser.add_argument("--offline-a", type=float, default=schema_default("feldman.rmia.offline_a"))
     parser.add_argument("--gamma", type=float, default=schema_default("feldman.rmia.gamma"))
+    parser.add_argument("--membership-pairs", type=Path,
+                        help="membership_pairs.parquet of these runs, copied as membership_scores.parquet "
+                             "(default: formed here, with --offline-a and --gamma)")
     parser.add_argument("--out-dir", required=True, type=Path)
     a = parser.parse_args()
-    export(a.shards, a.dataset_dir, a.out_dir, a.offline_a, a.gamma)
+    export(a.shards, a.dataset_dir, a.out_dir, a.offline_a, a.gamma, a.membership_pairs)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Figures of the Feldman estimates: mem histogram, most/least memorized images, high-influence pairs
-(each selected train image beside the test images it influences most) and consistency curves.
+(each selected train image beside the test images it influences most), consistency curves, and the
+membership attacks' ROC curves on log-log axes (membership.parquet: LiRA and RMIA at a few numbers of
+reference models k, so the low-FPR region where the attacks differ is visible).
 
 The high-influence figure draws only the selected pairs that beat chance (pipeline.feldman.chance:
 the smallest p-values, up to where noise alone would explain ``--fdr`` of them), each test image
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 
@@ -119,6 +122,58 @@ def consistency_curves(table: pd.DataFrame):
     return fig
 
 
+MEMBERSHIP_PANELS = (("lira", "online"), ("lira", "fixed"), ("rmia", "online"), ("rmia", "offline"))
+ROC_FLOOR = 1e-5  # the log axes' lower end (FPR_GRID's smallest positive value); TPR 0 is drawn there
+
+
+def shown_references(ks: list[int], most: int = 4) -> list[int]:
+    """At most ``most`` of the ladder's k, evenly spread over it, always the smallest and the largest."""
+    ks = sorted(ks)
+    if len(ks) <= most:
+        return ks
+    return [ks[i] for i in sorted({round(j * (len(ks) - 1) / (most - 1)) for j in range(most)})]
+
+
+def membership_roc(table: pd.DataFrame, title: str):
+    """One panel per attack and variant: TPR against FPR on log-log axes for a few k of the ladder (and
+    LiRA's curve with every model a target and all the others its shadows, dashed), each labelled with
+    its AUC, its 95 % interval and its TPR at 0.1 % FPR; the diagonal is chance."""
+    fig, axes = plotting.new_figure(2, 2, (9, 7.5))
+    grid = np.array([ROC_FLOOR, 1.0])
+    for ax, (attack, variant) in zip(axes.ravel(), MEMBERSHIP_PANELS):
+        part = table[(table["attack"] == attack) & (table["variant"] == variant)]
+        ladder = part[part["design"] == "ladder"]
+        ax.plot(grid, grid, color="0.6", ls=":", lw=1, label="chance")
+        ks = shown_references(ladder["references"].unique().tolist())
+        colors = matplotlib.colormaps["viridis"](np.linspace(0.1, 0.85, max(len(ks), 1)))
+        for color, k in zip(colors, ks):
+            curve = ladder[ladder["references"] == k]
+            first = curve.iloc[0]
+            ax.plot(curve["fpr"].clip(lower=ROC_FLOOR), curve["tpr"].clip(lower=ROC_FLOOR), color=color, lw=1.3,
+                    label=f"k = {k}: AUC {first['auc']:.3f} [{first['auc_low']:.3f}, {first['auc_high']:.3f}], "
+                          f"TPR@0.1% {first['tpr_at_fpr_0_1pct']:.3f}")
+        for _, curve in part[part["design"] == "all"].groupby("references"):
+            first = curve.iloc[0]
+            ax.plot(curve["fpr"].clip(lower=ROC_FLOOR), curve["tpr"].clip(lower=ROC_FLOOR), color="k", ls="--",
+                    lw=1, label=f"all {int(first['targets'])} targets, k = {int(first['references'])}: "
+                                f"AUC {first['auc']:.3f}, TPR@0.1% {first['tpr_at_fpr_0_1pct']:.3f}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(ROC_FLOOR, 1)
+        ax.set_ylim(ROC_FLOOR, 1.05)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        targets = f", {int(ladder['targets'].iloc[0])} targets" if len(ladder) else ""
+        ax.set_title(f"{'LiRA' if attack == 'lira' else 'RMIA'} {variant}{targets}", fontsize=9)
+        if len(part):
+            ax.legend(fontsize=6, loc="lower right")
+        else:
+            ax.text(0.5, 0.5, "not defined for these runs", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(f"{title}: membership inference against the number of reference models k", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Figures of the Feldman-Zhang estimates.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +193,10 @@ def main() -> None:
     cons = commands.add_parser("consistency")
     cons.add_argument("--tables", required=True, nargs="+", type=Path)
     cons.add_argument("--out", required=True, type=Path)
+    roc = commands.add_parser("membership")
+    roc.add_argument("--membership", required=True, type=Path, help="membership.parquet")
+    roc.add_argument("--title", default="")
+    roc.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
     if a.command == "estimates":
         mem, pairs = io.read_parquet(a.memorization), io.read_parquet(a.pairs)
@@ -151,6 +210,10 @@ def main() -> None:
                          (influence_grid(pairs, images, chance), a.out_influence)]:
             io.save_figure(fig, out, dpi=110)
             plotting.close(fig)
+    elif a.command == "membership":
+        fig = membership_roc(io.read_parquet(a.membership), a.title)
+        io.save_figure(fig, a.out, dpi=110)
+        plotting.close(fig)
     else:
         fig = consistency_curves(pd.concat([io.read_parquet(p) for p in a.tables], ignore_index=True))
         io.save_figure(fig, a.out, dpi=110)

@@ -167,11 +167,15 @@ rule feldman_consistency_figure:
         "python -m pipeline.job pipeline.feldman.figures consistency --tables {input} --out {output} 2> {log}"
 
 
+# LiRA and RMIA (pipeline.feldman.membership): every model a target with all the others its shadows,
+# and sampled targets against the number of reference models; the per-pair statistics beside them
 rule feldman_membership:
     input:
+        data=dataset_input,
         shards=feldman_shard_files("arch"),
     output:
-        f"{paths.FELDMAN_ARCH}/membership.parquet",
+        table=f"{paths.FELDMAN_ARCH}/membership.parquet",
+        pairs=paths.FELDMAN_MEMBERSHIP_PAIRS,
     log:
         f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/membership.log",
     benchmark:
@@ -179,25 +183,8 @@ rule feldman_membership:
     conda:
         "../../envs/data.yaml"
     params:
-        code=code_version("pipeline.feldman.lira"),
-    shell:
-        "python -m pipeline.job pipeline.feldman.lira --shards {input.shards} --out {output} 2> {log}"
-
-
-# RMIA (pipeline.feldman.rmia) against the number of reference models, every model a target in turn
-rule feldman_rmia:
-    input:
-        shards=feldman_shard_files("arch"),
-    output:
-        f"{paths.FELDMAN_ARCH}/rmia.parquet",
-    log:
-        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/rmia.log",
-    benchmark:
-        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/rmia.tsv"
-    conda:
-        "../../envs/data.yaml"
-    params:
-        code=code_version("pipeline.feldman.rmia"),
+        code=code_version("pipeline.feldman.membership"),
+        dataset_dir=input_folder("data"),
         references=" ".join(str(k) for k in config["feldman"]["rmia"]["references"]),
         targets=config["feldman"]["rmia"]["targets"],
         offline_a=config["feldman"]["rmia"]["offline_a"],
@@ -205,9 +192,32 @@ rule feldman_rmia:
         bootstrap=config["feldman"]["rmia"]["bootstrap"],
         seed=feldman_split_seed,
     shell:
-        "python -m pipeline.job pipeline.feldman.rmia --shards {input.shards} --references {params.references} "
-        "--targets {params.targets} --offline-a {params.offline_a} --gamma {params.gamma} "
-        "--bootstrap {params.bootstrap} --seed {params.seed} --out {output} 2> {log}"
+        "python -m pipeline.job pipeline.feldman.membership --shards {input.shards} "
+        "--dataset-dir {params.dataset_dir} --references {params.references} --targets {params.targets} "
+        "--offline-a {params.offline_a} --gamma {params.gamma} --bootstrap {params.bootstrap} "
+        "--seed {params.seed} --out {output.table} --out-pairs {output.pairs} 2> {log}"
+
+
+rule feldman_membership_figure:
+    input:
+        f"{paths.FELDMAN_ARCH}/membership.parquet",
+    output:
+        report_figure(
+            "feldman",
+            f"{paths.FELDMAN_ARCH}/figures/membership_roc.png",
+            labels={"architecture": "{arch}", "figure": "membership ROC"},
+        ),
+    log:
+        f"{paths.LOGS}/feldman/{{dataset}}/{{arch}}/membership_figure.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/membership_figure.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.feldman.figures"),
+    shell:
+        "python -m pipeline.job pipeline.feldman.figures membership --membership {input} "
+        "--title {wildcards.dataset}/{wildcards.arch} --out {output} 2> {log}"
 
 
 # The runs and estimates in other tools' formats (pipeline.feldman.export; docs/export.md); not in the
@@ -216,6 +226,7 @@ rule feldman_export:
     input:
         data=dataset_input,
         shards=feldman_shard_files("arch"),
+        pairs=paths.FELDMAN_MEMBERSHIP_PAIRS,
     output:
         runs=f"{paths.FELDMAN_ARCH}/export/runs.npz",
         infl_mem=f"{paths.FELDMAN_ARCH}/export/infl_mem.npz",
@@ -233,11 +244,9 @@ rule feldman_export:
         code=code_version("pipeline.feldman.export"),
         dataset_dir=input_folder("data"),
         out_dir=subpath(output.runs, parent=True),
-        offline_a=config["feldman"]["rmia"]["offline_a"],
-        gamma=config["feldman"]["rmia"]["gamma"],
     shell:
         "python -m pipeline.job pipeline.feldman.export --shards {input.shards} --dataset-dir {params.dataset_dir} "
-        "--offline-a {params.offline_a} --gamma {params.gamma} --out-dir {params.out_dir} 2> {log}"
+        "--membership-pairs {input.pairs} --out-dir {params.out_dir} 2> {log}"
 
 
 rule feldman_convergence:
