@@ -14,7 +14,8 @@ The picture shows, from the tables ``pipeline.inspect --example`` finds (the sam
   images it is (a diffusion job's neighbors.parquet with the sample's distance ratio, MR-GAN's
   nn_distances.parquet, a sample set's neighbors.parquet; MR-GAN's test points too), and its nearest
   validation image and VAE sample (K-fold rho.parquet). Generated samples come from the job's own
-  samples.npy (a sample set's images.npy); a strip whose array is missing is left out, saying so.
+  samples.npy (a sample set's images.npy, with each sample's ratio d1 / d2 from the set's
+  replicates.parquet); a strip whose array is missing is left out, saying so.
 
 The figure is written atomically (pipeline.io.save_figure), in the format its suffix names.
 """
@@ -175,10 +176,18 @@ def strips_of(path: Path, rows: pd.DataFrame, example: int, data: Dataset) -> tu
         if len(part) and images is None:
             missing(path.parent / "images.npy")
         elif len(part):
-            strip = Strip(f"samples {found[1]['sample_set']}: the samples nearest to it (distance per space)")
+            ratio = {}
+            if (path.parent / "replicates.parquet").is_file():
+                replicates = io.read_parquet(path.parent / "replicates.parquet", ["sample", "ratio", "replicate"])
+                ratio = {sample: f"  ratio {r:.2f}{' *' if replicate else ''}"
+                         for sample, r, replicate in zip(replicates["sample"], replicates["ratio"],
+                                                         replicates["replicate"])}
+            strip = Strip(f"samples {found[1]['sample_set']}: the samples nearest to it (distance per space; ratio "
+                          f"d1 / d2 in pixels, * a replicate)")
             for _, row in part.iterrows():
-                strip.add(images[int(row["sample"])], f"sample {int(row['sample'])}\n{row['space']} "
-                          f"d {row['distance']:.3g}")
+                sample = int(row["sample"])
+                strip.add(images[sample], f"sample {sample}\n{row['space']} d {row['distance']:.3g}"
+                          f"{ratio.get(sample, '')}")
             strips.append(strip)
         return strips, notes
     found = paths.locate(f"{paths.KFOLD_VAE}/rho.parquet", posix)

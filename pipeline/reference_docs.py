@@ -263,8 +263,13 @@ class Figure:
     caption: str
 
 
+# The report's items other than a figure figures/NAME.png: caption file's stem -> the file it captions.
+REPORT_PAGES = {"atlas_gallery": "gallery.html"}
+
+
 def find_figures(report: Path = REPORT) -> list[Figure]:
-    """The report's figures: workflow/report/METHOD_NAME.rst captions figures/NAME.png of METHOD."""
+    """The report's figures: workflow/report/METHOD_NAME.rst captions figures/NAME.png of METHOD (or the
+    page REPORT_PAGES names)."""
     figures = []
     for path in sorted(report.glob("*.rst")):
         group = next((g for g in sorted(GROUPS, key=len, reverse=True) if path.stem.startswith(g + "_")), None)
@@ -273,7 +278,8 @@ def find_figures(report: Path = REPORT) -> list[Figure]:
         lines = path.read_text(encoding="utf-8").splitlines()
         lines = lines[:next((k for k, line in enumerate(lines) if line.startswith("Config:")), len(lines))]
         caption = re.sub(r"\{\{\s*snakemake\.wildcards\.(\w+)\s*\}\}", r"{\1}", " ".join(lines))
-        figures.append(Figure(group, f"{path.stem[len(group) + 1:]}.png", _markdown(caption)))
+        name = REPORT_PAGES.get(path.stem, f"{path.stem[len(group) + 1:]}.png")
+        figures.append(Figure(group, name, _markdown(caption)))
     return figures
 
 
@@ -316,7 +322,8 @@ def outputs_md(tables: list[Table], figures: list[Figure], table_paths: dict | N
            "numbers the config gives; folders: `pipeline/paths.py`). Each table's schema lives in "
            "the docstring of the module that writes it, named under its heading; this page gathers them, by "
            "method. Figures are PNG, in the `figures/` folder of their method's results and in the HTML report "
-           "(`snakemake --report`), captioned by `workflow/report/<method>_<name>.rst`.", ""]
+           "(`snakemake --report`), captioned by `workflow/report/<method>_<name>.rst`; the atlas's gallery is "
+           "an HTML page beside its tables, in the report too.", ""]
     groups = _group_order({t.group for t in tables} | {f.group for f in figures})
     for group in groups:
         out += [f"## {GROUPS.get(group, group)}", ""]

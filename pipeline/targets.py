@@ -285,6 +285,39 @@ def atlas_input_files(config: dict, name: str) -> list[str]:
     return sorted({path for _, _, files in atlas_sources(config, name) for path in files})
 
 
+def gallery_sources(config: dict, name: str) -> list[tuple[str, str | None, list[str], list[str]]]:
+    """(option, label, the paths passed, the files read beside them) of every table the gallery of data set
+    ``name`` shows (pipeline.atlas.gallery): each Feldman architecture's pairs, chance table, memorization and
+    runs, and each generative model's neighbour table with its samples."""
+    sources = []
+    if name in config["feldman"]["datasets"]:
+        for arch in config["feldman"]["architectures"]:
+            base = paths.FELDMAN_ARCH.format(dataset=name, arch=arch)
+            tables = [f"{base}/{table}" for table in ("influence_pairs.parquet", "influence_chance.parquet",
+                                                      "memorization.parquet")]
+            sources.append(("--influence", arch, tables + feldman_shard_files(config, name, arch), []))
+    if name in config["kfold_vae"]["datasets"]:
+        base = paths.KFOLD_VAE.format(dataset=name, seed=config["kfold_vae"]["seed"])
+        sources.append(("--neighbours", None, [f"{base}/rho.parquet"], [f"{base}/full/samples.npy"]))
+    for _, replicates, subset in atlas_diffusion_jobs(config, name):
+        job = replicates.rsplit("/", 1)[0]
+        sources.append(("--neighbours", None, [f"{job}/neighbors.parquet"], [replicates, subset, f"{job}/samples.npy"]))
+    if name in config["mrgan"]["datasets"]:
+        for table in mrgan_job_files(config, name, "nn_distances.parquet"):
+            sources.append(("--neighbours", None, [table], [table.rsplit("/", 1)[0] + "/samples.npy"]))
+    for sample_set, spec in config["samples"].items():
+        if spec["dataset"] == name:
+            base = paths.SAMPLES.format(sample_set=sample_set)
+            sources.append(("--neighbours", None, [f"{base}/neighbors.parquet"],
+                            [f"{base}/replicates.parquet", f"{base}/images.npy"]))
+    return sources
+
+
+def gallery_input_files(config: dict, name: str) -> list[str]:
+    """Every table and array the gallery of ``name`` reads, but the atlas and the data set's files."""
+    return sorted({path for _, _, passed, beside in gallery_sources(config, name) for path in passed + beside})
+
+
 def atlas_datasets(config: dict) -> list[str]:
     """Every data set on which at least one per-example method runs, in config order: those with an atlas."""
     names = list(config["feldman"]["datasets"]) + list(config["kfold_vae"]["datasets"])
@@ -306,7 +339,7 @@ def atlas_planted_datasets(config: dict) -> list[str]:
 
 def atlas_targets(config: dict) -> list[str]:
     files = ["atlas.parquet", "pairs.parquet", "flagged.parquet", "figures/correlations.png", "figures/scatter.png",
-             "figures/flagged.png"]
+             "figures/flagged.png", "gallery.html"]
     targets = [f"{paths.ATLAS.format(dataset=name)}/{path}" for name in atlas_datasets(config) for path in files]
     return targets + [f"{paths.ATLAS.format(dataset=name)}/{path}" for name in atlas_planted_datasets(config)
                       for path in ["planted.parquet", "figures/planted.png"]]

@@ -1,5 +1,6 @@
-"""`snakemake --report` of the default run (.test/default.yaml): one HTML file embedding every figure the run made,
-each with a caption naming its config, grouped by method (category) and data set (subcategory).
+"""`snakemake --report` of the default run (.test/default.yaml): one HTML file embedding every figure the run made
+and each atlas's gallery page, each with a caption naming its config, grouped by method (category) and data set
+(subcategory).
 The expectations come from the config the run used (``default_config``), not from copies of its values."""
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ def report(default_run):
     return {"results": embedded_object(html, "results"), "categories": embedded_object(html, "categories")}
 
 
-def test_every_figure_of_the_run_is_embedded(default_run, report):
+def test_every_figure_of_the_run_is_embedded(default_run, default_config, report):
     figures = sorted(str(p.relative_to(default_run)) for p in (default_run / paths.RESULTS).rglob("*.png"))
-    assert figures
-    assert sorted(report["results"]) == figures  # every figure, and only figures
-    for path in figures:
+    galleries = [f"{paths.ATLAS.format(dataset=name)}/gallery.html" for name in atlas_datasets(default_config)]
+    assert figures and all((default_run / page).is_file() for page in galleries)
+    assert sorted(report["results"]) == sorted(figures + galleries)  # every figure and gallery page, and only those
+    for path in figures + galleries:
         uri = report["results"][path]["data_uri"]
-        assert uri.startswith("data:image/png;")
+        assert uri.startswith("data:image/png;" if path.endswith(".png") else "data:text/html;")
         assert base64.b64decode(uri.split("base64,", 1)[1]) == (default_run / path).read_bytes(), path
 
 

@@ -1,5 +1,5 @@
 # The memorization atlas: per data set, every method's per-training-example results joined
-# into one table -> rank correlations, top-set overlap and flagged examples -> figures; on data
+# into one table -> rank correlations, top-set overlap and flagged examples -> figures and a gallery page; on data
 # sets with planted canaries, how well each score detects them.
 # Science lives in pipeline/atlas/; nothing is recomputed from the models.
 
@@ -79,6 +79,32 @@ rule atlas_figures:
         "--top-fraction {params.top} --per-row {params.per_row} "
         "--out-correlations {output.correlations} --out-scatter {output.scatter} "
         "--out-flagged {output.flagged} 2> {log}"
+
+
+rule atlas_gallery:
+    input:
+        data=dataset_input,
+        atlas=f"{paths.ATLAS}/atlas.parquet",
+        tables=gallery_input_files,
+    output:
+        report_figure("atlas", f"{paths.ATLAS}/gallery.html"),
+    log:
+        f"{paths.LOGS}/atlas/{{dataset}}/gallery.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/atlas/{{dataset}}/gallery.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code_version("pipeline.atlas.gallery"),
+        dataset_dir=input_folder("data"),
+        top=config["atlas"]["gallery_examples"],
+        sources=gallery_args,
+        config_files=gallery_config_files(),
+        overrides=gallery_config_overrides(),
+    shell:
+        "python -m pipeline.job pipeline.atlas.gallery --atlas {input.atlas} --dataset-dir {params.dataset_dir} "
+        "--dataset {wildcards.dataset} --top {params.top} {params.sources} "
+        "--config-files {params.config_files} --config-overrides {params.overrides:q} --out {output} 2> {log}"
 
 
 rule atlas_planted:
