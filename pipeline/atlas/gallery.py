@@ -296,15 +296,21 @@ class FeldmanTables:
         return cls(arch, Path(pairs), Path(chance), Path(memorization), [Path(s) for s in shards])
 
 
-def beyond_chance_pairs(tables: FeldmanTables):
-    """(the pairs beyond chance, smallest p-value first, then largest infl; what beyond_chance found)."""
-    pairs = io.read_parquet(tables.pairs)
-    mem = io.read_parquet(tables.memorization, ["mem"])["mem"].to_numpy()
-    runs = read_runs(tables.shards, scores=False)
-    chance = beyond_chance(pairs, runs.member, runs.test_correct, mem, io.read_parquet(tables.chance))
+def pairs_beyond_chance(pairs: pd.DataFrame, member, test_correct, mem, chance_table: pd.DataFrame):
+    """(the rows of ``pairs`` beyond chance, smallest p-value first, then largest infl; what beyond_chance found),
+    from the runs (``member``, ``test_correct``) the pairs were estimated from."""
+    chance = beyond_chance(pairs, member, test_correct, mem, chance_table)
     kept = pairs[chance.mask].sort_values(["p_value", "infl", "train_index", "test_index"],
                                           ascending=[True, False, True, True], kind="stable")
     return kept, chance
+
+
+def beyond_chance_pairs(tables: FeldmanTables):
+    """``pairs_beyond_chance`` of one architecture's tables."""
+    runs = read_runs(tables.shards, scores=False)
+    return pairs_beyond_chance(io.read_parquet(tables.pairs), runs.member, runs.test_correct,
+                               io.read_parquet(tables.memorization, ["mem"])["mem"].to_numpy(),
+                               io.read_parquet(tables.chance))
 
 
 def feldman_html(arch: str, source: str, kept: pd.DataFrame, chance, data: Dataset, top: int) -> list[str]:
