@@ -10,8 +10,9 @@ shard tables of two architectures on the same subsets (written by ``shard_table`
 signal: atypical and planted examples are got right mostly by the models trained on them, a test
 copy by the models trained on its flipped original), and K-fold VAE tables (M, rho, log p(x)). Then
 runs each job as its rule does, ``python -m pipeline.job <module> ...`` in a fresh process, the
-job server off: feldman estimate (memorization, influence pairs and their chance), membership,
-convergence, consistency and figures; the atlas join of both architectures and the K-fold scores
+job server off: feldman estimate (memorization, influence pairs and their chance), membership (LiRA
+and RMIA, against the number of reference models, and the per-pair table), convergence, consistency and
+figures; the atlas join of both architectures and the K-fold scores
 (12 scores, 66 pairs: the paper config's MNIST atlas), its analysis (1,000 bootstraps) and figures,
 how well its scores find the canaries (atlas planted, 1,000 bootstraps) and that figure; the
 claims. Each job's wall and CPU seconds and peak RSS (``os.wait4``) are printed beside its goal.
@@ -178,8 +179,9 @@ def feldman_jobs(root: Path, data: Path, shards: dict[str, list[Path]], figures:
         "--shards", *paths, "--dataset-dir", data, "--out-mem", out / arch / "memorization.parquet",
         "--out-pairs", out / arch / "influence_pairs.parquet", "--out-chance", out / arch / "influence_chance.parquet"])
         for arch, paths in shards.items()}
-    jobs["feldman membership"] = ("pipeline.feldman.lira", ["--shards", *shards[first], "--out",
-                                                            out / first / "membership.parquet"])
+    jobs["feldman membership"] = ("pipeline.feldman.membership", [
+        "--shards", *shards[first], "--dataset-dir", data, "--out", out / first / "membership.parquet",
+        "--out-pairs", out / first / "membership_pairs.parquet"])
     jobs["feldman convergence"] = ("pipeline.feldman.convergence", [
         "--shards", *shards[first], "--title", "synthetic", "--out", out / first / "convergence.parquet",
         "--out-figure", out / first / "convergence.png"])
@@ -194,6 +196,9 @@ def feldman_jobs(root: Path, data: Path, shards: dict[str, list[Path]], figures:
             "--shards", *shards[first], "--dataset-dir", data, "--title", "synthetic",
             "--out-histogram", out / "hist.png", "--out-extremes", out / "extremes.png",
             "--out-influence", out / "influence.png"])
+        jobs["feldman membership figure"] = ("pipeline.feldman.figures", [
+            "membership", "--membership", out / first / "membership.parquet", "--title", "synthetic",
+            "--out", out / "membership_roc.png"])
     return jobs
 
 

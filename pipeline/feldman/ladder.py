@@ -62,22 +62,26 @@ def draw_targets(t: int, targets: int, rng: np.random.Generator) -> tuple[np.nda
     return chosen, [rng.permutation(np.delete(np.arange(t), target)) for target in chosen]
 
 
+def group_rows(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``group`` (m, b) its count, and every column's group rows in order, column after column."""
+    _, rows = np.nonzero(group.T)
+    return group.sum(0), rows
+
+
 class FirstOfGroup:
     """The first min(k, available) rows of ``group`` (m, b) in each column, rows in order, for each k of
     ``ks``: ``used`` (len(ks), b) counts them, ``sums(values)`` sums ``values`` over them (prefix sums
     in row order: a sum of the same rows is the same float whichever k asks for it)."""
 
-    def __init__(self, group: np.ndarray, ks):
+    def __init__(self, group: np.ndarray, ks, rows: tuple[np.ndarray, np.ndarray] | None = None):
         self.group = group
-        columns = group.shape[1]
-        counts = group.sum(0)
+        counts, ordered = rows if rows is not None else group_rows(group)
         self.used = np.minimum(np.asarray(ks, dtype=np.int64)[:, None], counts[None, :])
-        cols, rows = np.nonzero(group.T)  # by column, then row: each column's group rows in order
         start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         # the row of each column's used-th group row (0 where none is used: never read)
         position = np.where(self.used > 0, start[None, :] + self.used - 1, 0)
-        self.last = rows[position] if len(rows) else np.zeros_like(position)
-        self.columns = np.arange(columns)
+        self.last = ordered[position] if len(ordered) else np.zeros_like(position)
+        self.columns = np.arange(group.shape[1])
         self.some = self.used > 0
         self._prefix = {}
 
@@ -86,11 +90,7 @@ class FirstOfGroup:
         names ``values`` so that their prefix sums are formed once."""
         if key not in self._prefix:
             self._prefix[key] = np.cumsum(np.where(self.group, values, 0.0), axis=0)
-        prefix = self._prefix[key]
-        out = np.full(self.used.shape, np.nan)
-        for j in range(len(out)):
-            out[j, self.some[j]] = prefix[self.last[j], self.columns][self.some[j]]
-        return out
+        return np.where(self.some, self._prefix[key][self.last, self.columns[None, :]], np.nan)
 
     def means(self, values: np.ndarray, key: str) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -180,14 +180,15 @@ class ReferenceBlock:
         inside = np.asarray(member[others, cols], dtype=bool)
         self.groups = {"in": inside & defined, "out": ~inside & defined}
         self.target_phi = np.asarray(stat[target, cols], dtype=np.float64)
-        self._first = {}
+        self._first, self._rows = {}, {}
 
     def first(self, group: str, ks) -> FirstOfGroup:
         key = (group, tuple(int(k) for k in ks))
         if key not in self._first:
-            # the prefix sums of a group are shared by every list of k
+            # a group's rows and prefix sums are shared by every list of k
             shared = next((f for (g, _), f in self._first.items() if g == group), None)
-            self._first[key] = FirstOfGroup(self.groups[group], ks)
+            rows = self._rows.setdefault(group, group_rows(self.groups[group]))
+            self._first[key] = FirstOfGroup(self.groups[group], ks, rows)
             if shared is not None:
                 self._first[key]._prefix = shared._prefix
         return self._first[key]

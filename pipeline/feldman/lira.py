@@ -63,7 +63,7 @@ log = get_logger("feldman.lira")
 
 VARIANTS = ("online", "fixed")
 VAR_FLOOR = 1e-12  # a group of identical phi: a variance of 0 would make the ratio infinite
-SE_RESAMPLES = 20  # bootstrap resamples of the models for the per-example standard error
+SE_RESAMPLES = 10  # bootstrap resamples of the models for the per-example standard error
 SE_SEED = 0  # their seed: the same runs give the same errors
 # membership_table's columns (membership.parquet's rows of design 'all' hold them and more)
 MEMBERSHIP_COLUMNS = {"variant": "string", "fpr": "float64", "tpr": "float64", "auc": "float64",
@@ -379,8 +379,9 @@ def weighted_column_auc(scores: np.ndarray, positive: np.ndarray, weight: np.nda
     flags = np.ascontiguousarray(positive.T)
     order = np.argsort(keyed, axis=1)
     ordered = np.take_along_axis(keyed, order, axis=1)
-    w_pos = np.take_along_axis(np.where(flags, w, 0.0), order, axis=1)
-    w_neg = np.take_along_axis(np.where(flags, 0.0, w), order, axis=1)
+    w = np.take_along_axis(w, order, axis=1)
+    positive_sorted = np.take_along_axis(flags, order, axis=1)
+    w_pos, w_neg = np.where(positive_sorted, w, 0.0), np.where(positive_sorted, 0.0, w)
     cum_neg = np.cumsum(w_neg, axis=1)
     below = cum_neg - w_neg  # negatives' weight strictly before each position
     equal = w_neg
