@@ -12,10 +12,10 @@ copy by the models trained on its flipped original), and K-fold VAE tables (M, r
 runs each job as its rule does, ``python -m pipeline.job <module> ...`` in a fresh process, the
 job server off: feldman estimate (memorization, influence pairs and their chance), membership (LiRA
 and RMIA, against the number of reference models, and the per-pair table), convergence, consistency and
-figures; the atlas join of both architectures and the K-fold scores
-(12 scores, 66 pairs: the paper config's MNIST atlas), its analysis (1,000 bootstraps) and figures,
-how well its scores find the canaries (atlas planted, 1,000 bootstraps) and that figure; the
-claims. Each job's wall and CPU seconds and peak RSS (``os.wait4``) are printed beside its goal.
+figures; the atlas join of both architectures (with which of their influence pairs beat chance) and
+the K-fold scores (12 scores, 66 pairs: the paper config's MNIST atlas), its analysis (1,000
+bootstraps) and figures, how well its scores find the canaries (atlas planted, 1,000 bootstraps) and
+that figure; the claims. Each job's wall and CPU seconds and peak RSS (``os.wait4``) are printed beside its goal.
 
 With ``--memory-runs`` (0: skipped; ``--runs 0`` skips the timed runs) the jobs that read the shard
 tables run again at that t, for their peak memory: shards of one architecture written as one file
@@ -207,6 +207,7 @@ def atlas_jobs(root: Path, data: Path, shards: dict[str, list[Path]], kfold: dic
     tables) and the K-fold tables: join, analysis, figures, and the canaries' detection (the data set is
     planted)."""
     out, atlas = root / "atlas", root / "atlas" / "atlas.parquet"
+    feldman = root / "feldman"
     return {
         "atlas join": ("pipeline.atlas.join", [
             "--dataset-dir", data, *[x for arch in shards for x in
@@ -216,7 +217,6 @@ def atlas_jobs(root: Path, data: Path, shards: dict[str, list[Path]], kfold: dic
                feldman / arch / "influence_chance.parquet", *paths)],
             "--kfold-scores", kfold["kfold_scores"], "--rho", kfold["rho"], "--logpx-full", kfold["logpx"],
             "--out", atlas]),
-    feldman = root / "feldman"
         "atlas analysis": ("pipeline.atlas.analysis", [
             "--atlas", atlas, "--out-pairs", out / "pairs.parquet", "--out-flagged", out / "flagged.parquet"]),
         "atlas figures": ("pipeline.atlas.figures", [

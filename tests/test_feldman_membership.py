@@ -151,6 +151,22 @@ def test_table_rows_schema_and_growth_with_references():
     pd.testing.assert_frame_equal(membership.membership_table(member, phi, targets=12, bootstrap=20), table)
 
 
+def test_the_attacks_against_k_run_on_a_sample_of_the_examples_beyond_the_cap():
+    member, phi = simulated(t=12, n=400)
+    whole = membership.membership_table(member, phi, targets=6, bootstrap=5, examples=400)
+    assert whole.equals(membership.membership_table(member, phi, targets=6, bootstrap=5, examples=10 ** 6))
+    capped = membership.membership_table(member, phi, targets=6, bootstrap=5, examples=150)
+    cols = membership.ladder_examples(400, 150, 0)
+    assert len(cols) == 150 and (np.diff(cols) > 0).all()
+    # design 'all' keeps every example; the ladder is the same job on the drawn columns
+    pd.testing.assert_frame_equal(capped.query("design == 'all'"), whole.query("design == 'all'"))
+    sampled = membership.membership_table(member[:, cols], phi[:, cols], targets=6, bootstrap=5)
+    pd.testing.assert_frame_equal(capped.query("design == 'ladder'").reset_index(drop=True),
+                                  sampled.query("design == 'ladder'").reset_index(drop=True))
+    ladder_pairs = capped.query("design == 'ladder'")[["n_member_pairs", "n_nonmember_pairs"]].iloc[0].sum()
+    assert 0.9 * 6 * 150 <= ladder_pairs <= 6 * 150  # 6 targets x 150 examples (a few pairs without a score)
+
+
 # ---------------------------------------------------------------- membership_pairs.parquet
 
 def test_pair_table_holds_every_runs_statistics(monkeypatch):

@@ -10,7 +10,8 @@ membership.parquet (one row per attack, variant, design, k and point of its ROC 
                                       and without x) or 'offline' (without x only, the linear correction a)
     design                   string   'all': every model the target, all the other t - 1 its shadows
                                       (LiRA's rows as before the ladder; no intervals); 'ladder': the
-                                      sampled targets with their first k reference models (``ladder``)
+                                      sampled targets with their first k reference models (``ladder``),
+                                      on at most feldman.rmia.examples training examples
     references               int64    k (design 'all': t - 1); online attacks take k // 2 of each group
     references_used          float64  mean over the pairs of the reference models averaged (fewer than
                                       k where a group has fewer models; design 'all': t - 1)
@@ -157,14 +158,25 @@ def _log(attack: str, variant: str, k: int, used: float, targets: int, row: dict
              row["auc_high"], row["tpr_at_fpr_0_1pct"], row["tpr_at_fpr_1pct"])
 
 
+def ladder_examples(n: int, examples: int, seed: int) -> slice | np.ndarray:
+    """The columns the attacks against k run on: every one when n <= ``examples`` (the tables of such
+    runs do not depend on the cap), else ``examples`` of them drawn at random, in order."""
+    if n <= examples:
+        return slice(None)
+    return np.sort(np.random.default_rng([seed, n]).choice(n, examples, replace=False))
+
+
 def membership_table(member: np.ndarray, stat: np.ndarray,
                      references: list[int] | None = schema_default("feldman.rmia.references"),
                      targets: int = schema_default("feldman.rmia.targets"),
                      offline_a: float = schema_default("feldman.rmia.offline_a"),
                      gamma: float = schema_default("feldman.rmia.gamma"),
                      bootstrap: int = schema_default("feldman.rmia.bootstrap"),
-                     seed: int = schema_default("feldman.seed")) -> pd.DataFrame:
-    """membership.parquet (module docstring) from the (t, n) membership and statistic matrices."""
+                     seed: int = schema_default("feldman.seed"),
+                     examples: int = schema_default("feldman.rmia.examples")) -> pd.DataFrame:
+    """membership.parquet (module docstring) from the (t, n) membership and statistic matrices. The
+    attacks against k run on at most ``examples`` training examples drawn once (``ladder_examples``):
+    their cost, targets x n per curve and resample, would otherwise grow with the data set."""
     member = np.asarray(member, dtype=bool)
     if member.shape[0] < 2:
         raise PipelineError(f"membership inference needs at least 2 runs (a target and a reference model); "
@@ -172,7 +184,9 @@ def membership_table(member: np.ndarray, stat: np.ndarray,
     if not 0 <= offline_a <= 1 or gamma <= 0:
         raise PipelineError(f"RMIA: feldman.rmia.offline_a must lie in [0, 1] and feldman.rmia.gamma be positive "
                             f"(got {offline_a}, {gamma})")
-    parts = [all_rows(member, stat), ladder_rows(member, stat, references, targets, offline_a, gamma, bootstrap, seed)]
+    cols = ladder_examples(member.shape[1], examples, seed)
+    parts = [all_rows(member, stat),
+             ladder_rows(member[:, cols], stat[:, cols], references, targets, offline_a, gamma, bootstrap, seed)]
     table = pd.concat([part for part in parts if len(part)], ignore_index=True)
     return table.reindex(columns=list(COLUMNS)).astype(COLUMNS)
 
@@ -226,6 +240,8 @@ def main() -> None:
     parser.add_argument("--offline-a", type=float, default=schema_default("feldman.rmia.offline_a"))
     parser.add_argument("--gamma", type=float, default=schema_default("feldman.rmia.gamma"))
     parser.add_argument("--bootstrap", type=int, default=schema_default("feldman.rmia.bootstrap"))
+    parser.add_argument("--examples", type=int, default=schema_default("feldman.rmia.examples"),
+                        help="training examples the attacks against k run on (drawn at random when more)")
     parser.add_argument("--seed", type=int, default=schema_default("feldman.seed"),
                         help="seeds the draw of the targets, their reference models and the bootstrap")
     parser.add_argument("--out", required=True, type=Path, help="membership.parquet")
@@ -240,7 +256,7 @@ def main() -> None:
         raise PipelineError(f"{a.shards[0]}...: the runs hold {runs.member.shape[1]} training examples, the data "
                             f"set {a.dataset_dir} {len(train_index)}")
     io.write_parquet(membership_table(runs.member, runs.lira_statistic, a.references, a.targets, a.offline_a,
-                                      a.gamma, a.bootstrap, a.seed), a.out)
+                                      a.gamma, a.bootstrap, a.seed, a.examples), a.out)
     write_pairs(runs.member, runs.lira_statistic, train_index, a.offline_a, a.gamma, a.out_pairs)
 
 

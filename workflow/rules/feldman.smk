@@ -190,12 +190,14 @@ rule feldman_membership:
         offline_a=config["feldman"]["rmia"]["offline_a"],
         gamma=config["feldman"]["rmia"]["gamma"],
         bootstrap=config["feldman"]["rmia"]["bootstrap"],
+        examples=config["feldman"]["rmia"]["examples"],
         seed=feldman_split_seed,
     shell:
         "python -m pipeline.job pipeline.feldman.membership --shards {input.shards} "
         "--dataset-dir {params.dataset_dir} --references {params.references} --targets {params.targets} "
         "--offline-a {params.offline_a} --gamma {params.gamma} --bootstrap {params.bootstrap} "
-        "--seed {params.seed} --out {output.table} --out-pairs {output.pairs} 2> {log}"
+        "--examples {params.examples} --seed {params.seed} --out {output.table} --out-pairs {output.pairs} "
+        "2> {log}"
 
 
 rule feldman_membership_figure:
