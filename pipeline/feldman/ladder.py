@@ -18,6 +18,8 @@ Weights are whole counts, so the weighted sums are exact whatever their order.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 FPR_GRID = np.concatenate([[0.0], np.logspace(-5, 0, 101)])
@@ -148,13 +150,15 @@ def roc_rows(scores: np.ndarray, positive: np.ndarray, bootstrap: int, rng: np.r
     grid = np.r_[FPR_GRID, list(POINTS.values())]
     auc, tpr = pairs.summary(grid=grid)
     values = {"auc": auc, **{f"tpr_at_fpr_{name}": tpr[len(FPR_GRID) + j] for j, name in enumerate(POINTS)}}
-    draws = np.full((bootstrap, len(SUMMARIES)), np.nan)
     n_rows, n_cols = pairs.shape
-    for b in range(bootstrap):
-        row_weight = rng.multinomial(n_rows, np.full(n_rows, 1 / n_rows)).astype(np.float64)
-        col_weight = rng.multinomial(n_cols, np.full(n_cols, 1 / n_cols)).astype(np.float64)
-        b_auc, b_tpr = pairs.summary(row_weight, col_weight, np.array(list(POINTS.values())))
-        draws[b] = [b_auc, *b_tpr]
+    weights = [(rng.multinomial(n_rows, np.full(n_rows, 1 / n_rows)).astype(np.float64),
+                rng.multinomial(n_cols, np.full(n_cols, 1 / n_cols)).astype(np.float64)) for _ in range(bootstrap)]
+    points = np.array(list(POINTS.values()))
+    # the resamples drawn in order above, their summaries two at a time (numpy's passes over the pairs
+    # release the GIL): the same numbers in half the time on two cores
+    with ThreadPoolExecutor(2) as pool:
+        summaries = list(pool.map(lambda weight: pairs.summary(*weight, points), weights))
+    draws = np.array([[b_auc, *b_tpr] for b_auc, b_tpr in summaries]).reshape(bootstrap, len(SUMMARIES))
     row = {"fpr": FPR_GRID, "tpr": tpr[:len(FPR_GRID)]}
     for j, name in enumerate(SUMMARIES):
         row[name] = values[name]

@@ -60,6 +60,7 @@ The AUC of ``lira`` over all pairs is membership.parquet's online AUC of design 
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -211,8 +212,10 @@ def pair_batches(member: np.ndarray, stat: np.ndarray, train_index: np.ndarray, 
                 values["lira"][:, cols], values["lira_fixed"][:, cols] = ratios["online"], ratios["fixed"]
         if totals is not None:
             for variant, ratio in rmia.all_reference_ratios(member, stat, rows, offline_a, totals).items():
-                for j, run in enumerate(range(rows.start, rows.stop)):
-                    values[f"rmia_{variant}"][j] = rmia.pairwise_scores(ratio[j], ~member[run], gamma)
+                # run by run, two at a time (the sort and search of each release the GIL)
+                with ThreadPoolExecutor(2) as pool:
+                    values[f"rmia_{variant}"][:] = list(pool.map(
+                        lambda j: rmia.pairwise_scores(ratio[j], ~member[rows.start + j], gamma), range(count)))
         yield pd.DataFrame({
             "run": np.repeat(np.arange(rows.start, rows.stop), n), "index": np.tile(np.asarray(train_index), count),
             "member": member[rows].ravel(), "statistic": np.asarray(stat[rows], np.float32).ravel(),
