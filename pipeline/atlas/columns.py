@@ -113,8 +113,8 @@ COLUMNS = [
            "trained on the example from the others by their confidence on it", "membership",
            "membership easier to tell", alternative=True),
     Column(r"feldman_lira_fixed_(?P<arch>.+)", "float64", "feldman",
-           "the same with fixed (global) variances (lira_fixed)", "membership", "membership easier to tell",
-           alternative=True),
+           "LiRA online with fixed (global) variances, architecture {arch}: the same AUC (lira_fixed)", "membership",
+           "membership easier to tell", alternative=True),
     Column(r"feldman_slowness_(?P<arch>.+)", "float64", "feldman",
            "1 - learning_speed of architecture {arch} (Jiang et al. 2021): share of epochs in which the models "
            "trained on the example got it wrong", "difficulty to learn", "wrong in more epochs", alternative=True),
