@@ -281,6 +281,14 @@ def atlas_sources(config: dict, name: str) -> list[tuple[str, str | None, list[s
     return sources
 
 
+def source_options(sources: list[tuple], files: list[str], inputs: list[str]) -> str:
+    """The command-line options of ``sources`` ((option, label, paths, ...) each), every path replaced by
+    the job's input at its place in ``files`` (so a Snakemake module's prefix carries over)."""
+    actual = dict(zip(files, inputs))
+    return " ".join(" ".join([option, *([label] if label else []), *(actual[path] for path in passed)])
+                    for option, label, passed, *_ in sources)
+
+
 def atlas_input_files(config: dict, name: str) -> list[str]:
     return sorted({path for _, _, files in atlas_sources(config, name) for path in files})
 

@@ -7,11 +7,11 @@ def atlas_input_files(wildcards):
 
 
 def atlas_join_args(wildcards, input):
-    """The join's options, each path taken from the job's inputs (so a module prefix carries over)."""
-    actual = dict(zip(atlas_input_files(wildcards), input.tables))
-    return " ".join(
-        " ".join([option, *([label] if label else []), *(actual[p] for p in files)])
-        for option, label, files in targets.atlas_sources(config, wildcards.dataset)
+    """The join's table options, each path taken from the job's inputs."""
+    return targets.source_options(
+        targets.atlas_sources(config, wildcards.dataset),
+        atlas_input_files(wildcards),
+        input.tables,
     )
 
 
@@ -20,13 +20,11 @@ def gallery_input_files(wildcards):
 
 
 def gallery_args(wildcards, input):
-    """The gallery's table options, each path taken from the job's inputs (so a module prefix carries over)."""
-    actual = dict(zip(gallery_input_files(wildcards), input.tables))
-    return " ".join(
-        " ".join([option, *([label] if label else []), *(actual[p] for p in passed)])
-        for option, label, passed, _ in targets.gallery_sources(
-            config, wildcards.dataset
-        )
+    """The gallery's table options, each path taken from the job's inputs."""
+    return targets.source_options(
+        targets.gallery_sources(config, wildcards.dataset),
+        gallery_input_files(wildcards),
+        input.tables,
     )
 
 
