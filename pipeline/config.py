@@ -125,8 +125,8 @@ def validate_config(config: dict, schema: str | Path = SCHEMA) -> dict:
 
 
 # The devices the jobs run on (pipeline/devices.py resolve_device). How many GPUs there are and
-# whether torch was built with CUDA are known only where the jobs run (a cluster node, a conda
-# environment of a rule), so those the jobs check.
+# whether torch was built with CUDA are known only where the jobs run: a local run asks before its
+# first job (the Snakefile's onstart), a cluster's jobs ask on their nodes.
 DEVICES = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 

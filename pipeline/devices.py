@@ -41,28 +41,36 @@ def resolve_device(name: str, tf32: bool = schema_default("tf32")) -> torch.devi
     (10-bit mantissa inputs, float32 accumulation): several times faster on Ampere and later GPUs,
     with relative errors near 1e-3 instead of 1e-6. It has no effect on the CPU.
     """
-    if name == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            device = torch.device(name)
-        except RuntimeError as err:
-            raise PipelineError(f"config key 'device': '{name}' is not a torch device ({err})") from err
-        if device.type not in ("cpu", "cuda"):  # mps, xpu, meta...: the jobs run on neither
-            raise PipelineError(f"config key 'device': '{name}': the jobs run on auto, cpu, cuda or cuda:<k>")
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise PipelineError(f"config key 'device': '{name}': CUDA is not available here; use 'auto' or 'cpu'")
-        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-            count = torch.cuda.device_count()
-            raise PipelineError(f"config key 'device': '{name}': this machine has {count} GPU"
-                                f"{'' if count == 1 else 's'} (cuda:0 to cuda:{count - 1})")
+    device = device_here(name)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
     return device
 
 
-@contextmanager
+def device_here(name: str) -> torch.device:
+    """The device config key ``device`` names on this machine, or a one-line error where it has none.
+
+    Separate from resolve_device so that a local run can ask at start-up, before any job, whether
+    the GPU it names is here (Snakefile); a cluster's jobs ask on their own nodes.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise PipelineError(f"config key 'device': '{name}' is not a torch device ({err})") from err
+    if device.type not in ("cpu", "cuda"):  # mps, xpu, meta...: the jobs run on neither
+        raise PipelineError(f"config key 'device': '{name}': the jobs run on auto, cpu, cuda or cuda:<k>")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PipelineError(f"config key 'device': '{name}': CUDA is not available here; use 'auto' or 'cpu'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise PipelineError(f"config key 'device': '{name}': this machine has {count} GPU"
+                            f"{'' if count == 1 else 's'} (cuda:0 to cuda:{count - 1})")
+    return device
+
+
 def full_float32():
     """float32 matrix products and convolutions at full precision inside, whatever ``tf32`` says.
 

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 import yaml
 from PIL import Image
@@ -532,6 +533,19 @@ def test_a_dry_run_stops_at_start_up_with_one_line(tmp_path, changes, line):
     lines = [text for text in result.stderr.splitlines() if text.strip()]
     assert result.returncode != 0 and len(lines) == 1 and lines[0].startswith(line), result.stderr
     assert "Building DAG" not in result.stdout
+
+
+@pytest.mark.skipif(torch.cuda.device_count() >= 8, reason="this machine has a GPU cuda:7")
+def test_a_local_run_stops_before_its_first_job_on_a_gpu_this_machine_lacks(tmp_path):
+    config = {"datasets": {"digits": {"kind": "digits"}}, "device": "cuda:7"}
+    assert dry_run(tmp_path, config).returncode == 0  # the executor is not chosen yet: a cluster's nodes may have it
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "1",
+                             "--configfile", str(tmp_path / "config.yaml")],
+                            capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
+    lines = [text for text in result.stderr.splitlines() if text.startswith("error:")]
+    assert result.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: config key 'device': 'cuda:7'")
+    assert not (tmp_path / "results").exists()  # no job ran
 
 
 def test_an_image_folder_with_a_dangling_lock_file_plans(tmp_path, two_classes):
