@@ -85,6 +85,27 @@ def matmul_seconds(shapes, dtype: torch.dtype, device: torch.device, repeats: in
     return min(timed(products, device)[0] for _ in range(repeats)) / 10
 
 
+def master_weight_seconds(params, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
+    """Fastest time of what a training step must do besides its products when the weights are
+    float32 masters with momentum, as the issue of mixed precision requires: the fused SGD update
+    (read weights, momentum and gradient, write weights and momentum) and, for bf16, one bfloat16
+    copy of the weights for the products. Memory passes, so bandwidth bounds them, not FLOPs."""
+    params = [p.detach().clone().requires_grad_(True) for p in params]
+    for p in params:
+        p.grad = torch.rand_like(p)
+    opt = torch.optim.SGD(params, lr=1e-9, momentum=0.9, fused=True)
+
+    def passes():
+        for _ in range(10):
+            opt.step()
+            if dtype != torch.float32:
+                for p in params:
+                    p.detach().to(dtype)
+
+    timed(passes, device)
+    return min(timed(passes, device)[0] for _ in range(repeats)) / 10
+
+
 def time_shares(train) -> dict[str, float]:
     """Where one shard's CPU time goes, from torch's profiler: matrix products, dtype casts (bf16
     autocast's copies of weights and gradients), the optimizer's update, everything else."""
@@ -178,12 +199,18 @@ def main() -> None:
         print(f"{label:<30} {best['float32']:>10.3f} {best['bf16']:>10.3f} {best['float32'] / best['bf16']:>12.2f}x",
               flush=True)
         if flops is not None:
+            params = list(models.build(full_spec({"kind": "mlp", "hidden": MLP_SIZES[1:-1]}), list(range(SHARD)), 0,
+                                       (28, 28, 1), 10, device=device).parameters())
             for prec, dtype in PRECISIONS.items():
-                ceiling = step_flops / matmul_seconds(shapes, dtype, device, a.repeats)
-                achieved = flops / best[prec]
+                product_s = matmul_seconds(shapes, dtype, device, a.repeats)
+                ceiling, achieved = step_flops / product_s, flops / best[prec]
+                # the most a step can reach with float32 master weights: its products plus the update's passes
+                bound = step_flops / (product_s + master_weight_seconds(params, dtype, device, a.repeats))
                 shares = time_shares(setup(dtype)) if device.type == "cpu" else {}
                 print(f"    {prec}: shard {achieved / 1e9:.0f} GFLOP/s in its products, plain bmm of the same shapes "
-                      f"{ceiling / 1e9:.0f} GFLOP/s: shard / matmul {achieved / ceiling:.2f}"
+                      f"{ceiling / 1e9:.0f} GFLOP/s: shard / matmul {achieved / ceiling:.2f}; products plus the "
+                      f"float32 master weights' update {bound / 1e9:.0f} GFLOP/s (matmul x {bound / ceiling:.2f}): "
+                      f"shard / that bound {achieved / bound:.2f}"
                       + ("; CPU time " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()) if shares else ""),
                       flush=True)
 
