@@ -71,6 +71,7 @@ def device_here(name: str) -> torch.device:
     return device
 
 
+@contextmanager
 def full_float32():
     """float32 matrix products and convolutions at full precision inside, whatever ``tf32`` says.
 
