@@ -38,17 +38,17 @@ JOB_SERVER = []
 
 
 onstart:
-    # Jobs run on this machine, so whether it has the GPU config key device names is known before
-    # the first of them. Only now: Snakemake picks the executor after reading this file, so a dry
-    # run cannot tell a local run from a cluster's, whose nodes each job checks for itself.
-    if workflow.local_exec and not workflow.remote_exec and config["device"].startswith("cuda"):
-        from pipeline.devices import device_here
-
-        try:
-            device_here(config["device"])
-        except PipelineError as err:
-            sys.exit(f"error: {err}")
     if workflow.local_exec and not workflow.remote_exec:
+        # The jobs run on this machine, so whether it has the GPU config key device names is known
+        # before the first of them. Only now: Snakemake picks the executor after reading this file,
+        # so a dry run cannot tell a local run from a cluster's, whose jobs check on their nodes.
+        if config["device"].startswith("cuda"):
+            from pipeline.devices import device_here
+
+            try:
+                device_here(config["device"])
+            except PipelineError as err:
+                sys.exit(f"error: {err}")
         JOB_SERVER.append(jobserver.start(f"{paths.LOGS}/jobserver.log", REPO_ROOT))
 
 
