@@ -182,7 +182,7 @@ def test_every_prepared_config_is_named_where_the_prepared_configs_are_listed():
     prepared = sorted(path.name for path in (REPO / "workflow" / "configs").glob("*.yaml"))
     for doc in ("README.md", "docs/running.md"):
         text = (REPO / doc).read_text(encoding="utf-8")
-        named = sorted(set(re.findall(r"`(?:workflow/configs/)?([a-z_]+\.yaml)`", text)) - {"config.yaml", "my.yaml"})
+        named = sorted(set(re.findall(r"`(?:workflow/configs/)?([a-z0-9_]+\.yaml)`", text)) - {"config.yaml", "my.yaml"})
         assert named == prepared, f"{doc} names {named}, workflow/configs/ holds {prepared}"
 
 
