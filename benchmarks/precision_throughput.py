@@ -81,8 +81,13 @@ def matmul_seconds(shapes, dtype: torch.dtype, device: torch.device, repeats: in
             for a, b in pairs:
                 torch.bmm(a, b)
 
-    timed(products, device)
-    return min(timed(products, device)[0] for _ in range(repeats)) / 10
+    return fastest_of_ten(products, device, repeats)
+
+
+def fastest_of_ten(work, device: torch.device, repeats: int) -> float:
+    """Seconds of one of the ten rounds ``work`` runs, fastest of ``repeats`` calls after a warm-up."""
+    timed(work, device)
+    return min(timed(work, device)[0] for _ in range(repeats)) / 10
 
 
 def master_weight_seconds(params, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
@@ -102,8 +107,7 @@ def master_weight_seconds(params, dtype: torch.dtype, device: torch.device, repe
                 for p in params:
                     p.detach().to(dtype)
 
-    timed(passes, device)
-    return min(timed(passes, device)[0] for _ in range(repeats)) / 10
+    return fastest_of_ten(passes, device, repeats)
 
 
 def time_shares(train) -> dict[str, float]:
