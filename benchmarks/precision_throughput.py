@@ -2,7 +2,7 @@
 ``precision`` buys on this machine.
 
     python benchmarks/precision_throughput.py [--kinds mlp,cnn,module,vae,gan,ddpm] [--repeats 5] [--threads 2]
-                                              [--device cpu] [--quick]
+                                              [--device cpu] [--quick] [--hand-step]
 
 Each kind runs its workflow trainer (the same function the job calls) on random images of the
 size it is used at: the Feldman shard (``train_shard.train_stacked``: 16 stacked MLPs 784-512-256-10
@@ -16,7 +16,16 @@ and the ratio float32 / bf16 time is printed. On a GPU the baseline is TF32 (con
 For the Feldman MLP it also prints the FLOP/s of the shard's matrix products (the products of one
 training step, times its steps, over the whole shard's time) against plain batched products of
 the same shapes in the same dtype, timed in the same run: the share of the matmul limit it reaches;
-and, on the CPU, where the shard's time goes (torch's profiler: products, casts, optimizer, other).
+and, on the CPU, where the shard's time goes (torch's profiler: products, casts, optimizer, other)
+and the rate of the shard's products alone (their kernels' time in the profiler) against the plain ones.
+
+``--hand-step`` also times the one loss of the bf16 step that float32 master weights do not force:
+autocast casts each weight gradient back to float32 before the optimizer reads it. A hand-written
+step keeps bfloat16 copies of the weights as the leaves autograd differentiates, so the gradients
+stay bfloat16, and updates the float32 masters and momentum from them itself (then refreshes the
+copies). Two updates are timed against autocast with the fused SGD, on the same batches: the
+momentum as ``mul_`` then ``add_`` (bit-identical to the fused SGD) and as one ``torch.add`` with
+``alpha`` (one pass fewer over the momentum, but a fused multiply-add, so other last bits).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import platform
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from pipeline.devices import native_bf16, resolve_device
 from pipeline.feldman import models, module_stack
@@ -110,9 +120,23 @@ def master_weight_seconds(params, dtype: torch.dtype, device: torch.device, repe
     return fastest_of_ten(passes, device, repeats)
 
 
-def time_shares(train) -> dict[str, float]:
+def update_bandwidth(params, dtype: torch.dtype, step_flops: int, product_s: float, passes_s: float) -> str:
+    """The memory traffic behind the bound: the bytes per parameter the timed passes move and at what
+    rate, against the rate 0.9 of the plain products would need from the least any update with
+    float32 master weights and momentum moves (read weights, momentum, gradient; write weights,
+    momentum: 20 bytes per parameter, a bfloat16 gradient and copy in the same pass included)."""
+    n = sum(p.numel() for p in params)
+    moved = 20 + (6 if dtype != torch.float32 else 0)  # fused SGD, and for bf16 the copy (read 4, write 2)
+    needed = 20 * n / (product_s * (1 / 0.9 - 1))
+    return (f"{step_flops / n:.0f} product FLOPs per parameter; the update's passes move {moved} bytes per "
+            f"parameter at {moved * n / passes_s / 1e9:.0f} GB/s; 0.9 of plain products would need at least "
+            f"20 bytes per parameter at {needed / 1e9:.0f} GB/s")
+
+
+def time_shares(train) -> tuple[dict[str, float], float]:
     """Where one shard's CPU time goes, from torch's profiler: matrix products, dtype casts (bf16
-    autocast's copies of weights and gradients), the optimizer's update, everything else."""
+    autocast's copies of weights and gradients), the optimizer's update, everything else; and the
+    seconds of the products themselves (their kernels' own time, to set against plain products)."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -124,7 +148,85 @@ def time_shares(train) -> dict[str, float]:
         group = next((g for g, names in groups.items() if event.key in names), "other")
         totals[group] += event.self_cpu_time_total
     whole = sum(totals.values())
-    return {group: value / whole for group, value in totals.items()}
+    return {group: value / whole for group, value in totals.items()}, totals["matrix products"] / 1e6
+
+
+def stacked_mlp_steps(n: int, device: torch.device, steps: int):
+    """Setup of ``steps`` bf16 training steps of the Feldman MLP shard (SHARD models, batch 128, random
+    batches of n 28x28 images, SGD with momentum 0.9), by ``step``: 'autocast' (the trainer's step:
+    float32 weights, bf16 autocast, fused SGD), 'hand, mul+add' or 'hand, add alpha' (bfloat16 weight
+    copies as the leaves; the float32 masters and momentum updated from bfloat16 gradients, module
+    docstring). The setup's call returns the float32 weights after the last step."""
+    x, y = as_tensor(images(n, 28), device), torch.from_numpy(np.random.default_rng(1).integers(0, 10, n)).to(device)
+    gen = torch.Generator().manual_seed(2)
+    batches = [torch.randint(0, n, (SHARD, 128), generator=gen).to(device) for _ in range(steps)]
+    spec, lr, momentum = full_spec({"kind": "mlp", "hidden": MLP_SIZES[1:-1]}), 0.01, 0.9
+
+    def loss_of(logits, idx):
+        return F.cross_entropy(logits.float().flatten(0, 1), y[idx].flatten(), reduction="none").sum() / idx.shape[1]
+
+    def setup(step: str):
+        model = models.build(spec, list(range(SHARD)), 0, (28, 28, 1), 10, device=device)
+        if step == "autocast":
+            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, fused=True)
+
+            def train():
+                for idx in batches:
+                    with torch.autocast(device.type, dtype=torch.bfloat16):
+                        logits = model(x[idx])
+                    opt.zero_grad(set_to_none=True)
+                    loss_of(logits, idx).backward()
+                    opt.step()
+                return [p.detach() for p in model.parameters()]
+            return train
+        masters = [p.detach() for p in model.parameters()]
+        copies = [m.to(torch.bfloat16).requires_grad_(True) for m in masters]
+        buffers: list = [None] * len(masters)
+        weights, biases = copies[:len(model.weights)], copies[len(model.weights):]
+
+        def update(i: int, grad: torch.Tensor) -> None:
+            if buffers[i] is None:
+                buffers[i] = grad.float()
+            elif step == "hand, mul+add":
+                buffers[i].mul_(momentum).add_(grad)
+            else:
+                torch.add(grad, buffers[i], alpha=momentum, out=buffers[i])
+            masters[i].add_(buffers[i], alpha=-lr)
+            with torch.no_grad():
+                copies[i].copy_(masters[i])
+
+        def train():
+            for idx in batches:
+                h = x[idx].flatten(start_dim=-3).to(torch.bfloat16)
+                for layer, (w, b) in enumerate(zip(weights, biases)):
+                    h = torch.matmul(h, w) + b
+                    h = F.relu(h) if layer < len(weights) - 1 else h
+                loss_of(h, idx).backward()
+                for i, copy in enumerate(copies):
+                    update(i, copy.grad)
+                    copy.grad = None
+            return masters
+        return train
+
+    return setup
+
+
+def hand_step_report(n: int, steps: int, device: torch.device, repeats: int) -> None:
+    """Print the hand-written bf16 steps' times against autocast's (fastest of ``repeats``, rotating
+    the order) and whether each ends on the same float32 weights."""
+    setup = stacked_mlp_steps(n, device, steps)
+    variants = ("autocast", "hand, mul+add", "hand, add alpha")
+    final = {v: setup(v)() for v in variants}  # warm-up, and the weights each ends on
+    times = {v: [] for v in variants}
+    for repeat in range(repeats):
+        for v in variants[repeat % 3:] + variants[:repeat % 3]:
+            times[v].append(timed(setup(v), device)[0])
+    base = min(times["autocast"])
+    print(f"  bf16 step of the MLP shard ({steps} steps, fastest of {repeats}): autocast {base:.3f} s", flush=True)
+    for v in variants[1:]:
+        same = all(torch.equal(a, b) for a, b in zip(final["autocast"], final[v]))
+        print(f"    {v}: {min(times[v]):.3f} s, autocast / it {base / min(times[v]):.2f}x; float32 weights after "
+              f"the last step {'bit-identical to' if same else 'differ from'} autocast's", flush=True)
 
 
 def vae(n: int, device: torch.device):
@@ -175,6 +277,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="smaller workloads (a smoke test, not a measurement)")
+    parser.add_argument("--hand-step", action="store_true",
+                        help="with kind mlp: also time hand-written bf16 steps without gradient casts")
     a = parser.parse_args()
     torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
@@ -209,14 +313,20 @@ def main() -> None:
                 product_s = matmul_seconds(shapes, dtype, device, a.repeats)
                 ceiling, achieved = step_flops / product_s, flops / best[prec]
                 # the most a step can reach with float32 master weights: its products plus the update's passes
-                bound = step_flops / (product_s + master_weight_seconds(params, dtype, device, a.repeats))
-                shares = time_shares(setup(dtype)) if device.type == "cpu" else {}
+                passes_s = master_weight_seconds(params, dtype, device, a.repeats)
+                bound = step_flops / (product_s + passes_s)
+                shares, own_s = time_shares(setup(dtype)) if device.type == "cpu" else ({}, None)
                 print(f"    {prec}: shard {achieved / 1e9:.0f} GFLOP/s in its products, plain bmm of the same shapes "
                       f"{ceiling / 1e9:.0f} GFLOP/s: shard / matmul {achieved / ceiling:.2f}; products plus the "
                       f"float32 master weights' update {bound / 1e9:.0f} GFLOP/s (matmul x {bound / ceiling:.2f}): "
                       f"shard / that bound {achieved / bound:.2f}"
-                      + ("; CPU time " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()) if shares else ""),
+                      + ("; CPU time " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()) if shares else "")
+                      + (f"; the products' own kernels (profiler) {flops / own_s / 1e9:.0f} GFLOP/s, plain bmm x "
+                         f"{flops / own_s / ceiling:.2f}" if own_s else ""),
                       flush=True)
+                print(f"      {update_bandwidth(params, dtype, step_flops, product_s, passes_s)}", flush=True)
+            if a.hand_step:
+                hand_step_report(n, n_steps, device, a.repeats)
 
 
 if __name__ == "__main__":
