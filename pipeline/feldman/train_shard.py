@@ -55,6 +55,7 @@ from pipeline.splits import read_subset_masks
 
 log = get_logger("feldman.train_shard")
 
+WARMUP_SHARE = 0.15  # schedule warmup_decay: the share of the steps over which the learning rate rises
 SAVE_COST_RATIO = 10  # save after an epoch only when the time since the last save is >= 10x its cost
 # part of the checkpoint's key: a checkpoint written before a record was added lacks it and is not
 # resumed (the shard trains afresh)
@@ -73,10 +74,10 @@ def batch_order(members: np.ndarray, seed: int, run: int, epoch: int, init_seed:
 
 
 def lr_at(spec: dict, step: int, total: int) -> float:
-    """Constant, or 'warmup_decay': linear up over the first 15 % of steps, then linearly down to 0."""
+    """Constant, or 'warmup_decay': linear up over the first WARMUP_SHARE of steps, then linearly down to 0."""
     if spec["schedule"] == "constant":
         return spec["lr"]
-    warm = max(1, int(0.15 * total))
+    warm = max(1, int(WARMUP_SHARE * total))
     frac = step / warm if step < warm else (total - step) / max(1, total - warm)
     return spec["lr"] * max(frac, 0.0)
 

