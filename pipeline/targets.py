@@ -250,6 +250,14 @@ def atlas_diffusion_jobs(config: dict, name: str) -> list[tuple[str, str, str]]:
     return jobs
 
 
+def influence_fdr_option(config: dict, name: str) -> str:
+    """The option that passes config key feldman.influence_fdr to an atlas job of data set ``name`` (which
+    picks the influence pairs beyond chance), or nothing where no Feldman run feeds it: a rule parameter of
+    its own (a parameter computed from a job's inputs is not compared for reruns), so a change reruns the
+    Feldman data sets' atlas jobs and no other."""
+    return f"--influence-fdr {config['feldman']['influence_fdr']:g}" if name in config["feldman"]["datasets"] else ""
+
+
 def atlas_sources(config: dict, name: str) -> list[tuple[str, str | None, list[str]]]:
     """(option, label, paths) of every method table that feeds the atlas of data set ``name``."""
     sources = []

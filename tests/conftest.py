@@ -43,6 +43,19 @@ def run_workflow(workdir: Path, config: dict, *args: str, check: bool = True, **
     return result
 
 
+def scheduled_jobs(dry_run_output: str) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs, rule = set(), None
+    for line in dry_run_output.splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):", line.strip()):
+            rule = m.group(1)
+            if rule == "all":
+                jobs.add(("all", ""))
+        elif rule and (m := re.match(r"wildcards: (.*)", line.strip())):
+            jobs.add((rule, m.group(1)))
+    return jobs
+
+
 def tiny_config(name: str) -> dict:
     """A fresh copy of the tiny config .test/{name}.yaml (each file's header says what it exercises);
     a test that needs a variant changes keys of its copy."""

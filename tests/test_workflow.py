@@ -2,7 +2,6 @@
 
 import copy
 import os
-import re
 import signal
 import subprocess
 import time
@@ -10,26 +9,13 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, SNAKEMAKE, copy_of, run_workflow, tiny_config
+from conftest import REPO, SNAKEMAKE, copy_of, run_workflow, scheduled_jobs, tiny_config
 from pipeline import jobserver, paths
 
 pytestmark = pytest.mark.workflow
 
 # data sets, splits and neighbours only; tests that need a variant change keys of a copy
 TINY = tiny_config("data_splits_neighbors")
-
-
-def scheduled_jobs(dry_run_output: str) -> set[tuple[str, str]]:
-    """(rule, wildcards) of every job a dry run lists."""
-    jobs, rule = set(), None
-    for line in dry_run_output.splitlines():
-        if m := re.match(r"^(?:local)?rule (\w+):", line.strip()):
-            rule = m.group(1)
-            if rule == "all":
-                jobs.add(("all", ""))
-        elif rule and (m := re.match(r"wildcards: (.*)", line.strip())):
-            jobs.add((rule, m.group(1)))
-    return jobs
 
 
 @pytest.fixture(scope="module")

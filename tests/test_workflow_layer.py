@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, RULE_MODULE, SNAKEMAKE, TINY_ALL_METHODS, copy_of, workflow_env
+from conftest import REPO, RULE_MODULE, SNAKEMAKE, TINY_ALL_METHODS, copy_of, scheduled_jobs, workflow_env
 from pipeline import code_deps, paths
 from pipeline.config import coerce_overrides
 
@@ -303,3 +303,18 @@ def test_a_precision_change_reruns_the_training_jobs_and_what_follows_them(tiny_
     assert training <= rules, rules
     assert not rules & {"prepare_dataset", "kfold_assignment", "feldman_subsets", "diffusion_subset", "mrgan_embedder",
                         "mrgan_dataset_features", "mrgan_guideline", "dataset_neighbors"}, rules
+
+
+@pytest.mark.workflow
+def test_an_influence_fdr_change_reruns_what_picks_the_pairs_beyond_chance(tiny_run, tmp_path):
+    """feldman.influence_fdr reaches the influence figure and the atlas of the data set Feldman ran on (its
+    join, and what reads the atlas): not the estimate, and no other data set's atlas."""
+    run = copy_of(tiny_run, tmp_path)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["feldman"]["influence_fdr"] = 0.2
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (dataset,) = config["feldman"]["datasets"]
+    assert scheduled_jobs(snakemake(run, "-n").stdout) == {
+        ("feldman_figures", f"dataset={dataset}, arch={arch}") for arch in config["feldman"]["architectures"]} | {
+        (rule, f"dataset={dataset}") for rule in ("atlas_join", "atlas_analysis", "atlas_figures", "atlas_gallery")} | {
+        ("all", "")}

@@ -119,7 +119,7 @@ COLUMNS = [
            "1 - learning_speed of architecture {arch} (Jiang et al. 2021): share of epochs in which the models "
            "trained on the example got it wrong", "difficulty to learn", "wrong in more epochs", alternative=True),
     # The selected influence pairs (influence_pairs.parquet) whose training example this is, and how many
-    # of them beat chance (pipeline.feldman.chance: the pairs kept by the step-up rule at FDR 5 %, as the
+    # of them beat chance (pipeline.feldman.chance: the pairs kept by the step-up rule at feldman.influence_fdr, as the
     # influence_pairs figure draws them); most selected pairs of a small run are noise
     Column(r"feldman_infl_pairs_(?P<arch>.+)", "int64", "feldman",
            "selected influence pairs (i, j) of architecture {arch} with the example as i, those noise alone "

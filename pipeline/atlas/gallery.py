@@ -40,7 +40,7 @@ from pipeline.atlas.figures import short_name
 from pipeline.atlas.gallery_html import escape, figure, page, table, thumbnail
 from pipeline.data.dataset import Dataset
 from pipeline.errors import PipelineError
-from pipeline.feldman.chance import beyond_chance
+from pipeline.feldman.chance import FDR, beyond_chance
 from pipeline.feldman.figures import chance_heading
 from pipeline.feldman.runs import read_runs
 from pipeline.inspect import example_rows, lookup_table
@@ -296,21 +296,22 @@ class FeldmanTables:
         return cls(arch, Path(pairs), Path(chance), Path(memorization), [Path(s) for s in shards])
 
 
-def pairs_beyond_chance(pairs: pd.DataFrame, member, test_correct, mem, chance_table: pd.DataFrame):
-    """(the rows of ``pairs`` beyond chance, smallest p-value first, then largest infl; what beyond_chance found),
-    from the runs (``member``, ``test_correct``) the pairs were estimated from."""
-    chance = beyond_chance(pairs, member, test_correct, mem, chance_table)
+def pairs_beyond_chance(pairs: pd.DataFrame, member, test_correct, mem, chance_table: pd.DataFrame,
+                        fdr: float = FDR):
+    """(the rows of ``pairs`` beyond chance at ``fdr``, smallest p-value first, then largest infl; what
+    beyond_chance found), from the runs (``member``, ``test_correct``) the pairs were estimated from."""
+    chance = beyond_chance(pairs, member, test_correct, mem, chance_table, fdr)
     kept = pairs[chance.mask].sort_values(["p_value", "infl", "train_index", "test_index"],
                                           ascending=[True, False, True, True], kind="stable")
     return kept, chance
 
 
-def beyond_chance_pairs(tables: FeldmanTables):
+def beyond_chance_pairs(tables: FeldmanTables, fdr: float = FDR):
     """``pairs_beyond_chance`` of one architecture's tables."""
     runs = read_runs(tables.shards, scores=False)
     return pairs_beyond_chance(io.read_parquet(tables.pairs), runs.member, runs.test_correct,
                                io.read_parquet(tables.memorization, ["mem"])["mem"].to_numpy(),
-                               io.read_parquet(tables.chance))
+                               io.read_parquet(tables.chance), fdr)
 
 
 def feldman_html(arch: str, source: str, kept: pd.DataFrame, chance, data: Dataset, top: int) -> list[str]:
@@ -334,7 +335,7 @@ def feldman_html(arch: str, source: str, kept: pd.DataFrame, chance, data: Datas
     return out
 
 
-def feldman_section(architectures: list[FeldmanTables], data: Dataset, top: int) -> list[str]:
+def feldman_section(architectures: list[FeldmanTables], data: Dataset, top: int, fdr: float = FDR) -> list[str]:
     out = ['<h2 id="influence">High-influence pairs that beat chance</h2>',
            '<p class="note">Per Feldman architecture, the selected pairs (training example i, test example j) '
            "whose influence beats chance: the smallest p-values, up to where noise alone would explain a "
@@ -343,7 +344,7 @@ def feldman_section(architectures: list[FeldmanTables], data: Dataset, top: int)
     if not architectures:
         return out + ['<p class="note">No Feldman architecture ran on this data set.</p>']
     for tables in architectures:
-        out += feldman_html(tables.arch, str(tables.pairs), *beyond_chance_pairs(tables), data, top)
+        out += feldman_html(tables.arch, str(tables.pairs), *beyond_chance_pairs(tables, fdr), data, top)
     return out
 
 
@@ -351,8 +352,8 @@ def feldman_section(architectures: list[FeldmanTables], data: Dataset, top: int)
 
 
 def gallery(atlas_path: Path, dataset_dir: Path, dataset: str, top: int, config_files: list[str],
-            overrides: dict, feldman: list[FeldmanTables], neighbours: list[Path]) -> str:
-    """The page's HTML."""
+            overrides: dict, feldman: list[FeldmanTables], neighbours: list[Path], influence_fdr: float = FDR) -> str:
+    """The page's HTML (the influence pairs beyond chance at ``influence_fdr``)."""
     if top < 1:
         raise PipelineError(f"--top {top}: at least 1 (config key atlas.gallery_examples)")
     atlas = io.read_parquet(atlas_path)
@@ -364,7 +365,7 @@ def gallery(atlas_path: Path, dataset_dir: Path, dataset: str, top: int, config_
     body = header_html(dataset, config_files, overrides, sources, top)
     body += top_examples_html(atlas, data, top)
     body += generative_section(neighbours, atlas, data, top)
-    body += feldman_section(feldman, data, top)
+    body += feldman_section(feldman, data, top, influence_fdr)
     return page(f"Memorization gallery: {dataset}", body,
                 {"dataset": dataset, "config-files": " ".join(config_files), "top": str(top)})
 
@@ -380,12 +381,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="the run's command-line config overrides (JSON), to name them")
     parser.add_argument("--influence", nargs="+", action="append", default=[],
                         metavar="ARCH PAIRS CHANCE MEMORIZATION SHARD", help="one Feldman architecture's tables")
+    parser.add_argument("--influence-fdr", type=float, default=FDR,
+                        help="the false discovery rate of the pairs beyond chance (config key feldman.influence_fdr)")
     parser.add_argument("--neighbours", type=Path, action="append", default=[],
                         help="a generative model's neighbour table (samples and other tables read beside it)")
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args(argv)
     text = gallery(a.atlas, a.dataset_dir, a.dataset, a.top, a.config_files, a.config_overrides,
-                   [FeldmanTables.parse(v) for v in a.influence], a.neighbours)
+                   [FeldmanTables.parse(v) for v in a.influence], a.neighbours, a.influence_fdr)
     with io.atomic_path(a.out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     log.info("wrote %s (%d KB)", a.out, len(text) // 1024)

@@ -13,7 +13,7 @@ the influence pairs per architecture.
 
 The influence pairs' columns count, per training example i, its selected pairs (i, j) in
 influence_pairs.parquet and those of them that beat chance (``pipeline.feldman.chance.beyond_chance``
-at ``chance.FDR``, from the shard tables the pairs were estimated from and influence_chance.parquet:
+at config key ``feldman.influence_fdr``, from the shard tables the pairs were estimated from and influence_chance.parquet:
 the pairs the influence_pairs figure draws). Most selected pairs of a run of the default size are
 noise, so the second count is the one to read.
 """
@@ -29,7 +29,7 @@ import pandas as pd
 from pipeline import cli, io
 from pipeline.atlas.columns import describe
 from pipeline.errors import PipelineError
-from pipeline.feldman.chance import beyond_chance
+from pipeline.feldman.chance import FDR, beyond_chance
 from pipeline.feldman.runs import read_runs
 from pipeline.progress import get_logger
 
@@ -87,15 +87,15 @@ def feldman_estimator_columns(table: pd.DataFrame, path, base: pd.DataFrame, arc
 
 
 def influence_columns(pairs: pd.DataFrame, pairs_path, chance: pd.DataFrame, member, test_correct, mem,
-                       base: pd.DataFrame, arch: str) -> pd.DataFrame:
+                       base: pd.DataFrame, arch: str, fdr: float = FDR) -> pd.DataFrame:
     """Per training example: its selected influence pairs (``pairs``, influence_pairs.parquet, as its
     training example i) and those that beat chance (``beyond_chance`` of the runs ``member`` and
     ``test_correct`` the pairs came from, ``mem`` memorization.parquet's column, ``chance``
-    influence_chance.parquet)."""
+    influence_chance.parquet) at false discovery rate ``fdr``)."""
     order = pd.Index(base["index"])
     train = pairs["train_index"].to_numpy(np.int64)
     _check_indices(train, order, pairs_path, "training indices", unique=False)
-    kept = beyond_chance(pairs, member, test_correct, mem, chance).mask
+    kept = beyond_chance(pairs, member, test_correct, mem, chance, fdr).mask
     return pd.DataFrame({
         f"feldman_infl_pairs_{arch}": _count(train, order),
         f"feldman_infl_beyond_chance_{arch}": _count(train[kept], order)})
@@ -166,10 +166,10 @@ def join(base: pd.DataFrame, parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None, diffusion=(), mrgan=(), samples=(),
-          influence=()):
+          influence=(), influence_fdr: float = FDR):
     """Read the tables named by the arguments (paths; see main) and return the atlas. ``influence``:
     (architecture, influence_pairs.parquet, influence_chance.parquet, [shard tables]) of architectures
-    also in ``feldman``."""
+    also in ``feldman``, their pairs beyond chance at ``influence_fdr``."""
     base = training_examples(io.read_parquet(Path(dataset_dir) / "index.parquet", ["index", "label", "split"]))
     parts = []
     memorization = {arch: (path, io.read_parquet(path, ["index", "label", "mem", "se"])) for arch, path in feldman}
@@ -199,7 +199,8 @@ def build(dataset_dir, feldman=(), kfold_scores=None, rho=None, logpx_full=None,
         runs = read_runs([Path(shard) for shard in shards], scores=False)
         mem = memorization[arch][1]["mem"].to_numpy(np.float64)
         pairs.append(influence_columns(io.read_parquet(pairs_path, ["train_index", "p_value"]), pairs_path,
-                                       io.read_parquet(chance_path), runs.member, runs.test_correct, mem, base, arch))
+                                       io.read_parquet(chance_path), runs.member, runs.test_correct, mem, base, arch,
+                                       influence_fdr))
     return join(base, parts + estimators + pairs)
 
 
@@ -217,6 +218,8 @@ def main() -> None:
                         metavar="ARCH PAIRS CHANCE SHARD",
                         help="an architecture's influence_pairs.parquet, influence_chance.parquet and the shard "
                              "tables they were estimated from")
+    parser.add_argument("--influence-fdr", type=float, default=FDR,
+                        help="the false discovery rate of the pairs beyond chance (config key feldman.influence_fdr)")
     parser.add_argument("--out", required=True, type=Path)
     a = parser.parse_args()
     influence = []
@@ -225,7 +228,7 @@ def main() -> None:
             parser.error(f"--feldman-influence {' '.join(values)}: needs ARCH PAIRS CHANCE and at least one SHARD")
         influence.append((values[0], Path(values[1]), Path(values[2]), [Path(v) for v in values[3:]]))
     atlas = build(a.dataset_dir, a.feldman, a.kfold_scores, a.rho, a.logpx_full, a.diffusion, a.mrgan, a.samples,
-                  influence)
+                  influence, a.influence_fdr)
     io.write_parquet(atlas, a.out)
     log.info("wrote %s: %d training examples x %d columns (%s)", a.out, len(atlas), atlas.shape[1],
              ", ".join(atlas.columns[2:]) or "no method columns")

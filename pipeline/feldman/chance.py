@@ -31,9 +31,12 @@ import pandas as pd
 from scipy.stats import hypergeom
 
 from pipeline.errors import PipelineError
+from pipeline.schema import schema_default
 from pipeline.feldman.estimate import candidate_rows, expected_by_chance, null_pvalue, pvalue_count, threshold_count
 
-FDR = 0.05  # share of the pairs kept that noise alone may explain, in expectation
+# the default share of the pairs kept that noise alone may explain, in expectation (config key
+# feldman.influence_fdr, which the jobs that call beyond_chance pass on)
+FDR = schema_default("feldman.influence_fdr")
 RTOL = 1e-9  # p-values equal up to this are one value (the table's and the null's, computed alike)
 
 
@@ -100,7 +103,7 @@ def beyond_chance(pairs: pd.DataFrame, member, test_correct, mem, chance: pd.Dat
     ``mem`` the memorization column of memorization.parquet, ``chance`` influence_chance.parquet (its
     thresholds; its expected_selected must be what the runs give, else the tables are not of these runs)."""
     if not 0 < fdr < 1:
-        raise PipelineError(f"fdr {fdr}: must lie strictly between 0 and 1")
+        raise PipelineError(f"feldman.influence_fdr {fdr}: must lie strictly between 0 and 1")
     row = chance.iloc[0] if isinstance(chance, pd.DataFrame) else chance
     member, test_correct = np.asarray(member, dtype=bool), np.asarray(test_correct, dtype=bool)
     n_runs = len(member)

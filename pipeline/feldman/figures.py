@@ -4,7 +4,7 @@ membership attacks' ROC curves on log-log axes (membership.parquet: LiRA and RMI
 reference models k, so the low-FPR region where the attacks differ is visible).
 
 The high-influence figure draws only the selected pairs that beat chance (pipeline.feldman.chance:
-the smallest p-values, up to where noise alone would explain ``--fdr`` of them), each test image
+the smallest p-values, up to where noise alone would explain ``--influence-fdr`` of them), each test image
 titled with its infl and p-value, and heads the figure with the counts: the pairs beyond chance and
 the noise expected among them, against all the selected pairs and the noise expected among those
 (influence_chance.parquet). Most selected pairs of a run of the default size are noise; how many
@@ -182,8 +182,9 @@ def main() -> None:
     arch.add_argument("--pairs", required=True, type=Path)
     arch.add_argument("--chance", required=True, type=Path, help="influence_chance.parquet of the pairs")
     arch.add_argument("--shards", required=True, nargs="+", type=Path, help="the shard tables the pairs came from")
-    arch.add_argument("--fdr", type=float, default=FDR,
-                      help=f"share of the pairs drawn that noise alone may explain, in expectation (default {FDR})")
+    arch.add_argument("--influence-fdr", type=float, default=FDR,
+                      help=f"share of the pairs drawn that noise alone may explain, in expectation (config key "
+                           f"feldman.influence_fdr, default {FDR})")
     arch.add_argument("--dataset-dir", required=True, type=Path)
     arch.add_argument("--mem-threshold", type=float, default=schema_default("feldman.mem_threshold"))
     arch.add_argument("--title", default="")
@@ -202,7 +203,7 @@ def main() -> None:
         mem, pairs = io.read_parquet(a.memorization), io.read_parquet(a.pairs)
         runs = read_runs(a.shards, scores=False)
         chance = beyond_chance(pairs, runs.member, runs.test_correct, mem["mem"].to_numpy(), io.read_parquet(a.chance),
-                               a.fdr)
+                               a.influence_fdr)
         log.info("%s", chance_heading(chance))
         images = Dataset.load(a.dataset_dir, mmap=True).images
         for fig, out in [(mem_histogram(mem, a.mem_threshold, a.title), a.out_histogram),

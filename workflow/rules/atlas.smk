@@ -23,9 +23,10 @@ rule atlas_join:
         code=code_version("pipeline.atlas.join"),
         dataset_dir=input_folder("data"),
         sources=atlas_join_args,
+        fdr=atlas_influence_fdr,
     shell:
         "python -m pipeline.job pipeline.atlas.join --dataset-dir {params.dataset_dir} {params.sources} "
-        "--out {output} 2> {log}"
+        "{params.fdr} --out {output} 2> {log}"
 
 
 rule atlas_analysis:
@@ -99,11 +100,12 @@ rule atlas_gallery:
         dataset_dir=input_folder("data"),
         top=config["atlas"]["gallery_examples"],
         sources=gallery_args,
+        fdr=atlas_influence_fdr,
         config_files=gallery_config_files(),
         overrides=gallery_config_overrides(),
     shell:
         "python -m pipeline.job pipeline.atlas.gallery --atlas {input.atlas} --dataset-dir {params.dataset_dir} "
-        "--dataset {wildcards.dataset} --top {params.top} {params.sources} "
+        "--dataset {wildcards.dataset} --top {params.top} {params.sources} {params.fdr} "
         "--config-files {params.config_files} --config-overrides {params.overrides:q} --out {output} 2> {log}"
 
 

@@ -15,6 +15,10 @@ def atlas_join_args(wildcards, input):
     )
 
 
+def atlas_influence_fdr(wildcards):
+    return targets.influence_fdr_option(config, wildcards.dataset)
+
+
 def gallery_input_files(wildcards):
     return targets.gallery_input_files(config, wildcards.dataset)
 

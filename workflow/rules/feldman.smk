@@ -142,10 +142,11 @@ rule feldman_figures:
         code=code_version("pipeline.feldman.figures"),
         dataset_dir=input_folder("data"),
         mem_threshold=config["feldman"]["mem_threshold"],
+        fdr=config["feldman"]["influence_fdr"],
     shell:
         "python -m pipeline.job pipeline.feldman.figures estimates --memorization {input.mem} --pairs {input.pairs} "
         "--chance {input.chance} --shards {input.shards} --dataset-dir {params.dataset_dir} "
-        "--mem-threshold {params.mem_threshold} --title {wildcards.dataset}/{wildcards.arch} "
+        "--influence-fdr {params.fdr} --mem-threshold {params.mem_threshold} --title {wildcards.dataset}/{wildcards.arch} "
         "--out-histogram {output.histogram} --out-extremes {output.extremes} --out-influence {output.influence} "
         "2> {log}"
 
