@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+import numpy as np
+import pyarrow as pa
 import pytest
 import tomllib
 import yaml
@@ -105,7 +107,83 @@ def install_facts():
     ]
 
 
-FACTS = [*training_facts(), *data_facts(), *default_facts(), *prepared_facts(), *install_facts()]
+def gpu_facts():
+    from pipeline import checkpoints
+    from pipeline.feldman import stacking, train_shard
+    from pipeline.schema import schema_default
+
+    return [
+        ("docs/gpu.md", f"A shard of {schema_default('feldman.shard_size')} models cannot fill a GPU"),
+        ("docs/gpu.md", f"{percent(stacking.MEMORY_FRACTION)} of the free memory over that footprint"),
+        ("docs/gpu.md", f"at least {train_shard.SAVE_COST_RATIO} times what that save took (before the first, what its "
+                        f"size takes at {checkpoints.FIRST_SAVE_BYTES_PER_SECOND / 1e9:g} GB/s)"),
+        ("docs/gpu.md", f"**TF32** ({'on' if schema_default('tf32') else 'off'} by default)"),
+    ]
+
+
+def shard_bytes(prefix: str) -> float:
+    """Bytes per model and example of the shard table's per-example columns of one split ('train' or 'test';
+    member is the training split's), from the types shard_table writes."""
+    from pipeline.feldman.shard_table import shard_table
+
+    n = 4
+    records = {name: np.zeros((1, n), dtype=bool if name.endswith("correct") and "epoch" not in name else np.float32)
+               for name in ("train_correct", "test_correct", "train_margin", "test_margin", "train_logit_conf",
+                            "train_epoch_correct", "train_cum_loss")}
+    table = shard_table([0], 0, 0, "a", np.ones((1, n), dtype=bool), records, 1)
+    return sum(field.type.value_type.bit_width / 8 for field in table.schema
+               if pa.types.is_list(field.type) and (field.name.startswith(prefix) or prefix == "train_" and
+                                                    field.name == "member"))
+
+
+def estimator_facts():
+    from pipeline.claims import criteria
+    from pipeline.claims.evaluate import CLAIMS
+    from pipeline.feldman import convergence, estimators
+    from pipeline.feldman.columns import BLOCK_BYTES
+    from pipeline.schema import schema_default
+
+    reproduce = prepared("reproduce.yaml")
+    gan_trainings = len(reproduce["mrgan"]["taus"]) * len(reproduce["mrgan"]["seeds"])
+    before_gan = sum(1 for claim in CLAIMS if not claim.id.startswith("B"))
+    train, test = shard_bytes("train_"), shard_bytes("test_")
+    words = {14: "fourteen"}
+    return [
+        ("docs/feldman-estimators.md", f"cum_loss ({estimators.EB_BIN_SIZE} each, {estimators.EB_MIN_BINS} to "
+                                       f"{estimators.EB_MAX_BINS:,} bins)"),
+        ("docs/feldman-estimators.md", f"({convergence.SPLITS} seeded splits, averaged)"),
+        ("docs/feldman-estimators.md", f"predicted this one within {convergence.SPEARMAN_BROWN_TOLERANCE:g} or the "
+                                       f"splits' noise"),
+        ("docs/feldman-estimators.md", f"by the {convergence.TAIL_TARGET:g} rule"),
+        ("docs/feldman-estimators.md", f"({schema_default('feldman.rmia.examples'):,} by default"),
+        ("docs/feldman-estimators.md", f"so do the {words.get(before_gan, before_gan)} claims"),
+        ("docs/feldman-estimators.md", f"one of its {gan_trainings} GAN trainings"),
+        ("docs/feldman-estimators.md", f"which B2 needs for a rise of {criteria.B2_MIN_GAIN:g}"),
+        ("docs/feldman-estimators.md", f"The shard tables hold {train:g} bytes per model and training example and "
+                                       f"{test:g} per model and test example"),
+        ("docs/feldman-estimators.md", f"{4000 * (60000 * train + 10000 * test) / 1e9:.1f} GB for 4,000 models on MNIST"),
+        ("docs/feldman-estimators.md", f"{BLOCK_BYTES // 1024} KB per float64 temporary"),
+        ("pipeline/feldman/shard_table.py", f"example: {train:g} bytes"),
+        ("pipeline/feldman/shard_table.py", f"per model and test example: {test:g} bytes"),
+    ]
+
+
+def slurm_facts():
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    groups = dict(item.split("=") for item in profile["group-components"])
+    assert profile["default-resources"]["mem_mb"] == "attempt * 4000"  # attempt k asks k times attempt 1's
+    sizes = sorted({int(v) for v in groups.values()})
+    return [
+        ("docs/slurm.md", f"and {['no', 'one', 'two', 'three'][profile['retries']]} retries, each asking for more "
+                          f"(attempts 2 and 3 get 2x and 3x memory and runtime)"),
+        ("docs/slurm.md", f"The profile puts them in {['', '', 'two', 'three', 'four', 'five'][len(groups)]} groups ("
+                          + ", ".join(f"`{g}`" for g in groups) + ")"),
+        ("docs/slurm.md", f"`group-components` of them ({' or '.join(map(str, sizes))})"),
+    ]
+
+
+FACTS = [*training_facts(), *data_facts(), *default_facts(), *prepared_facts(), *install_facts(), *gpu_facts(),
+         *estimator_facts(), *slurm_facts()]
 
 
 @pytest.mark.parametrize("doc, phrase", FACTS, ids=[f"{doc}: {phrase[:50]}" for doc, phrase in FACTS])
