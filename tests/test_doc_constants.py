@@ -182,8 +182,41 @@ def slurm_facts():
     ]
 
 
+def scale_facts():
+    from pipeline.config import load_config, split_sizes
+
+    default, convergence = load_config(REPO / "config.yaml"), load_config(REPO / "workflow/configs/convergence.yaml")
+    planted = convergence["datasets"]["digits_planted"]
+    mlp = default["feldman"]["architectures"]["mlp"]
+    paper = prepared("paper.yaml")
+    runs, kfold = paper["splits"]["feldman"]["runs"], paper["splits"]["kfold"]
+    kfold_data = prepared("paper_kfold_vae.yaml")["kfold_vae"]["datasets"]
+    names = {"mnist": "MNIST", "cifar10": "CIFAR-10", "celeba": "CelebA"}
+    assert paper["feldman"]["datasets"] == ["mnist"] and paper["kfold_vae"]["datasets"] == kfold_data
+    k_by_r = f"K = {kfold['folds']} x R = {kfold['repeats']}"
+    return [
+        ("docs/feldman-estimators.md", f"{['no', 'one', 'two'][len(mlp['hidden'])]} hidden layer"
+                                       f"{'s' if len(mlp['hidden']) > 1 else ''} of "
+                                       f"{', '.join(map(str, mlp['hidden']))}, {mlp['epochs']} epochs, "
+                                       f"{'warm-up and decay' if mlp['schedule'] == 'warmup_decay' else 'constant lr'}"),
+        ("docs/feldman-estimators.md", f"`digits_planted` ({split_sizes(convergence, 'digits_planted')['train']:,} "
+                                       f"training digits, {planted['flipped']} flipped labels and {planted['outlier']} "
+                                       f"inverted outliers among them) {convergence['splits']['feldman']['runs']:,} "
+                                       f"times"),
+        ("docs/methods.md", f"the 8x8 digits with planted canaries ({split_sizes(default, 'digits_planted')['train']:,} "
+                            f"training images)"),
+        ("docs/methods.md", f"Paper scale (full MNIST, t = {runs}, an MLP and a CNN)"),
+        ("docs/methods.md", f"Paper scale ({k_by_r} on {', '.join(names[d] for d in kfold_data[:-1])} and "
+                            f"{names[kfold_data[-1]]})"),
+        ("docs/methods.md", f"(t = {runs:,} on MNIST, {k_by_r} VAEs on {', '.join(names[d] for d in kfold_data[:-1])} "
+                            f"and {names[kfold_data[-1]]}"),
+        ("docs/slurm.md", f"Feldman & Zhang on full MNIST with t = {runs}"),
+        ("docs/slurm.md", f"K-fold VAEs with {k_by_r} on {['', 'one', 'two', 'three'][len(kfold_data)]} data sets"),
+    ]
+
+
 FACTS = [*training_facts(), *data_facts(), *default_facts(), *prepared_facts(), *install_facts(), *gpu_facts(),
-         *estimator_facts(), *slurm_facts()]
+         *estimator_facts(), *slurm_facts(), *scale_facts()]
 
 
 @pytest.mark.parametrize("doc, phrase", FACTS, ids=[f"{doc}: {phrase[:50]}" for doc, phrase in FACTS])
