@@ -215,8 +215,28 @@ def scale_facts():
     ]
 
 
+def gpu_suite_facts():
+    """The GPU suite's comparison rule and limits as docs/gpu.md states them, read from the suite's source
+    (a benchmark script, not an importable module)."""
+    source = (REPO / "benchmarks" / "gpu_suite.py").read_text()
+    spread, errors, share, floor = re.search(
+        r"tolerance = max\(([\d.]+) \* float\(a\.std\(\)\), (\d+) \* standard_error, ([\d.]+) \* "
+        r"abs\(float\(a\.mean\(\)\)\), ([\d.e-]+)\)", source).groups()
+    judged = re.search(r"^MIN_JUDGED_VALUES = (\d+)", source, re.M)[1]
+    timeout = re.search(r'"--benchmark-timeout", type=float, default=(\d+)', source)[1]
+    parts = re.search(r"^PARTS = \(([^)]*)\)", source, re.M)[1].replace('"', "").split(", ")
+    return [
+        ("docs/gpu.md", f"max({spread} x the CPU standard deviation, {errors} standard errors of the difference of "
+                        f"the means, {percent(float(share))} of the CPU mean, {float(floor):g})"),
+        ("docs/gpu.md", f"A column of fewer than {judged} values"),
+        ("docs/gpu.md", f"`--benchmark-timeout` ({timeout} s)"),
+        *(("docs/gpu.md", f"{k}. **{part}**:") for k, part in enumerate(parts, 1)),
+    ]
+
+
 FACTS = [*training_facts(), *data_facts(), *default_facts(), *prepared_facts(), *install_facts(), *gpu_facts(),
-         *estimator_facts(), *slurm_facts(), *scale_facts()]
+         *estimator_facts(), *slurm_facts(), *scale_facts(),
+         *gpu_suite_facts()]
 
 
 @pytest.mark.parametrize("doc, phrase", FACTS, ids=[f"{doc}: {phrase[:50]}" for doc, phrase in FACTS])
