@@ -234,9 +234,43 @@ def gpu_suite_facts():
     ]
 
 
+def benchmark_default(script: str, option: str) -> int:
+    """The default of a benchmark script's integer option, read from its argparse line."""
+    source = (REPO / "benchmarks" / script).read_text()
+    return int(re.search(rf'"--{option}", type=int, default=(\d+)', source)[1])
+
+
+def benchmark_facts():
+    queries, refs, dim = (benchmark_default("neighbors_throughput.py", o) for o in ("queries", "refs", "dim"))
+    samples, train = (benchmark_default("samples_scoring.py", o) for o in ("samples", "train"))
+    return [
+        ("docs/data.md", f"`python benchmarks/neighbors_throughput.py` ({queries} x {refs} x {dim} on the CPU"),
+        ("docs/bring-your-own.md", f"({samples:,} samples against the {train:,} MNIST training images on the CPU"),
+    ]
+
+
+def held_out_facts():
+    """methods.md's arithmetic on the default t and subset share: the models that hold an example out,
+    the standard error of infl they allow at most (p = 1/2 on both sides), and what the paper's t buys."""
+    from pipeline.config import load_config
+    from pipeline.schema import schema_default
+
+    t = load_config(REPO / "config.yaml")["splits"]["feldman"]["runs"]
+    paper_t = prepared("paper.yaml")["splits"]["feldman"]["runs"]
+    out = (1 - schema_default("splits.feldman.ratio")) * t
+    largest_se = (0.25 / out + 0.25 / (t - out)) ** 0.5
+    fold = {8: "eightfold", 7: "sevenfold", 9: "ninefold"}[round((paper_t / t) ** 0.5)]
+    return [
+        ("docs/methods.md", f"with t = {t} about {round(out)} models miss each i"),
+        ("docs/methods.md", f"to {largest_se:.2f}, and on a data set without planted test copies"),
+        ("docs/methods.md", f"shrink the standard error about {fold}"),
+        ("docs/methods.md", f"(about {round(out)} at t = {t})"),
+    ]
+
+
 FACTS = [*training_facts(), *data_facts(), *default_facts(), *prepared_facts(), *install_facts(), *gpu_facts(),
          *estimator_facts(), *slurm_facts(), *scale_facts(),
-         *gpu_suite_facts()]
+         *gpu_suite_facts(), *benchmark_facts(), *held_out_facts()]
 
 
 @pytest.mark.parametrize("doc, phrase", FACTS, ids=[f"{doc}: {phrase[:50]}" for doc, phrase in FACTS])
