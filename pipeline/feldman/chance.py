@@ -31,8 +31,8 @@ import pandas as pd
 from scipy.stats import hypergeom
 
 from pipeline.errors import PipelineError
-from pipeline.schema import schema_default
 from pipeline.feldman.estimate import candidate_rows, expected_by_chance, null_pvalue, pvalue_count, threshold_count
+from pipeline.schema import schema_default
 
 # the default share of the pairs kept that noise alone may explain, in expectation (config key
 # feldman.influence_fdr, which the jobs that call beyond_chance pass on)
