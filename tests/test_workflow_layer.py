@@ -277,6 +277,26 @@ def test_the_workflow_declares_its_version_and_report():
     assert "gpu=1" in (REPO / "workflow" / "profiles" / "default" / "config.yaml").read_text()
 
 
+def test_the_jobs_that_compute_on_threads_declare_them():
+    """The jobs that run work on pipeline.parallel's threads (membership: the ladder's bootstrap and the
+    pairs' RMIA sorts; convergence: the split halves) declare them as their rules' threads, so a local
+    run counts those cores and a SLURM job asks for them (the profile's cpus_per_task is threads); no
+    other rule does. A module that starts using the threads fails here until its rule says so."""
+    users = sorted(p.relative_to(REPO).with_suffix("").as_posix().replace("/", ".")
+                   for p in (REPO / "pipeline").rglob("*.py")
+                   if re.search(r"\b(thread_map|analysis_pool)\(", p.read_text()) and p.name != "parallel.py")
+    assert users == ["pipeline.feldman.convergence", "pipeline.feldman.ladder", "pipeline.feldman.membership"]
+    rules = "".join(p.read_text() for p in sorted((REPO / "workflow" / "rules").glob("*.smk")))
+    bodies = dict(re.findall(r"^rule (\w+):(.*?)(?=^rule |^use rule |\Z)", rules, re.M | re.S))
+    declared = {name for name, body in bodies.items() if "threads: ANALYSIS_THREADS" in body}
+    assert declared == {"feldman_membership", "feldman_convergence"}
+    for name in declared:
+        assert re.search(r"python -m pipeline\.job pipeline\.feldman\.(membership|convergence) ", bodies[name])
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["default-resources"]["cpus_per_task"] == "threads"
+    assert not any("cpus_per_task" in res for res in profile["set-resources"].values())
+
+
 def test_the_slurm_profile_sends_exactly_the_gpu_jobs_to_gpu_nodes():
     """On a submit host without nvidia-smi, device auto gives GPU_JOB 0: the profile must ask a GPU for
     every rule that declares one, except those it groups with short CPU jobs on purpose (embedding

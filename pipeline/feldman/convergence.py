@@ -76,7 +76,6 @@ convergence.parquet (one row per estimator and t'):
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -87,6 +86,7 @@ from pipeline import cli, io, plotting
 from pipeline.atlas.analysis import jaccard, spearman
 from pipeline.feldman.estimators import ESTIMATORS, MEMORIZATION, RECORD_FIELDS, Pieces, recorded
 from pipeline.feldman.runs import Runs, read_runs, with_records
+from pipeline.parallel import analysis_pool
 from pipeline.progress import Progress, get_logger
 from pipeline.schema import schema_default
 
@@ -280,7 +280,7 @@ def convergence_table(runs: Runs, estimators: list[str], n_splits: int, seed: in
     full, thresholds, with_mem, known = {}, {}, {}, {}
     values = {name: {size: [] for size in steps} for name in estimators}
     progress = Progress(log, len(steps) * n_splits * len(turns), "convergence splits")
-    pool = ThreadPoolExecutor(2)
+    pool = analysis_pool()
     for record, names in turns.items():
         part = runs if load is None else load(RECORD_FIELDS[record])
         if load is not None and names and not recorded(part, record):

@@ -18,9 +18,9 @@ Weights are whole counts, so the weighted sums are exact whatever their order.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
+
+from pipeline.parallel import thread_map
 
 FPR_GRID = np.concatenate([[0.0], np.logspace(-5, 0, 101)])
 POINTS = {"0_01pct": 1e-4, "0_1pct": 1e-3, "1pct": 1e-2}  # the summary columns' FPR bounds
@@ -154,10 +154,9 @@ def roc_rows(scores: np.ndarray, positive: np.ndarray, bootstrap: int, rng: np.r
     weights = [(rng.multinomial(n_rows, np.full(n_rows, 1 / n_rows)).astype(np.float64),
                 rng.multinomial(n_cols, np.full(n_cols, 1 / n_cols)).astype(np.float64)) for _ in range(bootstrap)]
     points = np.array(list(POINTS.values()))
-    # the resamples drawn in order above, their summaries two at a time (numpy's passes over the pairs
-    # release the GIL): the same numbers in half the time on two cores
-    with ThreadPoolExecutor(2) as pool:
-        summaries = list(pool.map(lambda weight: pairs.summary(*weight, points), weights))
+    # the resamples drawn in order above, their summaries two at a time (pipeline.parallel; numpy's
+    # passes over the pairs release the GIL): the same numbers in half the time on two cores
+    summaries = thread_map(lambda weight: pairs.summary(*weight, points), weights)
     draws = np.array([[b_auc, *b_tpr] for b_auc, b_tpr in summaries]).reshape(bootstrap, len(SUMMARIES))
     row = {"fpr": FPR_GRID, "tpr": tpr[:len(FPR_GRID)]}
     for j, name in enumerate(SUMMARIES):

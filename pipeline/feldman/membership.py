@@ -60,7 +60,6 @@ The AUC of ``lira`` over all pairs is membership.parquet's online AUC of design 
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -74,6 +73,7 @@ from pipeline.errors import PipelineError
 from pipeline.feldman import ladder, lira, rmia
 from pipeline.feldman.columns import column_blocks
 from pipeline.feldman.runs import read_runs
+from pipeline.parallel import thread_map
 from pipeline.progress import get_logger
 from pipeline.schema import schema_default
 
@@ -212,10 +212,9 @@ def pair_batches(member: np.ndarray, stat: np.ndarray, train_index: np.ndarray, 
                 values["lira"][:, cols], values["lira_fixed"][:, cols] = ratios["online"], ratios["fixed"]
         if totals is not None:
             for variant, ratio in rmia.all_reference_ratios(member, stat, rows, offline_a, totals).items():
-                # run by run, two at a time (the sort and search of each release the GIL)
-                with ThreadPoolExecutor(2) as pool:
-                    values[f"rmia_{variant}"][:] = list(pool.map(
-                        lambda j: rmia.pairwise_scores(ratio[j], ~member[rows.start + j], gamma), range(count)))
+                # run by run, two at a time (pipeline.parallel; the sort and search of each release the GIL)
+                values[f"rmia_{variant}"][:] = thread_map(
+                    lambda j: rmia.pairwise_scores(ratio[j], ~member[rows.start + j], gamma), range(count))
         yield pd.DataFrame({
             "run": np.repeat(np.arange(rows.start, rows.stop), n), "index": np.tile(np.asarray(train_index), count),
             "member": member[rows].ravel(), "statistic": np.asarray(stat[rows], np.float32).ravel(),

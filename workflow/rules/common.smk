@@ -21,6 +21,7 @@ from pipeline.code_deps import code_version, factory_version
 from pipeline.config import validate_config
 from pipeline.data.files import array_files, folder_listing
 from pipeline.errors import PipelineError
+from pipeline.parallel import ANALYSIS_THREADS
 
 try:
     validate_config(

@@ -183,6 +183,7 @@ rule feldman_membership:
         f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/membership.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: ANALYSIS_THREADS  # pipeline/parallel.py
     params:
         code=code_version("pipeline.feldman.membership"),
         dataset_dir=input_folder("data"),
@@ -268,6 +269,7 @@ rule feldman_convergence:
         f"{paths.BENCHMARKS}/feldman/{{dataset}}/{{arch}}/convergence.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: ANALYSIS_THREADS  # pipeline/parallel.py
     params:
         code=code_version("pipeline.feldman.convergence"),
         mem_threshold=config["feldman"]["mem_threshold"],
