@@ -1,4 +1,5 @@
-"""The default workflow through workflow/profiles/slurm on a real one-node SLURM cluster.
+"""The tiny all-methods workflow (or the default one) through workflow/profiles/slurm on a real one-node
+SLURM cluster.
 
 The module starts munged, slurmctld and slurmd on localhost (benchmarks/slurm_cluster.py installs
 Debian's slurm-wlm and munge with apt-get when they are missing) and stops them, by pid, at the
@@ -9,7 +10,7 @@ One run covers the cluster path end to end: every job is an sbatch submission (s
 the profile's group jobs), one training job is killed mid-way and the profile's retry resumes it
 from its checkpoint, and every table and array equals those of a local run of the same config.
 
-The config is TINY_ALL_METHODS (every rule of every method, the atlas and the figures, on tiny
+The config is TINY_ALL_METHODS (every training and sampling rule of every method, the atlas and the figures, on tiny
 data; compared with ``tiny_run``), so the suite stays within CI's time. PIPELINE_SLURM_CONFIG=default
 runs the default experiment's test copy (.test/default.yaml, the config of ``default_run``) instead and
 compares with ``default_run`` (about 17 minutes on 2 cores against 8.5 for the local run).

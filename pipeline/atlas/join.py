@@ -14,8 +14,8 @@ the influence pairs per architecture.
 The influence pairs' columns count, per training example i, its selected pairs (i, j) in
 influence_pairs.parquet and those of them that beat chance (``pipeline.feldman.chance.beyond_chance``
 at config key ``feldman.influence_fdr``, from the shard tables the pairs were estimated from and
-influence_chance.parquet: the pairs the influence_pairs figure draws). Most selected pairs of a run
-of the default size are noise, so the second count is the one to read.
+the chance table influence_chance.parquet: the pairs the influence_pairs figure draws). Most
+selected pairs of a run of the default size are noise, so the second count is the one to read.
 """
 
 from __future__ import annotations
