@@ -314,3 +314,27 @@ def test_the_runs_file_table_lists_the_arrays_the_reader_knows():
     assert [name for name, kind in rows if kind == "required"] == list(runs_file.REQUIRED)
     assert [name for name, kind in rows if kind == "optional"] == list(runs_file.OPTIONAL)
     assert f"integers 1..{MAX_EPOCHS}" in prose("docs/bring-your-own-runs.md")
+
+
+# The benchmark commands the docs and RESULTS.md give: "python benchmarks/<script>.py [options]", each
+# option one the script's argparse defines (read from its source: the scripts import torch and more).
+BENCHMARK_COMMAND = re.compile(r"python benchmarks/(\w+\.py)((?:\s+\[?--[\w-]+(?:\s+[^\s`|\[\]-][^\s`|\]]*)?\]?)*)")
+
+
+def stated_benchmark_commands() -> list[tuple[str, str, list[str]]]:
+    commands = []
+    for doc in ["README.md", "benchmarks/RESULTS.md", *(p.relative_to(REPO).as_posix()
+                                                      for p in sorted((REPO / "docs").glob("*.md")))]:
+        for match in BENCHMARK_COMMAND.finditer(prose(doc)):
+            commands.append((doc, match[1], re.findall(r"--[\w-]+", match[2])))
+    return commands
+
+
+def test_every_benchmark_command_the_docs_give_names_a_script_and_options_it_takes():
+    commands = stated_benchmark_commands()
+    assert len({script for _, script, _ in commands}) >= 15  # the pattern still finds them
+    for doc, script, options in commands:
+        source = REPO / "benchmarks" / script
+        assert source.exists(), f"{doc}: benchmarks/{script} does not exist"
+        defined = set(re.findall(r"""add_argument\(\s*["'](--[\w-]+)["']""", source.read_text()))
+        assert set(options) <= defined, f"{doc}: benchmarks/{script} takes no {sorted(set(options) - defined)}"
