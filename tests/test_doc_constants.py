@@ -338,3 +338,25 @@ def test_every_benchmark_command_the_docs_give_names_a_script_and_options_it_tak
         assert source.exists(), f"{doc}: benchmarks/{script} does not exist"
         defined = set(re.findall(r"""add_argument\(\s*["'](--[\w-]+)["']""", source.read_text()))
         assert set(options) <= defined, f"{doc}: benchmarks/{script} takes no {sorted(set(options) - defined)}"
+
+
+PACKAGE_COMMAND = re.compile(r"python -m (pipeline(?:\.[a-z_]+)+)\b((?:[ \t]+[^\s`|#]+)*)")
+
+
+def test_every_package_command_the_docs_give_is_a_module_with_those_options():
+    """`python -m pipeline.<module> ...` in README.md and docs/: the module runs (its --help) and takes
+    every option the command gives."""
+    import subprocess
+    import sys
+
+    stated: dict[str, set[str]] = {}
+    for doc in ["README.md", *(p.relative_to(REPO).as_posix() for p in sorted((REPO / "docs").glob("*.md")))]:
+        for match in PACKAGE_COMMAND.finditer((REPO / doc).read_text(encoding="utf-8")):  # a line at a time
+            if match[1] != "pipeline.job":  # pipeline.job <module> ARGS: the rules' launcher, written generically
+                stated.setdefault(match[1], set()).update(re.findall(r"(?<!\S)--[\w-]+", match[2]))
+    assert {"pipeline.export", "pipeline.inspect", "pipeline.reference_docs"} <= set(stated)
+    for module, options in stated.items():
+        result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0, f"python -m {module} --help: {result.stderr[-500:]}"
+        missing = sorted(option for option in options if option not in result.stdout)
+        assert not missing, f"python -m {module} takes no {missing}"
