@@ -7,12 +7,12 @@ then the phrase below is rewritten with it). Whitespace and line breaks in the d
 from __future__ import annotations
 
 import re
+import tomllib
 from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
 import pytest
-import tomllib
 import yaml
 
 from conftest import REPO
