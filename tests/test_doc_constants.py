@@ -54,6 +54,7 @@ def training_facts():
 
 def data_facts():
     from pipeline.config import CELEBA_SPLIT_SIZES, POOL_CLASS_SIZES, SPLIT_CLASS_SIZES
+    from pipeline.data.full import CELEBA_CROP
     from pipeline.mrgan.ct_test import MIN_KEPT
 
     def total(sizes) -> str:
@@ -64,6 +65,7 @@ def data_facts():
     celeba = CELEBA_SPLIT_SIZES
     return [
         ("docs/data.md", f"more than {MIN_KEPT} generated points"),
+        ("docs/data.md", f"centre crop {CELEBA_CROP}, resized"),
         ("docs/data.md", f"`digits` ({total(POOL_CLASS_SIZES['digits'])} 8x8x1)"),
         ("docs/data.md", f"`mnist5k` ({total(POOL_CLASS_SIZES['mnist5k'])} 28x28x1)"),
         ("docs/data.md", f"`mnist` and `fashion_mnist` {split['mnist']} 28x28x1"),
@@ -246,6 +248,8 @@ def benchmark_facts():
     return [
         ("docs/data.md", f"`python benchmarks/neighbors_throughput.py` ({queries} x {refs} x {dim} on the CPU"),
         ("docs/bring-your-own.md", f"({samples:,} samples against the {train:,} MNIST training images on the CPU"),
+        ("docs/claims.md", f"logistic regression on {benchmark_default('class_learnability.py', 'n-train'):,} training "
+                           f"images"),
     ]
 
 

@@ -63,6 +63,7 @@ def shrunk(built, size: int | None, name: str):
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, the only one these files use
+CELEBA_CROP = 148  # px of the centre crop of CelebA's aligned 178 x 218 faces, as in the VAE papers
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -142,10 +143,10 @@ def cifar100(root: Path, download: bool):
 
 
 def celeba(root: Path, download: bool, size: int, attribute: str | None = None):
-    """CelebA aligned faces, centre-cropped to 148 px and resized to ``size`` (as in the VAE papers)."""
+    """CelebA aligned faces, centre-cropped to CELEBA_CROP px and resized to ``size`` (as in the VAE papers)."""
     from torchvision import datasets, transforms
 
-    resize = transforms.Compose([transforms.CenterCrop(148), transforms.Resize(size)])
+    resize = transforms.Compose([transforms.CenterCrop(CELEBA_CROP), transforms.Resize(size)])
     parts = {}
     for split in ("train", "valid", "test"):
         try:
