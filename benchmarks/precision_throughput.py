@@ -120,17 +120,21 @@ def master_weight_seconds(params, dtype: torch.dtype, device: torch.device, repe
     return fastest_of_ten(passes, device, repeats)
 
 
+# bytes per parameter the least update with float32 master weights and momentum moves: read weights,
+# momentum and gradient, write weights and momentum (a bfloat16 gradient and copy in the same pass
+# included)
+LEAST_UPDATE_BYTES = 20
+
+
 def update_bandwidth(params, dtype: torch.dtype, step_flops: int, product_s: float, passes_s: float) -> str:
     """The memory traffic behind the bound: the bytes per parameter the timed passes move and at what
-    rate, against the rate 0.9 of the plain products would need from the least any update with
-    float32 master weights and momentum moves (read weights, momentum, gradient; write weights,
-    momentum: 20 bytes per parameter, a bfloat16 gradient and copy in the same pass included)."""
+    rate, against the rate 0.9 of the plain products would need from LEAST_UPDATE_BYTES per parameter."""
     n = sum(p.numel() for p in params)
     moved = 20 + (6 if dtype != torch.float32 else 0)  # fused SGD, and for bf16 the copy (read 4, write 2)
-    needed = 20 * n / (product_s * (1 / 0.9 - 1))
+    needed = LEAST_UPDATE_BYTES * n / (product_s * (1 / 0.9 - 1))
     return (f"{step_flops / n:.0f} product FLOPs per parameter; the update's passes move {moved} bytes per "
             f"parameter at {moved * n / passes_s / 1e9:.0f} GB/s; 0.9 of plain products would need at least "
-            f"20 bytes per parameter at {needed / 1e9:.0f} GB/s")
+            f"{LEAST_UPDATE_BYTES} bytes per parameter at {needed / 1e9:.0f} GB/s")
 
 
 def time_shares(train) -> tuple[dict[str, float], float]:
@@ -179,10 +183,10 @@ def stacked_mlp_steps(n: int, device: torch.device, steps: int):
                     opt.step()
                 return [p.detach() for p in model.parameters()]
             return train
+        names = [name for name, _ in model.named_parameters()]
         masters = [p.detach() for p in model.parameters()]
         copies = [m.to(torch.bfloat16).requires_grad_(True) for m in masters]
         buffers: list = [None] * len(masters)
-        weights, biases = copies[:len(model.weights)], copies[len(model.weights):]
 
         def update(i: int, grad: torch.Tensor) -> None:
             if buffers[i] is None:
@@ -196,12 +200,9 @@ def stacked_mlp_steps(n: int, device: torch.device, steps: int):
                 copies[i].copy_(masters[i])
 
         def train():
-            for idx in batches:
-                h = x[idx].flatten(start_dim=-3).to(torch.bfloat16)
-                for layer, (w, b) in enumerate(zip(weights, biases)):
-                    h = torch.matmul(h, w) + b
-                    h = F.relu(h) if layer < len(weights) - 1 else h
-                loss_of(h, idx).backward()
+            for idx in batches:  # the model's own forward pass, on the bfloat16 copies and images
+                logits = torch.func.functional_call(model, dict(zip(names, copies)), (x[idx].to(torch.bfloat16),))
+                loss_of(logits, idx).backward()
                 for i, copy in enumerate(copies):
                     update(i, copy.grad)
                     copy.grad = None
