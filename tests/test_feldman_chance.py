@@ -5,8 +5,10 @@ draws only the pairs beyond chance."""
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from pipeline.atlas.join import influence_columns
 from pipeline.errors import PipelineError
 from pipeline.feldman import figures
 from pipeline.feldman.chance import FDR, beyond_chance, expected_at, step_up
@@ -96,10 +98,6 @@ def test_planted_pairs_beat_chance_and_few_others_do():
 def test_a_stricter_false_discovery_rate_keeps_fewer_pairs_each_kept_at_the_looser_one_too():
     """feldman.influence_fdr: the pairs kept at a smaller rate are a subset of those at a larger one (the
     cut only moves down), noise explains at most that share of each set, and the atlas counts follow it."""
-    import pandas as pd
-
-    from pipeline.atlas.join import influence_columns
-
     member, test_correct = noise(100, 60, seed=21)
     strong = [(3, 0), (17, 5), (40, 9)]
     test_correct = plant(member, test_correct, strong, seed=3)

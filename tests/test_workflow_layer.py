@@ -277,6 +277,12 @@ def test_the_workflow_declares_its_version_and_report():
     assert "gpu=1" in (REPO / "workflow" / "profiles" / "default" / "config.yaml").read_text()
 
 
+def rule_bodies() -> tuple[dict[str, str], str]:
+    """({rule name: its text up to the next rule}, the Snakefile and rule files' text)."""
+    rules = "".join(p.read_text() for p in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))])
+    return dict(re.findall(r"^rule (\w+):(.*?)(?=^rule |^use rule |\Z)", rules, re.M | re.S)), rules
+
+
 def test_the_jobs_that_compute_on_threads_declare_them():
     """The jobs that run work on pipeline.parallel's threads (membership: the ladder's bootstrap and the
     pairs' RMIA sorts; convergence: the split halves) declare them as their rules' threads, so a local
@@ -286,8 +292,7 @@ def test_the_jobs_that_compute_on_threads_declare_them():
                    for p in (REPO / "pipeline").rglob("*.py")
                    if re.search(r"\b(thread_map|analysis_pool)\(", p.read_text()) and p.name != "parallel.py")
     assert users == ["pipeline.feldman.convergence", "pipeline.feldman.ladder", "pipeline.feldman.membership"]
-    rules = "".join(p.read_text() for p in sorted((REPO / "workflow" / "rules").glob("*.smk")))
-    bodies = dict(re.findall(r"^rule (\w+):(.*?)(?=^rule |^use rule |\Z)", rules, re.M | re.S))
+    bodies = rule_bodies()[0]
     declared = {name for name, body in bodies.items() if "threads: ANALYSIS_THREADS" in body}
     assert declared == {"feldman_membership", "feldman_convergence"}
     for name in declared:
@@ -301,8 +306,7 @@ def test_the_slurm_profile_sends_exactly_the_gpu_jobs_to_gpu_nodes():
     """On a submit host without nvidia-smi, device auto gives GPU_JOB 0: the profile must ask a GPU for
     every rule that declares one, except those it groups with short CPU jobs on purpose (embedding
     samples with the small classifier), and name only rules that exist."""
-    rules = "".join(p.read_text() for p in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))])
-    bodies = dict(re.findall(r"^rule (\w+):(.*?)(?=^rule |^use rule |\Z)", rules, re.M | re.S))
+    bodies, rules = rule_bodies()
     gpu_rules = {name for name, body in bodies.items() if "gpu=GPU_JOB" in body}
     for parent, child in re.findall(r"^use rule (\w+) as (\w+) with:", rules, re.M):  # inherits resources
         bodies[child] = bodies[parent]
