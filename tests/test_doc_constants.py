@@ -18,6 +18,10 @@ import yaml
 from conftest import REPO
 
 
+# the hand-written and generated docs a user reads
+DOCS = ["README.md", *(p.relative_to(REPO).as_posix() for p in sorted((REPO / "docs").glob("*.md")))]
+
+
 def prose(path: str) -> str:
     """A doc's text with every run of whitespace as one space."""
     return " ".join((REPO / path).read_text(encoding="utf-8").split())
@@ -327,8 +331,7 @@ BENCHMARK_COMMAND = re.compile(r"python benchmarks/(\w+\.py)((?:\s+\[?--[\w-]+(?
 
 def stated_benchmark_commands() -> list[tuple[str, str, list[str]]]:
     commands = []
-    for doc in ["README.md", "benchmarks/RESULTS.md", *(p.relative_to(REPO).as_posix()
-                                                      for p in sorted((REPO / "docs").glob("*.md")))]:
+    for doc in [*DOCS, "benchmarks/RESULTS.md"]:
         for match in BENCHMARK_COMMAND.finditer(prose(doc)):
             commands.append((doc, match[1], re.findall(r"--[\w-]+", match[2])))
     return commands
@@ -354,7 +357,7 @@ def test_every_package_command_the_docs_give_is_a_module_with_those_options():
     import sys
 
     stated: dict[str, set[str]] = {}
-    for doc in ["README.md", *(p.relative_to(REPO).as_posix() for p in sorted((REPO / "docs").glob("*.md")))]:
+    for doc in DOCS:
         for match in PACKAGE_COMMAND.finditer((REPO / doc).read_text(encoding="utf-8")):  # a line at a time
             if match[1] != "pipeline.job":  # pipeline.job <module> ARGS: the rules' launcher, written generically
                 stated.setdefault(match[1], set()).update(re.findall(r"(?<!\S)--[\w-]+", match[2]))
